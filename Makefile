@@ -1,0 +1,49 @@
+# tavaal-nb: two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs the package, runs TA-VAAL vs random on the embedded default
+#   make test   creates .venv, installs the package, runs every test (unit tests, then the notebooks)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= test,lab,dask,browser
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+comma := ,
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: venv demo test unit-test notebook-test notebook-sync lab fashion-data bench clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's dataset-fashion-mnist puts the real files in $(FASHION_DIR); installed when we are root.
+fashion-data:
+	@if ls $(FASHION_DIR)/train-images-idx3-ubyte* >/dev/null 2>&1; then \
+		echo "Fashion-MNIST: found in $(FASHION_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+			|| echo "Fashion-MNIST: install failed; the tests that need it will be skipped"; \
+	else \
+		echo "Fashion-MNIST: not found and not root; the tests that need it will be skipped"; \
+	fi
+
+demo: venv
+	$(PY) -m tavaal_nb demo
+
+unit-test: venv fashion-data
+	$(PY) -m pytest tests
+
+test: unit-test
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: venv
+	$(PY) -m tavaal_nb bench --preset paper --dataset synthetic
+
+clean-venv:
+	rm -rf $(VENV)

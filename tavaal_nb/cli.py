@@ -1,0 +1,187 @@
+"""Command line: ``python -m tavaal_nb {run,report,demo,bench,datasets,methods,presets}``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+
+from tavaal_nb.config import PRESET_HELP, Config, make_config, resolve_preset
+
+__all__ = ["main", "build_parser"]
+
+# Config fields the CLI does not expose as flags (set through others or fixed by the preset).
+_HIDDEN = {"preset", "methods"}
+
+
+def _flag_type(field: dataclasses.Field):
+    hint = typing.get_type_hints(Config)[field.name]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple:
+        inner = args[0]
+        return lambda text: tuple(inner(v) for v in text.split(",") if v.strip())
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        inner = next(a for a in args if a is not type(None))
+        return lambda text: None if text.lower() == "none" else inner(text)
+    return hint
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("overrides of the preset (default: the preset's value)")
+    for field in dataclasses.fields(Config):
+        if field.name in _HIDDEN:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        kind = _flag_type(field)
+        shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+        group.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper(),
+                           help=f"(paper: {shown})")
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if f.name not in _HIDDEN}
+    methods = None
+    if args.method:
+        methods = tuple(m.strip() for chunk in args.method for m in chunk.split(",") if m.strip())
+    return make_config(args.preset, methods=methods, **overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tavaal_nb.loop import run_experiment
+    from tavaal_nb.report import accuracy_table
+
+    config = _config_from(args)
+    print(f"preset {config.preset}, dataset {config.dataset}, methods {', '.join(config.methods)}, "
+          f"{config.trials} trial(s) x {config.cycles} cycles, device {config.resolved_device()}")
+    results = run_experiment(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                             progress=not args.no_progress)
+    print(f"results: {results.path}")
+    print(accuracy_table([results]))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tavaal_nb.report import accuracy_table, write_report
+    from tavaal_nb.results import load_results
+
+    results = load_results(args.sources)
+    print(accuracy_table(results))
+    if args.html:
+        path = write_report(results, args.html, overwrite=args.overwrite)
+        print(f"report: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tavaal_nb.data.datasets import DatasetNotFoundError, load_dataset
+    from tavaal_nb.loop import run_experiment
+    from tavaal_nb.report import accuracy_table, write_report
+
+    try:
+        data = load_dataset("fashion-mnist", args.data_dir, download=True)
+        print(f"demo: real Fashion-MNIST found ({data.source})")
+    except DatasetNotFoundError as error:
+        print(f"demo: Fashion-MNIST is not available ({error}); using the synthetic dataset instead")
+        data = None
+    dataset = "fashion-mnist" if data is not None else "synthetic"
+    preset = args.preset or "cpu"
+    extra = {"train_limit": 12_000, "test_limit": 2_000} if dataset == "synthetic" else {}
+    config = make_config(preset, dataset=dataset, methods=("tavaal", "random"), data_dir=args.data_dir,
+                         device=args.device, **extra)
+    out = Path(args.out)
+    print(f"demo: TA-VAAL vs random, preset {config.preset}, {config.cycles} cycles, writing {out}")
+    results = run_experiment(config, out, resume=True, progress=not args.no_progress)
+    print(accuracy_table([results]))
+    report = write_report([results], out / "report.html")
+    print(f"results: {results.path}\nreport:  {report}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from tavaal_nb.bench import format_table, run_bench, write_json
+
+    config = make_config(args.preset, dataset=args.dataset, device=args.device)
+    rows, meta = run_bench(config, steps=args.steps)
+    print(format_table(rows, meta))
+    if args.json:
+        write_json(rows, meta, args.json)
+    return 0
+
+
+def _cmd_list(kind: str) -> int:
+    if kind == "datasets":
+        from tavaal_nb.data.datasets import DATASETS
+
+        for spec in DATASETS.values():
+            print(f"{spec.name:<28}{spec.help}")
+    elif kind == "methods":
+        from tavaal_nb.strategies import METHODS
+
+        for name, strategy in METHODS.items():
+            print(f"{name:<12}{strategy.help}")
+    else:
+        for name, text in PRESET_HELP.items():
+            print(f"{name:<14}{text}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tavaal_nb",
+                                     description="TA-VAAL and baselines: active-learning runs, reports and benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an active-learning experiment")
+    run.add_argument("--method", action="append", help="method name(s), comma-separated or repeated (see `methods`)")
+    run.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
+    run.add_argument("--out", required=True, type=Path, help="results directory (results.json goes there)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out after its last finished cycle")
+    run.add_argument("--overwrite", action="store_true", help="start again in --out (the old results file is kept as a backup)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_flags(run)
+    run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser("report", help="tables and an HTML report from results files or directories")
+    report.add_argument("sources", nargs="+", help="results.json files or directories (searched recursively)")
+    report.add_argument("--html", type=Path, help="write an HTML report here")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing HTML file")
+    report.set_defaults(func=_cmd_report)
+
+    demo = sub.add_parser("demo", help="TA-VAAL vs random on Fashion-MNIST (or synthetic), cpu preset")
+    demo.add_argument("--out", default="runs/demo", help="results directory (default runs/demo; resumed if present)")
+    demo.add_argument("--preset", default=None, help="default: cpu")
+    demo.add_argument("--device", default=None, help="auto, cpu or cuda")
+    demo.add_argument("--data-dir", default=None)
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+
+    bench = sub.add_parser("bench", help="per-phase speed at a preset's sizes on synthetic data")
+    bench.add_argument("--preset", default="paper")
+    bench.add_argument("--dataset", default="synthetic", help="its image shape is used (synthetic: CIFAR-shaped)")
+    bench.add_argument("--device", default=None, help="auto, cpu or cuda")
+    bench.add_argument("--steps", type=int, default=None, help="timed steps per phase (default 50 on CUDA, 3 on CPU)")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON")
+    bench.set_defaults(func=_cmd_bench)
+
+    for kind, text in (("datasets", "list dataset names"), ("methods", "list method names"), ("presets", "list presets")):
+        sub.add_parser(kind, help=text).set_defaults(func=lambda _args, _kind=kind: _cmd_list(_kind))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cycles are saved; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The active-learning loop: trials x methods x cycles, resumable, written after every cycle."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import platform
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tavaal_nb.config import Config, config_diff
+from tavaal_nb.data.augment import Augmenter
+from tavaal_nb.data.datasets import ImageData, load_dataset
+from tavaal_nb.data.pool import ActivePool
+from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError
+from tavaal_nb.metrics import class_counts, class_entropy
+from tavaal_nb.progress import progress_bar
+from tavaal_nb.results import RESULTS_NAME, Results
+from tavaal_nb.strategies import get_strategy
+from tavaal_nb.strategies.base import QueryContext, Selection
+from tavaal_nb.training import build_task_model, evaluate, train_task_model
+
+__all__ = ["Callback", "derive_seed", "run_experiment", "prepare_data", "make_augmenter", "SCORE_DECIMALS"]
+
+SCORE_DECIMALS = 6
+"""Discriminator scores are stored rounded to this many decimals (keeps files small)."""
+
+
+class Callback:
+    """Hooks the loop calls; override what you need (the live dashboard is one)."""
+
+    def on_run_start(self, method: str, trial: int, config: Config) -> None: ...
+    def on_epoch_end(self, method: str, trial: int, cycle: int, epoch: int, loss: float) -> None: ...
+    def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None: ...
+    def on_run_end(self, method: str, trial: int, run: dict) -> None: ...
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed from any parts, stable across Python processes and versions."""
+    digest = hashlib.sha256(repr(tuple(parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+def make_augmenter(config: Config, data: ImageData) -> Augmenter:
+    return Augmenter(data.mean, data.std, padding=config.crop_padding, flip=data.augment, crop=data.augment)
+
+
+def prepare_data(config: Config, device: torch.device | None = None) -> ImageData:
+    """The configured dataset, subset as configured, on the run's device."""
+    device = device or config.resolved_device()
+    data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                        train_limit=config.train_limit, test_limit=config.test_limit)
+    return data.to(device)
+
+
+def _check_sizes(config: Config, data: ImageData) -> None:
+    needed = config.initial + config.budget * (config.cycles - 1)
+    if needed > data.train_size:
+        raise ValueError(
+            f"{config.cycles} cycles of {config.initial} + {config.budget} per query need {needed} images, "
+            f"but the {data.name} pool has {data.train_size}; lower --cycles, --initial or --budget"
+        )
+
+
+def _open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: choose one")
+    fresh = Results.new(config.to_dict(), data.describe())
+    if out_dir is None:
+        return fresh
+    path = Path(out_dir) / RESULTS_NAME
+    fresh.path = path
+    if not path.exists():
+        return fresh
+    if resume:
+        stored = Results.load(path)  # raises, leaving the file untouched, if it does not parse
+        differences = config_diff(stored.config, config.to_dict())
+        if differences:
+            raise ResultsMismatchError(
+                f"{path} was made with a different configuration, so it cannot be resumed by this command:\n  - "
+                + "\n  - ".join(differences)
+                + "\nRun with the stored settings, or write to another --out directory."
+            )
+        stored.data["config"] = config.to_dict()  # only the execution fields (device, data_dir) may differ
+        return stored
+    if overwrite:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = path.with_name(f"{RESULTS_NAME}.replaced-{stamp}")
+        path.rename(backup)
+        print(f"--overwrite: the previous results were moved to {backup}")
+        return fresh
+    raise FileExistsError(
+        f"{path} already exists. Pass --resume to continue it, --overwrite to start again "
+        f"(the old file is kept as a backup), or choose another --out directory."
+    )
+
+
+def _rounded(values: torch.Tensor) -> list[float]:
+    return [round(v, SCORE_DECIMALS) for v in values.tolist()]
+
+
+def _session(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device), "device_name": name, "torch": torch.__version__,
+        "python": platform.python_version(), "wall_time_s": 0.0,
+    }
+
+
+def run_experiment(
+    config: Config,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    data: ImageData | None = None,
+) -> Results:
+    """Run every (trial, method) of ``config`` and return the results.
+
+    With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle.
+    An existing file is refused unless ``resume`` (continue after the last finished
+    cycle; the configuration must match) or ``overwrite`` (start again; the old file
+    is kept as ``results.json.replaced-<time>``). Randomness is derived from
+    ``(seed, dataset, trial)`` for the initial labeled set (shared by every method of
+    a trial: the comparison is paired) and from ``(seed, dataset, method, trial,
+    cycle)`` for everything else, so a resumed run gives the records of an
+    uninterrupted one, and adding a method changes no other method's records.
+    """
+    device = config.resolved_device()
+    data = prepare_data(config, device) if data is None else data.to(device)
+    _check_sizes(config, data)
+    results = _open_results(config, data, Path(out_dir) if out_dir is not None else None, resume, overwrite)
+    session = _session(device)
+    results.data.setdefault("sessions", []).append(session)
+    augmenter = make_augmenter(config, data)
+    started = time.perf_counter()
+    try:
+        for trial in range(config.trials):
+            for method in config.methods:
+                _run_one(config, data, augmenter, results, method, trial, callbacks, progress, session, started)
+        results.data["status"] = "finished"
+    except NonFiniteLossError as error:
+        results.data["status"] = f"stopped: {error}"
+        raise
+    finally:
+        session["wall_time_s"] = round(time.perf_counter() - started, 3)
+        if results.path is not None:
+            results.save()
+    return results
+
+
+def _run_one(
+    config: Config, data: ImageData, augmenter: Augmenter, results: Results, method: str, trial: int,
+    callbacks: Iterable[Callback], progress: bool, session: dict, started: float,
+) -> None:
+    strategy = get_strategy(method)
+    device = data.train_labels.device
+    run = results.run(method, trial)
+    if run is None:
+        trial_seed = derive_seed(config.seed, config.dataset, trial)
+        pool = ActivePool.random(data.train_size, config.initial, torch.Generator().manual_seed(trial_seed))
+        run = {"method": method, "trial": trial, "seed": trial_seed, "initial_indices": pool.labeled.tolist(),
+               "finished": False, "cycles": []}
+        results.runs.append(run)
+    if run.get("finished"):
+        return
+    pool = ActivePool(data.train_size, run["initial_indices"])
+    for record in run["cycles"]:
+        pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+    for callback in callbacks:
+        callback.on_run_start(method, trial, config)
+    labels_cpu = data.train_labels.cpu()
+    bar = progress_bar(range(len(run["cycles"]), config.cycles), desc=f"{method} trial {trial}", disable=not progress)
+    for cycle in bar:
+        cycle_seed = derive_seed(config.seed, config.dataset, method, trial, cycle)
+        torch.manual_seed(cycle_seed)
+        generator = torch.Generator().manual_seed(cycle_seed)
+        device_generator = torch.Generator(device=device).manual_seed(cycle_seed)
+        timings: dict[str, float] = {}
+        labeled = pool.labeled.to(device)
+        tic = time.perf_counter()
+        task = build_task_model(config, data, strategy.rank_loss is not None, device)
+
+        def on_epoch(epoch: int, loss: float, _cycle: int = cycle) -> None:
+            for callback in callbacks:
+                callback.on_epoch_end(method, trial, _cycle, epoch, loss)
+
+        losses = train_task_model(task, data, labeled, config, augmenter, device_generator,
+                                  strategy.ranking_loss(config), progress, on_epoch)
+        timings["train"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        accuracy = evaluate(task, data, augmenter, config.eval_batch_size)
+        timings["evaluate"] = time.perf_counter() - tic
+        selection: Selection | None = None
+        if cycle < config.cycles - 1:
+            tic = time.perf_counter()
+            candidates = pool.candidates(config.subset, generator).to(device)
+            context = QueryContext(config, data, augmenter, task, labeled, candidates, config.budget,
+                                   generator, device_generator, progress, cycle)
+            selection = strategy.select(context)
+            pool.label(selection.indices)
+            timings["select"] = time.perf_counter() - tic
+        timings["total"] = sum(timings.values())
+        record = _cycle_record(cycle, labels_cpu, labeled.cpu(), accuracy, selection, config, data.num_classes,
+                               losses, timings)
+        run["cycles"].append(record)
+        session["wall_time_s"] = round(time.perf_counter() - started, 3)
+        if results.path is not None:
+            results.save()
+        bar.set_postfix(labeled=record["labeled_size"], acc=f"{accuracy:.2f}%")
+        for callback in callbacks:
+            callback.on_cycle_end(method, trial, record, selection)
+    run["finished"] = True
+    if results.path is not None:
+        results.save()
+    for callback in callbacks:
+        callback.on_run_end(method, trial, run)
+
+
+def _cycle_record(
+    cycle: int, labels: torch.Tensor, labeled: torch.Tensor, accuracy: float, selection: Selection | None,
+    config: Config, num_classes: int, losses: list[float], timings: dict[str, float],
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "cycle": cycle,
+        "labeled_size": int(labeled.numel()),
+        "test_accuracy": accuracy,
+        "labeled_class_counts": class_counts(labels[labeled], num_classes),
+        "selected_indices": [],
+        "selected_class_counts": None,
+        "selected_class_entropy": None,
+        "candidate_count": 0,
+        "discriminator_scores": None,
+        "selection_threshold": None,
+        "train_loss": [round(v, SCORE_DECIMALS) for v in losses],
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }
+    if selection is not None:
+        chosen = selection.indices
+        counts = class_counts(labels[chosen], num_classes)
+        record.update(
+            selected_indices=chosen.tolist(),
+            selected_class_counts=counts,
+            selected_class_entropy=class_entropy(counts) if chosen.numel() else None,
+            candidate_count=int(selection.candidates.numel()),
+        )
+        if selection.discriminator_scores is not None:
+            scores = selection.discriminator_scores
+            record["discriminator_scores"] = _rounded(scores)
+            chosen_scores = scores[torch.isin(selection.candidates, chosen)]
+            record["selection_threshold"] = float(chosen_scores.max()) if chosen_scores.numel() else None
+        history = selection.extras.get("loss_history")
+        if history is not None:
+            record["vae_loss"] = [round(v, SCORE_DECIMALS) for v in history["vae"]]
+            record["discriminator_loss"] = [round(v, SCORE_DECIMALS) for v in history["discriminator"]]
+    return record

@@ -1,0 +1,63 @@
+"""A self-contained HTML report of one or more results (learning curves, entropies, D histograms)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curve_stats, learning_curves_figure
+from tavaal_nb.results import Results, atomic_write_text, load_results
+
+__all__ = ["accuracy_table", "write_report"]
+
+
+def accuracy_table(results: Sequence[Results]) -> str:
+    """Plain-text table: mean +- std accuracy per method (rows) and labeled size (columns)."""
+    stats = learning_curve_stats(results)
+    sizes = sorted({s for entry in stats.values() for s in entry["labeled_size"]})
+    lines = ["method".ljust(10) + "".join(f"{s:>14d}" for s in sizes)]
+    for method, entry in stats.items():
+        cells = []
+        for size in sizes:
+            if size in entry["labeled_size"]:
+                k = entry["labeled_size"].index(size)
+                cells.append(f"{entry['mean'][k]:8.2f}+-{entry['std'][k]:<4.2f}")
+            else:
+                cells.append("-")
+        lines.append(method.ljust(10) + "".join(c.rjust(14) for c in cells))
+    return "\n".join(lines)
+
+
+def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path:
+    """Write an HTML report of ``sources`` (files, directories or Results) to ``html_path``.
+
+    The page embeds plotly.js, so it opens offline. Refuses to replace an existing
+    file when ``overwrite`` is False.
+    """
+    results = load_results(sources)
+    html_path = Path(html_path)
+    if html_path.exists() and not overwrite:
+        raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
+    parts = [learning_curves_figure(results).to_html(full_html=False, include_plotlyjs=True)]
+    for result in results:
+        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {result.label}")
+                     .to_html(full_html=False, include_plotlyjs=False))
+        cycles_with_d = [
+            record["cycle"] for run in result.runs for record in run["cycles"] if record.get("discriminator_scores")
+        ]
+        if cycles_with_d:
+            last = max(cycles_with_d)
+            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {result.label}")
+                         .to_html(full_html=False, include_plotlyjs=False))
+    names = ", ".join(html.escape(str(r.path)) for r in results)
+    body = "\n".join(parts)
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>tavaal-nb report</title></head>"
+        "<body style='font-family:sans-serif;max-width:1100px;margin:auto'>"
+        f"<h1>tavaal-nb report</h1><p>Results: {names}</p>"
+        f"<h2>Accuracy (mean +- std over trials)</h2><pre>{html.escape(accuracy_table(results))}</pre>"
+        f"{body}</body></html>"
+    )
+    atomic_write_text(html_path, page)
+    return html_path

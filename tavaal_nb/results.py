@@ -1,0 +1,198 @@
+"""The results file: one JSON document per experiment directory, rewritten atomically after every cycle.
+
+Layout (``format: tavaal-nb/results``, ``version: 1``)::
+
+    config        the Config as a dict
+    dataset       name, num_classes, class_names, train_size, test_size, class_counts, ...
+    sessions      one entry per invocation: device, torch version, start time, wall time
+    runs          one per (method, trial): method, trial, seed, initial_indices, finished,
+                  cycles: [{cycle, labeled_size, test_accuracy (percent), labeled_class_counts,
+                            selected_indices, selected_class_counts, selected_class_entropy,
+                            discriminator_scores, selection_threshold, train_loss, timings_s}, ...]
+
+A cycle's ``selected_*`` fields describe the query made at the end of that cycle
+(what is added for the next one); the last cycle makes no query and has them empty / null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Results", "ResultsFileError", "load_results", "atomic_write_text", "mean_std", "RESULTS_NAME", "FORMAT"]
+
+FORMAT = "tavaal-nb/results"
+VERSION = 1
+RESULTS_NAME = "results.json"
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be read as one."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class Results:
+    """A results document with helpers for the views, the report and resuming."""
+
+    def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+        self.data = data
+        self.path = path
+
+    # ---------------------------------------------------------------- creation / io
+    @classmethod
+    def new(cls, config: dict[str, Any], dataset: dict[str, Any], path: Path | None = None) -> Results:
+        return cls({"format": FORMAT, "version": VERSION, "config": config, "dataset": dataset,
+                    "sessions": [], "runs": []}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Read ``path`` (a results file, or a directory holding ``results.json``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / RESULTS_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file at {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ResultsFileError(f"{path} is not a tavaal-nb results file (no 'format': '{FORMAT}'); it was left untouched")
+        if data.get("version") != VERSION:
+            raise ResultsFileError(f"{path} has results format version {data.get('version')}, this tavaal-nb reads {VERSION}")
+        for key in ("config", "dataset", "runs"):
+            if key not in data:
+                raise ResultsFileError(f"{path} lacks its '{key}' section; it was left untouched")
+        return cls(data, path)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Atomically (re)write the file; returns its path."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("this Results has no path; pass one")
+        if target.is_dir():
+            target = target / RESULTS_NAME
+        atomic_write_text(target, json.dumps(_clean(self.data), separators=(",", ":")))
+        self.path = target
+        return target
+
+    # ---------------------------------------------------------------- accessors
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.data["config"]
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return self.data["dataset"]
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return self.data["runs"]
+
+    @property
+    def methods(self) -> list[str]:
+        seen: list[str] = []
+        for run in self.runs:
+            if run["method"] not in seen:
+                seen.append(run["method"])
+        return seen
+
+    @property
+    def label(self) -> str:
+        """A short name for legends: the dataset and, when known, the directory."""
+        where = self.path.parent.name if self.path is not None else ""
+        return f"{self.dataset['name']}" + (f" ({where})" if where else "")
+
+    def run(self, method: str, trial: int) -> dict[str, Any] | None:
+        for run in self.runs:
+            if run["method"] == method and run["trial"] == trial:
+                return run
+        return None
+
+    def curves(self) -> dict[str, dict[str, list]]:
+        """Per method: ``labeled_size`` and ``accuracy`` (one list of trial values per size)."""
+        out: dict[str, dict[str, list]] = {}
+        for run in self.runs:
+            entry = out.setdefault(run["method"], {"labeled_size": [], "accuracy": []})
+            for record in run["cycles"]:
+                size = record["labeled_size"]
+                if size not in entry["labeled_size"]:
+                    entry["labeled_size"].append(size)
+                    entry["accuracy"].append([])
+                entry["accuracy"][entry["labeled_size"].index(size)].append(record["test_accuracy"])
+        for entry in out.values():
+            order = sorted(range(len(entry["labeled_size"])), key=entry["labeled_size"].__getitem__)
+            entry["labeled_size"] = [entry["labeled_size"][k] for k in order]
+            entry["accuracy"] = [entry["accuracy"][k] for k in order]
+        return out
+
+    def is_finished(self) -> bool:
+        trials, methods = self.config["trials"], self.config["methods"]
+        return all((run := self.run(m, t)) is not None and run.get("finished") for m in methods for t in range(trials))
+
+
+def load_results(sources: str | Path | Results | Iterable[str | Path | Results]) -> list[Results]:
+    """Results from files, directories (searched recursively, e.g. a sweep) or objects."""
+    if isinstance(sources, (str, Path, Results)):
+        sources = [sources]
+    out: list[Results] = []
+    for source in sources:
+        if isinstance(source, Results):
+            out.append(source)
+            continue
+        path = Path(source)
+        if path.is_file():
+            out.append(Results.load(path))
+        elif (path / RESULTS_NAME).is_file():
+            out.append(Results.load(path))
+        elif path.is_dir():
+            found = sorted(path.rglob(RESULTS_NAME))
+            if not found:
+                raise FileNotFoundError(f"no {RESULTS_NAME} under {path}")
+            out.extend(Results.load(p) for p in found)
+        else:
+            raise FileNotFoundError(f"no results file or directory at {path}")
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1 in the denominator; 0 for a single trial)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), float("nan")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))

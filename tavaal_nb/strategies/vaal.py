@@ -1,0 +1,199 @@
+"""VAAL (Sinha et al., 2019) and TA-VAAL (Kim et al., 2021): a (conditional) VAE and a
+discriminator trained adversarially on the labeled and candidate pools (eqs. 6-8), then
+the candidates with the lowest ``D(mu, r)`` are labeled (eq. 9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tavaal_nb.config import Config
+from tavaal_nb.errors import NonFiniteLossError
+from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, vae_adversarial_loss
+from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.progress import progress_bar
+from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, lowest
+from tavaal_nb.training import autocast, infer, prepare_batch
+
+__all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means"]
+
+CHECK_EVERY = 500
+"""Iterations between the host syncs that check the losses are finite."""
+
+
+def transform_r(r: Tensor | None, how: str) -> Tensor | None:
+    """The rank variable as a model input: ``sigmoid(r)`` or the raw Ranker output ``r``."""
+    if r is None:
+        return None
+    return torch.sigmoid(r) if how == "sigmoid" else r
+
+
+def cycling_batches(size: int, batch: int, iterations: int, generator: torch.Generator) -> Tensor:
+    """``(iterations, batch)`` positions into a pool of ``size``: reshuffled passes, end to end.
+
+    Every pass is a fresh permutation, so each position appears once per pass (the
+    VAE's loaders shuffle, unlike the public code's); batches may straddle passes.
+    """
+    needed = iterations * batch
+    passes = -(-needed // size)
+    order = torch.cat([torch.randperm(size, generator=generator, device=generator.device) for _ in range(passes)])
+    return order[:needed].view(iterations, batch)
+
+
+def train_adversarial(
+    vae: ConditionalVAE,
+    discriminator: Discriminator,
+    labeled_images: Tensor,
+    unlabeled_images: Tensor,
+    r_labeled: Tensor | None,
+    r_unlabeled: Tensor | None,
+    config: Config,
+    augment,
+    iterations: int,
+    generator: torch.Generator,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train the VAE (eqs. 6 + 7) and the discriminator (eq. 8), one step each per iteration.
+
+    ``labeled_images`` / ``unlabeled_images`` are uint8 on the device, shown
+    un-augmented (as ``r`` was computed on them). ``r_*`` are the raw Ranker outputs
+    (None for VAAL). The decoder gets ``transform_r(r, config.decoder_r)``, the
+    discriminator ``transform_r(r, config.discriminator_r)``. Returns the mean losses
+    of every block of :data:`CHECK_EVERY` iterations.
+    """
+    device = labeled_images.device
+    fused = device.type == "cuda"
+    vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
+    disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
+    batch = config.vae_batch_size
+    lab_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]), iterations, generator)
+    unl_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]), iterations, generator)
+    dec_l, dec_u = transform_r(r_labeled, config.decoder_r), transform_r(r_unlabeled, config.decoder_r)
+    dis_l, dis_u = transform_r(r_labeled, config.discriminator_r), transform_r(r_unlabeled, config.discriminator_r)
+    history: dict[str, list[float]] = {"vae": [], "discriminator": []}
+    sums = torch.zeros(2, device=device)
+    first_bad = torch.full((2,), -1, dtype=torch.long, device=device)
+    block_start = 0
+    vae.train()
+    discriminator.train()
+    bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
+    for it in bar:
+        lb, ub = lab_batches[it], unl_batches[it]
+        x_l = prepare_batch(augment(labeled_images[lb]))
+        x_u = prepare_batch(augment(unlabeled_images[ub]))
+        rl = None if dec_l is None else dec_l[lb]
+        ru = None if dec_u is None else dec_u[ub]
+        dl = None if dis_l is None else dis_l[lb]
+        du = None if dis_u is None else dis_u[ub]
+        with autocast(device):
+            recon_l, _, mu_l, logvar_l = vae(x_l, rl)
+            recon_u, _, mu_u, logvar_u = vae(x_u, ru)
+            vae_total = conditional_vae_loss(
+                (x_l, recon_l.float(), mu_l.float(), logvar_l.float()),
+                (x_u, recon_u.float(), mu_u.float(), logvar_u.float()),
+                kl_weight=config.kl_weight,
+            ) + config.adversarial_weight * vae_adversarial_loss(
+                discriminator(mu_l, dl).float(), discriminator(mu_u, du).float()
+            )
+        vae_opt.zero_grad(set_to_none=True)
+        vae_total.backward()
+        vae_opt.step()
+        with torch.no_grad(), autocast(device):
+            mu_l = vae.encode(x_l)[0]  # encoder only: the D step needs no decoder
+            mu_u = vae.encode(x_u)[0]
+        with autocast(device):
+            disc_total = discriminator_loss(discriminator(mu_l, dl).float(), discriminator(mu_u, du).float())
+        disc_opt.zero_grad(set_to_none=True)
+        disc_total.backward()
+        disc_opt.step()
+        losses = torch.stack([vae_total.detach(), disc_total.detach()])
+        sums += losses
+        first_bad = torch.where((~torch.isfinite(losses)) & (first_bad < 0), torch.full_like(first_bad, it), first_bad)
+        if (it + 1) % CHECK_EVERY == 0 or it + 1 == iterations:
+            bad = first_bad.tolist()  # host sync every CHECK_EVERY iterations
+            for name, step in zip(("conditional VAE", "discriminator"), bad):
+                if step >= 0:
+                    raise NonFiniteLossError(name, step, "VAE/discriminator phase")
+            means = (sums / (it + 1 - block_start)).tolist()
+            history["vae"].append(means[0])
+            history["discriminator"].append(means[1])
+            bar.set_postfix(vae=f"{means[0]:.3f}", d=f"{means[1]:.3f}")
+            sums.zero_()
+            block_start = it + 1
+    vae.eval()
+    discriminator.eval()
+    return history
+
+
+@torch.no_grad()
+def latent_means(vae: ConditionalVAE, images: Tensor, augment, batch_size: int) -> Tensor:
+    """Eval-mode encoder means ``mu`` of un-augmented uint8 ``images``, float32."""
+    vae.eval()
+    out = []
+    for chunk in images.split(batch_size):
+        with autocast(chunk.device):
+            out.append(vae.encode(prepare_batch(augment(chunk)))[0].float())
+    return torch.cat(out)
+
+
+class VAAL(Strategy):
+    name = "vaal"
+    help = "VAAL (Sinha et al.): VAE + discriminator on the latent means, no rank variable"
+    prefer = "lowest"
+    uses_rank = False
+
+    def build(self, context: QueryContext) -> tuple[ConditionalVAE, Discriminator]:
+        config, data = context.config, context.data
+        r_dim = 1 if self.uses_rank else 0
+        vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim, config.vae_width)
+        disc = Discriminator(config.z_dim, r_dim, config.disc_hidden, config.disc_depth)
+        memory_format = torch.channels_last if context.device.type == "cuda" else torch.contiguous_format
+        return vae.to(context.device, memory_format=memory_format), disc.to(context.device)
+
+    def select(self, context: QueryContext) -> Selection:
+        config, data = context.config, context.data
+        images = data.train_images
+        labeled_images, candidate_images = images[context.labeled], images[context.candidates]
+        r_labeled = r_candidates = None
+        if self.uses_rank:
+            # The rank variable: the frozen task model's Ranker on un-augmented images,
+            # computed once per cycle (it cannot change while the task model is frozen).
+            r_labeled = infer(context.task, labeled_images, context.augmenter, config.eval_batch_size)["rank"]
+            r_candidates = infer(context.task, candidate_images, context.augmenter, config.eval_batch_size)["rank"]
+        vae, disc = self.build(context)
+        iterations = config.vae_iterations_for(context.labeled.numel(), context.candidates.numel())
+        history = train_adversarial(
+            vae, disc, labeled_images, candidate_images, r_labeled, r_candidates, config,
+            context.augmenter, iterations, context.device_generator, context.progress,
+        )
+        mu_candidates = latent_means(vae, candidate_images, context.augmenter, config.eval_batch_size)
+        mu_labeled = latent_means(vae, labeled_images, context.augmenter, config.eval_batch_size)
+        d_r = transform_r(r_candidates, config.discriminator_r)
+        with torch.no_grad():
+            probability = torch.sigmoid(disc(mu_candidates, d_r).float())
+        positions = lowest(probability, min(context.budget, probability.numel()))  # eq. 9
+        extras: dict[str, Any] = {
+            "iterations": iterations,
+            "loss_history": history,
+            "mu_candidates": mu_candidates.cpu(),
+            "mu_labeled": mu_labeled.cpu(),
+        }
+        if r_candidates is not None:
+            extras["r_candidates"] = r_candidates.cpu()
+            extras["r_labeled"] = r_labeled.cpu()
+        return Selection(
+            indices=context.candidates[positions].cpu(),
+            scores=probability.cpu(),
+            candidates=context.candidates.cpu(),
+            discriminator_scores=probability.cpu(),
+            extras=extras,
+        )
+
+
+class TAVAAL(VAAL):
+    name = "tavaal"
+    help = "TA-VAAL (the paper): Ranker trained with eq. 4, its output r conditions the VAE and D"
+    rank_loss = "bce"
+    uses_rank = True

@@ -1,0 +1,186 @@
+"""Training and inference of the task learner (ResNet-18) with its optional Ranker (eq. 5).
+
+Data stays on the device as uint8; each step gathers a batch by index, augments it
+there and runs under bf16 autocast with channels_last on CUDA. The only host syncs
+are one per epoch (loss for the progress bar and the NaN check) and one per evaluation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tavaal_nb.config import Config
+from tavaal_nb.data.augment import Augmenter
+from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.errors import NonFiniteLossError
+from tavaal_nb.models import LossPredictionModule, ResNet18
+from tavaal_nb.progress import progress_bar
+
+__all__ = ["TaskModel", "build_task_model", "train_task_model", "evaluate", "infer", "autocast", "index_batches"]
+
+RankLoss = Callable[[Tensor, Tensor], Tensor]
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing on the CPU (CPU results stay exact and seed-reproducible)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_batch(x: Tensor) -> Tensor:
+    """channels_last on CUDA (faster convolutions); unchanged on the CPU."""
+    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+@dataclass
+class TaskModel:
+    """The task learner and, for methods that use one, its Ranker."""
+
+    backbone: ResNet18
+    ranker: LossPredictionModule | None = None
+
+    def parameters(self):
+        yield from self.backbone.parameters()
+        if self.ranker is not None:
+            yield from self.ranker.parameters()
+
+    def train(self, mode: bool = True) -> TaskModel:
+        self.backbone.train(mode)
+        if self.ranker is not None:
+            self.ranker.train(mode)
+        return self
+
+    def eval(self) -> TaskModel:
+        return self.train(False)
+
+
+def build_task_model(config: Config, data: ImageData, with_ranker: bool, device: torch.device) -> TaskModel:
+    """A freshly initialised ResNet-18 (and Ranker) on ``device``; uses the global RNG for init."""
+    backbone = ResNet18(data.num_classes, data.channels, config.width)
+    ranker = LossPredictionModule(backbone.stage_channels) if with_ranker else None
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    backbone = backbone.to(device, memory_format=memory_format)
+    if ranker is not None:
+        ranker = ranker.to(device)
+    return TaskModel(backbone, ranker)
+
+
+def index_batches(indices: Tensor, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """One epoch of shuffled mini-batches of ``indices`` (a final batch of one is dropped: batch norm)."""
+    order = indices[torch.randperm(indices.numel(), generator=generator, device=generator.device).to(indices.device)]
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and batches[-1].numel() == 1:
+        batches.pop()
+    return batches
+
+
+def train_task_model(
+    task: TaskModel,
+    data: ImageData,
+    labeled: Tensor,
+    config: Config,
+    augmenter: Augmenter,
+    generator: torch.Generator,
+    rank_loss: RankLoss | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
+
+    Objective (eq. 5): ``L_T(y^, y) + eta * L_rank(R(x), l)`` where ``l`` are the
+    detached per-sample cross-entropies and ``L_rank`` is eq. 1 or eq. 4. From epoch
+    ``ranker_detach_epoch`` on, the Ranker sees detached features, so it no longer
+    shapes the backbone (Learning Loss's schedule). SGD with momentum and weight
+    decay, lr x0.1 at each milestone.
+    """
+    device = labeled.device
+    if (rank_loss is None) != (task.ranker is None):
+        raise ValueError("a Ranker and a ranking loss go together: pass both or neither")
+    optimizer = torch.optim.SGD(
+        list(task.parameters()), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+        fused=device.type == "cuda",
+    )
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=0.1)
+    augment = data.augment
+    history: list[float] = []
+    task.train()
+    bar = progress_bar(range(config.epochs), desc="task epochs", leave=False, disable=not progress)
+    for epoch in bar:
+        detach = epoch >= config.ranker_detach_epoch
+        total = torch.zeros((), device=device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        batches = index_batches(labeled, config.batch_size, generator)
+        for step, batch in enumerate(batches):
+            x = prepare_batch(augmenter(data.train_images[batch], generator, train=augment))
+            y = data.train_labels[batch]
+            with autocast(device):
+                logits, _, features = task.backbone(x)
+                per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+                loss = per_sample.mean()
+                if task.ranker is not None and rank_loss is not None:
+                    feats = [f.detach() for f in features] if detach else features
+                    predicted = task.ranker(feats).float()
+                    even = (predicted.numel() // 2) * 2
+                    if even:
+                        loss = loss + config.ranker_weight * rank_loss(predicted[:even], per_sample[:even])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            detached = loss.detach()
+            total += detached
+            bad = ~torch.isfinite(detached)
+            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+        schedule.step()
+        bad_step = int(first_bad)  # one host sync per epoch
+        if bad_step >= 0:
+            raise NonFiniteLossError("task model", epoch * len(batches) + bad_step, f"epoch {epoch + 1}")
+        mean_loss = float(total) / max(1, len(batches))
+        history.append(mean_loss)
+        bar.set_postfix(loss=f"{mean_loss:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch, mean_loss)
+    task.eval()
+    return history
+
+
+@torch.no_grad()
+def infer(task: TaskModel, images: Tensor, augmenter: Augmenter, batch_size: int) -> dict[str, Tensor]:
+    """Eval-mode outputs on un-augmented ``images`` (uint8, on the device).
+
+    Returns ``logits``, ``embedding`` and, with a Ranker, ``rank`` (its predicted
+    loss: TA-VAAL's rank variable before any transform), all float32 on the device.
+    """
+    task.eval()
+    device = images.device
+    outputs: dict[str, list[Tensor]] = {"logits": [], "embedding": [], "rank": []}
+    for chunk in images.split(batch_size):
+        with autocast(device):
+            logits, embedding, features = task.backbone(prepare_batch(augmenter(chunk)))
+            outputs["logits"].append(logits.float())
+            outputs["embedding"].append(embedding.float())
+            if task.ranker is not None:
+                outputs["rank"].append(task.ranker(features).float())
+    return {key: torch.cat(value) for key, value in outputs.items() if value}
+
+
+@torch.no_grad()
+def evaluate(task: TaskModel, data: ImageData, augmenter: Augmenter, batch_size: int) -> float:
+    """Test accuracy in percent (eval mode, un-augmented, one host sync)."""
+    task.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.test_labels.device)
+    for images, labels in zip(data.test_images.split(batch_size), data.test_labels.split(batch_size)):
+        with autocast(images.device):
+            logits, _, _ = task.backbone(prepare_batch(augmenter(images)))
+        correct += (logits.argmax(dim=1) == labels).sum()
+    return 100.0 * int(correct) / max(1, int(data.test_labels.numel()))
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
