@@ -104,7 +104,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from tavaal_nb.bench import format_table, run_bench, write_json
 
     config = make_config(args.preset, dataset=args.dataset, device=args.device)
-    rows, meta = run_bench(config, steps=args.steps)
+    rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline)
     print(format_table(rows, meta))
     if args.json:
         write_json(rows, meta, args.json)
@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dataset", default="synthetic", help="its image shape is used (synthetic: CIFAR-shaped)")
     bench.add_argument("--device", default=None, help="auto, cpu or cuda")
     bench.add_argument("--steps", type=int, default=None, help="timed steps per phase (default 50 on CUDA, 3 on CPU)")
+    bench.add_argument("--baseline", action="store_true",
+                       help="also time the public code's pipeline (PIL DataLoader, fp32, r per iteration) and print speedups")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
 
@@ -178,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except FloatingPointError as error:  # NonFiniteLossError: the finished cycles are saved
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted: finished cycles are saved; continue with --resume", file=sys.stderr)
         return 130

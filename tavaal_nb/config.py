@@ -26,6 +26,7 @@ class Config:
     dataset: str = "cifar10"
     methods: tuple[str, ...] = ("tavaal",)
     trials: int = 5
+    first_trial: int = 0  # runs trials first_trial .. first_trial + trials - 1 (a sweep's one-trial runs)
     cycles: int = 10
     initial: int = 1000
     budget: int = 1000
@@ -60,6 +61,8 @@ class Config:
     train_limit: int | None = None
     test_limit: int | None = None
     eval_batch_size: int = 1024
+    precision: str = "auto"
+    memory_format: str = "auto"
     seed: int = 0
     device: str = "auto"
     data_dir: str | None = None
@@ -121,6 +124,13 @@ class Config:
         for name in ("decoder_r", "discriminator_r"):
             if getattr(self, name) not in R_TRANSFORMS:
                 problems.append(f"{name} must be one of {R_TRANSFORMS}, got {getattr(self, name)!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            problems.append(f"precision must be auto (bf16 on CUDA, fp32 on the CPU), bf16 or fp32, got {self.precision!r}")
+        if self.memory_format not in ("auto", "channels_last", "contiguous"):
+            problems.append(f"memory_format must be auto (channels_last on CUDA), channels_last or contiguous, "
+                            f"got {self.memory_format!r}")
+        if not isinstance(self.first_trial, int) or isinstance(self.first_trial, bool) or self.first_trial < 0:
+            problems.append(f"first_trial must be an integer >= 0, got {self.first_trial!r}")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

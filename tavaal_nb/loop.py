@@ -22,7 +22,7 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
-from tavaal_nb.training import build_task_model, evaluate, train_task_model
+from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model
 
 __all__ = ["Callback", "derive_seed", "run_experiment", "prepare_data", "make_augmenter", "SCORE_DECIMALS"]
 
@@ -141,7 +141,7 @@ def run_experiment(
     augmenter = make_augmenter(config, data)
     started = time.perf_counter()
     try:
-        for trial in range(config.trials):
+        for trial in range(config.first_trial, config.first_trial + config.trials):
             for method in config.methods:
                 _run_one(config, data, augmenter, results, method, trial, callbacks, progress, session, started)
         results.data["status"] = "finished"
@@ -195,7 +195,7 @@ def _run_one(
                                   strategy.ranking_loss(config), progress, on_epoch)
         timings["train"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        accuracy = evaluate(task, data, augmenter, config.eval_batch_size)
+        accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))
         timings["evaluate"] = time.perf_counter() - tic
         selection: Selection | None = None
         if cycle < config.cycles - 1:

@@ -22,21 +22,44 @@ from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["TaskModel", "build_task_model", "train_task_model", "evaluate", "infer", "autocast", "index_batches"]
+__all__ = ["Runtime", "TaskModel", "build_task_model", "train_task_model", "evaluate", "infer", "index_batches"]
 
 RankLoss = Callable[[Tensor, Tensor], Tensor]
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing on the CPU (CPU results stay exact and seed-reproducible)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+@dataclass(frozen=True)
+class Runtime:
+    """How the numbers are computed: bf16 autocast and channels_last, both on by default on CUDA only.
 
+    ``Config.precision`` (auto | bf16 | fp32) and ``Config.memory_format``
+    (auto | channels_last | contiguous) force either on any device, so the CUDA code
+    path also runs (and is tested) on the CPU. On the CPU, ``auto`` keeps fp32 and the
+    default layout: results stay exact and seed-reproducible.
+    """
 
-def prepare_batch(x: Tensor) -> Tensor:
-    """channels_last on CUDA (faster convolutions); unchanged on the CPU."""
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    amp: bool
+    channels_last: bool
+
+    @classmethod
+    def resolve(cls, config: Config | None, device: torch.device) -> Runtime:
+        cuda = device.type == "cuda"
+        if config is None:
+            return cls(cuda, cuda)
+        amp = {"auto": cuda, "bf16": True, "fp32": False}[config.precision]
+        channels_last = {"auto": cuda, "channels_last": True, "contiguous": False}[config.memory_format]
+        return cls(amp, channels_last)
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.amp:
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def batch(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
 @dataclass
@@ -65,8 +88,7 @@ def build_task_model(config: Config, data: ImageData, with_ranker: bool, device:
     """A freshly initialised ResNet-18 (and Ranker) on ``device``; uses the global RNG for init."""
     backbone = ResNet18(data.num_classes, data.channels, config.width)
     ranker = LossPredictionModule(backbone.stage_channels) if with_ranker else None
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    backbone = backbone.to(device, memory_format=memory_format)
+    backbone = backbone.to(device, memory_format=Runtime.resolve(config, device).memory_format)
     if ranker is not None:
         ranker = ranker.to(device)
     return TaskModel(backbone, ranker)
@@ -101,6 +123,7 @@ def train_task_model(
     decay, lr x0.1 at each milestone.
     """
     device = labeled.device
+    runtime = Runtime.resolve(config, device)
     if (rank_loss is None) != (task.ranker is None):
         raise ValueError("a Ranker and a ranking loss go together: pass both or neither")
     optimizer = torch.optim.SGD(
@@ -118,9 +141,9 @@ def train_task_model(
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
         batches = index_batches(labeled, config.batch_size, generator)
         for step, batch in enumerate(batches):
-            x = prepare_batch(augmenter(data.train_images[batch], generator, train=augment))
+            x = runtime.batch(augmenter(data.train_images[batch], generator, train=augment))
             y = data.train_labels[batch]
-            with autocast(device):
+            with runtime.autocast(device):
                 logits, _, features = task.backbone(x)
                 per_sample = F.cross_entropy(logits.float(), y, reduction="none")
                 loss = per_sample.mean()
@@ -151,7 +174,8 @@ def train_task_model(
 
 
 @torch.no_grad()
-def infer(task: TaskModel, images: Tensor, augmenter: Augmenter, batch_size: int) -> dict[str, Tensor]:
+def infer(task: TaskModel, images: Tensor, augmenter: Augmenter, batch_size: int,
+          runtime: Runtime | None = None) -> dict[str, Tensor]:
     """Eval-mode outputs on un-augmented ``images`` (uint8, on the device).
 
     Returns ``logits``, ``embedding`` and, with a Ranker, ``rank`` (its predicted
@@ -159,10 +183,11 @@ def infer(task: TaskModel, images: Tensor, augmenter: Augmenter, batch_size: int
     """
     task.eval()
     device = images.device
+    runtime = runtime or Runtime.resolve(None, device)
     outputs: dict[str, list[Tensor]] = {"logits": [], "embedding": [], "rank": []}
     for chunk in images.split(batch_size):
-        with autocast(device):
-            logits, embedding, features = task.backbone(prepare_batch(augmenter(chunk)))
+        with runtime.autocast(device):
+            logits, embedding, features = task.backbone(runtime.batch(augmenter(chunk)))
             outputs["logits"].append(logits.float())
             outputs["embedding"].append(embedding.float())
             if task.ranker is not None:
@@ -171,13 +196,15 @@ def infer(task: TaskModel, images: Tensor, augmenter: Augmenter, batch_size: int
 
 
 @torch.no_grad()
-def evaluate(task: TaskModel, data: ImageData, augmenter: Augmenter, batch_size: int) -> float:
+def evaluate(task: TaskModel, data: ImageData, augmenter: Augmenter, batch_size: int,
+             runtime: Runtime | None = None) -> float:
     """Test accuracy in percent (eval mode, un-augmented, one host sync)."""
     task.eval()
+    runtime = runtime or Runtime.resolve(None, data.test_labels.device)
     correct = torch.zeros((), dtype=torch.long, device=data.test_labels.device)
     for images, labels in zip(data.test_images.split(batch_size), data.test_labels.split(batch_size)):
-        with autocast(images.device):
-            logits, _, _ = task.backbone(prepare_batch(augmenter(images)))
+        with runtime.autocast(images.device):
+            logits, _, _ = task.backbone(runtime.batch(augmenter(images)))
         correct += (logits.argmax(dim=1) == labels).sum()
     return 100.0 * int(correct) / max(1, int(data.test_labels.numel()))
 

@@ -12,7 +12,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.losses import margin_ranking_loss, ranker_loss
-from tavaal_nb.training import RankLoss, TaskModel
+from tavaal_nb.training import RankLoss, Runtime, TaskModel
 
 __all__ = ["QueryContext", "Selection", "Strategy", "lowest", "highest"]
 
@@ -41,6 +41,10 @@ class QueryContext:
     @property
     def device(self) -> torch.device:
         return self.candidates.device
+
+    @property
+    def runtime(self) -> Runtime:
+        return Runtime.resolve(self.config, self.device)
 
 
 @dataclass

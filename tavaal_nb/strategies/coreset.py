@@ -46,8 +46,8 @@ class CoreSet(Strategy):
     def select(self, context: QueryContext) -> Selection:
         batch = context.config.eval_batch_size
         images = context.data.train_images
-        labeled = infer(context.task, images[context.labeled], context.augmenter, batch)["embedding"]
-        candidates = infer(context.task, images[context.candidates], context.augmenter, batch)["embedding"]
+        labeled = infer(context.task, images[context.labeled], context.augmenter, batch, context.runtime)["embedding"]
+        candidates = infer(context.task, images[context.candidates], context.augmenter, batch, context.runtime)["embedding"]
         positions, distance = k_center_greedy(labeled, candidates, context.budget)
         return Selection(
             indices=context.candidates[positions].cpu(),

@@ -28,7 +28,7 @@ class EntropySampling(Strategy):
 
     def score(self, context: QueryContext) -> tuple[Tensor, dict[str, Any]]:
         logits = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                       context.config.eval_batch_size)["logits"]
+                       context.config.eval_batch_size, context.runtime)["logits"]
         log_p = torch.log_softmax(logits, dim=1)
         return -(log_p.exp() * log_p).sum(dim=1), {}
 
@@ -40,7 +40,7 @@ class LearningLoss(Strategy):
 
     def score(self, context: QueryContext) -> tuple[Tensor, dict[str, Any]]:
         rank = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                     context.config.eval_batch_size)["rank"]
+                     context.config.eval_batch_size, context.runtime)["rank"]
         return rank, {}
 
 

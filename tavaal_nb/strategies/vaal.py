@@ -15,7 +15,7 @@ from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, vae_adver
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, lowest
-from tavaal_nb.training import autocast, infer, prepare_batch
+from tavaal_nb.training import Runtime, infer
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means"]
 
@@ -64,6 +64,7 @@ def train_adversarial(
     of every block of :data:`CHECK_EVERY` iterations.
     """
     device = labeled_images.device
+    runtime = Runtime.resolve(config, device)
     fused = device.type == "cuda"
     vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
     disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
@@ -81,13 +82,13 @@ def train_adversarial(
     bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
     for it in bar:
         lb, ub = lab_batches[it], unl_batches[it]
-        x_l = prepare_batch(augment(labeled_images[lb]))
-        x_u = prepare_batch(augment(unlabeled_images[ub]))
+        x_l = runtime.batch(augment(labeled_images[lb]))
+        x_u = runtime.batch(augment(unlabeled_images[ub]))
         rl = None if dec_l is None else dec_l[lb]
         ru = None if dec_u is None else dec_u[ub]
         dl = None if dis_l is None else dis_l[lb]
         du = None if dis_u is None else dis_u[ub]
-        with autocast(device):
+        with runtime.autocast(device):
             recon_l, _, mu_l, logvar_l = vae(x_l, rl)
             recon_u, _, mu_u, logvar_u = vae(x_u, ru)
             vae_total = conditional_vae_loss(
@@ -100,10 +101,10 @@ def train_adversarial(
         vae_opt.zero_grad(set_to_none=True)
         vae_total.backward()
         vae_opt.step()
-        with torch.no_grad(), autocast(device):
+        with torch.no_grad(), runtime.autocast(device):
             mu_l = vae.encode(x_l)[0]  # encoder only: the D step needs no decoder
             mu_u = vae.encode(x_u)[0]
-        with autocast(device):
+        with runtime.autocast(device):
             disc_total = discriminator_loss(discriminator(mu_l, dl).float(), discriminator(mu_u, du).float())
         disc_opt.zero_grad(set_to_none=True)
         disc_total.backward()
@@ -128,13 +129,15 @@ def train_adversarial(
 
 
 @torch.no_grad()
-def latent_means(vae: ConditionalVAE, images: Tensor, augment, batch_size: int) -> Tensor:
+def latent_means(vae: ConditionalVAE, images: Tensor, augment, batch_size: int,
+                 runtime: Runtime | None = None) -> Tensor:
     """Eval-mode encoder means ``mu`` of un-augmented uint8 ``images``, float32."""
     vae.eval()
+    runtime = runtime or Runtime.resolve(None, images.device)
     out = []
     for chunk in images.split(batch_size):
-        with autocast(chunk.device):
-            out.append(vae.encode(prepare_batch(augment(chunk)))[0].float())
+        with runtime.autocast(chunk.device):
+            out.append(vae.encode(runtime.batch(augment(chunk)))[0].float())
     return torch.cat(out)
 
 
@@ -149,8 +152,7 @@ class VAAL(Strategy):
         r_dim = 1 if self.uses_rank else 0
         vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim, config.vae_width)
         disc = Discriminator(config.z_dim, r_dim, config.disc_hidden, config.disc_depth)
-        memory_format = torch.channels_last if context.device.type == "cuda" else torch.contiguous_format
-        return vae.to(context.device, memory_format=memory_format), disc.to(context.device)
+        return vae.to(context.device, memory_format=context.runtime.memory_format), disc.to(context.device)
 
     def select(self, context: QueryContext) -> Selection:
         config, data = context.config, context.data
@@ -160,16 +162,17 @@ class VAAL(Strategy):
         if self.uses_rank:
             # The rank variable: the frozen task model's Ranker on un-augmented images,
             # computed once per cycle (it cannot change while the task model is frozen).
-            r_labeled = infer(context.task, labeled_images, context.augmenter, config.eval_batch_size)["rank"]
-            r_candidates = infer(context.task, candidate_images, context.augmenter, config.eval_batch_size)["rank"]
+            r_labeled = infer(context.task, labeled_images, context.augmenter, config.eval_batch_size, context.runtime)["rank"]
+            r_candidates = infer(context.task, candidate_images, context.augmenter, config.eval_batch_size,
+                                 context.runtime)["rank"]
         vae, disc = self.build(context)
         iterations = config.vae_iterations_for(context.labeled.numel(), context.candidates.numel())
         history = train_adversarial(
             vae, disc, labeled_images, candidate_images, r_labeled, r_candidates, config,
             context.augmenter, iterations, context.device_generator, context.progress,
         )
-        mu_candidates = latent_means(vae, candidate_images, context.augmenter, config.eval_batch_size)
-        mu_labeled = latent_means(vae, labeled_images, context.augmenter, config.eval_batch_size)
+        mu_candidates = latent_means(vae, candidate_images, context.augmenter, config.eval_batch_size, context.runtime)
+        mu_labeled = latent_means(vae, labeled_images, context.augmenter, config.eval_batch_size, context.runtime)
         d_r = transform_r(r_candidates, config.discriminator_r)
         with torch.no_grad():
             probability = torch.sigmoid(disc(mu_candidates, d_r).float())
