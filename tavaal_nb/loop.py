@@ -254,7 +254,10 @@ def _cycle_record(
             scores = selection.discriminator_scores
             record["discriminator_scores"] = _rounded(scores)
             chosen_scores = scores[torch.isin(selection.candidates, chosen)]
-            record["selection_threshold"] = float(chosen_scores.max()) if chosen_scores.numel() else None
+            # rounded like the stored scores, so "score <= threshold" read from the file marks the chosen ones
+            record["selection_threshold"] = (
+                round(float(chosen_scores.max()), SCORE_DECIMALS) if chosen_scores.numel() else None
+            )
         history = selection.extras.get("loss_history")
         if history is not None:
             record["vae_loss"] = [round(v, SCORE_DECIMALS) for v in history["vae"]]

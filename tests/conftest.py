@@ -1,0 +1,105 @@
+"""Shared fixtures of the engine's test suite.
+
+Everything runs on the CPU with the ``ci`` preset (widths of 4, a pool of 400 synthetic
+images, 3 cycles of +20) so that the whole suite takes a few minutes on a 2-core machine.
+The expensive pieces (one finished run of every method) are made once per session and
+shared; tests that change files copy them first.
+
+Tests marked ``fashion`` need the real Fashion-MNIST files that Debian's
+``dataset-fashion-mnist`` package installs; they are skipped, with a reason saying how
+to get the files, when those are missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the package is used from the checkout, installed or not
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+# The models of the ci preset are tiny: one thread is as fast as two here, and it stays fast when
+# other processes share the CPU (several spinning OpenMP threads on 2 cores slow down tenfold).
+torch.set_num_threads(int(os.environ.get("TAVAAL_TEST_THREADS", "1")))
+
+FASHION_FILE = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FASHION_SKIP_REASON = (
+    f"needs the real Fashion-MNIST ({FASHION_FILE} is missing): install it with "
+    "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or run `make test` as root, which installs it"
+)
+
+# Every method name the engine must accept, written out by hand (README, "Methods").
+ALL_METHODS = ("random", "lloss", "lloss-v2", "vaal", "tavaal", "coreset", "entropy")
+D_METHODS = ("vaal", "tavaal")
+# Every dataset and preset name, by hand (README, "Datasets" and "Presets").
+DATASET_NAMES = (
+    "cifar10", "cifar100", "svhn", "fashion-mnist",
+    "cifar10-imb-1.65", "cifar10-imb-1.89", "cifar10-imb-2.11", "cifar10-imb-official",
+    "fashion-mnist-imb-1.65", "fashion-mnist-imb-1.89", "fashion-mnist-imb-2.11", "fashion-mnist-imb-official",
+    "synthetic", "synthetic-grey",
+)
+PRESET_NAMES = ("paper", "authors-code", "cpu", "ci", "auto")
+
+# The ci preset's sizes, as documented (README / docs/settings.md): used to check records.
+CI_TRAIN_LIMIT, CI_TEST_LIMIT = 400, 100
+CI_CYCLES, CI_INITIAL, CI_BUDGET, CI_SUBSET = 3, 20, 20, 100
+
+
+def pytest_collection_modifyitems(config, items):
+    if FASHION_FILE.is_file():
+        return
+    skip = pytest.mark.skip(reason=FASHION_SKIP_REASON)
+    for item in items:
+        if "fashion" in item.keywords:
+            item.add_marker(skip)
+
+
+def entropy_by_hand(counts) -> float:
+    """-sum p log p in nats over the non-zero counts, written independently of tavaal_nb.metrics."""
+    total = float(sum(counts))
+    return -sum((c / total) * math.log(c / total) for c in counts if c)
+
+
+def counts_by_hand(labels, indices, num_classes: int = 10) -> list[int]:
+    """Class counts of ``labels[indices]`` with collections.Counter (not torch.bincount)."""
+    tally = Counter(int(labels[i]) for i in indices)
+    return [tally.get(k, 0) for k in range(num_classes)]
+
+
+def ci_config(**overrides):
+    """The ci preset on the synthetic set, on the CPU (bit-reproducible), with overrides."""
+    from tavaal_nb import make_config
+
+    values = {"dataset": "synthetic", "device": "cpu", "methods": ("tavaal",)}
+    values.update(overrides)
+    return make_config("ci", **values)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """One finished ci run of every method on ``synthetic`` (seed 0), written to disk.
+
+    Returns ``(results, directory)``. Read-only: copy the directory before changing it.
+    """
+    from tavaal_nb import run_experiment
+
+    out = tmp_path_factory.mktemp("synthetic-all-methods")
+    results = run_experiment(ci_config(methods=ALL_METHODS), out, progress=False)
+    return results, out
+
+
+@pytest.fixture(scope="session")
+def synthetic_labels():
+    """Train labels of the pool the ci preset uses for ``synthetic`` (seed 0), as a Python list."""
+    from tavaal_nb.data import load_dataset
+
+    data = load_dataset("synthetic", seed=0, train_limit=CI_TRAIN_LIMIT, test_limit=CI_TEST_LIMIT)
+    return data.train_labels.tolist()

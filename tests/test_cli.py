@@ -1,0 +1,128 @@
+"""The command line, called in-process through ``tavaal_nb.cli.main``."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, CI_INITIAL, DATASET_NAMES, PRESET_NAMES
+
+from tavaal_nb.cli import main
+
+
+def first_words(text: str) -> list[str]:
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    "command,names", [("datasets", DATASET_NAMES), ("methods", list(ALL_METHODS)), ("presets", PRESET_NAMES)]
+)
+def test_lists_name_every_choice(capsys, command, names):
+    assert main([command]) == 0
+    out = capsys.readouterr().out
+    assert sorted(first_words(out)) == sorted(names)
+    for line in out.splitlines():
+        assert len(line.split()) > 1, f"no help text on {line!r}"
+
+
+@pytest.fixture(scope="module")
+def cli_run_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli") / "run"
+
+
+def run_args(out, *extra):
+    return ["run", "--preset", "ci", "--dataset", "synthetic", "--method", "random,entropy", "--device", "cpu",
+            "--no-progress", "--out", str(out), *extra]
+
+
+def test_run_writes_results(capsys, cli_run_dir):
+    assert main(run_args(cli_run_dir)) == 0
+    out = capsys.readouterr().out
+    assert "preset ci" in out and "results:" in out
+    stored = json.loads((cli_run_dir / "results.json").read_text())
+    assert stored["config"]["methods"] == ["random", "entropy"] and stored["config"]["preset"] == "ci"
+    assert [len(run["cycles"]) for run in stored["runs"]] == [CI_CYCLES, CI_CYCLES]
+    # the accuracy table has one column per labeled size: 20, 40, 60
+    sizes = [CI_INITIAL + CI_BUDGET * c for c in range(CI_CYCLES)]
+    header = next(line for line in out.splitlines() if line.startswith("method"))
+    assert [int(v) for v in header.split()[1:]] == sizes
+
+
+def test_second_run_into_the_same_dir_is_refused(capsys, cli_run_dir):
+    before = (cli_run_dir / "results.json").read_bytes()
+    assert main(run_args(cli_run_dir)) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "error" in err
+    assert (cli_run_dir / "results.json").read_bytes() == before
+    assert main(run_args(cli_run_dir, "--resume")) == 0  # a finished run: nothing left to do
+
+
+def test_resume_with_other_settings_names_them(capsys, cli_run_dir):
+    assert main(run_args(cli_run_dir, "--resume", "--budget", "10")) == 2
+    assert "budget" in capsys.readouterr().err
+
+
+def test_report_writes_html(capsys, cli_run_dir, synthetic_run, tmp_path):
+    _, all_methods_dir = synthetic_run
+    html = tmp_path / "report.html"
+    assert main(["report", str(cli_run_dir), str(all_methods_dir), "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out
+    page = html.read_text()
+    assert page.lower().startswith("<!doctype html")
+    assert "plotly" in page.lower()
+    for method in ALL_METHODS:
+        assert method in out
+    # an existing report is kept unless --overwrite
+    assert main(["report", str(cli_run_dir), "--html", str(html)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["report", str(cli_run_dir), "--html", str(html), "--overwrite"]) == 0
+
+
+def test_report_on_a_missing_directory(capsys, tmp_path):
+    assert main(["report", str(tmp_path / "nothing-here")]) == 2
+    assert "nothing-here" in capsys.readouterr().err
+
+
+def test_bench_prints_the_three_phases(capsys, tmp_path):
+    figures = tmp_path / "bench.json"
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(figures)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if re.search(r"\d+\.\d+\s+(images/s|iterations/s)", line)]
+    assert len(rows) == 3
+    assert any("task training" in row for row in rows)
+    assert any("VAE" in row and "discriminator" in row for row in rows)
+    assert any("scoring" in row for row in rows)
+    for row in rows:
+        rate = float(re.search(r"(\d+\.\d+)\s+(images/s|iterations/s)", row).group(1))
+        assert rate > 0
+    stored = json.loads(figures.read_text())
+    assert len(stored["rows"]) == 3 and stored["meta"]["steps"] == 1 and stored["meta"]["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--method", "badge"], ["badge", "tavaal", "random"]),
+        (["--dataset", "mnist"], ["mnist", "cifar10"]),
+        (["--subset", "5"], ["subset"]),
+        (["--cycles", "40"], ["40 cycles"]),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(capsys, tmp_path, args, words):
+    argv = ["run", "--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--no-progress",
+            "--out", str(tmp_path / "bad"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    for word in words:
+        assert word in err
+    assert not (tmp_path / "bad" / "results.json").exists()
+
+
+def test_unparseable_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--preset", "ci", "--out", "x", "--budget", "many"])
+    assert info.value.code == 2
+    assert "budget" in capsys.readouterr().err

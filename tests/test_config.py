@@ -1,0 +1,138 @@
+"""Configuration: presets, validation messages, epoch rescaling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
+
+from tavaal_nb import Config, make_config
+
+
+def test_unknown_dataset_lists_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        make_config("ci", dataset="mnist")
+    message = str(info.value)
+    assert "'mnist'" in message
+    assert all(name in message for name in DATASET_NAMES)
+
+
+def test_unknown_method_lists_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        make_config("ci", dataset="synthetic", methods=("tavaal", "badge"))
+    message = str(info.value)
+    assert "'badge'" in message
+    assert all(name in message for name in ALL_METHODS)
+
+
+def test_methods_may_be_a_comma_separated_string():
+    assert make_config("ci", methods="tavaal, random").methods == ("tavaal", "random")
+
+
+def test_subset_smaller_than_budget_is_refused():
+    with pytest.raises(ValueError, match=r"subset \(10\) must be at least the budget \(20\)"):
+        ci_config(subset=10)
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"milestones": (5,)}, "milestones"),  # ci has 2 epochs
+        ({"batch_size": 1}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"decoder_r": "tanh"}, "decoder_r"),
+        ({"disc_depth": 1}, "disc_depth"),
+        ({"device": "tpu"}, "device"),
+        ({"trials": 0}, "trials"),
+    ],
+)
+def test_invalid_fields_are_named(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        ci_config(**overrides)
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(ValueError, match="learning_rate"):
+        make_config("ci", learning_rate=0.1)
+
+
+def test_bad_tavaal_preset_names_the_variable(monkeypatch):
+    monkeypatch.setenv("TAVAAL_PRESET", "fast")
+    with pytest.raises(ValueError) as info:
+        make_config()
+    message = str(info.value)
+    assert "TAVAAL_PRESET" in message and "'fast'" in message
+    assert all(name in message for name in PRESET_NAMES)
+
+
+def test_tavaal_preset_picks_the_default(monkeypatch):
+    monkeypatch.setenv("TAVAAL_PRESET", "ci")
+    assert make_config().preset == "ci"
+    monkeypatch.delenv("TAVAAL_PRESET")
+    assert make_config().preset == ("paper" if torch.cuda.is_available() else "cpu")
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="paper"):
+        make_config("quick")
+
+
+@pytest.mark.parametrize(
+    "preset,epochs,milestones,detach",
+    [
+        # paper: milestone 160 of 200 epochs and the ranker detach at 120 -> 0.8 and 0.6 of the new length
+        ("paper", 20, (16,), 12),
+        ("paper", 50, (40,), 30),
+        ("paper", 200, (160,), 120),
+        # cpu: 16 and 12 of 20 epochs -> halved for 10 epochs
+        ("cpu", 10, (8,), 6),
+    ],
+)
+def test_epoch_override_rescales_milestones(preset, epochs, milestones, detach):
+    config = make_config(preset, epochs=epochs)
+    assert config.epochs == epochs
+    assert config.milestones == milestones
+    assert config.ranker_detach_epoch == detach
+
+
+def test_explicit_milestones_are_not_rescaled():
+    config = make_config("paper", epochs=20, milestones=(5, 15))
+    assert config.milestones == (5, 15) and config.ranker_detach_epoch == 12
+    config = make_config("paper", epochs=20, ranker_detach_epoch=3)
+    assert config.milestones == (16,) and config.ranker_detach_epoch == 3
+
+
+def test_replace_rescales_too():
+    config = make_config("paper").replace(epochs=100)
+    assert config.milestones == (80,) and config.ranker_detach_epoch == 60
+
+
+def test_paper_adjustments_of_datasets():
+    assert make_config("paper", dataset="cifar100").budget == 2000
+    assert make_config("paper", dataset="cifar10").budget == 1000
+    assert make_config("paper", dataset="cifar10-imb-1.65").cycles == 5
+    assert make_config("authors-code", dataset="cifar100").budget == 2000
+    assert make_config("ci", dataset="cifar100").budget == 20  # small presets keep their sizes
+
+
+def test_paper_and_authors_code_presets():
+    paper, code = make_config("paper"), make_config("authors-code")
+    assert (paper.weight_decay, paper.crop_padding, paper.disc_depth) == (0.005, 2, 5)
+    assert (code.weight_decay, code.crop_padding, code.disc_depth) == (5e-4, 4, 3)
+    assert (paper.epochs, paper.milestones, paper.lr, paper.batch_size) == (200, (160,), 0.1, 128)
+    assert (paper.initial, paper.budget, paper.subset, paper.cycles, paper.trials) == (1000, 1000, 10_000, 10, 5)
+
+
+def test_config_round_trips_through_a_dict():
+    config = ci_config(methods=("vaal", "random"), seed=3)
+    assert Config.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="colour"):
+        Config.from_dict({**config.to_dict(), "colour": "red"})
+
+
+def test_vae_iterations_follow_the_public_codes_count():
+    config = make_config("paper")
+    # int((1000 c + 10000) * 100 / 128): c = 1 -> 8593, c = 9 -> 14843
+    assert config.vae_iterations_for(1000, 10_000) == 8593
+    assert config.vae_iterations_for(9000, 10_000) == 14843
+    assert ci_config().vae_iterations_for(1000, 10_000) == 4  # the ci preset fixes it
