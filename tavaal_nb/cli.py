@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="also write the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
 
+    from tavaal_nb.sweep import add_parser as _add_sweep_parser  # `sweep`: parser and handler in sweep.py
+
+    _add_sweep_parser(sub)
+
     for kind, text in (("datasets", "list dataset names"), ("methods", "list method names"), ("presets", "list presets")):
         sub.add_parser(kind, help=text).set_defaults(func=lambda _args, _kind=kind: _cmd_list(_kind))
     return parser

@@ -40,6 +40,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -159,8 +162,9 @@ class Results:
         return out
 
     def is_finished(self) -> bool:
-        trials, methods = self.config["trials"], self.config["methods"]
-        return all((run := self.run(m, t)) is not None and run.get("finished") for m in methods for t in range(trials))
+        first, trials, methods = self.config.get("first_trial", 0), self.config["trials"], self.config["methods"]
+        return all((run := self.run(m, t)) is not None and run.get("finished")
+                   for m in methods for t in range(first, first + trials))
 
 
 def load_results(sources: str | Path | Results | Iterable[str | Path | Results]) -> list[Results]:
