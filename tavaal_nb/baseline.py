@@ -60,6 +60,13 @@ def _loader(data: ImageData, indices: np.ndarray, train: bool, batch: int, paddi
                       shuffle=shuffle, num_workers=0, drop_last=False)
 
 
+def _forever(loader: DataLoader):
+    """Pass after pass over ``loader``, each pass through PIL again (``itertools.cycle`` would replay
+    the first pass's tensors and leave the PIL work out of every later step)."""
+    while True:
+        yield from loader
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -82,7 +89,7 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
 
     def train_steps(count: int) -> int:
         seen = 0
-        for x, y in itertools.islice(itertools.cycle(loader), count):
+        for x, y in itertools.islice(_forever(loader), count):
             x, y = x.to(device), y.to(device)
             logits, _, features = model(x)
             per_sample = F.cross_entropy(logits, y, reduction="none")
@@ -110,8 +117,8 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
     vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
     disc_opt = torch.optim.Adam(disc.parameters(), lr=config.disc_lr)
     half = n // 2
-    labeled = itertools.cycle(_loader(data, np.arange(half), False, config.vae_batch_size, padding, shuffle=False))
-    unlabeled = itertools.cycle(_loader(data, np.arange(half, n), False, config.vae_batch_size, padding, shuffle=False))
+    labeled = _forever(_loader(data, np.arange(half), False, config.vae_batch_size, padding, shuffle=False))
+    unlabeled = _forever(_loader(data, np.arange(half, n), False, config.vae_batch_size, padding, shuffle=False))
     model.eval()
     ranker.eval()
 

@@ -16,8 +16,29 @@ __all__ = ["main", "build_parser"]
 _HIDDEN = {"preset", "methods"}
 
 
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _flag_type(field: dataclasses.Field):
     hint = typing.get_type_hints(Config)[field.name]
+    if hint is bool:
+        return _parse_bool
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is tuple:
@@ -54,10 +75,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from tavaal_nb.report import accuracy_table
 
     config = _config_from(args)
+    parallel = args.parallel_trials
     print(f"preset {config.preset}, dataset {config.dataset}, methods {', '.join(config.methods)}, "
-          f"{config.trials} trial(s) x {config.cycles} cycles, device {config.resolved_device()}")
+          f"{config.trials} trial(s) x {config.cycles} cycles, device {config.resolved_device()}"
+          + (f", {parallel} trials at a time (one process each)" if parallel > 1 else ""))
     results = run_experiment(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, parallel_trials=parallel)
     print(f"results: {results.path}")
     print(accuracy_table([results]))
     return 0
@@ -101,9 +124,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from tavaal_nb.bench import format_table, run_bench, write_json
+    from tavaal_nb.bench import format_ablation, format_table, run_ablation, run_bench, write_ablation_json, write_json
 
     config = make_config(args.preset, dataset=args.dataset, device=args.device)
+    if args.ablation:
+        if args.baseline:
+            raise ValueError("--ablation and --baseline are separate benchmarks: run them one after the other")
+        rows, meta = run_ablation(config, steps=args.steps)
+        print(format_ablation(rows, meta))
+        if args.json:
+            write_ablation_json(rows, meta, args.json)
+        return 0
     rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline)
     print(format_table(rows, meta))
     if args.json:
@@ -140,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the run in --out after its last finished cycle")
     run.add_argument("--overwrite", action="store_true", help="start again in --out (the old results file is kept as a backup)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--parallel-trials", type=_positive_int, default=1, metavar="N",
+                     help="run N trials at once, each in its own process on the same device (default 1); "
+                          "results.json is the same, the trials' own runs live in OUT/trials/ until all are done")
     _add_config_flags(run)
     run.set_defaults(func=_cmd_run)
 
@@ -161,9 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", default="paper")
     bench.add_argument("--dataset", default="synthetic", help="its image shape is used (synthetic: CIFAR-shaped)")
     bench.add_argument("--device", default=None, help="auto, cpu or cuda")
-    bench.add_argument("--steps", type=int, default=None, help="timed steps per phase (default 50 on CUDA, 3 on CPU)")
+    bench.add_argument("--steps", type=_positive_int, default=None,
+                       help="timed steps per phase (default 50 on CUDA, 3 on CPU)")
     bench.add_argument("--baseline", action="store_true",
                        help="also time the public code's pipeline (PIL DataLoader, fp32, r per iteration) and print speedups")
+    bench.add_argument("--ablation", action="store_true",
+                       help="time the phases under cumulative switches (fp32/contiguous/plain optimizers, + bf16, "
+                            "+ channels_last, + fused optimizers, + torch.compile) beside the predicted speedups")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ class Config:
     eval_batch_size: int = 1024
     precision: str = "auto"
     memory_format: str = "auto"
+    fused_optimizers: str = "auto"  # fused SGD/Adam kernels: auto (on CUDA only), on, off
+    compile: bool = False  # torch.compile the task model and the VAE (optional; off by default)
     seed: int = 0
     device: str = "auto"
     data_dir: str | None = None
@@ -129,6 +132,16 @@ class Config:
         if self.memory_format not in ("auto", "channels_last", "contiguous"):
             problems.append(f"memory_format must be auto (channels_last on CUDA), channels_last or contiguous, "
                             f"got {self.memory_format!r}")
+        if self.fused_optimizers not in ("auto", "on", "off"):
+            problems.append(f"fused_optimizers must be auto (fused SGD/Adam on CUDA, plain on the CPU), on or off, "
+                            f"got {self.fused_optimizers!r}")
+        if not isinstance(self.compile, bool):
+            problems.append(f"compile must be true or false, got {self.compile!r}")
+        elif self.compile:
+            unavailable = _compile_unavailable()
+            if unavailable:
+                problems.append(f"compile=True needs torch.compile, which is not available here ({unavailable}); "
+                                f"run with compile=False (the default)")
         if not isinstance(self.first_trial, int) or isinstance(self.first_trial, bool) or self.first_trial < 0:
             problems.append(f"first_trial must be an integer >= 0, got {self.first_trial!r}")
         for name in ("train_limit", "test_limit"):
@@ -176,6 +189,19 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (see :func:`make_config` for the epoch rescaling rule)."""
         return make_config(self.preset, base=self, **changes)
+
+
+def _compile_unavailable() -> str | None:
+    """Why ``torch.compile`` cannot be used in this interpreter, or None when it can."""
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile (it needs torch >= 2.0)"
+    try:
+        from torch import _dynamo
+    except Exception as error:  # noqa: BLE001 - any import failure means no compile
+        return f"torch._dynamo does not import: {error}"
+    if not _dynamo.is_dynamo_supported():
+        return f"TorchDynamo does not support this Python ({sys.version.split()[0]}) or platform"
+    return None
 
 
 _PAPER: dict[str, Any] = {}

@@ -17,6 +17,7 @@ __all__ = [
     "ranking_pairs",
     "margin_ranking_loss",
     "ranker_loss",
+    "loss_prediction_mse",
     "kl_divergence",
     "vae_loss",
     "conditional_vae_loss",
@@ -66,6 +67,22 @@ def ranker_loss(pred: Tensor, target: Tensor) -> Tensor:
     pred_i, pred_j, target_i, target_j = ranking_pairs(pred, target)
     order = (target_i > target_j).to(pred_i.dtype)
     return F.binary_cross_entropy_with_logits(pred_i - pred_j, order)
+
+
+def loss_prediction_mse(pred: Tensor, target: Tensor) -> Tensor:
+    """The naive loss-prediction objective of sec. 3.2: mean squared error between the
+    predicted and the true (detached) per-sample losses.
+
+    Not used by any method; it is the baseline the ranking losses (eqs. 1 and 4) are
+    compared with. Unlike them it depends on the *scale* of the targets (multiply the
+    losses by ``c`` and it grows by ``c**2``) and on any shift of the predictions,
+    while eqs. 1 and 4 depend only on the order of ``target`` and on differences of ``pred``.
+    """
+    pred = pred.reshape(-1)
+    target = target.reshape(-1).detach()
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same length, got {pred.numel()} and {target.numel()}")
+    return F.mse_loss(pred, target.to(pred.dtype))
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:

@@ -22,32 +22,38 @@ from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "build_task_model", "train_task_model", "evaluate", "infer", "index_batches"]
+__all__ = ["Runtime", "TaskModel", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer", "index_batches"]
 
 RankLoss = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How the numbers are computed: bf16 autocast and channels_last, both on by default on CUDA only.
+    """How the numbers are computed: bf16 autocast, channels_last and fused optimizers, on by default
+    on CUDA only; ``torch.compile`` off unless asked for.
 
-    ``Config.precision`` (auto | bf16 | fp32) and ``Config.memory_format``
-    (auto | channels_last | contiguous) force either on any device, so the CUDA code
-    path also runs (and is tested) on the CPU. On the CPU, ``auto`` keeps fp32 and the
-    default layout: results stay exact and seed-reproducible.
+    ``Config.precision`` (auto | bf16 | fp32), ``Config.memory_format``
+    (auto | channels_last | contiguous) and ``Config.fused_optimizers`` (auto | on | off)
+    force either on any device, so the CUDA code path also runs (and is tested) on the
+    CPU. On the CPU, ``auto`` keeps fp32, the default layout and plain optimizers:
+    results stay exact and seed-reproducible. ``Config.compile`` compiles the task
+    model and the VAE's encoder and decoder (:func:`maybe_compile`).
     """
 
     amp: bool
     channels_last: bool
+    fused: bool = False
+    compile: bool = False
 
     @classmethod
     def resolve(cls, config: Config | None, device: torch.device) -> Runtime:
         cuda = device.type == "cuda"
         if config is None:
-            return cls(cuda, cuda)
+            return cls(cuda, cuda, cuda)
         amp = {"auto": cuda, "bf16": True, "fp32": False}[config.precision]
         channels_last = {"auto": cuda, "channels_last": True, "contiguous": False}[config.memory_format]
-        return cls(amp, channels_last)
+        fused = {"auto": cuda, "on": True, "off": False}[config.fused_optimizers]
+        return cls(amp, channels_last, fused, bool(config.compile))
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self.amp:
@@ -84,11 +90,23 @@ class TaskModel:
         return self.train(False)
 
 
+def maybe_compile(runtime: Runtime, *modules: nn.Module) -> None:
+    """``torch.compile`` each module in place when ``runtime.compile`` (parameters, names and
+    attributes stay as they are); nothing otherwise. Compilation happens at the first call."""
+    if runtime.compile:
+        for module in modules:
+            module.compile()
+
+
 def build_task_model(config: Config, data: ImageData, with_ranker: bool, device: torch.device) -> TaskModel:
-    """A freshly initialised ResNet-18 (and Ranker) on ``device``; uses the global RNG for init."""
+    """A freshly initialised ResNet-18 (and Ranker) on ``device``; uses the global RNG for init.
+
+    With ``config.compile`` the backbone is compiled in place (the small Ranker is not)."""
     backbone = ResNet18(data.num_classes, data.channels, config.width)
     ranker = LossPredictionModule(backbone.stage_channels) if with_ranker else None
-    backbone = backbone.to(device, memory_format=Runtime.resolve(config, device).memory_format)
+    runtime = Runtime.resolve(config, device)
+    backbone = backbone.to(device, memory_format=runtime.memory_format)
+    maybe_compile(runtime, backbone)
     if ranker is not None:
         ranker = ranker.to(device)
     return TaskModel(backbone, ranker)
@@ -128,7 +146,7 @@ def train_task_model(
         raise ValueError("a Ranker and a ranking loss go together: pass both or neither")
     optimizer = torch.optim.SGD(
         list(task.parameters()), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        fused=device.type == "cuda",
+        fused=runtime.fused,
     )
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=0.1)
     augment = data.augment

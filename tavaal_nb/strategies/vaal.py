@@ -7,15 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from tavaal_nb.config import Config
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, vae_adversarial_loss
+from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, lowest
-from tavaal_nb.training import Runtime, infer
+from tavaal_nb.training import Runtime, infer, maybe_compile
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means"]
 
@@ -54,18 +55,24 @@ def train_adversarial(
     iterations: int,
     generator: torch.Generator,
     progress: bool = True,
+    log_every: int = CHECK_EVERY,
 ) -> dict[str, list[float]]:
     """Train the VAE (eqs. 6 + 7) and the discriminator (eq. 8), one step each per iteration.
 
     ``labeled_images`` / ``unlabeled_images`` are uint8 on the device, shown
     un-augmented (as ``r`` was computed on them). ``r_*`` are the raw Ranker outputs
     (None for VAAL). The decoder gets ``transform_r(r, config.decoder_r)``, the
-    discriminator ``transform_r(r, config.discriminator_r)``. Returns the mean losses
-    of every block of :data:`CHECK_EVERY` iterations.
+    discriminator ``transform_r(r, config.discriminator_r)``.
+
+    Returns the mean losses of every block of ``log_every`` iterations (the last block
+    may be shorter): ``vae`` (the VAE's whole objective, eq. 6 + weighted eq. 7),
+    ``discriminator`` (eq. 8) and the VAE's terms, unweighted and summed over the
+    labeled and the unlabeled batch: ``reconstruction`` (MSE), ``kl`` (KL to N(0, I),
+    element mean) and ``adversarial`` (eq. 7). The host syncs once per block.
     """
     device = labeled_images.device
     runtime = Runtime.resolve(config, device)
-    fused = device.type == "cuda"
+    fused = runtime.fused
     vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
     disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
     batch = config.vae_batch_size
@@ -73,8 +80,11 @@ def train_adversarial(
     unl_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]), iterations, generator)
     dec_l, dec_u = transform_r(r_labeled, config.decoder_r), transform_r(r_unlabeled, config.decoder_r)
     dis_l, dis_u = transform_r(r_labeled, config.discriminator_r), transform_r(r_unlabeled, config.discriminator_r)
-    history: dict[str, list[float]] = {"vae": [], "discriminator": []}
-    sums = torch.zeros(2, device=device)
+    if log_every < 1:
+        raise ValueError(f"log_every must be a positive number of iterations, got {log_every}")
+    names = ("vae", "discriminator", "reconstruction", "kl", "adversarial")
+    history: dict[str, list[float]] = {name: [] for name in names}
+    sums = torch.zeros(len(names), device=device)
     first_bad = torch.full((2,), -1, dtype=torch.long, device=device)
     block_start = 0
     vae.train()
@@ -91,13 +101,15 @@ def train_adversarial(
         with runtime.autocast(device):
             recon_l, _, mu_l, logvar_l = vae(x_l, rl)
             recon_u, _, mu_u, logvar_u = vae(x_u, ru)
+            recon_l, mu_l, logvar_l = recon_l.float(), mu_l.float(), logvar_l.float()
+            recon_u, mu_u, logvar_u = recon_u.float(), mu_u.float(), logvar_u.float()
+            adversarial = vae_adversarial_loss(discriminator(mu_l, dl).float(), discriminator(mu_u, du).float())
             vae_total = conditional_vae_loss(
-                (x_l, recon_l.float(), mu_l.float(), logvar_l.float()),
-                (x_u, recon_u.float(), mu_u.float(), logvar_u.float()),
-                kl_weight=config.kl_weight,
-            ) + config.adversarial_weight * vae_adversarial_loss(
-                discriminator(mu_l, dl).float(), discriminator(mu_u, du).float()
-            )
+                (x_l, recon_l, mu_l, logvar_l), (x_u, recon_u, mu_u, logvar_u), kl_weight=config.kl_weight,
+            ) + config.adversarial_weight * adversarial
+        with torch.no_grad():  # eq. 6's terms, for the history only (no extra host sync)
+            reconstruction = F.mse_loss(recon_l, x_l.float()) + F.mse_loss(recon_u, x_u.float())
+            kl = kl_divergence(mu_l, logvar_l) + kl_divergence(mu_u, logvar_u)
         vae_opt.zero_grad(set_to_none=True)
         vae_total.backward()
         vae_opt.step()
@@ -109,17 +121,17 @@ def train_adversarial(
         disc_opt.zero_grad(set_to_none=True)
         disc_total.backward()
         disc_opt.step()
-        losses = torch.stack([vae_total.detach(), disc_total.detach()])
+        losses = torch.stack([vae_total.detach(), disc_total.detach(), reconstruction, kl, adversarial.detach()])
         sums += losses
-        first_bad = torch.where((~torch.isfinite(losses)) & (first_bad < 0), torch.full_like(first_bad, it), first_bad)
-        if (it + 1) % CHECK_EVERY == 0 or it + 1 == iterations:
-            bad = first_bad.tolist()  # host sync every CHECK_EVERY iterations
+        first_bad = torch.where((~torch.isfinite(losses[:2])) & (first_bad < 0), torch.full_like(first_bad, it), first_bad)
+        if (it + 1) % log_every == 0 or it + 1 == iterations:
+            bad = first_bad.tolist()  # host sync once per block
             for name, step in zip(("conditional VAE", "discriminator"), bad):
                 if step >= 0:
                     raise NonFiniteLossError(name, step, "VAE/discriminator phase")
             means = (sums / (it + 1 - block_start)).tolist()
-            history["vae"].append(means[0])
-            history["discriminator"].append(means[1])
+            for name, value in zip(names, means):
+                history[name].append(value)
             bar.set_postfix(vae=f"{means[0]:.3f}", d=f"{means[1]:.3f}")
             sums.zero_()
             block_start = it + 1
@@ -152,7 +164,9 @@ class VAAL(Strategy):
         r_dim = 1 if self.uses_rank else 0
         vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim, config.vae_width)
         disc = Discriminator(config.z_dim, r_dim, config.disc_hidden, config.disc_depth)
-        return vae.to(context.device, memory_format=context.runtime.memory_format), disc.to(context.device)
+        vae = vae.to(context.device, memory_format=context.runtime.memory_format)
+        maybe_compile(context.runtime, vae.encoder, vae.decoder)  # only with config.compile
+        return vae, disc.to(context.device)
 
     def select(self, context: QueryContext) -> Selection:
         config, data = context.config, context.data

@@ -1,0 +1,60 @@
+"""Learning curves: accuracy against labeled-set size, mean and +-1 std over trials (paper Figs. 2-5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from tavaal_nb.plots import learning_curves_figure, method_color
+from tavaal_nb.widgets._base import ResultsView
+
+__all__ = ["LearningCurves"]
+
+
+class LearningCurves(ResultsView):
+    """Test accuracy against the number of labeled images, one line per method: the mean over
+    trials with a shaded band of +-1 (sample) standard deviation; hovering a point lists every
+    trial's value. One toggle button per method shows or hides it.
+
+    ``sources``: a results file or directory, a :class:`~tavaal_nb.results.Results`, or a list of
+    them; directories are searched recursively (a sweep). Runs of the same experiment (same
+    dataset and settings, e.g. one directory per method) are pooled; different experiments get
+    a selector.
+
+    Example::
+
+        from tavaal_nb.widgets import LearningCurves
+        view = LearningCurves(["runs/fm-tavaal", "runs/fm-random"])
+        view                                  # in Jupyter: toggles above the plot
+        view.toggles["random"].value = False  # hide a method from Python
+        view.export("curves.html")
+    """
+
+    def __init__(self, sources, methods: Sequence[str] | None = None, static: bool | None = None,
+                 title: str = "Test accuracy against labeled-set size (mean +- 1 std over trials)") -> None:
+        super().__init__(sources, static)
+        self.title = title
+        everything = list(dict.fromkeys(m for result in self.groups.values() for m in result.methods))
+        shown = set(everything if methods is None else methods)
+        self.toggles = {
+            method: widgets.ToggleButton(value=method in shown, description=method, tooltip=f"show {method}",
+                                         layout=widgets.Layout(width="auto"))
+            for method in everything
+        }
+        for method, toggle in self.toggles.items():
+            toggle.style.text_color = method_color(method)
+            toggle.style.font_weight = "bold"
+        self._watch(self.group_selector, *self.toggles.values())
+        self._finish([self.group_selector, widgets.HBox(list(self.toggles.values()))])
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods currently shown."""
+        return [m for m, toggle in self.toggles.items() if toggle.value]
+
+    def _build(self) -> go.Figure:
+        label = self.group_selector.value
+        title = self.title + (f": {label}" if len(self.groups) > 1 else "")
+        return learning_curves_figure([self.results], methods=self.methods, title=title)
