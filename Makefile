@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= test,lab,dask,browser
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: venv demo test unit-test notebook-test notebook-sync-check lab fashion-data bench clean-venv

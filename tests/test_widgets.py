@@ -81,6 +81,7 @@ def trace(fig, name):
 def check_display(view):
     bundle = view._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.widget.model_id
+    assert bundle["text/plain"].startswith(f"<{type(view).__name__}")
     assert view.controls in view.widget.children
     if view.static:
         assert not isinstance(view.figure, go.FigureWidget)

@@ -177,7 +177,13 @@ class View:
 
     # ------------------------------------------------------------------ display / export
     def _repr_mimebundle_(self, **kwargs: Any):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        title = self.figure.layout.title.text or ""
+        bundle["text/plain"] = f"<{type(self).__name__}{': ' + title if title else ''}>"  # what text frontends show
+        return bundle
+
+    def __repr__(self) -> str:
+        return self._repr_mimebundle_()["text/plain"]
 
     def export(self, path: str | Path, **image_options: Any) -> Path:
         """Write the current figure to ``path``: ``.html`` (self-contained, opens offline; also
