@@ -61,6 +61,17 @@ clean-venv:
 
 # The real-browser test: JupyterLab + /usr/bin/chromium (playwright) run notebooks/05_active_loop.ipynb
 # and move a widget; screenshots in artifacts/browser/. Not part of `make test`.
-.PHONY: browser-test
-browser-test: venv
+.PHONY: browser-test chromium
+# Debian's Chromium drives the browser test (playwright uses /usr/bin/chromium: no browser download).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "Chromium: found at /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Chromium: installing Debian's chromium"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Chromium: /usr/bin/chromium is missing; install Debian's chromium package" >&2; exit 1; \
+	fi
+
+browser-test: venv chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider

@@ -19,6 +19,7 @@ import json
 import platform
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, 
 
 __all__ = [
     "BenchRow", "run_bench", "format_table", "matmul_peak_tflops", "phase_flops", "estimate_trial_seconds",
-    "AblationRow", "ABLATION", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "write_ablation_json",
+    "AblationRow", "ABLATION", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "format_ablation_row",
+    "write_ablation_json",
 ]
 
 
@@ -68,9 +70,10 @@ def _timed(device: torch.device, fn) -> float:
     return time.perf_counter() - tic
 
 
-def matmul_peak_tflops(device: torch.device, size: int | None = None, repeats: int = 10) -> float:
-    """TFLOP/s of a square matrix product: bf16 8192^3 on CUDA, fp32 2048^3 on the CPU."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+def matmul_peak_tflops(device: torch.device, size: int | None = None, repeats: int = 10,
+                       dtype: torch.dtype | None = None) -> float:
+    """TFLOP/s of a square matrix product: by default bf16 8192^3 on CUDA, fp32 2048^3 on the CPU."""
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     size = size or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
@@ -296,17 +299,22 @@ def _compile_note(error: BaseException) -> str:
 
 
 def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, peak: bool = True,
-                 variants: tuple[tuple[str, dict[str, Any]], ...] = ABLATION) -> tuple[list[AblationRow], dict]:
+                 variants: tuple[tuple[str, dict[str, Any]], ...] | None = None,
+                 on_row: Callable[[AblationRow], None] | None = None) -> tuple[list[AblationRow], dict]:
     """Time the three phases under each cumulative variant of :data:`ABLATION`.
 
-    Every row is the row above plus one change; its speedup is over the last row that ran.
+    ``variants`` defaults to :data:`ABLATION`. Every row is the row above plus one change;
+    its speedup is over the last row that ran.
     A variant that cannot run (``torch.compile`` unavailable or failing) gets a note
     instead of rates, and the next row adds its change to the last one that ran.
+    ``on_row`` is called with each row as soon as it is done (the CLI prints it, so a run
+    stopped by a time limit still shows the rows it finished).
     """
     device = config.resolved_device()
     steps = _default_steps(device, steps)
     data = _bench_data(config, steps, pool)
     predictions = PREDICTED_SPEEDUP.get(device.type, {})
+    variants = ABLATION if variants is None else variants
     rows: list[AblationRow] = []
     settings: dict[str, Any] = {}
     last: dict[str, float] | None = None
@@ -314,33 +322,42 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
         trial = {**settings, **delta}
         row = AblationRow(change, trial, predicted=predictions.get(change))
         rows.append(row)
-        try:
-            variant = config.replace(**trial)
-        except ValueError as error:  # e.g. compile=True where torch.compile is unavailable
-            row.note = "skipped: " + " ".join(str(error).replace("invalid configuration:", "").split())
-            continue
-        try:
-            timed, warmup = _time_phases(variant, data, steps)
-        except Exception as error:  # noqa: BLE001 - a failing variant is reported, the others still run
-            if not variant.compile:
-                raise
-            row.note = _compile_note(error)
-            continue
-        finally:
-            if variant.compile:
-                _reset_compile()
-        row.rates = {key: r.rate for key, r in zip(PHASES, timed)}
-        row.warmup_s = warmup
-        if last is not None:
-            row.speedup = {key: row.rates[key] / last[key] for key in PHASES}
-        last = row.rates
-        settings = trial
+        if _measure_variant(config, row, data, steps, last):
+            last = row.rates
+            settings = trial
+        if on_row is not None:
+            on_row(row)
     meta = _meta(config, data, steps, peak)
     meta["cuda_graphs"] = CUDA_GRAPHS_NOTE
     measured = [r for r in rows if r.rates]
     if len(measured) >= 2:
         meta["total_speedup"] = {k: measured[-1].rates[k] / measured[0].rates[k] for k in PHASES}
     return rows, meta
+
+
+def _measure_variant(config: Config, row: AblationRow, data: ImageData, steps: int,
+                     last: dict[str, float] | None) -> bool:
+    """Fill ``row`` with its rates (True) or with a note saying why it could not run (False)."""
+    try:
+        variant = config.replace(**row.settings)
+    except ValueError as error:  # e.g. compile=True where torch.compile is unavailable
+        row.note = "skipped: " + " ".join(str(error).replace("invalid configuration:", "").split())
+        return False
+    try:
+        timed, warmup = _time_phases(variant, data, steps)
+    except Exception as error:  # noqa: BLE001 - a failing compile is reported, the other rows still run
+        if not variant.compile:
+            raise
+        row.note = _compile_note(error)
+        return False
+    finally:
+        if variant.compile:
+            _reset_compile()
+    row.rates = {key: r.rate for key, r in zip(PHASES, timed)}
+    row.warmup_s = warmup
+    if last is not None:
+        row.speedup = {key: row.rates[key] / last[key] for key in PHASES}
+    return True
 
 
 def _reset_compile() -> None:
@@ -352,25 +369,29 @@ def _reset_compile() -> None:
         pass
 
 
+ABLATION_COLUMNS = f"{'change':<36}" + "".join(
+    f"{unit:>13}{'x prev':>8}{'pred':>7}" for unit in ("task img/s", "VAE+D it/s", "score img/s")) + f"{'warm-up s':>11}"
+
+
+def format_ablation_row(row: AblationRow) -> str:
+    """One line of the ablation table (:data:`ABLATION_COLUMNS`)."""
+    line = f"{row.change:<36}"
+    if row.rates is None:
+        return line + (row.note or "skipped")
+    for key in PHASES:
+        line += f"{row.rates[key]:>13.2f}"
+        line += f"{row.speedup[key]:>7.2f}x" if row.speedup else f"{'-':>8}"
+        line += f"{row.predicted[key]:>6.2f}x" if row.predicted else f"{'-':>7}"
+    line += f"{sum(row.warmup_s.values()):>11.1f}" if row.warmup_s else ""
+    return line
+
+
 def format_ablation(rows: list[AblationRow], meta: dict) -> str:
     head = (f"ablation on {meta['device']} ({meta['device_name']}), torch {meta['torch']}, {meta['threads']} threads, "
             f"preset {meta['preset']}, images {meta['dataset_shape']}, {meta['steps']} timed steps per phase")
     if meta.get("matmul_peak_tflops"):
         head += f"\nmatrix-product peak in this process: {meta['matmul_peak_tflops']:.2f} TFLOP/s"
-    units = {"task": "task img/s", "vae": "VAE+D it/s", "scoring": "score img/s"}
-    cols = f"{'change':<36}" + "".join(f"{units[k]:>13}{'x prev':>8}{'pred':>7}" for k in PHASES) + f"{'warm-up s':>11}"
-    lines = [head, cols]
-    for row in rows:
-        line = f"{row.change:<36}"
-        if row.rates is None:
-            lines.append(line + (row.note or "skipped"))
-            continue
-        for key in PHASES:
-            line += f"{row.rates[key]:>13.2f}"
-            line += f"{row.speedup[key]:>7.2f}x" if row.speedup else f"{'-':>8}"
-            line += f"{row.predicted[key]:>6.2f}x" if row.predicted else f"{'-':>7}"
-        line += f"{sum(row.warmup_s.values()):>11.1f}" if row.warmup_s else ""
-        lines.append(line)
+    lines = [head, ABLATION_COLUMNS, *(format_ablation_row(row) for row in rows)]
     total = meta.get("total_speedup")
     if total:
         lines.append("last measured row vs the first: " + ", ".join(f"{k} {v:.2f}x" for k, v in total.items()))

@@ -124,13 +124,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from tavaal_nb.bench import format_ablation, format_table, run_ablation, run_bench, write_ablation_json, write_json
+    from tavaal_nb.bench import (
+        ABLATION_COLUMNS, format_ablation, format_ablation_row, format_table, run_ablation, run_bench,
+        write_ablation_json, write_json,
+    )
 
     config = make_config(args.preset, dataset=args.dataset, device=args.device)
     if args.ablation:
         if args.baseline:
             raise ValueError("--ablation and --baseline are separate benchmarks: run them one after the other")
-        rows, meta = run_ablation(config, steps=args.steps)
+        print(f"ablation, preset {config.preset}, device {config.resolved_device()}: each row as it is done\n"
+              + ABLATION_COLUMNS, flush=True)
+        rows, meta = run_ablation(config, steps=args.steps, on_row=lambda row: print(format_ablation_row(row), flush=True))
+        print()
         print(format_ablation(rows, meta))
         if args.json:
             write_ablation_json(rows, meta, args.json)
@@ -226,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("interrupted: finished cycles are saved; continue with --resume", file=sys.stderr)
+        saved = args.command in ("run", "demo", "sweep")
+        print("interrupted" + (": finished cycles are saved; continue with --resume" if saved else ""), file=sys.stderr)
         return 130
 
 

@@ -209,9 +209,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "authors-code": {"weight_decay": 5e-4, "crop_padding": 4, "disc_depth": 3},
     "cpu": {
-        "trials": 1, "cycles": 5, "initial": 200, "budget": 200, "subset": 2000, "width": 16, "epochs": 20,
-        "milestones": (16,), "ranker_detach_epoch": 12, "vae_width": 16, "z_dim": 16, "vae_batch_size": 64,
-        "vae_epochs": 8.0, "disc_hidden": 128, "test_limit": 5000, "eval_batch_size": 500,
+        "trials": 1, "cycles": 5, "initial": 200, "budget": 200, "subset": 1500, "width": 16, "epochs": 12,
+        "milestones": (10,), "ranker_detach_epoch": 7, "batch_size": 64, "vae_width": 16, "z_dim": 16,
+        "vae_batch_size": 64, "vae_epochs": 5.0, "disc_hidden": 128, "test_limit": 5000, "eval_batch_size": 500,
     },
     "ci": {
         "trials": 1, "cycles": 3, "initial": 20, "budget": 20, "subset": 100, "width": 4, "epochs": 2,

@@ -84,8 +84,8 @@ def test_unknown_preset():
         ("paper", 20, (16,), 12),
         ("paper", 50, (40,), 30),
         ("paper", 200, (160,), 120),
-        # cpu: 16 and 12 of 20 epochs -> halved for 10 epochs
-        ("cpu", 10, (8,), 6),
+        # cpu: 10 and 7 of 12 epochs -> halved for 6 epochs (round(3.5) == 4)
+        ("cpu", 6, (5,), 4),
     ],
 )
 def test_epoch_override_rescales_milestones(preset, epochs, milestones, detach):

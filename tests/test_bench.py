@@ -1,0 +1,256 @@
+"""The speed bench (tavaal_nb.bench): per-phase rows, the public pipeline's baseline, the ablation
+of the runtime switches, the trial estimate, and the switches themselves (Config, Runtime, CLI).
+
+Everything runs on the CPU at the ci preset with one timed step and a tiny pool: what is checked
+is that every path runs and reports what it says, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import ci_config
+
+import tavaal_nb.config as config_module
+from tavaal_nb import make_config
+from tavaal_nb.bench import (
+    ABLATION, PREDICTED_SPEEDUP, BenchRow, estimate_trial_seconds, format_ablation, format_table, run_ablation,
+    run_bench, write_ablation_json, write_json,
+)
+from tavaal_nb.cli import build_parser, main
+from tavaal_nb.training import Runtime
+
+PHASES = ("task", "vae", "scoring")
+CHANGES = [change for change, _ in ABLATION]
+TINY = {"steps": 1, "pool": 64, "peak": False}
+
+
+def positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture
+def eager_compile(monkeypatch):
+    """``torch.compile`` through TorchDynamo with the eager backend (no inductor build: seconds, not
+    minutes); records what was compiled."""
+    compiled = []
+    original = torch.nn.Module.compile
+
+    def compile_eagerly(self, *args, **kwargs):
+        compiled.append(type(self).__name__)
+        return original(self, backend="eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_eagerly)
+    yield compiled
+    from torch import _dynamo
+
+    _dynamo.reset()
+
+
+# --------------------------------------------------------------------------------- bench + baseline
+def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
+    rows, meta = run_bench(ci_config(), baseline=True, **TINY)
+    assert [r.phase.split()[0] for r in rows] == ["task", "VAE", "scoring"]
+    for row in rows:
+        assert positive(row.rate) and positive(row.seconds) and positive(row.baseline_rate), row
+        assert row.tflops is not None and row.tflops > 0
+        assert row.speedup == pytest.approx(row.rate / row.baseline_rate)
+    assert meta["steps"] == 1 and meta["preset"] == "ci" and meta["matmul_peak_tflops"] is None
+    assert meta["runtime"] == {"amp": False, "channels_last": False, "fused": False, "compile": False}
+    assert set(meta["warmup_s"]) == set(PHASES)
+    ours, theirs = meta["trial_estimate_s"], meta["baseline_trial_estimate_s"]
+    assert theirs == estimate_trial_seconds(ci_config(), [BenchRow("", "", r.baseline_rate, 0.0, 0) for r in rows])
+    assert ours["total"] == pytest.approx(ours["train"] + ours["vae"] + ours["scoring"])
+    table = format_table(rows, meta)
+    assert "baseline" in table and "speedup" in table and "public code's pipeline" in table
+    assert all(f"{r.speedup:.2f}x" in table for r in rows)
+    write_json(rows, meta, tmp_path / "bench.json")
+    stored = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["baseline_rate"] for r in stored["rows"]] == [r.baseline_rate for r in rows]
+
+
+def test_bench_command_line_writes_json(tmp_path, capsys, monkeypatch):
+    import tavaal_nb.bench as bench
+
+    monkeypatch.setattr(bench, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "matrix-product peak in this process: 1.50 TFLOP/s" in out and "predicted from these rates" in out
+    assert json.loads((tmp_path / "b.json").read_text())["meta"]["matmul_peak_tflops"] == 1.5
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--ablation", "--baseline"]) == 2
+    assert "separate benchmarks" in capsys.readouterr().err
+
+
+def test_ablation_command_line_prints_rows_as_they_come_and_the_table(tmp_path, capsys, monkeypatch):
+    import tavaal_nb.bench as bench
+
+    monkeypatch.setattr(bench, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
+    monkeypatch.setattr(bench, "ABLATION", bench.ABLATION[:2])  # fp32 and + bf16: the CLI path, quickly
+    bench_data = bench._bench_data
+    monkeypatch.setattr(bench, "_bench_data", lambda config, steps, pool: bench_data(config, steps, 64))
+    path = tmp_path / "ablation.json"
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--ablation", "--steps", "1", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    for change in CHANGES[:2]:
+        assert out.count(change) == 2, change  # once as it is done, once in the final table
+    assert "each row as it is done" in out and "CUDA graphs: not measured" in out
+    assert [r["change"] for r in json.loads(path.read_text())["rows"]] == CHANGES[:2]
+
+
+# ------------------------------------------------------------------------------------- ablation
+def test_ablation_has_a_row_for_every_variant(tmp_path, eager_compile):
+    streamed = []
+    rows, meta = run_ablation(ci_config(), on_row=streamed.append, **TINY)
+    assert [r.change for r in rows] == CHANGES
+    assert streamed == rows  # each row handed over as soon as it was done, in order
+    # cumulative: each row is the one above plus its change
+    settings = {}
+    for row, (_, delta) in zip(rows, ABLATION):
+        settings = {**settings, **delta}
+        assert row.settings == settings
+        assert row.note is None and set(row.rates) == set(PHASES) and all(positive(v) for v in row.rates.values())
+        assert set(row.warmup_s) == set(PHASES)
+    assert rows[-1].settings == {"precision": "bf16", "memory_format": "channels_last", "fused_optimizers": "on",
+                                 "compile": True}
+    assert eager_compile == ["ResNet18", "Sequential", "Sequential"]  # backbone, VAE encoder and decoder
+    assert rows[0].speedup is None and rows[0].predicted is None
+    for above, row in zip(rows, rows[1:]):
+        assert row.speedup == {k: pytest.approx(row.rates[k] / above.rates[k]) for k in PHASES}
+        assert row.predicted == PREDICTED_SPEEDUP["cpu"][row.change]
+    assert meta["total_speedup"] == {k: pytest.approx(rows[-1].rates[k] / rows[0].rates[k]) for k in PHASES}
+    table = format_ablation(rows, meta)
+    lines = table.splitlines()
+    for row in rows:
+        (line,) = [x for x in lines if x.startswith(row.change)]
+        assert f"{row.rates['task']:.2f}" in line
+        if row.speedup:
+            assert f"{row.speedup['vae']:.2f}x" in line and f"{row.predicted['vae']:.2f}x" in line
+    assert "CUDA graphs: not measured" in table
+    write_ablation_json(rows, meta, tmp_path / "ablation.json")
+    stored = json.loads((tmp_path / "ablation.json").read_text())
+    assert [r["change"] for r in stored["rows"]] == CHANGES
+    assert stored["predicted_speedup"]["cuda"] == PREDICTED_SPEEDUP["cuda"]
+
+
+def test_a_failing_compile_is_a_note_and_the_next_row_builds_on_the_last_that_ran(monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no C++ compiler in this test")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", broken)
+    variants = (ABLATION[0], ABLATION[-1], ("+ channels_last", {"memory_format": "channels_last"}))
+    rows, meta = run_ablation(ci_config(), variants=variants, **TINY)
+    first, compiled, after = rows
+    assert compiled.rates is None and compiled.speedup is None
+    assert compiled.note.startswith("skipped: torch.compile failed here (RuntimeError: no C++ compiler in this test")
+    assert "compile" not in after.settings or after.settings["compile"] is False  # built on the first row
+    assert after.speedup == {k: pytest.approx(after.rates[k] / first.rates[k]) for k in PHASES}
+    assert compiled.note in format_ablation(rows, meta)
+
+
+def test_compile_unavailable_is_a_note(monkeypatch):
+    monkeypatch.setattr(config_module, "_compile_unavailable", lambda: "no TorchDynamo for this Python")
+    rows, _ = run_ablation(ci_config(), variants=(ABLATION[0], ABLATION[-1]), **TINY)
+    assert rows[1].rates is None and "no TorchDynamo for this Python" in rows[1].note
+
+
+def test_predictions_name_every_change_and_phase():
+    for device, table in PREDICTED_SPEEDUP.items():
+        assert list(table) == CHANGES[1:], device
+        for change, phases in table.items():
+            assert set(phases) == set(PHASES) and all(v > 0 for v in phases.values()), (device, change)
+
+
+# -------------------------------------------------------------------------------- trial estimate
+def test_trial_estimate_matches_a_hand_computation():
+    config = make_config("ci", cycles=3, initial=20, budget=20, subset=100, epochs=2, vae_iterations=4)
+    rows = [BenchRow("t", "images/s", 100.0, 1, 1), BenchRow("v", "iterations/s", 2.0, 1, 1),
+            BenchRow("s", "images/s", 1000.0, 1, 1)]
+    estimate = estimate_trial_seconds(config, rows, test_size=100)
+    # labeled 20, 40, 60; 2 epochs each at 100 images/s
+    assert estimate["train"] == pytest.approx(2 * (20 + 40 + 60) / 100)  # 2.4
+    # two queries of 4 iterations at 2 iterations/s
+    assert estimate["vae"] == pytest.approx(2 * 4 / 2)  # 4.0
+    # the test set every cycle, labeled + candidates for each query, at 1000 images/s
+    assert estimate["scoring"] == pytest.approx((3 * 100 + (20 + 100) + (40 + 100)) / 1000)  # 0.56
+    assert estimate["total"] == pytest.approx(6.96)
+
+
+def test_trial_estimate_at_the_paper_preset_counts_the_public_codes_iterations():
+    config = make_config("paper")
+    rows = [BenchRow("t", "", 10_000.0, 1, 1), BenchRow("v", "", 50.0, 1, 1), BenchRow("s", "", 40_000.0, 1, 1)]
+    estimate = estimate_trial_seconds(config, rows)
+    # iterations per query int((1000 c + 10000) * 100 / 128), c = 1..9: 8,593 .. 14,843 (reference facts)
+    iterations = [int((1000 * c + 10_000) * 100 / 128) for c in range(1, 10)]
+    assert iterations[0] == 8593 and iterations[-1] == 14843
+    assert estimate["vae"] == pytest.approx(sum(iterations) / 50)
+    assert estimate["train"] == pytest.approx(200 * sum(1000 * c for c in range(1, 11)) / 10_000)  # 1,100 s
+    assert estimate["scoring"] == pytest.approx((10 * 10_000 + sum(1000 * c + 10_000 for c in range(1, 10))) / 40_000)
+
+
+# ------------------------------------------------------------------------------ the switches
+def test_runtime_switches_resolve_from_the_config():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert Runtime.resolve(ci_config(), cpu) == Runtime(False, False, False, False)
+    assert Runtime.resolve(ci_config(), cuda) == Runtime(True, True, True, False)  # auto: all on for CUDA
+    assert Runtime.resolve(None, cuda) == Runtime(True, True, True, False)
+    forced = ci_config(precision="bf16", memory_format="channels_last", fused_optimizers="on", compile=True)
+    assert Runtime.resolve(forced, cpu) == Runtime(True, True, True, True)
+    assert Runtime.resolve(ci_config(fused_optimizers="off"), cuda).fused is False
+
+
+def test_bad_switch_values_are_refused_clearly(monkeypatch):
+    with pytest.raises(ValueError, match="fused_optimizers must be auto .* on or off, got 'fast'"):
+        ci_config(fused_optimizers="fast")
+    with pytest.raises(ValueError, match="compile must be true or false, got 'yes'"):
+        ci_config(compile="yes")
+    monkeypatch.setattr(config_module, "_compile_unavailable", lambda: "no TorchDynamo for this Python")
+    with pytest.raises(ValueError, match=r"compile=True needs torch.compile.*no TorchDynamo for this Python"):
+        ci_config(compile=True)
+    assert ci_config(compile=False).compile is False  # off needs nothing
+
+
+def test_cli_flags_of_the_switches(capsys):
+    parser = build_parser()
+    args = parser.parse_args(["run", "--out", "x", "--compile", "true", "--fused-optimizers", "on"])
+    assert args.compile is True and args.fused_optimizers == "on"
+    assert parser.parse_args(["run", "--out", "x", "--compile", "off"]).compile is False
+    assert parser.parse_args(["run", "--out", "x"]).compile is None  # the preset's value
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--out", "x", "--compile", "maybe"])
+    assert "expected true or false" in capsys.readouterr().err
+
+
+def test_fused_optimizers_reach_the_optimizers(monkeypatch):
+    """fused=True/False is what the SGD of the task model and the Adams of the VAE/D are built with."""
+    from tavaal_nb.data import load_dataset
+    from tavaal_nb.loop import make_augmenter
+    from tavaal_nb.models import ConditionalVAE, Discriminator
+    from tavaal_nb.strategies.vaal import train_adversarial
+    from tavaal_nb.training import build_task_model, train_task_model
+
+    seen = []
+    for name in ("SGD", "Adam"):
+        original = getattr(torch.optim, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            seen.append((_name, kwargs.get("fused")))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(torch.optim, name, spy)
+    data = load_dataset("synthetic", seed=0, train_limit=64, test_limit=8)
+    cpu = torch.device("cpu")
+    for fused, expected in (("on", True), ("auto", False), ("off", False)):
+        seen.clear()
+        config = ci_config(fused_optimizers=fused, epochs=1, milestones=(1,))
+        augmenter = make_augmenter(config, data)
+        generator = torch.Generator().manual_seed(0)
+        task = build_task_model(config, data, False, cpu)
+        train_task_model(task, data, torch.arange(32), config, augmenter, generator, progress=False)
+        vae, disc = ConditionalVAE(3, 32, config.z_dim, 0, config.vae_width), Discriminator(config.z_dim, 0, 16, 2)
+        images = data.train_images
+        train_adversarial(vae, disc, images[:32], images[32:], None, None, config, augmenter, 1, generator,
+                          progress=False)
+        assert seen == [("SGD", expected), ("Adam", expected), ("Adam", expected)], fused
