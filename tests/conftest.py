@@ -53,13 +53,26 @@ CI_TRAIN_LIMIT, CI_TEST_LIMIT = 400, 100
 CI_CYCLES, CI_INITIAL, CI_BUDGET, CI_SUBSET = 3, 20, 20, 100
 
 
+# Browser tests (marker ``browser``, tests/browser/) run only when asked for: ``make browser-test``,
+# i.e. ``pytest -m browser tests/browser``. A plain ``pytest tests`` collects and skips them, so it needs
+# neither Chromium nor a free port. (These hooks live here, in the one conftest module, because the
+# test files import helpers ``from conftest``: a second conftest.py would shadow that name.)
+BROWSER_SKIP_REASON = "browser test: run it with `make browser-test` (pytest -m browser tests/browser); needs /usr/bin/chromium"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives JupyterLab in a real Chromium (make browser-test)")
+
+
 def pytest_collection_modifyitems(config, items):
-    if FASHION_FILE.is_file():
-        return
-    skip = pytest.mark.skip(reason=FASHION_SKIP_REASON)
+    skip_fashion = pytest.mark.skip(reason=FASHION_SKIP_REASON)
+    skip_browser = pytest.mark.skip(reason=BROWSER_SKIP_REASON)
+    run_browser = "browser" in (config.getoption("markexpr") or "")
     for item in items:
-        if "fashion" in item.keywords:
-            item.add_marker(skip)
+        if "fashion" in item.keywords and not FASHION_FILE.is_file():
+            item.add_marker(skip_fashion)
+        if "browser" in item.keywords and not run_browser:
+            item.add_marker(skip_browser)
 
 
 def entropy_by_hand(counts) -> float:
