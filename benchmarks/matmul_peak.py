@@ -24,7 +24,8 @@ from tavaal_nb.bench import matmul_peak_tflops  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sizes", default=None, help="comma-separated (default 4096,8192,16384 on CUDA, 1024,2048 on CPU)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated (default 4096,8192,16384 on CUDA, 1024,2048 on CPU)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)

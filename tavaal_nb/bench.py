@@ -369,8 +369,8 @@ def _reset_compile() -> None:
         pass
 
 
-ABLATION_COLUMNS = f"{'change':<36}" + "".join(
-    f"{unit:>13}{'x prev':>8}{'pred':>7}" for unit in ("task img/s", "VAE+D it/s", "score img/s")) + f"{'warm-up s':>11}"
+_UNITS = ("task img/s", "VAE+D it/s", "score img/s")
+ABLATION_COLUMNS = f"{'change':<36}" + "".join(f"{u:>13}{'x prev':>8}{'pred':>7}" for u in _UNITS) + f"{'warm-up s':>11}"
 
 
 def format_ablation_row(row: AblationRow) -> str:

@@ -135,7 +135,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError("--ablation and --baseline are separate benchmarks: run them one after the other")
         print(f"ablation, preset {config.preset}, device {config.resolved_device()}: each row as it is done\n"
               + ABLATION_COLUMNS, flush=True)
-        rows, meta = run_ablation(config, steps=args.steps, on_row=lambda row: print(format_ablation_row(row), flush=True))
+        rows, meta = run_ablation(config, steps=args.steps,
+                                  on_row=lambda row: print(format_ablation_row(row), flush=True))
         print()
         print(format_ablation(rows, meta))
         if args.json:

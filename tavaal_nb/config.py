@@ -290,12 +290,17 @@ _IGNORED_ON_RESUME = ("device", "data_dir")
 
 
 def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two config dicts, ignoring where the run executes."""
+    """Human-readable differences between two config dicts, ignoring where the run executes.
+
+    A field missing from either side counts as its default, so a results file written before a
+    field was added still resumes when the command uses that default.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
     lines = []
     for key in sorted(set(stored) | set(wanted)):
         if key in _IGNORED_ON_RESUME:
             continue
-        a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
+        a, b = stored.get(key, defaults.get(key, "<absent>")), wanted.get(key, defaults.get(key, "<absent>"))
         if isinstance(a, (list, tuple)):
             a = list(a)
         if isinstance(b, (list, tuple)):

@@ -369,7 +369,7 @@ def _merge_trials(config: Config, root: Path, merged: Results, session: dict, st
             continue
         try:
             sub = Results.load(path)
-        except ResultsFileError:  # written atomically, so this is not a torn write: leave it be
+        except ResultsFileError:  # never torn (atomic writes): edited by hand; its worker will say so
             continue
         walls[str(trial)] = round(sum(s.get("wall_time_s", 0.0) for s in sub.data.get("sessions", [])), 3)
         for run in sub.runs:

@@ -182,7 +182,10 @@ def load_results(sources: str | Path | Results | Iterable[str | Path | Results])
         elif (path / RESULTS_NAME).is_file():
             out.append(Results.load(path))
         elif path.is_dir():
-            found = sorted(path.rglob(RESULTS_NAME))
+            # a parallel run's per-trial files (<run>/trials/trial-k/results.json) are already merged
+            # into <run>/results.json: count them once
+            found = [p for p in sorted(path.rglob(RESULTS_NAME))
+                     if not (p.parent.parent.name == "trials" and (p.parent.parent.parent / RESULTS_NAME).is_file())]
             if not found:
                 raise FileNotFoundError(f"no {RESULTS_NAME} under {path}")
             out.extend(Results.load(p) for p in found)

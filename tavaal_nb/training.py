@@ -22,7 +22,8 @@ from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer", "index_batches"]
+__all__ = ["Runtime", "TaskModel", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer",
+           "index_batches"]
 
 RankLoss = Callable[[Tensor, Tensor], Tensor]
 

@@ -136,3 +136,14 @@ def test_vae_iterations_follow_the_public_codes_count():
     assert config.vae_iterations_for(1000, 10_000) == 8593
     assert config.vae_iterations_for(9000, 10_000) == 14843
     assert ci_config().vae_iterations_for(1000, 10_000) == 4  # the ci preset fixes it
+
+
+def test_config_diff_treats_a_missing_field_as_its_default():
+    # a results file written before a field existed resumes when the command keeps that field's default
+    from tavaal_nb.config import config_diff
+
+    wanted = ci_config().to_dict()
+    stored = {k: v for k, v in wanted.items() if k != "fused_optimizers"}
+    assert config_diff(stored, wanted) == []
+    changed = dict(wanted, fused_optimizers="off")
+    assert [line.split(":")[0] for line in config_diff(stored, changed)] == ["fused_optimizers"]

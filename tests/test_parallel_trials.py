@@ -178,6 +178,10 @@ def start_hanging_run(out: Path) -> subprocess.Popen:
     return process
 
 
+LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads worker processes from /proc")
+
+
+@LINUX_ONLY
 def test_an_interrupted_parallel_run_is_refused_then_resumed(tmp_path, reference, capsys):
     out = tmp_path / "interrupted"
     process = start_hanging_run(out)
@@ -211,6 +215,7 @@ def test_an_interrupted_parallel_run_is_refused_then_resumed(tmp_path, reference
     assert [r for r in resumed["runs"] if r["trial"] == 0] == finished_trial  # kept, timings and all
 
 
+@LINUX_ONLY
 def test_a_killed_parent_leaves_no_worker_and_its_directory_resumes(tmp_path, reference):
     out = tmp_path / "killed"
     process = start_hanging_run(out)
@@ -263,3 +268,18 @@ def test_bad_arguments_are_refused_clearly(tmp_path, capsys):
         main([*FLAGS, "--out", str(tmp_path / "c"), "--parallel-trials", "0"])
     assert "positive integer" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_load_results_counts_a_parallel_runs_trial_files_once(tmp_path):
+    # <run>/trials/trial-k/results.json are merged into <run>/results.json: a parent folder lists the run once
+    import shutil
+
+    from tavaal_nb.results import load_results
+
+    run_dir = tmp_path / "runs" / "a"
+    config = make_config("ci", dataset="synthetic", methods=("random",), **dict(SMALL, cycles=2))
+    run_experiment(config, run_dir, progress=False)
+    shutil.copytree(run_dir, run_dir / "trials" / "trial-0", ignore=shutil.ignore_patterns("trials"))
+    assert len(load_results(tmp_path / "runs")) == 1
+    (run_dir / "results.json").unlink()  # an orphaned trial file (no merged file) is still found
+    assert len(load_results(tmp_path / "runs")) == 1
