@@ -66,6 +66,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def read_document(path: Path, fmt: str, version: int, what: str) -> dict[str, Any]:
+    """Parse a versioned tavaal-nb JSON document, or raise :class:`ResultsFileError` (file untouched)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ResultsFileError(f"{path} is not a tavaal-nb {what} (no 'format': '{fmt}'); it was left untouched")
+    if data.get("version") != version:
+        raise ResultsFileError(f"{path} has {what} format version {data.get('version')}, this tavaal-nb reads {version}")
+    return data
+
+
 class Results:
     """A results document with helpers for the views, the report and resuming."""
 
@@ -87,14 +100,7 @@ class Results:
             path = path / RESULTS_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no results file at {path}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ResultsFileError(f"{path} is not a tavaal-nb results file (no 'format': '{FORMAT}'); it was left untouched")
-        if data.get("version") != VERSION:
-            raise ResultsFileError(f"{path} has results format version {data.get('version')}, this tavaal-nb reads {VERSION}")
+        data = read_document(path, FORMAT, VERSION, "results file")
         for key in ("config", "dataset", "runs"):
             if key not in data:
                 raise ResultsFileError(f"{path} lacks its '{key}' section; it was left untouched")

@@ -59,7 +59,7 @@ from typing import Any
 
 from tavaal_nb.config import Config, config_diff, make_config, resolve_preset
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results
+from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results, read_document
 
 __all__ = [
     "SweepSpec", "SweepTask", "Sweep", "SweepTaskError", "MissingExtraError", "run_sweep", "run_task",
@@ -263,15 +263,7 @@ class Sweep:
         path = directory / SWEEP_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no {SWEEP_NAME} in {directory}: not a sweep directory")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
-        if not isinstance(data, dict) or data.get("format") != SWEEP_FORMAT:
-            raise ResultsFileError(f"{path} is not a tavaal-nb sweep manifest (no 'format': '{SWEEP_FORMAT}')")
-        if data.get("version") != SWEEP_VERSION:
-            raise ResultsFileError(f"{path} has sweep format version {data.get('version')}, this tavaal-nb reads {SWEEP_VERSION}")
-        return cls(data, directory)
+        return cls(read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest"), directory)
 
     def save(self) -> Path:
         counts: dict[str, int] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -116,3 +117,15 @@ def synthetic_labels():
 
     data = load_dataset("synthetic", seed=0, train_limit=CI_TRAIN_LIMIT, test_limit=CI_TEST_LIMIT)
     return data.train_labels.tolist()
+
+
+WAIT_DEADLINE_S = 300  # a state must be reached within this long, or the test fails instead of hanging
+
+
+def wait_for(condition, what: str, deadline_s: float = WAIT_DEADLINE_S) -> None:
+    """Poll ``condition`` every 50 ms; fail the test (not hang) after ``deadline_s`` seconds."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)

@@ -16,10 +16,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 import torch
 
 from tavaal_nb import Callback, make_config, run_experiment
@@ -48,14 +48,6 @@ def strip(runs: list[dict]) -> list[dict]:
     """Runs without what legitimately differs between two executions (cycle timings)."""
     return [{**run, "cycles": [{k: v for k, v in c.items() if k != "timings_s"} for c in run["cycles"]]}
             for run in runs]
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def load_or_none(path: Path) -> dict | None:

@@ -20,10 +20,10 @@ import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 import torch
 
 from tavaal_nb import make_config, run_experiment
@@ -42,7 +42,6 @@ SMALL = {"cycles": 3, "initial": 10, "budget": 10, "subset": 30, "epochs": 1, "v
          "train_limit": 120, "test_limit": 40, "device": "cpu"}
 SMALL_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]
 # a run must be done (or a file appear) within this long, or the test fails instead of hanging
-DEADLINE_S = 300
 
 
 def spec(datasets=DATASETS, methods=METHODS, trials=TRIALS, **extra) -> SweepSpec:
@@ -81,14 +80,6 @@ def assert_matches_reference(out: Path, reference: dict, datasets, methods, tria
 
 def snapshot(path: Path) -> tuple[bytes, int]:
     return path.read_bytes(), path.stat().st_mtime_ns
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module", autouse=True)
