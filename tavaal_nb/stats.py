@@ -1,0 +1,174 @@
+"""Comparing methods honestly: paired per-trial differences, their confidence interval, a sign test,
+and how many trials a gap needs.
+
+Every method of a trial starts from the same initial labeled set (the loop and the sweep derive it from
+``(seed, dataset, trial)``), so two methods are compared trial by trial: the difference
+``acc_a[t] - acc_b[t]`` removes what the trials share (the initial set, the test set), and a gap smaller
+than the spread of either method's curve can still be clear in the differences. With one trial there is
+no spread at all, and the functions here say "1 trial" rather than print a misleading "+- 0.00".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from scipy import stats as _scipy_stats
+
+from tavaal_nb.results import Results
+
+__all__ = [
+    "PairedComparison", "per_trial_accuracy", "paired_differences", "mean_confidence_interval", "sign_test",
+    "trials_needed", "compare_paired", "format_mean_spread",
+]
+
+
+def _finite(values: Iterable[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def format_mean_spread(values: Sequence[float | None], digits: int = 2) -> str:
+    """``"81.20 +- 0.50 (5 trials)"``; ``"81.20 (1 trial)"`` when there is nothing to spread over."""
+    clean = _finite(values)
+    if not clean:
+        return "n/a (0 trials)"
+    mean = sum(clean) / len(clean)
+    if len(clean) == 1:
+        return f"{mean:.{digits}f} (1 trial)"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in clean) / (len(clean) - 1))
+    return f"{mean:.{digits}f} +- {sd:.{digits}f} ({len(clean)} trials)"
+
+
+def per_trial_accuracy(results: Sequence[Results] | Results, method: str,
+                       field: str = "test_accuracy") -> dict[int, dict[int, float]]:
+    """``{trial: {labeled_size: accuracy}}`` of one method, gathered over results files (a sweep's too).
+
+    ``field`` may be ``plain_test_accuracy`` (Fig. 4's retrained task learner) where runs recorded it.
+    A trial found twice (the same run loaded from two files) is an error: it would count twice.
+    """
+    if isinstance(results, Results):
+        results = [results]
+    out: dict[int, dict[int, float]] = {}
+    for result in results:
+        for run in result.runs:
+            if run["method"] != method:
+                continue
+            if run["trial"] in out:
+                raise ValueError(f"{method} trial {run['trial']} appears in more than one results file")
+            out[run["trial"]] = {record["labeled_size"]: record.get(field) for record in run["cycles"]}
+    return out
+
+
+def paired_differences(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """``a[t] - b[t]`` for each trial ``t`` (both sequences in trial order, equally long)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples must be equally long, got {len(a)} and {len(b)}")
+    return [float(x) - float(y) for x, y in zip(a, b)]
+
+
+def mean_confidence_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval ``(mean, low, high)``; the interval is NaN for fewer than 2 values.
+
+    ``mean +- t_{(1+c)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    clean = _finite(values)
+    n = len(clean)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = sum(clean) / n
+    if n == 1:
+        return mean, math.nan, math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in clean) / (n - 1))
+    half = float(_scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def sign_test(differences: Sequence[float]) -> float:
+    """Two-sided exact sign test: the probability, if positive and negative differences were equally
+    likely, of a split at least as uneven as the one seen. Zero differences are dropped; 1.0 if none remain."""
+    clean = _finite(differences)
+    positive = sum(d > 0 for d in clean)
+    negative = sum(d < 0 for d in clean)
+    n = positive + negative
+    if n == 0:
+        return 1.0
+    k = min(positive, negative)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def trials_needed(gap: float, sd: float, confidence: float = 0.95, power: float = 0.8, limit: int = 10_000) -> int:
+    """Smallest number of paired trials for a two-sided paired t-test at level ``1 - confidence`` to detect a
+    true mean difference ``gap`` with probability ``power``, when the differences have standard deviation ``sd``.
+
+    Uses the noncentral t distribution (effect size ``d = |gap| / sd``; e.g. d = 1 needs 10 trials, d = 0.5
+    needs 34 at 95 % / 80 %). Returns ``limit`` if even that many would not do.
+    """
+    if sd < 0 or not math.isfinite(sd):
+        raise ValueError(f"sd must be a finite number >= 0, got {sd}")
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie strictly between 0 and 1, got {power}")
+    if gap == 0:
+        return limit
+    if sd == 0:
+        return 2
+    d = abs(gap) / sd
+    for n in range(2, limit + 1):
+        df = n - 1
+        critical = float(_scipy_stats.t.ppf((1 + confidence) / 2, df))
+        shift = d * math.sqrt(n)
+        achieved = (float(_scipy_stats.nct.sf(critical, df, shift)) + float(_scipy_stats.nct.cdf(-critical, df, shift)))
+        if achieved >= power:
+            return n
+    return limit
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Method ``a`` minus method ``b`` at one labeled-set size, over the trials both ran."""
+
+    labeled_size: int
+    trials: int
+    mean_difference: float
+    low: float
+    high: float
+    sign_test_p: float
+    trials_needed: int | None
+
+    @property
+    def verdict(self) -> str:
+        if self.trials < 2:
+            return "1 trial: no interval"
+        if self.low > 0:
+            return "a ahead (interval above 0)"
+        if self.high < 0:
+            return "b ahead (interval below 0)"
+        return "no clear difference (interval contains 0)"
+
+
+def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
+                   field: str = "test_accuracy") -> list[PairedComparison]:
+    """One :class:`PairedComparison` per labeled-set size that both methods reached in the same trials."""
+    a, b = per_trial_accuracy(results, method_a, field), per_trial_accuracy(results, method_b, field)
+    for name, found in ((method_a, a), (method_b, b)):
+        if not found:
+            raise ValueError(f"no runs of method {name!r} in these results")
+    trials = sorted(set(a) & set(b))
+    if not trials:
+        raise ValueError(f"{method_a} and {method_b} share no trial: nothing to pair")
+    sizes = sorted(set.intersection(*(set(a[t]) & set(b[t]) for t in trials)))
+    rows = []
+    for size in sizes:
+        pairs = [(a[t][size], b[t][size]) for t in trials
+                 if a[t][size] is not None and b[t][size] is not None]
+        diffs = paired_differences([x for x, _ in pairs], [y for _, y in pairs])
+        mean, low, high = mean_confidence_interval(diffs, confidence)
+        needed = None
+        if len(diffs) >= 2:
+            sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+            needed = trials_needed(mean, sd, confidence)
+        rows.append(PairedComparison(size, len(diffs), mean, low, high, sign_test(diffs), needed))
+    return rows
