@@ -7,6 +7,7 @@ import math
 import pytest
 
 from tavaal_nb.results import Results
+from tavaal_nb.widgets.paired import PairedComparisonView
 from tavaal_nb.stats import (
     compare_paired, format_mean_spread, mean_confidence_interval, paired_differences, per_trial_accuracy,
     sign_test, trials_needed,
@@ -80,3 +81,18 @@ def test_compare_paired_one_trial_and_errors():
         compare_paired(results, "a", "c")
     with pytest.raises(ValueError, match="more than one results file"):
         per_trial_accuracy([results, results], "a")
+
+
+def test_paired_comparison_view_draws_the_mean_difference():
+    base = [60.0, 70.0, 80.0]
+    results = _results({"tavaal": [[b + 2.0, b + 1.0] for b in base], "random": [[b, b] for b in base],
+                        "vaal": [[b - 1.0, b] for b in base]})
+    view = PairedComparisonView(results, static=True)
+    assert (view.method_a.value, view.method_b.value) == ("tavaal", "random")
+    mean_trace = view.figure.data[-1]
+    assert list(mean_trace.y) == pytest.approx([2.0, 1.0])
+    assert "a ahead" in view.table.value
+    view.method_b.value = "vaal"
+    assert list(view.figure.data[-1].y) == pytest.approx([3.0, 1.0])
+    with pytest.raises(ValueError, match="not in these results"):
+        PairedComparisonView(results, method_a="badge", static=True)

@@ -9,6 +9,7 @@
 :class:`LatentExplorer`    the VAE's latent means in 2-D (PCA), by pool or by rank variable r
 :class:`SelectionGallery`  thumbnails of the images a query selected, with their classes
 :class:`LiveDashboard`     a loop Callback that draws a run while it happens
+:class:`PairedComparisonView`  method a minus method b trial by trial, with interval and sign test
 =========================  ====================================================================
 
 Every view has ``.figure`` (its plotly figure), ``.controls`` (an ipywidgets box),
@@ -27,6 +28,7 @@ from tavaal_nb.widgets.entropy import ClassEntropyView
 from tavaal_nb.widgets.gallery import SelectionGallery
 from tavaal_nb.widgets.imbalance import ImbalanceBuilder
 from tavaal_nb.widgets.latent import LatentExplorer
+from tavaal_nb.widgets.paired import PairedComparisonView
 from tavaal_nb.widgets.ranking import RankingLossExplorer
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "LatentExplorer",
     "LearningCurves",
     "LiveDashboard",
+    "PairedComparisonView",
     "RankingLossExplorer",
     "SelectionGallery",
     "set_static",
