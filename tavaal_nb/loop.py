@@ -68,6 +68,7 @@ def check_names(config: Config) -> None:
 
 
 def make_augmenter(config: Config, data: ImageData) -> Augmenter:
+    """The training augmentation of ``data`` (pad-and-crop and flips where the dataset uses them)."""
     return Augmenter(data.mean, data.std, padding=config.crop_padding, flip=data.augment, crop=data.augment)
 
 
@@ -80,6 +81,7 @@ def prepare_data(config: Config, device: torch.device | None = None) -> ImageDat
 
 
 def check_sizes(config: Config, data: ImageData) -> None:
+    """Refuse a run whose cycles need more images than the pool holds."""
     needed = config.initial + config.budget * (config.cycles - 1)
     if needed > data.train_size:
         raise ValueError(

@@ -14,6 +14,7 @@ can substitute a faulty one).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import os
 import queue
@@ -241,7 +242,7 @@ def _dask_backend(scheduler: str | None, workers: int | None) -> DaskBackend:
     n = workers if workers else max(1, _gpu_count() or (os.cpu_count() or 2) // 2)
     # allowed_failures=0: a worker death fails the attempt at once; the driver's own retries count it
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40,  # logging.ERROR
+                                       dashboard_address=None, silence_logs=logging.ERROR,
                                        scheduler_kwargs={"allowed_failures": 0})
     try:
         client = distributed.Client(cluster)
