@@ -137,6 +137,7 @@ class ProcessBackend(Backend):
         self.pool = cf.ThreadPoolExecutor(len(slots), thread_name_prefix="tavaal-tasks")
         self.processes: set = set()
         self.lock = threading.Lock()
+        self.stopping = False
         gpus = [s for s in slots if s is not None]
         self.name = (f"local ({len(slots)} processes, GPUs {','.join(gpus)})" if gpus
                      else f"local ({len(slots)} processes)")
@@ -152,6 +153,8 @@ class ProcessBackend(Backend):
             process = self.context.Process(target=_process_main, name=f"tavaal-task-{payload['id']}",
                                            args=(task, payload, slot, self.torch_threads, os.getpid(), sender))
             with self.lock:
+                if self.stopping:
+                    raise RuntimeError("the back-end was closed before this task started")
                 process.start()
                 self.processes.add(process)
             sender.close()
@@ -175,6 +178,7 @@ class ProcessBackend(Backend):
     def close(self, cancel: bool = False) -> None:
         if cancel:
             with self.lock:
+                self.stopping = True  # no task starts from now on
                 running = [p for p in self.processes if p.exitcode is None]
             for process in running:  # they stop after their last saved cycle
                 try:
