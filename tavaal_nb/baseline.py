@@ -16,7 +16,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
@@ -36,16 +38,12 @@ class PILDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         image = self.images[index]
         image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
         return self.transform(image), int(self.labels[index])
 
 
 def _transforms(data: ImageData, train: bool, padding: int):
-    from torchvision import transforms as T
-
     steps = []
     if train and data.augment:
         steps += [T.RandomCrop(data.image_size, padding=padding), T.RandomHorizontalFlip()]

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.loop import make_augmenter
@@ -215,8 +216,6 @@ def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseli
     for row, key in zip(rows, PHASES):
         row.tflops = row.rate * flops[key] / 1e12
     if baseline:
-        from tavaal_nb.baseline import run_baseline_bench
-
         base = run_baseline_bench(config, data, steps)
         for row, key in zip(rows, PHASES):
             row.baseline_rate = base[key][0]
@@ -362,9 +361,7 @@ def _measure_variant(config: Config, row: AblationRow, data: ImageData, steps: i
 
 def _reset_compile() -> None:
     try:
-        from torch import _dynamo
-
-        _dynamo.reset()
+        torch.compiler.reset()
     except Exception:  # noqa: BLE001 - nothing to reset
         pass
 

@@ -1,4 +1,8 @@
-"""Command line: ``python -m tavaal_nb {run,report,demo,bench,datasets,methods,presets}``."""
+"""Command line: ``python -m tavaal_nb {run,sweep,report,demo,bench,datasets,methods,presets}``.
+
+Every sub-command is wired here: its flags (the Config flags come from one helper,
+:func:`_add_config_flags`) and its handler, which calls into the package.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,27 @@ import argparse
 import dataclasses
 import sys
 import typing
+from collections.abc import Collection
 from pathlib import Path
 
-from tavaal_nb.config import PRESET_HELP, Config, make_config, resolve_preset
+from tavaal_nb.bench import (
+    ABLATION_COLUMNS, format_ablation, format_ablation_row, format_table, run_ablation, run_bench,
+    write_ablation_json, write_json,
+)
+from tavaal_nb.config import PRESET_HELP, Config, make_config
+from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
+from tavaal_nb.loop import check_names, run_experiment
+from tavaal_nb.report import accuracy_table, write_report
+from tavaal_nb.results import load_results
+from tavaal_nb.strategies import METHODS
+from tavaal_nb.sweep import (
+    RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, run_parallel_trials, run_sweep, split_names,
+)
 
 __all__ = ["main", "build_parser"]
 
-# Config fields the CLI does not expose as flags (set through others or fixed by the preset).
-_HIDDEN = {"preset", "methods"}
+RUN_FIXED = ("preset", "methods")
+"""Config fields `run` takes through its own flags (--preset, --method), not as overrides."""
 
 
 def _parse_bool(text: str) -> bool:
@@ -50,46 +67,72 @@ def _flag_type(field: dataclasses.Field):
     return hint
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("overrides of the preset (default: the preset's value)")
+def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str], title: str) -> None:
+    """One ``--field`` flag per Config field not in ``exclude`` (default None: the preset's value)."""
+    group = parser.add_argument_group(title)
     for field in dataclasses.fields(Config):
-        if field.name in _HIDDEN:
+        if field.name in exclude:
             continue
-        flag = "--" + field.name.replace("_", "-")
-        kind = _flag_type(field)
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
-        group.add_argument(flag, dest=field.name, type=kind, default=None, metavar=field.name.upper(),
-                           help=f"(paper: {shown})")
+        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=_flag_type(field), default=None,
+                           metavar=field.name.upper(), help=f"(paper: {shown})")
 
 
-def _config_from(args: argparse.Namespace) -> Config:
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if f.name not in _HIDDEN}
-    methods = None
-    if args.method:
-        methods = tuple(m.strip() for chunk in args.method for m in chunk.split(",") if m.strip())
-    return make_config(args.preset, methods=methods, **overrides)
+def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, typing.Any]:
+    """The Config flags given on the command line (those not given are None: left out)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+            if f.name not in exclude and getattr(args, f.name, None) is not None}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tavaal_nb.loop import run_experiment
-    from tavaal_nb.report import accuracy_table
-
-    config = _config_from(args)
+    config = make_config(args.preset, methods=split_names(args.method) or None, **_overrides(args, RUN_FIXED))
+    check_names(config)
     parallel = args.parallel_trials
+    leftover = (Path(args.out) / TRIALS_DIR).is_dir()
+    if parallel == 1 and leftover and args.resume:
+        print(f"{Path(args.out) / TRIALS_DIR} holds the per-trial runs of a --parallel-trials run: "
+              "continuing them in one worker process")
     print(f"preset {config.preset}, dataset {config.dataset}, methods {', '.join(config.methods)}, "
           f"{config.trials} trial(s) x {config.cycles} cycles, device {config.resolved_device()}"
           + (f", {parallel} trials at a time (one process each)" if parallel > 1 else ""))
-    results = run_experiment(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                             progress=not args.no_progress, parallel_trials=parallel)
+    if parallel > 1 or leftover:
+        results = run_parallel_trials(config, args.out, parallel, resume=args.resume, overwrite=args.overwrite,
+                                      progress=not args.no_progress)
+    else:
+        results = run_experiment(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                                 progress=not args.no_progress)
     print(f"results: {results.path}")
     print(accuracy_table([results]))
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from tavaal_nb.report import accuracy_table, write_report
-    from tavaal_nb.results import load_results
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    overrides = _overrides(args, RESERVED)
+    if args.resume and (Path(args.out) / SWEEP_NAME).is_file():
+        # what this command does not say is taken from the stored sweep (so repeating the
+        # original command, or just `--out DIR --resume`, continues it as it was)
+        stored = Sweep.load(args.out).spec
+        spec = SweepSpec(datasets=split_names(args.datasets) or stored.datasets,
+                         methods=split_names(args.methods) or stored.methods,
+                         trials=args.trials if args.trials is not None else stored.trials,
+                         preset=args.preset or stored.preset, overrides={**stored.overrides, **overrides},
+                         seed=args.seed if args.seed is not None else stored.seed)
+    else:
+        if not (args.datasets and args.methods):
+            raise ValueError("give --datasets and --methods (or --resume to continue the sweep in --out)")
+        spec = SweepSpec(datasets=split_names(args.datasets), methods=split_names(args.methods), trials=args.trials,
+                         preset=args.preset, overrides=overrides, seed=args.seed)
+    gpus = split_names(args.gpus) if args.gpus else None
+    sweep = run_sweep(spec, args.out, args.executor, resume=args.resume, retries=args.retries, workers=args.workers,
+                      scheduler=args.scheduler, gpus=gpus, log=None if args.quiet else print)
+    results = sweep.results()
+    if results:
+        print(accuracy_table(results))
+    print(f"sweep: {sweep.path}")
+    return 0 if not sweep.failed else 1
 
+
+def _cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.sources)
     print(accuracy_table(results))
     if args.html:
@@ -99,10 +142,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from tavaal_nb.data.datasets import DatasetNotFoundError, load_dataset
-    from tavaal_nb.loop import run_experiment
-    from tavaal_nb.report import accuracy_table, write_report
-
     try:
         data = load_dataset("fashion-mnist", args.data_dir, download=True)
         print(f"demo: real Fashion-MNIST found ({data.source})")
@@ -124,11 +163,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from tavaal_nb.bench import (
-        ABLATION_COLUMNS, format_ablation, format_ablation_row, format_table, run_ablation, run_bench,
-        write_ablation_json, write_json,
-    )
-
     config = make_config(args.preset, dataset=args.dataset, device=args.device)
     if args.ablation:
         if args.baseline:
@@ -151,13 +185,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_list(kind: str) -> int:
     if kind == "datasets":
-        from tavaal_nb.data.datasets import DATASETS
-
         for spec in DATASETS.values():
             print(f"{spec.name:<28}{spec.help}")
     elif kind == "methods":
-        from tavaal_nb.strategies import METHODS
-
         for name, strategy in METHODS.items():
             print(f"{name:<12}{strategy.help}")
     else:
@@ -181,8 +211,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel-trials", type=_positive_int, default=1, metavar="N",
                      help="run N trials at once, each in its own process on the same device (default 1); "
                           "results.json is the same, the trials' own runs live in OUT/trials/ until all are done")
-    _add_config_flags(run)
+    _add_config_flags(run, RUN_FIXED, "overrides of the preset (default: the preset's value)")
     run.set_defaults(func=_cmd_run)
+
+    sweep = sub.add_parser(
+        "sweep", help="every (dataset, method, trial) of a grid, locally or on dask; resumable",
+        description="One ordinary run per (dataset, method, trial) under --out/<dataset>/<method>/trial-<k>/, "
+                    "plus --out/sweep.json. Finished runs are never recomputed; --resume continues.")
+    sweep.add_argument("--datasets", action="append", help="dataset name(s), comma-separated (see `datasets`)")
+    sweep.add_argument("--methods", action="append", help="method name(s), comma-separated (see `methods`)")
+    sweep.add_argument("--trials", type=int, default=None, help="trials per (dataset, method) (default: the preset's)")
+    sweep.add_argument("--seed", type=int, default=None, help="the sweep seed (default: the preset's, 0)")
+    sweep.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
+    sweep.add_argument("--out", required=True, type=Path, help="the sweep directory")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the sweep in --out: finished runs are kept, the rest run (datasets, "
+                            "methods and trials may be added; without --datasets/--methods the stored ones)")
+    sweep.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help="local: a process per GPU (or this process); dask: a dask.distributed cluster")
+    sweep.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786 "
+                                                         "(default: a LocalCluster on 127.0.0.1)")
+    sweep.add_argument("--workers", type=int, default=None,
+                       help="local: processes (default: one per GPU, or this process); dask: LocalCluster workers")
+    sweep.add_argument("--gpus", default=None, help="local: GPU ids, one process each (default: every visible GPU)")
+    sweep.add_argument("--retries", type=int, default=2, help="attempts after a failure, per task (default 2)")
+    sweep.add_argument("--quiet", action="store_true", help="only the summary")
+    _add_config_flags(sweep, RESERVED, "overrides of the preset, for every run (default: the preset's value)")
+    sweep.set_defaults(func=_cmd_sweep)
 
     report = sub.add_parser("report", help="tables and an HTML report from results files or directories")
     report.add_argument("sources", nargs="+", help="results.json files or directories (searched recursively)")
@@ -211,10 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "+ channels_last, + fused optimizers, + torch.compile) beside the predicted speedups")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
-
-    from tavaal_nb.sweep import add_parser as _add_sweep_parser  # `sweep`: parser and handler in sweep.py
-
-    _add_sweep_parser(sub)
 
     for kind, text in (("datasets", "list dataset names"), ("methods", "list method names"), ("presets", "list presets")):
         sub.add_parser(kind, help=text).set_defaults(func=lambda _args, _kind=kind: _cmd_list(_kind))

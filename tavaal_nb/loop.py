@@ -1,22 +1,17 @@
-"""The active-learning loop: trials x methods x cycles, resumable, written after every cycle."""
+"""The active-learning loop: trials x methods x cycles in this process, resumable, saved after every cycle.
+
+One run of one (method, trial) is :func:`_run_one`; :func:`run_experiment` opens (or resumes)
+the results file and runs every (trial, method) of a Config one after another. Running several
+trials or runs at once (processes, GPUs, dask) is the sweep's job (:mod:`tavaal_nb.sweep`),
+which calls this loop once per task.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
-import multiprocessing
-import multiprocessing.connection
-import os
 import platform
-import shutil
-import signal
-import sys
-import tempfile
-import threading
 import time
-import traceback
-from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,24 +20,21 @@ import torch
 
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.data.augment import Augmenter
-from tavaal_nb.data.datasets import ImageData, load_dataset
+from tavaal_nb.data.datasets import DATASETS, ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.progress import progress_bar
-from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text
-from tavaal_nb.strategies import get_strategy
+from tavaal_nb.results import RESULTS_NAME, Results
+from tavaal_nb.strategies import METHODS, get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model
 
-__all__ = ["Callback", "derive_seed", "run_experiment", "run_parallel_trials", "prepare_data", "make_augmenter",
-           "SCORE_DECIMALS", "TRIALS_DIR"]
+__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "open_results", "check_sizes", "session_entry",
+           "prepare_data", "make_augmenter", "SCORE_DECIMALS"]
 
 SCORE_DECIMALS = 6
 """Discriminator scores are stored rounded to this many decimals (keeps files small)."""
-
-TRIALS_DIR = "trials"
-"""Where a parallel-trials run keeps its per-trial runs: ``<out>/trials/trial-<k>/results.json``."""
 
 
 class Callback:
@@ -60,7 +52,23 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
+def check_names(config: Config) -> None:
+    """Raise ``ValueError`` naming every dataset or method of ``config`` that no registry knows.
+
+    :class:`Config` checks values only; names are looked up here, in the dataset registry and
+    the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
+    """
+    problems = []
+    if config.dataset not in DATASETS:
+        problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
+    problems += [f"method {method!r} is unknown; valid: {', '.join(METHODS)}"
+                 for method in config.methods if method not in METHODS]
+    if problems:
+        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
 def make_augmenter(config: Config, data: ImageData) -> Augmenter:
+    """The training augmentation of ``data`` (pad-and-crop and flips where the dataset uses them)."""
     return Augmenter(data.mean, data.std, padding=config.crop_padding, flip=data.augment, crop=data.augment)
 
 
@@ -72,7 +80,8 @@ def prepare_data(config: Config, device: torch.device | None = None) -> ImageDat
     return data.to(device)
 
 
-def _check_sizes(config: Config, data: ImageData) -> None:
+def check_sizes(config: Config, data: ImageData) -> None:
+    """Refuse a run whose cycles need more images than the pool holds."""
     needed = config.initial + config.budget * (config.cycles - 1)
     if needed > data.train_size:
         raise ValueError(
@@ -81,7 +90,12 @@ def _check_sizes(config: Config, data: ImageData) -> None:
         )
 
 
-def _open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
+def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
+    """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only).
+
+    An existing file is refused unless ``resume`` or ``overwrite`` (it is then moved aside to
+    ``results.json.replaced-<time>``); a file that does not parse is left untouched.
+    """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     fresh = Results.new(config.to_dict(), data.describe())
@@ -118,7 +132,8 @@ def _rounded(values: torch.Tensor) -> list[float]:
     return [round(v, SCORE_DECIMALS) for v in values.tolist()]
 
 
-def _session(device: torch.device) -> dict[str, Any]:
+def session_entry(device: torch.device) -> dict[str, Any]:
+    """What the results file records about one invocation (its wall time is filled in as it runs)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     return {
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -135,9 +150,8 @@ def run_experiment(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     data: ImageData | None = None,
-    parallel_trials: int = 1,
 ) -> Results:
-    """Run every (trial, method) of ``config`` and return the results.
+    """Run every (trial, method) of ``config`` in this process and return the results.
 
     With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle.
     An existing file is refused unless ``resume`` (continue after the last finished
@@ -147,28 +161,14 @@ def run_experiment(
     a trial: the comparison is paired) and from ``(seed, dataset, method, trial,
     cycle)`` for everything else, so a resumed run gives the records of an
     uninterrupted one, and adding a method changes no other method's records.
-
-    ``parallel_trials=N`` (N >= 2) runs the trials in N worker processes at once on the
-    same device (:func:`run_parallel_trials`); the results file is the same. A directory
-    left by an interrupted parallel run (``out_dir/trials/``) is resumed that way too.
+    (Several trials at once: :func:`tavaal_nb.sweep.run_parallel_trials`.)
     """
-    if not isinstance(parallel_trials, int) or isinstance(parallel_trials, bool) or parallel_trials < 1:
-        raise ValueError(f"parallel_trials must be a positive integer, got {parallel_trials!r}")
-    leftover = out_dir is not None and (Path(out_dir) / TRIALS_DIR).is_dir()
-    if parallel_trials > 1 or leftover:
-        if callbacks:
-            raise ValueError("callbacks run in this process, but parallel trials run in worker processes: "
-                             "pass no callbacks, or run the trials one after another (parallel_trials=1)")
-        if leftover and parallel_trials == 1 and resume:
-            print(f"{Path(out_dir) / TRIALS_DIR} holds the per-trial runs of a --parallel-trials run: "
-                  "continuing them in one worker process")
-        return run_parallel_trials(config, out_dir, parallel_trials, resume=resume, overwrite=overwrite,
-                                   progress=progress, data=data)
+    check_names(config)
     device = config.resolved_device()
     data = prepare_data(config, device) if data is None else data.to(device)
-    _check_sizes(config, data)
-    results = _open_results(config, data, Path(out_dir) if out_dir is not None else None, resume, overwrite)
-    session = _session(device)
+    check_sizes(config, data)
+    results = open_results(config, data, Path(out_dir) if out_dir is not None else None, resume, overwrite)
+    session = session_entry(device)
     results.data.setdefault("sessions", []).append(session)
     augmenter = make_augmenter(config, data)
     started = time.perf_counter()
@@ -191,6 +191,7 @@ def _run_one(
     config: Config, data: ImageData, augmenter: Augmenter, results: Results, method: str, trial: int,
     callbacks: Iterable[Callback], progress: bool, session: dict, started: float,
 ) -> None:
+    """One run of one (method, trial): continue its saved cycles (or start it), saving after each cycle."""
     strategy = get_strategy(method)
     device = data.train_labels.device
     run = results.run(method, trial)
@@ -259,6 +260,7 @@ def _cycle_record(
     cycle: int, labels: torch.Tensor, labeled: torch.Tensor, accuracy: float, selection: Selection | None,
     config: Config, num_classes: int, losses: list[float], timings: dict[str, float],
 ) -> dict[str, Any]:
+    """The stored record of one cycle (layout: :mod:`tavaal_nb.results`); floats rounded for small files."""
     record: dict[str, Any] = {
         "cycle": cycle,
         "labeled_size": int(labeled.numel()),
@@ -295,313 +297,3 @@ def _cycle_record(
             record["vae_loss"] = [round(v, SCORE_DECIMALS) for v in history["vae"]]
             record["discriminator_loss"] = [round(v, SCORE_DECIMALS) for v in history["discriminator"]]
     return record
-
-
-# ------------------------------------------------------------------------------ parallel trials
-MERGE_EVERY_S = 15.0
-"""Seconds between merges of the per-trial files into ``results.json`` while trials run."""
-STOP_GRACE_S = 30.0
-"""Seconds a worker gets to stop after SIGINT (it saves nothing new: cycles are saved as they end)."""
-_OUTCOME_NAME = "worker-outcome.json"
-
-
-def _stamp() -> str:
-    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _run_rank(run: dict) -> tuple[bool, int]:
-    """How far a run got: finished first, then the number of saved cycles."""
-    return bool(run.get("finished")), len(run["cycles"])
-
-
-def _trial_config(config: Config, trial: int) -> Config:
-    return config.replace(trials=1, first_trial=trial)
-
-
-def _trial_dir(root: Path, trial: int) -> Path:
-    return root / TRIALS_DIR / f"trial-{trial}"
-
-
-def _reconcile_trial(config: Config, trial: int, root: Path, merged: Results, dataset: dict) -> bool:
-    """Bring ``trials/trial-<k>/results.json`` up to what ``merged`` holds for trial ``k``.
-
-    Records are deterministic, so of two versions of a run the longer one continues the
-    shorter: it is kept (``results.json`` may be ahead after a resume made without
-    parallel trials). Returns whether every method of the trial is finished.
-    """
-    sub_config = _trial_config(config, trial)
-    path = _trial_dir(root, trial) / RESULTS_NAME
-    sub: Results | None = None
-    if path.exists():
-        sub = Results.load(path)  # raises, leaving it untouched, if it is not a results file
-        differences = config_diff(sub.config, sub_config.to_dict())
-        if differences:
-            raise ResultsMismatchError(
-                f"{path} (trial {trial} of a --parallel-trials run) was made with a different configuration:\n  - "
-                + "\n  - ".join(differences) + "\nRun with the stored settings, or write to another --out directory."
-            )
-    stored = [run for run in merged.runs if run["trial"] == trial]
-    changed = False
-    for run in stored:
-        if sub is None:
-            sub = Results.new(sub_config.to_dict(), dataset, path)
-        mine = sub.run(run["method"], trial)
-        if mine is None or _run_rank(run) > _run_rank(mine):
-            sub.data["runs"] = [r for r in sub.runs if r is not mine] + [json.loads(json.dumps(run))]
-            changed = True
-    if changed and sub is not None:
-        order = {m: i for i, m in enumerate(config.methods)}
-        sub.data["runs"].sort(key=lambda r: order.get(r["method"], len(order)))
-        sub.save()
-    runs = sub.runs if sub is not None else []
-    return all(any(r["method"] == m and r.get("finished") for r in runs) for m in config.methods)
-
-
-def _merge_trials(config: Config, root: Path, merged: Results, session: dict, started: float) -> None:
-    """Fold every per-trial file into ``merged`` (the furthest version of each run wins), in the
-    order a sequential run writes them (trial by trial, methods in config order), and save."""
-    runs = {(r["method"], r["trial"]): r for r in merged.runs}
-    walls: dict[str, float] = {}
-    trials = range(config.first_trial, config.first_trial + config.trials)
-    for trial in trials:
-        path = _trial_dir(root, trial) / RESULTS_NAME
-        if not path.is_file():
-            continue
-        try:
-            sub = Results.load(path)
-        except ResultsFileError:  # never torn (atomic writes): edited by hand; its worker will say so
-            continue
-        walls[str(trial)] = round(sum(s.get("wall_time_s", 0.0) for s in sub.data.get("sessions", [])), 3)
-        for run in sub.runs:
-            key = (run["method"], run["trial"])
-            if key not in runs or _run_rank(run) >= _run_rank(runs[key]):
-                runs[key] = run
-    merged.data["runs"] = [runs[m, t] for t in trials for m in config.methods if (m, t) in runs]
-    session["trial_wall_time_s"] = walls  # each trial's own sessions, summed
-    session["wall_time_s"] = round(time.perf_counter() - started, 3)
-    if merged.path is not None:
-        merged.save()
-
-
-class _Fault(Callback):
-    """Test hook: make one trial's worker hang or exit after a given cycle (``_fault`` of run_parallel_trials)."""
-
-    def __init__(self, fault: dict) -> None:
-        self.fault = fault
-
-    def on_cycle_end(self, method: str, trial: int, record: dict, selection) -> None:
-        if record["cycle"] != self.fault.get("after_cycle", 0):
-            return
-        if self.fault.get("action") == "exit":
-            os._exit(self.fault.get("code", 9))
-        while True:  # "hang": until the process is stopped
-            time.sleep(0.1)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit when the process that started this worker is gone (no orphaned trials after a crash)."""
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(3)
-
-
-def _trial_worker(payload: dict) -> None:
-    """Entry point of a worker process: one trial as an ordinary run in its own directory."""
-    threading.Thread(target=_exit_with_parent, args=(payload["parent"],), daemon=True).start()
-    # one thread: CPU results depend on torch's thread count, and N workers share the machine
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
-    directory = Path(payload["dir"])
-    outcome: dict[str, Any] = {"ok": True}
-    code = 0
-    try:
-        config = Config.from_dict(payload["config"])
-        callbacks = [_Fault(payload["fault"])] if payload.get("fault") else []
-        run_experiment(config, directory, resume=(directory / RESULTS_NAME).exists(), progress=False,
-                       data=payload.get("data"), callbacks=callbacks)
-    except NonFiniteLossError as error:
-        outcome, code = {"ok": False, "kind": "nonfinite", "model": error.model, "step": error.step,
-                         "message": str(error)}, 3
-    except ResultsMismatchError as error:
-        outcome, code = {"ok": False, "kind": "mismatch", "message": str(error)}, 2
-    except KeyboardInterrupt:
-        outcome, code = {"ok": False, "kind": "interrupted", "message": "interrupted"}, 130
-    except BaseException as error:  # noqa: BLE001 - reported to the parent with its traceback
-        outcome, code = {"ok": False, "kind": "error", "message": f"{type(error).__name__}: {error}",
-                         "traceback": traceback.format_exc()}, 1
-    atomic_write_text(directory / _OUTCOME_NAME, json.dumps(outcome))
-    if code:
-        sys.exit(code)
-
-
-def _stop(processes: dict[int, Any], grace: float = STOP_GRACE_S) -> None:
-    """SIGINT every running worker (they stop after their last saved cycle), then terminate stragglers."""
-    for process in processes.values():
-        if process.exitcode is None and process.pid is not None:
-            try:
-                os.kill(process.pid, signal.SIGINT)
-            except (ProcessLookupError, OSError):
-                pass
-    deadline = time.monotonic() + grace
-    for process in processes.values():
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes.values():
-        if process.exitcode is None:
-            process.terminate()
-            process.join(5)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
-
-
-def run_parallel_trials(
-    config: Config,
-    out_dir: str | Path | None,
-    workers: int = 2,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    data: ImageData | None = None,
-    _fault: dict | None = None,
-) -> Results:
-    """Run the trials of ``config`` concurrently, ``workers`` at a time, each in its own process.
-
-    Each trial ``k`` is an ordinary run (``config`` with ``trials=1, first_trial=k``) in
-    ``out_dir/trials/trial-<k>/``, made by a fresh (``spawn``) process with one torch
-    thread, on ``config``'s device. This process merges them into ``out_dir/results.json``
-    (atomically: at the start, after each finished trial, every :data:`MERGE_EVERY_S`
-    seconds and at the end), in the layout of a sequential run: its records equal those of
-    ``run_experiment(config)`` with one torch thread (on the CPU; timings and session
-    entries differ). Once every trial is finished and merged, ``trials/`` is removed.
-
-    The rules for an existing ``results.json`` are :func:`run_experiment`'s; ``resume``
-    also continues unfinished trials from their last saved cycle, ``overwrite`` moves
-    ``trials/`` aside with ``results.json``. ``data`` (optional) is sent to every worker;
-    by default each loads the configured dataset. Without ``out_dir`` the trials run in a
-    temporary directory and the merged results are returned without a path.
-    A trial that fails stops the others (after their last saved cycle) and the error is
-    raised here; Ctrl-C does the same, and ``resume`` continues.
-    """
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"the number of parallel trials must be a positive integer, got {workers!r}")
-    if resume and overwrite:
-        raise ValueError("--resume and --overwrite contradict each other: choose one")
-    device = config.resolved_device()  # fails here, before any worker starts, when CUDA is missing
-    temporary = tempfile.TemporaryDirectory(prefix="tavaal-trials-") if out_dir is None else None
-    root = Path(temporary.name if temporary is not None else out_dir)
-    try:
-        return _run_parallel(config, root, temporary is None, workers, resume, overwrite, progress, data, device,
-                             _fault)
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-
-
-def _run_parallel(config: Config, root: Path, keep_path: bool, workers: int, resume: bool, overwrite: bool,
-                  progress: bool, data: ImageData | None, device: torch.device, fault: dict | None) -> Results:
-    trials_root = root / TRIALS_DIR
-    if trials_root.exists() and not (root / RESULTS_NAME).exists() and not (resume or overwrite):
-        raise FileExistsError(
-            f"{trials_root} holds the per-trial runs of an interrupted --parallel-trials run. Pass --resume to "
-            f"continue it, --overwrite to start again (the old runs are kept as a backup), or choose another --out."
-        )
-    cpu_data = prepare_data(config, torch.device("cpu")) if data is None else data.to(torch.device("cpu"))
-    _check_sizes(config, cpu_data)
-    dataset = cpu_data.describe()
-    merged = _open_results(config, cpu_data, root, resume, overwrite)
-    if overwrite and trials_root.exists():
-        backup = root / f"{TRIALS_DIR}.replaced-{_stamp()}"
-        trials_root.rename(backup)
-        print(f"--overwrite: the previous per-trial runs were moved to {backup}")
-    session = _session(device)
-    session["parallel_trials"] = workers
-    started = time.perf_counter()
-    merged.data.setdefault("sessions", []).append(session)
-    trials = list(range(config.first_trial, config.first_trial + config.trials))
-    pending = deque(t for t in trials if not _reconcile_trial(config, t, root, merged, dataset))
-
-    def merge() -> None:
-        _merge_trials(config, root, merged, session, started)
-
-    merge()  # the directory is taken from now on (and is resumable)
-    context = multiprocessing.get_context("spawn")  # CUDA-safe: nothing is inherited but the payload
-    running: dict[int, Any] = {}
-    failure: tuple[int, dict | None, int | None] | None = None
-    bar = progress_bar(total=len(trials), initial=len(trials) - len(pending), desc="trials", unit="trial",
-                       disable=not progress)
-    payload_data = None if data is None else cpu_data
-
-    def start(trial: int) -> None:
-        directory = _trial_dir(root, trial)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / _OUTCOME_NAME).unlink(missing_ok=True)
-        payload = {"config": _trial_config(config, trial).to_dict(), "dir": str(directory), "parent": os.getpid(),
-                   "data": payload_data, "fault": fault if fault and fault.get("trial") == trial else None}
-        process = context.Process(target=_trial_worker, args=(payload,), name=f"tavaal-trial-{trial}")
-        process.start()
-        running[trial] = process
-
-    try:
-        last_merge = time.monotonic()
-        while pending or running:
-            while pending and len(running) < workers and failure is None:
-                start(pending.popleft())
-            if not running:
-                break
-            multiprocessing.connection.wait([p.sentinel for p in running.values()], timeout=MERGE_EVERY_S)
-            ended = False
-            for trial, process in list(running.items()):
-                if process.exitcode is None:
-                    continue
-                process.join()
-                del running[trial]
-                ended = True
-                outcome_path = _trial_dir(root, trial) / _OUTCOME_NAME
-                outcome = json.loads(outcome_path.read_text()) if outcome_path.is_file() else None
-                outcome_path.unlink(missing_ok=True)
-                if outcome is not None and outcome.get("ok"):
-                    bar.update(1)
-                elif failure is None:
-                    failure = (trial, outcome, process.exitcode)
-                    pending.clear()
-                    _stop(running)
-            if ended or time.monotonic() - last_merge >= MERGE_EVERY_S:
-                merge()
-                last_merge = time.monotonic()
-    except BaseException:
-        _stop(running)
-        merge()
-        raise
-    finally:
-        bar.close()
-    merge()
-    if failure is not None:
-        trial, outcome, code = failure
-        kind = (outcome or {}).get("kind")
-        if kind == "nonfinite":
-            error: Exception = NonFiniteLossError(outcome["model"], outcome["step"], f"trial {trial}")
-        elif kind == "mismatch":
-            error = ResultsMismatchError(outcome["message"])
-        elif outcome is None:
-            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-            error = RuntimeError(f"the worker process of trial {trial} {how} before it finished; its saved cycles "
-                                 f"are kept: continue with --resume")
-        else:
-            detail = outcome.get("traceback") or outcome.get("message", "")
-            error = RuntimeError(f"trial {trial} failed in its worker process; its saved cycles are kept, "
-                                 f"continue with --resume:\n{detail}")
-        merged.data["status"] = f"stopped: {error}"
-        merge()
-        raise error
-    if not merged.is_finished():  # cannot happen unless a worker reported success without finishing
-        raise RuntimeError(f"the parallel trials ended but {root / RESULTS_NAME} is not finished; run with --resume")
-    merged.data["status"] = "finished"
-    merge()
-    shutil.rmtree(trials_root, ignore_errors=True)  # everything is in results.json now
-    if not keep_path:
-        merged.path = None
-    return merged

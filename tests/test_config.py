@@ -1,4 +1,4 @@
-"""Configuration: presets, validation messages, epoch rescaling."""
+"""Configuration: presets, validation messages, epoch rescaling; names checked against the registries."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
 from tavaal_nb import Config, make_config
+from tavaal_nb.config import config_diff
+from tavaal_nb.loop import check_names
 
 
 def test_unknown_dataset_lists_the_valid_ones():
+    config = make_config("ci", dataset="mnist")  # a Config checks values; names are looked up at the start of a run
     with pytest.raises(ValueError) as info:
-        make_config("ci", dataset="mnist")
+        check_names(config)
     message = str(info.value)
     assert "'mnist'" in message
     assert all(name in message for name in DATASET_NAMES)
@@ -19,9 +22,9 @@ def test_unknown_dataset_lists_the_valid_ones():
 
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError) as info:
-        make_config("ci", dataset="synthetic", methods=("tavaal", "badge"))
+        check_names(make_config("ci", dataset="synthetic", methods=("tavaal", "badge")))
     message = str(info.value)
-    assert "'badge'" in message
+    assert "method 'badge' is unknown" in message and "tavaal" not in message.split("valid:")[0]
     assert all(name in message for name in ALL_METHODS)
 
 
@@ -140,10 +143,19 @@ def test_vae_iterations_follow_the_public_codes_count():
 
 def test_config_diff_treats_a_missing_field_as_its_default():
     # a results file written before a field existed resumes when the command keeps that field's default
-    from tavaal_nb.config import config_diff
-
     wanted = ci_config().to_dict()
     stored = {k: v for k, v in wanted.items() if k != "fused_optimizers"}
     assert config_diff(stored, wanted) == []
     changed = dict(wanted, fused_optimizers="off")
     assert [line.split(":")[0] for line in config_diff(stored, changed)] == ["fused_optimizers"]
+
+
+def test_names_and_values_are_reported_together_by_their_checks():
+    check_names(ci_config(methods=("random", "tavaal")))  # known names pass
+    with pytest.raises(ValueError) as info:
+        check_names(make_config("ci", dataset="nope", methods=("nada", "random")))
+    lines = [line.strip() for line in str(info.value).splitlines()[1:]]
+    assert lines[0].startswith("- dataset 'nope' is unknown; valid: cifar10,")
+    assert lines[1].startswith("- method 'nada' is unknown; valid: random,") and len(lines) == 2
+    with pytest.raises(ValueError, match="methods is empty"):
+        ci_config(methods=())

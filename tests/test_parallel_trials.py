@@ -5,7 +5,8 @@ Each trial is an ordinary one-trial run in ``OUT/trials/trial-<k>/``; the parent
 engine in this process, trial after trial: records must be equal field by field except timings
 (and the session entries, which say how the run was made). All on the CPU with one torch thread
 (the workers use one; torch's CPU kernels sum in a thread-count-dependent order), on a ci preset
-made smaller still: 2 trials of 2 methods, each run well under a second.
+made smaller still: 2 trials of 2 methods, each run well under a second. Failures (a worker
+that exits or hangs after a cycle) are injected by monkeypatching (``tests/faults.py``).
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import os
 import signal
 import subprocess
 import sys
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import wait_for
+from faults import inject
 import torch
 
-from tavaal_nb import Callback, make_config, run_experiment
+from tavaal_nb import make_config, run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.loop import TRIALS_DIR, run_parallel_trials
-from tavaal_nb.results import Results
+from tavaal_nb.results import Results, load_results
+from tavaal_nb.sweep import TRIALS_DIR, run_parallel_trials
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("random", "tavaal")
@@ -126,13 +129,13 @@ def test_parallel_trials_give_the_records_of_a_sequential_run(tmp_path, referenc
 def test_more_workers_than_trials_and_first_trial(tmp_path, one_thread):
     """Trials 2..3 (first_trial=2) with 3 workers: the records are those of trials 2 and 3 of a longer run."""
     out = tmp_path / "later"
-    results = run_experiment(config(first_trial=2), out, parallel_trials=3, progress=False)
+    results = run_parallel_trials(config(first_trial=2), out, 3, progress=False)
     sequential = run_experiment(config(first_trial=2), progress=False)
     assert [r["trial"] for r in results.runs] == [2, 2, 3, 3]
     assert strip(results.runs) == strip(sequential.runs)
     assert results.path == out / "results.json"
     # without a directory the trials run in a temporary one, and nothing is left behind
-    detached = run_experiment(config(first_trial=2, trials=1, methods=("random",)), parallel_trials=2, progress=False)
+    detached = run_parallel_trials(config(first_trial=2, trials=1, methods=("random",)), None, 2, progress=False)
     assert detached.path is None and strip(detached.runs) == strip(sequential.runs[:1])
 
 
@@ -140,13 +143,15 @@ def hang_script(out: Path) -> str:
     """A parent whose worker of trial 1 hangs after its first saved cycle (exit 130 on Ctrl-C)."""
     return textwrap.dedent(f"""
         import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from faults import inject
         from tavaal_nb import make_config
-        from tavaal_nb.loop import run_parallel_trials
+        from tavaal_nb.sweep import run_parallel_trials
         config = make_config("ci", dataset="synthetic", methods={METHODS!r}, trials={TRIALS}, seed={SEED},
                              **{SMALL!r})
+        inject(None, {{"trial-1": {{"action": "hang", "after_cycle": 0}}}})
         try:
-            run_parallel_trials(config, {str(out)!r}, 2, progress=False,
-                                _fault={{"trial": 1, "after_cycle": 0, "action": "hang"}})
+            run_parallel_trials(config, {str(out)!r}, 2, progress=False)
         except KeyboardInterrupt:
             sys.exit(130)
     """)
@@ -218,19 +223,21 @@ def test_a_killed_parent_leaves_no_worker_and_its_directory_resumes(tmp_path, re
     process.stdout.close()
     wait_for(lambda: not any(alive(pid) for pid in workers), "the orphaned workers to exit")
     assert (out / TRIALS_DIR / "trial-1" / "results.json").is_file()
-    # resumed without --parallel-trials: the leftover trials are continued in one worker process
-    results = run_experiment(config(), out, resume=True, progress=False)
-    assert results.path == out / "results.json"
+    # resumed by `run --resume` without --parallel-trials: the leftover trials are continued in one worker process
+    assert main([*FLAGS, "--out", str(out), "--resume"]) == 0
     assert_same_as_sequential(out, reference, sessions=2)
 
 
-def test_a_failing_worker_stops_the_run_and_resume_finishes_it(tmp_path, reference):
+def test_a_failing_worker_stops_the_run_and_resume_finishes_it(tmp_path, reference, monkeypatch):
     out = tmp_path / "failing"
-    with pytest.raises(RuntimeError, match="worker process of trial 1 exited with code 9"):
-        run_parallel_trials(config(), out, 2, progress=False, _fault={"trial": 1, "after_cycle": 1, "action": "exit"})
+    inject(monkeypatch, {"trial-1": {"action": "exit", "after_cycle": 1, "code": 9}})
+    with pytest.raises(RuntimeError, match="trial 1 failed in its worker process") as info:
+        run_parallel_trials(config(), out, 2, progress=False)
+    assert "exited with code 9" in str(info.value) and "--resume" in str(info.value)
     stored = json.loads((out / "results.json").read_text())
-    assert stored["status"].startswith("stopped: the worker process of trial 1")
+    assert stored["status"].startswith("stopped: trial 1 failed in its worker process")
     assert any(r["trial"] == 1 and len(r["cycles"]) == 2 and not r["finished"] for r in stored["runs"])
+    monkeypatch.undo()  # the cause is gone
     run_parallel_trials(config(), out, 2, resume=True, progress=False)
     assert_same_as_sequential(out, reference, sessions=2)
 
@@ -243,19 +250,19 @@ def test_existing_directories_are_refused_or_overwritten(tmp_path, reference, on
     (out / TRIALS_DIR / "trial-0").mkdir(parents=True)
     (out / "results.json").unlink()
     with pytest.raises(FileExistsError, match="interrupted --parallel-trials run"):  # only trials/ is left
-        run_experiment(config(), out, parallel_trials=2, progress=False)
+        run_parallel_trials(config(), out, 2, progress=False)
     with pytest.raises(ValueError, match="contradict"):
         run_parallel_trials(config(), out, 2, resume=True, overwrite=True, progress=False)
-    run_experiment(config(), out, parallel_trials=2, overwrite=True, progress=False)
+    run_parallel_trials(config(), out, 2, overwrite=True, progress=False)
     assert len(list(out.glob(f"{TRIALS_DIR}.replaced-*"))) == 1  # the old per-trial runs, kept aside
     assert_same_as_sequential(out, reference)
 
 
 def test_bad_arguments_are_refused_clearly(tmp_path, capsys):
-    with pytest.raises(ValueError, match="parallel_trials must be a positive integer"):
-        run_experiment(config(), tmp_path / "a", parallel_trials=0)
-    with pytest.raises(ValueError, match="callbacks run in this process"):
-        run_experiment(config(), tmp_path / "b", parallel_trials=2, callbacks=[Callback()])
+    with pytest.raises(ValueError, match="parallel trials must be a positive integer"):
+        run_parallel_trials(config(), tmp_path / "a", 0)
+    with pytest.raises(ValueError, match="method 'badge' is unknown"):
+        run_parallel_trials(config(methods=("random", "badge")), tmp_path / "b", 2)
     with pytest.raises(SystemExit):
         main([*FLAGS, "--out", str(tmp_path / "c"), "--parallel-trials", "0"])
     assert "positive integer" in capsys.readouterr().err
@@ -264,10 +271,6 @@ def test_bad_arguments_are_refused_clearly(tmp_path, capsys):
 
 def test_load_results_counts_a_parallel_runs_trial_files_once(tmp_path):
     # <run>/trials/trial-k/results.json are merged into <run>/results.json: a parent folder lists the run once
-    import shutil
-
-    from tavaal_nb.results import load_results
-
     run_dir = tmp_path / "runs" / "a"
     config = make_config("ci", dataset="synthetic", methods=("random",), **dict(SMALL, cycles=2))
     run_experiment(config, run_dir, progress=False)

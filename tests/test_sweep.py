@@ -9,6 +9,9 @@ workers run single-threaded), on a ci preset made smaller still.
 Dask runs use LocalClusters on 127.0.0.1 with 2 single-threaded worker processes, one at
 a time: the one the CLI starts (``--executor dask --workers 2``), closed when the sweep
 ends, then one shared by the later tests, closed at the end of the module.
+
+Failures (a worker that dies or hangs mid-task, a task that raises) are injected by
+monkeypatching (``tests/faults.py``), in this process and in the ones it starts.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
+from faults import inject
 import torch
 
 from tavaal_nb import make_config, run_experiment
@@ -160,11 +164,11 @@ def test_every_method_of_a_trial_starts_from_the_same_labeled_set(dask_sweep):
         assert initial[0] != initial[1], "two trials drew the same initial set"
 
 
-def test_a_worker_killed_mid_task_is_retried_and_resumed(tmp_path, dask_client, reference):
+def test_a_worker_killed_mid_task_is_retried_and_resumed(tmp_path, dask_client, reference, monkeypatch):
     out = tmp_path / "killed"
     victim = "synthetic/tavaal/trial-1"
-    sweep = run_sweep(spec(datasets=("synthetic",)), out, "dask", scheduler=dask_client.scheduler.address, log=None,
-                      _faults={victim: {"action": "exit", "after_cycle": 0}})  # first attempt: os._exit
+    inject(monkeypatch, {victim: {"action": "exit", "after_cycle": 0}})  # first attempt: os._exit
+    sweep = run_sweep(spec(datasets=("synthetic",)), out, "dask", scheduler=dask_client.scheduler.address, log=None)
     assert sweep.data["sessions"][0]["executor"] == f"dask ({dask_client.scheduler.address})"
     assert sweep.complete, sweep.data["tasks"]
     assert_matches_reference(out, reference, ("synthetic",), METHODS)
@@ -177,11 +181,11 @@ def test_a_worker_killed_mid_task_is_retried_and_resumed(tmp_path, dask_client, 
     assert all(len(sweep.task(t)["attempts"]) == 1 for t in sweep.finished if t != victim)
 
 
-def test_a_task_that_keeps_failing_is_reported_with_its_log_and_others_go_on(tmp_path, reference):
+def test_a_task_that_keeps_failing_is_reported_with_its_log_and_others_go_on(tmp_path, reference, monkeypatch):
     out = tmp_path / "failing"
     victim = "synthetic-grey/random/trial-0"
-    sweep = run_sweep(spec(datasets=("synthetic-grey",), methods=("random",)), out, retries=2, log=None,
-                      _faults={victim: {"action": "raise", "attempts": [1, 2, 3]}})
+    inject(monkeypatch, {victim: {"action": "raise", "attempts": [1, 2, 3]}})
+    sweep = run_sweep(spec(datasets=("synthetic-grey",), methods=("random",)), out, retries=2, log=None)
     assert sweep.failed == [victim] and sweep.finished == ["synthetic-grey/random/trial-1"]
     entry = Sweep.load(out).task(victim)  # as written to sweep.json
     assert entry["status"] == "failed" and len(entry["attempts"]) == 3
@@ -200,10 +204,14 @@ def test_resume_after_the_client_was_killed_keeps_finished_runs(tmp_path, refere
     out = tmp_path / "crashed"
     hang = "synthetic-grey/tavaal/trial-0"
     script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from faults import inject
         from tavaal_nb.sweep import SweepSpec, run_sweep
         spec = SweepSpec(datasets=("synthetic-grey",), methods={METHODS!r}, trials={TRIALS}, preset="ci",
                          overrides={SMALL!r}, seed={SEED})
-        run_sweep(spec, {str(out)!r}, log=None, _faults={{{hang!r}: {{"action": "hang", "after_cycle": 0}}}})
+        inject(None, {{{hang!r}: {{"action": "hang", "after_cycle": 0}}}})
+        run_sweep(spec, {str(out)!r}, log=None)
     """)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env,
@@ -260,11 +268,11 @@ def test_a_concurrent_futures_process_pool_runs_a_sweep(tmp_path, reference):
     assert_matches_reference(out, reference, ("synthetic",), ("tavaal",))
 
 
-def test_local_executor_gives_each_process_its_gpu_and_retries_a_dead_one(tmp_path, reference):
+def test_local_executor_gives_each_process_its_gpu_and_retries_a_dead_one(tmp_path, reference, monkeypatch):
     out = tmp_path / "local"
     victim = "synthetic-grey/random/trial-1"
-    sweep = run_sweep(spec(datasets=("synthetic-grey",), methods=("random",)), out, "local", gpus=["5", "7"], log=None,
-                      _faults={victim: {"action": "exit", "after_cycle": 1}})
+    inject(monkeypatch, {victim: {"action": "exit", "after_cycle": 1}})
+    sweep = run_sweep(spec(datasets=("synthetic-grey",), methods=("random",)), out, "local", gpus=["5", "7"], log=None)
     assert sweep.complete and sweep.data["sessions"][0]["executor"] == "local (2 processes, GPUs 5,7)"
     logs = [(out / sweep.task(f"synthetic-grey/random/trial-{t}")["log"]).read_text() for t in range(TRIALS)]
     pinned = {line.rsplit("CUDA_VISIBLE_DEVICES=", 1)[1] for log in logs for line in log.splitlines()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torchvision import datasets
 
 from tavaal_nb.data.imbalance import IMBALANCE_PROFILES, apply_imbalance
 from tavaal_nb.data.synthetic import make_synthetic_images
@@ -165,8 +166,6 @@ def _nhwc_to_tensor(array: np.ndarray) -> Tensor:
 
 def _load_cifar(name: str, hundred: bool) -> Loader:
     def load(root: Path, download: bool, seed: int, train_limit: int | None, test_limit: int | None) -> ImageData:
-        from torchvision import datasets
-
         factory = datasets.CIFAR100 if hundred else datasets.CIFAR10
         folder = "cifar-100-python" if hundred else "cifar-10-batches-py"
         expected = f"the extracted '{folder}' folder of the official python-version archive"
@@ -187,8 +186,6 @@ def _load_cifar(name: str, hundred: bool) -> Loader:
 
 
 def _load_svhn(root: Path, download: bool, seed: int, train_limit: int | None, test_limit: int | None) -> ImageData:
-    from torchvision import datasets
-
     expected = "train_32x32.mat and test_32x32.mat (SVHN format 2)"
     train = _torchvision(datasets.SVHN, "svhn", root, download, expected, split="train")
     test = _torchvision(datasets.SVHN, "svhn", root, download, expected, split="test")
@@ -234,8 +231,6 @@ def _load_fashion_mnist(root: Path, download: bool, seed: int, train_limit: int 
             source = f"idx:{folder}"
             break
     else:
-        from torchvision import datasets
-
         expected = f"the four IDX files ({', '.join(stems)}, optionally .gz) in {root / 'FashionMNIST' / 'raw'}"
         train = _torchvision(datasets.FashionMNIST, "fashion-mnist", root, download, expected, train=True)
         test = _torchvision(datasets.FashionMNIST, "fashion-mnist", root, download, expected, train=False)

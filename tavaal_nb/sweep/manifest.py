@@ -1,0 +1,178 @@
+"""The sweep manifest, ``<out>/sweep.json``: what was asked, every attempt of every task, how each ended.
+
+Only the process that drives a sweep writes it, atomically. A task's state is read from its
+own ``results.json`` (finished, partial, new, or unusable), so finished runs are never redone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tavaal_nb.config import config_diff
+from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results, read_document
+from tavaal_nb.sweep.grid import SweepSpec, SweepTask
+from tavaal_nb.sweep.task import LOG_NAME, now
+
+__all__ = ["Sweep", "load_sweep", "task_state", "SWEEP_NAME", "SWEEP_FORMAT", "SWEEP_VERSION"]
+
+SWEEP_NAME = "sweep.json"
+SWEEP_FORMAT = "tavaal-nb/sweep"
+SWEEP_VERSION = 1
+
+
+def task_state(spec: SweepSpec, task: SweepTask, directory: Path) -> tuple[str, str | None]:
+    """``("finished" | "partial" | "new" | "bad", why)`` from the task's results file."""
+    path = directory / task.directory / RESULTS_NAME
+    if not path.exists():
+        return "new", None
+    try:
+        stored = Results.load(path)
+    except (ResultsFileError, OSError) as error:
+        return "bad", f"{error}; move the file away to run this task again"
+    differences = config_diff(stored.config, spec.config_for(task).to_dict())
+    if differences:
+        return "bad", (f"{path} was made with a different configuration:\n  - " + "\n  - ".join(differences)
+                       + "\nmove it away to run this task again")
+    return ("finished" if stored.is_finished() else "partial"), None
+
+
+class Sweep:
+    """A sweep manifest (``sweep.json``) and helpers to read a sweep directory."""
+
+    def __init__(self, data: dict[str, Any], directory: Path) -> None:
+        self.data = data
+        self.directory = Path(directory)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / SWEEP_NAME
+
+    @classmethod
+    def new(cls, spec: SweepSpec, directory: Path) -> Sweep:
+        return cls({"format": SWEEP_FORMAT, "version": SWEEP_VERSION, "spec": spec.to_dict(), "created": now(),
+                    "updated": now(), "sessions": [], "tasks": [], "summary": {}}, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Sweep:
+        directory = Path(directory)
+        if directory.name == SWEEP_NAME and directory.is_file():
+            directory = directory.parent
+        path = directory / SWEEP_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no {SWEEP_NAME} in {directory}: not a sweep directory")
+        return cls(read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest"), directory)
+
+    def save(self) -> Path:
+        counts: dict[str, int] = {}
+        for entry in self.tasks:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        self.data["summary"] = counts
+        self.data["updated"] = now()
+        atomic_write_text(self.path, json.dumps(self.data, indent=1))
+        return self.path
+
+    # ------------------------------------------------------------------------- reading
+    @property
+    def spec(self) -> SweepSpec:
+        return SweepSpec.from_dict(self.data["spec"])
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        return self.data["tasks"]
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        return next((entry for entry in self.tasks if entry["id"] == task_id), None)
+
+    def ids(self, status: str) -> list[str]:
+        return [entry["id"] for entry in self.tasks if entry["status"] == status]
+
+    @property
+    def finished(self) -> list[str]:
+        return self.ids("finished")
+
+    @property
+    def failed(self) -> list[str]:
+        return self.ids("failed")
+
+    @property
+    def complete(self) -> bool:
+        return all(entry["status"] == "finished" for entry in self.tasks)
+
+    def results(self, dataset: str | None = None) -> list[Results]:
+        """The finished runs' results (optionally of one dataset), in task order."""
+        paths = [self.directory / e["path"] for e in self.tasks
+                 if e["status"] == "finished" and (dataset is None or e["dataset"] == dataset)]
+        return load_results([p for p in paths if p.is_file()]) if paths else []
+
+    # ------------------------------------------------------------------------- writing
+    def plan(self, spec: SweepSpec) -> list[SweepTask]:
+        """Rebuild the task table in ``spec``'s order (entries keep their history); return the tasks to run.
+
+        A task whose results file is finished is marked finished, one whose file cannot be
+        continued is marked failed (with why); every other one is pending.
+        """
+        known = {entry["id"]: entry for entry in self.tasks}
+        entries, todo = [], []
+        for task in spec.tasks():
+            entry = known.pop(task.id, None) or {
+                "id": task.id, "dataset": task.dataset, "method": task.method, "trial": task.trial,
+                "path": (task.directory / RESULTS_NAME).as_posix(), "log": (task.directory / LOG_NAME).as_posix(),
+                "status": "pending", "attempts": [],
+            }
+            entries.append(entry)
+            state, why = task_state(spec, task, self.directory)
+            entry.pop("failure", None)
+            if state == "finished":
+                entry["status"] = "finished"
+            elif state == "bad":
+                entry["status"] = "failed"
+                entry["failure"] = {"error": why, "log_tail": None}
+            else:
+                entry["status"] = "pending"
+                todo.append(task)
+        entries.extend(known.values())  # tasks of no current grid cell (cannot happen: a sweep only grows)
+        self.data["tasks"] = entries
+        return todo
+
+    def start_attempt(self, task_id: str) -> int:
+        """Record a new attempt of a task as running; returns its number (1, 2, ... over all sessions)."""
+        entry = self.task(task_id)
+        number = len(entry["attempts"]) + 1
+        entry["status"] = "running"
+        entry["attempts"].append({"attempt": number, "submitted": now(), "ended": None, "outcome": None})
+        return number
+
+    def attempt_failed(self, task_id: str, message: str, final: bool, failure: dict[str, Any]) -> None:
+        """The last attempt raised: the task is pending again, or failed (``final``) with ``failure``."""
+        entry = self.task(task_id)
+        entry["attempts"][-1].update(ended=now(), outcome="error", error=message)
+        entry["status"] = "failed" if final else "pending"
+        if final:
+            entry["failure"] = {"error": message, **failure}
+
+    def attempt_finished(self, task_id: str, outcome: dict[str, Any]) -> None:
+        """The last attempt returned ``outcome`` (from :func:`~tavaal_nb.sweep.task.run_task`)."""
+        entry = self.task(task_id)
+        attempt = entry["attempts"][-1]
+        attempt.update(ended=now(), outcome="finished", where=outcome.get("where"), seconds=outcome.get("seconds"))
+        if outcome.get("resumed_from_cycle"):
+            attempt["resumed_from_cycle"] = outcome["resumed_from_cycle"]
+        entry["status"] = "finished"
+        entry.pop("failure", None)
+        if outcome.get("final_accuracy") is not None:
+            entry["final_accuracy"] = outcome["final_accuracy"]
+        if not (self.directory / entry["path"]).is_file():
+            attempt["warning"] = "the results file is not visible here (do the workers share this filesystem?)"
+
+    def release_running(self) -> None:
+        """Tasks still marked running (the sweep was interrupted) are pending again."""
+        for entry in self.tasks:
+            if entry["status"] == "running":
+                entry["status"] = "pending"
+
+
+def load_sweep(directory: str | Path) -> Sweep:
+    """Read ``<directory>/sweep.json``."""
+    return Sweep.load(directory)

@@ -1,0 +1,83 @@
+"""The package's import graph has no cycle, counting imports hidden inside functions too.
+
+The graph is read from the source with ``ast`` (nothing is imported): an edge A -> B for every
+``import``/``from ... import`` in A that names module B of the package (``from pkg import name``
+counts ``pkg.name`` when that is a module).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tavaal_nb"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = name.split(".") if is_package else name.split(".")[:-1]
+                    parent = parent[: len(parent) - (node.level - 1)]
+                    base = ".".join(parent + ([node.module] if node.module else []))
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a list of modules (first == last), or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_graph_reader_sees_cycles_and_edges():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    graph = import_graph()
+    assert "tavaal_nb.loop" in graph["tavaal_nb.sweep.task"]  # an edge written as `from tavaal_nb.loop import ...`
+    assert "tavaal_nb.data.datasets" in graph["tavaal_nb.config"]
+
+
+def test_the_package_has_no_import_cycle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_layers_point_down():
+    graph = import_graph()
+    # the configuration sits below the strategies, the loop and the orchestration
+    assert not {m for m in graph["tavaal_nb.config"] if m.startswith(("tavaal_nb.strategies", "tavaal_nb.loop"))}
+    assert not {m for m in graph["tavaal_nb.loop"] if m.startswith(("tavaal_nb.sweep", "tavaal_nb.cli"))}
+    assert not any(m.startswith("tavaal_nb.cli") for name, deps in graph.items() for m in deps if name != "tavaal_nb.__main__")
