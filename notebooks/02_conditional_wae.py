@@ -114,7 +114,7 @@ from tavaal_nb.analysis import train_task_with_ranker
 from tavaal_nb.course import pick_dataset
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
-from tavaal_nb.losses import ranker_loss
+from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import infer
 
 config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
@@ -126,7 +126,7 @@ labeled, candidates = pool.labeled, pool.candidates(config.subset, generator)
 print(f"preset {config.preset}: {labeled.numel()} labeled, {candidates.numel()} candidates")
 
 # %%
-task, _ = train_task_with_ranker(config, data, labeled, ranker_loss, seed=0)
+task, _ = train_task_with_ranker(config, data, labeled, bce_ranking_loss, seed=0)
 labeled_images, candidate_images = data.train_images[labeled], data.train_images[candidates]
 r_labeled = infer(task, labeled_images, augmenter, config.eval_batch_size)["rank"]
 r_candidates = infer(task, candidate_images, augmenter, config.eval_batch_size)["rank"]

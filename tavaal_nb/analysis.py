@@ -37,7 +37,7 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.loop import Callback, make_augmenter
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, ranker_loss
+from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, bce_ranking_loss
 from tavaal_nb.models import ConditionalVAE
 from tavaal_nb.results import Results, ResultsFileError, mean_std
 from tavaal_nb.strategies.base import Selection
@@ -115,13 +115,13 @@ def ranking_objectives(margin: float = 1.0) -> dict[str, RankLoss]:
     * ``"MSE x 0.1"``: the same with a tenth of the weight (``eta = 0.1`` in eq. 5): MSE's gradient grows with
       the error, and at the task model's learning rate the unscaled one can diverge;
     * ``"eq. 1 (margin)"``: Learning Loss's margin ranking loss (:func:`~tavaal_nb.losses.margin_ranking_loss`);
-    * ``"eq. 4 (BCE)"``: TA-VAAL's RankCGAN ranking loss (:func:`~tavaal_nb.losses.ranker_loss`).
+    * ``"eq. 4 (BCE)"``: TA-VAAL's RankCGAN ranking loss (:func:`~tavaal_nb.losses.bce_ranking_loss`).
     """
     return {
         "MSE": loss_prediction_mse,
         "MSE x 0.1": lambda pred, target: 0.1 * loss_prediction_mse(pred, target),
         "eq. 1 (margin)": lambda pred, target: margin_ranking_loss(pred, target, margin=margin),
-        "eq. 4 (BCE)": ranker_loss,
+        "eq. 4 (BCE)": bce_ranking_loss,
     }
 
 

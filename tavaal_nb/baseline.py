@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, ranker_loss, vae_adversarial_loss
+from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, bce_ranking_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 
 __all__ = ["PILDataset", "run_baseline_bench"]
@@ -94,7 +94,7 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
             logits, _, features = model(x)
             per_sample = F.cross_entropy(logits, y, reduction="none")
             even = (per_sample.numel() // 2) * 2
-            loss = per_sample.mean() + config.ranker_weight * ranker_loss(ranker(features)[:even], per_sample[:even])
+            loss = per_sample.mean() + config.ranker_weight * bce_ranking_loss(ranker(features)[:even], per_sample[:even])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.loop import make_augmenter
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, ranker_loss, vae_adversarial_loss
+from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, bce_ranking_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial
 from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, train_task_model
@@ -96,7 +96,7 @@ def phase_flops(config: Config, data: ImageData) -> dict[str, float]:
     with FlopCounterMode(display=False) as counter:
         logits, _, features = model(x)
         per_sample = F.cross_entropy(logits, y, reduction="none")
-        (per_sample.mean() + ranker_loss(ranker(features), per_sample)).backward()
+        (per_sample.mean() + bce_ranking_loss(ranker(features), per_sample)).backward()
     counts["task"] = counter.get_total_flops() / 2
     with FlopCounterMode(display=False) as counter:
         recon, _, mu, logvar = vae(x, r)
@@ -139,8 +139,8 @@ def _time_phases(config: Config, data: ImageData, steps: int) -> tuple[list[Benc
     task = build_task_model(config, data, True, device)
     warm = config.replace(epochs=1, milestones=(1,), ranker_detach_epoch=1)
     warmup["task"] = _timed(device, lambda: train_task_model(task, data, labeled[: 2 * config.batch_size], warm,
-                                                             augmenter, generator, ranker_loss, progress=False))
-    seconds = _timed(device, lambda: train_task_model(task, data, labeled, warm, augmenter, generator, ranker_loss,
+                                                             augmenter, generator, bce_ranking_loss, progress=False))
+    seconds = _timed(device, lambda: train_task_model(task, data, labeled, warm, augmenter, generator, bce_ranking_loss,
                                                       progress=False))
     rows.append(BenchRow("task training (ResNet-18 + Ranker)", "images/s", labeled.numel() / seconds, seconds,
                          labeled.numel()))

@@ -28,6 +28,7 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError
+from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text
@@ -217,14 +218,14 @@ def _run_one(
         timings: dict[str, float] = {}
         labeled = pool.labeled.to(device)
         tic = time.perf_counter()
-        task = build_task_model(config, data, strategy.rank_loss is not None, device)
+        task = build_task_model(config, data, strategy.trains_ranker, device)
 
         def on_epoch(epoch: int, loss: float, _cycle: int = cycle) -> None:
             for callback in callbacks:
                 callback.on_epoch_end(method, trial, _cycle, epoch, loss)
 
         losses = train_task_model(task, data, labeled, config, augmenter, device_generator,
-                                  strategy.ranking_loss(config), progress, on_epoch)
+                                  ranker_objective_loss(strategy.ranker_objective, config.margin), progress, on_epoch)
         timings["train"] = time.perf_counter() - tic
         tic = time.perf_counter()
         accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))

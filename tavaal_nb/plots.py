@@ -238,7 +238,7 @@ def merge_results(results: Sequence[Results]) -> Results:
 
 
 def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0) -> dict[str, float]:
-    """Eq. 1 (:func:`tavaal_nb.losses.margin_ranking_loss`) and eq. 4 (:func:`~tavaal_nb.losses.ranker_loss`)
+    """Eq. 1 (:func:`tavaal_nb.losses.margin_ranking_loss`) and eq. 4 (:func:`~tavaal_nb.losses.bce_ranking_loss`)
     for one pair of predicted losses ``(pred_i, pred_j)`` whose true order is ``l_i > l_j``
     (``i_greater``) or not, with their gradients with respect to both predictions (autograd).
 
@@ -246,11 +246,11 @@ def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: f
     """
     import torch
 
-    from tavaal_nb.losses import margin_ranking_loss, ranker_loss
+    from tavaal_nb.losses import margin_ranking_loss, bce_ranking_loss
 
     target = torch.tensor([1.0, 0.0] if i_greater else [0.0, 1.0], dtype=torch.float64)
     out: dict[str, float] = {}
-    for name, fn in (("eq1", lambda p, t: margin_ranking_loss(p, t, margin=margin)), ("eq4", ranker_loss)):
+    for name, fn in (("eq1", lambda p, t: margin_ranking_loss(p, t, margin=margin)), ("eq4", bce_ranking_loss)):
         pred = torch.tensor([pred_i, pred_j], dtype=torch.float64, requires_grad=True)
         loss = fn(pred, target)
         loss.backward()

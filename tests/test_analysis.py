@@ -32,7 +32,7 @@ from tavaal_nb.analysis import (
 )
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, ranker_loss
+from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, bce_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import train_adversarial
@@ -53,7 +53,7 @@ def test_loss_prediction_mse_by_hand_and_its_scale():
     assert loss_prediction_mse(pred, true).item() == pytest.approx(by_hand)
     # targets x10 / predictions +3: MSE moves, the ranking losses do not
     assert loss_prediction_mse(pred, 10 * true).item() > 10 * by_hand
-    for loss in (margin_ranking_loss, ranker_loss):
+    for loss in (margin_ranking_loss, bce_ranking_loss):
         assert loss(pred, 10 * true).item() == pytest.approx(loss(pred, true).item())
         assert loss(pred + 3, true).item() == pytest.approx(loss(pred, true).item())
     leaf = pred.clone().requires_grad_(True)
@@ -127,7 +127,7 @@ def test_interrupt_after_then_resume_gives_the_uninterrupted_records(tmp_path):
 # ------------------------------------------------------------------------------ loss predictors
 def test_loss_predictors_on_held_out_images(ci_data):
     config, data, labeled = ci_data
-    task, history = train_task_with_ranker(config, data, labeled, ranker_loss, seed=0)
+    task, history = train_task_with_ranker(config, data, labeled, bce_ranking_loss, seed=0)
     assert len(history) == config.epochs and task.ranker is not None
     pred, true = predicted_and_true_losses(task, data.test_images, data.test_labels, make_augmenter(config, data))
     assert pred.shape == true.shape == (data.test_labels.numel(),) and (true >= 0).all()
@@ -138,12 +138,12 @@ def test_loss_predictors_on_held_out_images(ci_data):
 
 def test_compare_loss_predictors_reports_divergence(ci_data):
     config, data, labeled = ci_data
-    objectives = {"eq. 4": ranker_loss, "broken": lambda p, t: p.sum() * float("nan")}
+    objectives = {"eq. 4": bce_ranking_loss, "broken": lambda p, t: p.sum() * float("nan")}
     out = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, objectives, seed=0)
     assert out["eq. 4"]["diverged"] is None and out["eq. 4"]["predicted"].numel() == data.test_labels.numel()
     assert out["broken"]["predicted"] is None and "NaN" in out["broken"]["diverged"]
     # same seed: same initialisation and batches, so the same objective gives the same numbers
-    again = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, {"eq. 4": ranker_loss})
+    again = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, {"eq. 4": bce_ranking_loss})
     assert torch.equal(again["eq. 4"]["predicted"], out["eq. 4"]["predicted"])
     fig = loss_prediction_figure({"eq. 4": (out["eq. 4"]["predicted"], out["eq. 4"]["true"])})
     assert len(fig.data) == 1 and "Spearman" in fig.layout.annotations[0].text
