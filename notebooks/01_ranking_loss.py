@@ -111,7 +111,7 @@ import math
 
 import torch
 
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, bce_ranking_loss
+from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss
 
 predicted = torch.tensor([2.0, 0.5, 1.0, 0.0])
 true = torch.tensor([0.9, 0.1, 0.3, 0.2])
@@ -203,8 +203,9 @@ assert table["MSE"][1].item() > 10 * table["MSE"][0].item() and table["MSE"][2].
 
 # %%
 import tavaal_nb
-from tavaal_nb.analysis import compare_loss_predictors, loss_prediction_figure, top_fraction_overlap
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.analysis import compare_loss_predictors, top_fraction_overlap
+from tavaal_nb.plots import loss_prediction_figure
+from tavaal_nb.environment import pick_dataset
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import prepare_data
 

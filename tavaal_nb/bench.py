@@ -18,8 +18,8 @@ import dataclasses
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.loop import make_augmenter
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, bce_ranking_loss, vae_adversarial_loss
+from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial
-from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, train_task_model
+from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, synchronize, train_task_model
 
 __all__ = [
     "BenchRow", "run_bench", "format_table", "matmul_peak_tflops", "phase_flops", "estimate_trial_seconds",
@@ -57,16 +58,11 @@ class BenchRow:
         return None if not self.baseline_rate else self.rate / self.baseline_rate
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _timed(device: torch.device, fn) -> float:
-    _sync(device)
+    synchronize(device)
     tic = time.perf_counter()
     fn()
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - tic
 
 
@@ -215,8 +211,6 @@ def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseli
     for row, key in zip(rows, PHASES):
         row.tflops = row.rate * flops[key] / 1e12
     if baseline:
-        from tavaal_nb.baseline import run_baseline_bench
-
         base = run_baseline_bench(config, data, steps)
         for row, key in zip(rows, PHASES):
             row.baseline_rate = base[key][0]

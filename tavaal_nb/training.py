@@ -23,7 +23,7 @@ from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer",
+__all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer",
            "index_batches"]
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ class TaskModel:
 
     def eval(self) -> TaskModel:
         return self.train(False)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA only; a no-op elsewhere), e.g. before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def maybe_compile(runtime: Runtime, *modules: nn.Module) -> None:

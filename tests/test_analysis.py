@@ -12,15 +12,10 @@ from conftest import ci_config, entropy_by_hand
 
 from tavaal_nb import run_experiment
 from tavaal_nb.analysis import (
-    PAPER_HEADLINES,
     InterruptAfter,
     SelectionRecorder,
     compare_loss_predictors,
-    compare_with_paper,
     decode_with_r,
-    find_results,
-    format_comparison,
-    loss_prediction_figure,
     predicted_and_true_losses,
     random_selection_entropies,
     ranking_objectives,
@@ -28,12 +23,13 @@ from tavaal_nb.analysis import (
     to_uint8,
     top_fraction_overlap,
     train_task_with_ranker,
-    vae_history_figure,
 )
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, bce_ranking_loss
+from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
+from tavaal_nb.plots import loss_prediction_figure, vae_history_figure
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import train_adversarial
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tavaal_nb.losses import (
+    bce_ranking_loss,
     conditional_vae_loss,
     discriminator_loss,
     kl_divergence,
     margin_ranking_loss,
-    bce_ranking_loss,
     ranking_pairs,
     vae_adversarial_loss,
     vae_loss,

@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.plots import group_results, merge_results
+from tavaal_nb.pooling import group_results, merge_results
 from tavaal_nb.results import Results, load_results
 
 __all__ = ["View", "ImageExportError", "set_static", "static_reason"]
