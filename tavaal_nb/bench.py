@@ -356,9 +356,7 @@ def _measure_variant(config: Config, row: AblationRow, data: ImageData, steps: i
 
 def _reset_compile() -> None:
     try:
-        from torch import _dynamo
-
-        _dynamo.reset()
+        torch._dynamo.reset()  # torch loads its _dynamo submodule on first use
     except Exception:  # noqa: BLE001 - nothing to reset
         pass
 
