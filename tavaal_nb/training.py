@@ -23,8 +23,9 @@ from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer",
-           "index_batches"]
+__all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate",
+           "infer", "index_batches"]
+
 
 @dataclass(frozen=True)
 class Runtime:
