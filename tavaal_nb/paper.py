@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tavaal_nb.pooling import group_results, learning_curve_stats
 from tavaal_nb.results import Results, ResultsFileError, mean_std
 
 __all__ = ["Headline", "PAPER_HEADLINES", "compare_with_paper", "format_comparison", "find_results"]
@@ -39,31 +40,39 @@ PAPER_HEADLINES: tuple[Headline, ...] = (
 
 
 def compare_with_paper(results: Sequence[Results], headlines: Sequence[Headline] = PAPER_HEADLINES) -> list[dict[str, Any]]:
-    """One row per headline: the paper's number and ours (mean, sample std and count of trials
-    at that dataset, method and labeled size, pooled over ``results``), or ``None`` where no
-    run measured it. ``holds`` says whether ours meets a ``">"`` claim (None for ``"="``);
-    ``difference`` is ours minus the paper's value."""
-    pooled: dict[tuple[str, str, int], list[float]] = {}
-    for result in results:
-        name = result.dataset["name"]
-        for method, curve in result.curves().items():
-            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
-                pooled.setdefault((name, method, size), []).extend(v for v in values if v is not None)
+    """Per headline, the paper's number and ours: mean, sample std and count of the trials at that
+    dataset, method and labeled size, pooled by the rule of :mod:`tavaal_nb.pooling` (results of one
+    dataset and settings pool; different settings are different experiments, one row each, named
+    in ``experiment``). A headline no run measured gets one row with ``None``. ``holds`` says
+    whether ours meets a ``">"`` claim (None for ``"="``); ``difference`` is ours minus the paper's."""
+    groups = group_results(results)
+    stats = {label: learning_curve_stats(members) for label, members in groups.items()}
+    dataset_of = {label: members[0].dataset.get("name") for label, members in groups.items()}
     rows = []
     for headline in headlines:
-        values = pooled.get((headline.dataset, headline.method, headline.labeled), [])
-        mean, std = mean_std(values) if values else (None, None)
-        holds = None
-        if mean is not None and headline.relation == ">":
-            holds = mean > headline.value
-        rows.append({
-            "dataset": headline.dataset, "method": headline.method, "labeled": headline.labeled,
-            "paper": f"{'over ' if headline.relation == '>' else ''}{headline.value:.2f}",
-            "ours_mean": mean, "ours_std": std, "trials": len(values),
-            "difference": None if mean is None else mean - headline.value, "holds": holds,
-            "comparable": headline.comparable, "source": headline.source, "note": headline.note,
-        })
+        measured = []
+        for label, by_method in stats.items():
+            entry = by_method.get(headline.method)
+            if dataset_of[label] == headline.dataset and entry and headline.labeled in entry["labeled_size"]:
+                values = entry["values"][entry["labeled_size"].index(headline.labeled)]
+                measured.append((label, [v for v in values if v is not None]))
+        for label, values in measured or [(None, [])]:
+            rows.append(_comparison_row(headline, label, values))
     return rows
+
+
+def _comparison_row(headline: Headline, experiment: str | None, values: list[float]) -> dict[str, Any]:
+    mean, std = mean_std(values) if values else (None, None)
+    holds = None
+    if mean is not None and headline.relation == ">":
+        holds = mean > headline.value
+    return {
+        "dataset": headline.dataset, "method": headline.method, "labeled": headline.labeled,
+        "experiment": experiment, "paper": f"{'over ' if headline.relation == '>' else ''}{headline.value:.2f}",
+        "ours_mean": mean, "ours_std": std, "trials": len(values),
+        "difference": None if mean is None else mean - headline.value, "holds": holds,
+        "comparable": headline.comparable, "source": headline.source, "note": headline.note,
+    }
 
 
 def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -75,6 +84,8 @@ def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
         else:
             ours = f"{row['ours_mean']:.2f} +- {row['ours_std']:.2f} ({row['trials']})"
         note = [] if row["holds"] is None else (["holds"] if row["holds"] else ["does not hold"])
+        if row.get("experiment") not in (None, row["dataset"]):
+            note.insert(0, str(row["experiment"]))  # several experiments on one dataset: which one
         if not row["comparable"]:
             note.append(f"not comparable: {row['note']}")
         lines.append(f"{row['dataset']:10}{row['method']:8}{row['labeled']:>8,}{row['paper']:>12}{ours:>18}  "

@@ -227,6 +227,17 @@ def test_compare_with_paper():
     assert low[1]["holds"] is False
 
 
+def test_compare_with_paper_pools_by_the_one_rule():
+    a, b = _fake_results("cifar10", {10_000: [90.0, 91.0]}), _fake_results("cifar10", {10_000: [92.0, 93.0]})
+    a.config["seed"], b.config["seed"] = 0, 1  # another seed: the same experiment, pooled
+    rows = compare_with_paper([a, b], PAPER_HEADLINES[:1])
+    assert len(rows) == 1 and rows[0]["trials"] == 4 and rows[0]["ours_mean"] == pytest.approx(91.5)
+    b.config["epochs"] = 20  # other settings: another experiment, its own row
+    rows = compare_with_paper([a, b], PAPER_HEADLINES[:1])
+    assert [row["ours_mean"] for row in rows] == [pytest.approx(90.5), pytest.approx(92.5)]
+    assert rows[0]["experiment"] != rows[1]["experiment"] and "epochs=20" in rows[1]["experiment"]
+
+
 def test_find_results_skips_other_json(tmp_path):
     assert find_results(tmp_path / "absent") == []
     (tmp_path / "a" / "b").mkdir(parents=True)
