@@ -64,7 +64,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import tavaal_nb
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 
 dataset = pick_dataset(["fashion-mnist", "synthetic-grey"], download=True)
 

@@ -111,12 +111,12 @@ import math
 
 import torch
 
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, ranker_loss
+from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss
 
 predicted = torch.tensor([2.0, 0.5, 1.0, 0.0])
 true = torch.tensor([0.9, 0.1, 0.3, 0.2])
 eq1 = margin_ranking_loss(predicted, true, margin=1.0)
-eq4 = ranker_loss(predicted, true)
+eq4 = bce_ranking_loss(predicted, true)
 print(f"eq. 1: {eq1:.6f}   eq. 4: {eq4:.6f}")
 
 # %%
@@ -134,7 +134,7 @@ assert abs(eq4.item() - (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(-0
 # %%
 leaf = predicted.clone().requires_grad_(True)
 grad_eq1 = torch.autograd.grad(margin_ranking_loss(leaf, true), leaf)[0]
-grad_eq4 = torch.autograd.grad(ranker_loss(leaf, true), leaf)[0]
+grad_eq4 = torch.autograd.grad(bce_ranking_loss(leaf, true), leaf)[0]
 print("d eq.1 / d l^:", grad_eq1.tolist())
 print("d eq.4 / d l^:", [round(g, 6) for g in grad_eq4.tolist()])
 
@@ -175,7 +175,7 @@ scaled, shifted = true * 10.0, predicted + 3.0
 table = {
     "MSE": (loss_prediction_mse(predicted, true), loss_prediction_mse(predicted, scaled), loss_prediction_mse(shifted, true)),
     "eq. 1": (margin_ranking_loss(predicted, true), margin_ranking_loss(predicted, scaled), margin_ranking_loss(shifted, true)),
-    "eq. 4": (ranker_loss(predicted, true), ranker_loss(predicted, scaled), ranker_loss(shifted, true)),
+    "eq. 4": (bce_ranking_loss(predicted, true), bce_ranking_loss(predicted, scaled), bce_ranking_loss(shifted, true)),
 }
 print(f"{'':8}{'as is':>10}{'l x 10':>10}{'l^ + 3':>10}")
 for name, row in table.items():
@@ -203,8 +203,9 @@ assert table["MSE"][1].item() > 10 * table["MSE"][0].item() and table["MSE"][2].
 
 # %%
 import tavaal_nb
-from tavaal_nb.analysis import compare_loss_predictors, loss_prediction_figure, top_fraction_overlap
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.analysis import compare_loss_predictors, top_fraction_overlap
+from tavaal_nb.plots import loss_prediction_figure
+from tavaal_nb.environment import pick_dataset
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import prepare_data
 

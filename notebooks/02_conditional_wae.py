@@ -111,10 +111,10 @@ assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0  # q = 
 # %%
 import tavaal_nb
 from tavaal_nb.analysis import train_task_with_ranker
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
-from tavaal_nb.losses import ranker_loss
+from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import infer
 
 config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
@@ -126,7 +126,7 @@ labeled, candidates = pool.labeled, pool.candidates(config.subset, generator)
 print(f"preset {config.preset}: {labeled.numel()} labeled, {candidates.numel()} candidates")
 
 # %%
-task, _ = train_task_with_ranker(config, data, labeled, ranker_loss, seed=0)
+task, _ = train_task_with_ranker(config, data, labeled, bce_ranking_loss, seed=0)
 labeled_images, candidate_images = data.train_images[labeled], data.train_images[candidates]
 r_labeled = infer(task, labeled_images, augmenter, config.eval_batch_size)["rank"]
 r_candidates = infer(task, candidate_images, augmenter, config.eval_batch_size)["rank"]
@@ -171,7 +171,7 @@ assert all(math.isfinite(v) for values in history.values() for v in values)
 # discriminator terms hover near $2 \log 2 \approx 1.39$ while neither player wins (notebook 03).
 
 # %%
-from tavaal_nb.analysis import vae_history_figure
+from tavaal_nb.plots import vae_history_figure
 
 vae_history_figure(history, log_every, iterations)
 

@@ -123,7 +123,7 @@ assert grad_vae.tolist() == [-0.5, -0.5]  # descent on eq. 7: both pools pushed 
 # %%
 import tavaal_nb
 from tavaal_nb.analysis import SelectionRecorder
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 
 config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("vaal", "tavaal"), trials=1, cycles=2)

@@ -138,7 +138,7 @@ assert max(official) / min(official) == 100 == max(IMBALANCE_PROFILES["entropy-1
 # %%
 import sys
 
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 from tavaal_nb.data import apply_imbalance, load_dataset
 from tavaal_nb.metrics import class_counts
 

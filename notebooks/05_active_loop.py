@@ -67,7 +67,7 @@ import statistics
 
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.config import resolve_preset
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 from tavaal_nb.loop import prepare_data
 from tavaal_nb.widgets import (ClassEntropyView, DiscriminatorHistogram, LatentExplorer, LearningCurves,
                                LiveDashboard, SelectionGallery)

@@ -136,7 +136,7 @@ import tempfile
 from pathlib import Path
 
 from tavaal_nb.analysis import InterruptAfter
-from tavaal_nb.course import pick_dataset
+from tavaal_nb.environment import pick_dataset
 
 dataset = pick_dataset(["fashion-mnist", "synthetic-grey"], download=True)
 demo = tavaal_nb.make_config("ci", dataset=dataset, methods=("tavaal", "random"))
@@ -192,8 +192,8 @@ LearningCurves(out)
 # only the package is installed, or before any such run exists, it says so.
 
 # %%
-from tavaal_nb.analysis import find_results
-from tavaal_nb.course import repository_root
+from tavaal_nb.paper import find_results
+from tavaal_nb.environment import repository_root
 
 root = repository_root()
 found = find_results(root / "results") if root is not None else []
@@ -227,7 +227,7 @@ repository_curves
 # tiny demo above (which measures none of them).
 
 # %%
-from tavaal_nb.analysis import PAPER_HEADLINES, compare_with_paper, format_comparison
+from tavaal_nb.paper import PAPER_HEADLINES, compare_with_paper, format_comparison
 
 rows = compare_with_paper(found or [after])
 print(format_comparison(rows))

@@ -4,6 +4,21 @@ a faithful and fast implementation for a Jupyter course and for research."""
 from tavaal_nb.config import PRESETS, Config, make_config
 from tavaal_nb.loop import Callback, run_experiment
 from tavaal_nb.results import Results, load_results
+from tavaal_nb.strategies import (
+    QueryContext,
+    Selection,
+    Strategy,
+    get_strategy,
+    load_plugin,
+    register_strategy,
+    select_by_scores,
+    strategy_names,
+    unregister_strategy,
+)
 
 __version__ = "0.1.0"
-__all__ = ["Config", "PRESETS", "make_config", "Callback", "run_experiment", "Results", "load_results", "__version__"]
+__all__ = [
+    "Config", "PRESETS", "make_config", "Callback", "run_experiment", "Results", "load_results",
+    "register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "Strategy",
+    "QueryContext", "Selection", "select_by_scores", "__version__",
+]

@@ -1,4 +1,5 @@
-"""Small measurements behind the course notebooks, usable on their own.
+"""The computations behind the course notebooks and the figures, usable on their own
+(the figures that show them are built in :mod:`tavaal_nb.plots`).
 
 =====================================  ==============================================================
 :class:`SelectionRecorder`             a loop callback keeping every query's :class:`Selection`
@@ -9,25 +10,24 @@
 :func:`train_task_with_ranker`         a task model and its Ranker trained jointly with one objective (eq. 5)
 :func:`compare_loss_predictors`        the same for several objectives, asked about held-out images
 :func:`predicted_and_true_losses`      the Ranker's output and the true per-sample loss on labeled images
-:func:`top_fraction_overlap`,          how well predicted losses pick the truly hardest images, and a figure
-:func:`loss_prediction_figure`
+:func:`top_fraction_overlap`          how well predicted losses pick the truly hardest images
 :func:`random_selection_entropies`    class-count entropy of random selections: Fig. 6's baseline
 :func:`to_uint8`, :func:`reconstruct`,  images out of the conditional VAE (eq. 6), for viewing
-:func:`decode_with_r`, :func:`vae_history_figure`
-:data:`PAPER_HEADLINES`,               the paper's headline accuracies, compared with results files
-:func:`compare_with_paper`,
-:func:`format_comparison`, :func:`find_results`
+:func:`decode_with_r`
+:func:`histogram_counts`               Fig. 7's histogram of ``D(mu, r)``, counted
+:func:`ranking_loss_values`,           eqs. 1 and 4 and their gradients for one pair, and along a range
+:func:`ranking_loss_curves`
+:func:`pca_2d`                         latent means projected on their first two principal components
+:func:`image_grid`                     thumbnails tiled into one image
 =====================================  ==============================================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,9 +37,9 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.loop import Callback, make_augmenter
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, ranker_loss
+from tavaal_nb.losses import PairwiseRankingLoss, loss_prediction_mse, ranker_objective_loss
+from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.models import ConditionalVAE
-from tavaal_nb.results import Results, ResultsFileError, mean_std
 from tavaal_nb.strategies.base import Selection
 from tavaal_nb.strategies.vaal import transform_r
 from tavaal_nb.training import TaskModel, build_task_model, infer, train_task_model
@@ -52,21 +52,16 @@ __all__ = [
     "compare_loss_predictors",
     "predicted_and_true_losses",
     "top_fraction_overlap",
-    "loss_prediction_figure",
     "random_selection_entropies",
     "to_uint8",
     "reconstruct",
     "decode_with_r",
-    "vae_history_figure",
-    "Headline",
-    "PAPER_HEADLINES",
-    "compare_with_paper",
-    "format_comparison",
-    "find_results",
+    "histogram_counts",
+    "ranking_loss_values",
+    "ranking_loss_curves",
+    "pca_2d",
+    "image_grid",
 ]
-
-RankLoss = Callable[[Tensor, Tensor], Tensor]
-
 
 # ------------------------------------------------------------------------------------ the loop
 class SelectionRecorder(Callback):
@@ -108,20 +103,20 @@ class InterruptAfter(Callback):
 
 
 # ---------------------------------------------------------------------- loss prediction (01)
-def ranking_objectives(margin: float = 1.0) -> dict[str, RankLoss]:
+def ranking_objectives(margin: float = 1.0) -> dict[str, PairwiseRankingLoss]:
     """The loss-prediction objectives the paper discusses, by name, each ``f(pred, target)``:
 
     * ``"MSE"``: regress the loss itself (sec. 3.2's naive choice, :func:`~tavaal_nb.losses.loss_prediction_mse`);
     * ``"MSE x 0.1"``: the same with a tenth of the weight (``eta = 0.1`` in eq. 5): MSE's gradient grows with
       the error, and at the task model's learning rate the unscaled one can diverge;
     * ``"eq. 1 (margin)"``: Learning Loss's margin ranking loss (:func:`~tavaal_nb.losses.margin_ranking_loss`);
-    * ``"eq. 4 (BCE)"``: TA-VAAL's RankCGAN ranking loss (:func:`~tavaal_nb.losses.ranker_loss`).
+    * ``"eq. 4 (BCE)"``: TA-VAAL's RankCGAN ranking loss (:func:`~tavaal_nb.losses.bce_ranking_loss`).
     """
     return {
         "MSE": loss_prediction_mse,
         "MSE x 0.1": lambda pred, target: 0.1 * loss_prediction_mse(pred, target),
-        "eq. 1 (margin)": lambda pred, target: margin_ranking_loss(pred, target, margin=margin),
-        "eq. 4 (BCE)": ranker_loss,
+        "eq. 1 (margin)": ranker_objective_loss("margin", margin),
+        "eq. 4 (BCE)": ranker_objective_loss("bce"),
     }
 
 
@@ -129,11 +124,11 @@ def train_task_with_ranker(
     config: Config,
     data: ImageData,
     labeled: Tensor,
-    rank_loss: RankLoss | None,
+    ranker_criterion: PairwiseRankingLoss | None,
     seed: int = 0,
     progress: bool = False,
 ) -> tuple[TaskModel, list[float]]:
-    """A freshly initialised task model (and, with ``rank_loss``, its Ranker) trained on the
+    """A freshly initialised task model (and, with ``ranker_criterion``, its Ranker) trained on the
     ``labeled`` pool indices exactly as one cycle of the loop trains it (eq. 5, ``config``'s
     epochs, optimiser and augmentation). ``seed`` fixes the initialisation, the batch order
     and the augmentation, so two objectives can be compared from the same start.
@@ -142,10 +137,10 @@ def train_task_with_ranker(
     """
     device = data.train_labels.device
     torch.manual_seed(seed)
-    task = build_task_model(config, data, rank_loss is not None, device)
+    task = build_task_model(config, data, ranker_criterion is not None, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     history = train_task_model(task, data, labeled.to(device), config, make_augmenter(config, data), generator,
-                               rank_loss, progress)
+                               ranker_criterion, progress)
     return task, history
 
 
@@ -155,7 +150,7 @@ def compare_loss_predictors(
     labeled: Tensor,
     images: Tensor,
     labels: Tensor,
-    objectives: Mapping[str, RankLoss] | None = None,
+    objectives: Mapping[str, PairwiseRankingLoss] | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
@@ -215,33 +210,11 @@ def top_fraction_overlap(predicted: Tensor, true: Tensor, fraction: float = 0.1)
     return len(top_true & top_pred) / k
 
 
-def loss_prediction_figure(pairs: Mapping[str, tuple[Tensor, Tensor]], max_points: int = 2000) -> go.Figure:
-    """One scatter per objective: predicted against true per-sample loss (log scale on the true
-    loss), titled with Spearman's rank correlation; ``pairs`` maps a name to ``(predicted, true)``."""
-    from plotly.subplots import make_subplots
-    from scipy.stats import spearmanr
-
-    names = list(pairs)
-    titles = [f"{name}: Spearman {spearmanr(pairs[name][0], pairs[name][1]).statistic:.3f}" for name in names]
-    fig = make_subplots(rows=1, cols=max(1, len(names)), subplot_titles=titles, horizontal_spacing=0.08)
-    for column, name in enumerate(names, start=1):
-        predicted, true = (torch.as_tensor(v).reshape(-1)[:max_points].tolist() for v in pairs[name])
-        fig.add_trace(go.Scatter(x=true, y=predicted, mode="markers", name=name, marker={"size": 4, "opacity": 0.5},
-                                 showlegend=False), row=1, col=column)
-        fig.update_xaxes(type="log", title_text="true loss (cross-entropy)", row=1, col=column)
-        fig.update_yaxes(title_text="predicted loss" if column == 1 else None, row=1, col=column)
-    fig.update_layout(template="plotly_white", height=380,
-                      title="Held-out images: what each loss predictor predicts against the true loss")
-    return fig
-
-
 # ---------------------------------------------------------------------- imbalanced pools (04)
 def random_selection_entropies(labels: Tensor, size: int, draws: int = 20, seed: int = 0) -> list[float]:
     """Class-count entropies (nats) of ``draws`` uniform random selections of ``size`` images
     from a pool with these ``labels``: the baseline for the paper's Fig. 6. Random sampling
     mirrors the pool, so its selections' entropy sits near (slightly below) the pool's own."""
-    from tavaal_nb.metrics import class_counts, class_entropy
-
     labels = torch.as_tensor(labels).reshape(-1).long().cpu()
     if not 0 < size <= labels.numel():
         raise ValueError(f"size must lie in 1..{labels.numel()} (the pool), got {size}")
@@ -289,108 +262,95 @@ def decode_with_r(vae: ConditionalVAE, images: Tensor, r_values: Sequence[float]
         rows.append(to_uint8(vae.decode(mu, transform_r(r, decoder_r)), augmenter))
     return torch.stack(rows)
 
-
-def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, iterations: int | None = None) -> go.Figure:
-    """The losses :func:`~tavaal_nb.strategies.vaal.train_adversarial` returns, against iterations:
-    the terms of eq. 6 (reconstruction, KL), eq. 7 (adversarial) and eq. 8 (discriminator), each the
-    mean over one block of ``log_every`` iterations (the last block ends at ``iterations``)."""
-    labels = {"reconstruction": "reconstruction (MSE, eq. 6)", "kl": "KL to N(0, I) (eq. 6)",
-              "adversarial": "VAE adversarial (eq. 7)", "discriminator": "discriminator (eq. 8)"}
-    fig = go.Figure()
-    for key, label in labels.items():
-        values = list(history.get(key, []))
-        if not values:
+# ------------------------------------------------------------ what the figures and views show
+def histogram_counts(values: Sequence[float], bins: int = 40, low: float = 0.0, high: float = 1.0) -> list[int]:
+    """Counts of ``values`` in ``bins`` equal bins over ``[low, high]``; the last bin includes ``high``
+    and values outside the range are clipped into the end bins (so the counts sum to ``len(values)``)."""
+    if bins < 1 or not high > low:
+        raise ValueError(f"need bins >= 1 and high > low, got bins={bins}, low={low}, high={high}")
+    counts = [0] * bins
+    width = (high - low) / bins
+    for value in values:
+        if value is None:
             continue
-        x = [min((k + 1) * log_every, iterations or (k + 1) * log_every) for k in range(len(values))]
-        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=label))
-    fig.update_layout(template="plotly_white", xaxis_title="iteration", yaxis_title="mean loss over the block",
-                      yaxis_type="log", title="Conditional VAE and discriminator: the loss terms during training")
-    return fig
+        counts[min(bins - 1, max(0, int((value - low) // width)))] += 1
+    return counts
 
 
-# --------------------------------------------------------------- the paper's numbers (06)
-@dataclass(frozen=True)
-class Headline:
-    """One accuracy the paper states in its text (test accuracy in percent, mean of 5 trials).
+def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0) -> dict[str, float]:
+    """Eq. 1 (:func:`tavaal_nb.losses.margin_ranking_loss`) and eq. 4 (:func:`~tavaal_nb.losses.bce_ranking_loss`)
+    for one pair of predicted losses ``(pred_i, pred_j)`` whose true order is ``l_i > l_j``
+    (``i_greater``) or not, with their gradients with respect to both predictions (autograd).
 
-    ``relation`` is ``"="`` for a stated mean and ``">"`` for "over ``value``"; ``comparable``
-    is False when the paper measured it differently from a plain run (said in ``note``).
+    Returns ``eq1, eq1_grad_i, eq1_grad_j, eq4, eq4_grad_i, eq4_grad_j``.
     """
-
-    dataset: str
-    method: str
-    labeled: int
-    relation: str
-    value: float
-    source: str
-    comparable: bool = True
-    note: str = ""
-
-
-PAPER_HEADLINES: tuple[Headline, ...] = (
-    Headline("cifar10", "tavaal", 10_000, "=", 90.32, "sec. 5.4: mean accuracy of 90.32% in the last stage (10k)"),
-    Headline("cifar10", "tavaal", 4_000, ">", 80.0, "sec. 5.4: mean accuracy over 80% with only 4,000 labeled"),
-    Headline("svhn", "tavaal", 10_000, "=", 92.27, "sec. 6.1: 92.27% in the last cycle", comparable=False,
-             note="the paper retrained the task learner without its Ranker on the selected sets"),
-)
-"""The accuracies the paper's text states; its figures give the rest only as curves."""
+    target = torch.tensor([1.0, 0.0] if i_greater else [0.0, 1.0], dtype=torch.float64)
+    out: dict[str, float] = {}
+    for name, fn in (("eq1", ranker_objective_loss("margin", margin)), ("eq4", ranker_objective_loss("bce"))):
+        pred = torch.tensor([pred_i, pred_j], dtype=torch.float64, requires_grad=True)
+        loss = fn(pred, target)
+        loss.backward()
+        out[name] = float(loss.detach())
+        out[f"{name}_grad_i"], out[f"{name}_grad_j"] = (float(g) for g in pred.grad)
+    return out
 
 
-def compare_with_paper(results: Sequence[Results], headlines: Sequence[Headline] = PAPER_HEADLINES) -> list[dict[str, Any]]:
-    """One row per headline: the paper's number and ours (mean, sample std and count of trials
-    at that dataset, method and labeled size, pooled over ``results``), or ``None`` where no
-    run measured it. ``holds`` says whether ours meets a ``">"`` claim (None for ``"="``);
-    ``difference`` is ours minus the paper's value."""
-    pooled: dict[tuple[str, str, int], list[float]] = {}
-    for result in results:
-        name = result.dataset["name"]
-        for method, curve in result.curves().items():
-            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
-                pooled.setdefault((name, method, size), []).extend(v for v in values if v is not None)
-    rows = []
-    for headline in headlines:
-        values = pooled.get((headline.dataset, headline.method, headline.labeled), [])
-        mean, std = mean_std(values) if values else (None, None)
-        holds = None
-        if mean is not None and headline.relation == ">":
-            holds = mean > headline.value
-        rows.append({
-            "dataset": headline.dataset, "method": headline.method, "labeled": headline.labeled,
-            "paper": f"{'over ' if headline.relation == '>' else ''}{headline.value:.2f}",
-            "ours_mean": mean, "ours_std": std, "trials": len(values),
-            "difference": None if mean is None else mean - headline.value, "holds": holds,
-            "comparable": headline.comparable, "source": headline.source, "note": headline.note,
-        })
-    return rows
+def ranking_loss_curves(i_greater: bool, margin: float, gaps: Sequence[float]) -> dict[str, list[float]]:
+    """:func:`ranking_loss_values` along a range of gaps ``pred_i - pred_j`` (``pred_j = 0``):
+    the losses and ``d loss / d pred_i`` of eqs. 1 and 4, for :func:`tavaal_nb.plots.ranking_loss_figure`."""
+    values = [ranking_loss_values(gap, 0.0, i_greater, margin) for gap in gaps]
+    return {key: [v[key] for v in values] for key in ("eq1", "eq1_grad_i", "eq4", "eq4_grad_i")}
 
 
-def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
-    """:func:`compare_with_paper`'s rows as a plain-text table."""
-    lines = [f"{'dataset':10}{'method':8}{'labeled':>8}{'paper':>12}{'ours':>18}  note"]
-    for row in rows:
-        if row["ours_mean"] is None:
-            ours = "not run"
-        else:
-            ours = f"{row['ours_mean']:.2f} +- {row['ours_std']:.2f} ({row['trials']})"
-        note = [] if row["holds"] is None else (["holds"] if row["holds"] else ["does not hold"])
-        if not row["comparable"]:
-            note.append(f"not comparable: {row['note']}")
-        lines.append(f"{row['dataset']:10}{row['method']:8}{row['labeled']:>8,}{row['paper']:>12}{ours:>18}  "
-                     + "; ".join(note))
-    return "\n".join(lines)
+def pca_2d(*arrays) -> tuple[list, list[float]]:
+    """Project row vectors onto their first two principal components, jointly.
+
+    Takes one or more ``(n_k, d)`` arrays (tensors or nested lists); returns the projected
+    ``(n_k, 2)`` tensors, in order, and the fraction of the variance each component explains.
+    The components come from an exact SVD of the centred rows (``torch.linalg.svd``); each
+    is signed so that its largest-magnitude loading is positive, which makes the picture
+    reproducible.
+    """
+    parts = [torch.as_tensor(a, dtype=torch.float64).reshape(len(a), -1) for a in arrays]
+    stacked = torch.cat(parts)
+    if stacked.shape[0] < 2:
+        raise ValueError("a projection needs at least two points")
+    centred = stacked - stacked.mean(dim=0, keepdim=True)
+    _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    components = vh[:2]
+    if components.shape[0] < 2:  # one-dimensional data: pad with a zero component
+        components = torch.cat([components, torch.zeros(1, components.shape[1], dtype=components.dtype)])
+    signs = torch.sign(components.gather(1, components.abs().argmax(dim=1, keepdim=True)))
+    signs[signs == 0] = 1
+    components = components * signs
+    projected = centred @ components.T
+    variance = singular.pow(2)
+    explained = (variance[:2] / variance.sum().clamp_min(1e-12)).tolist() + [0.0] * max(0, 2 - len(variance))
+    out, start = [], 0
+    for part in parts:
+        out.append(projected[start:start + part.shape[0]])
+        start += part.shape[0]
+    return out, explained[:2]
 
 
-def find_results(root: str | Path) -> list[Results]:
-    """Every tavaal-nb results file under ``root`` (any ``*.json`` whose ``format`` is
-    ``tavaal-nb/results``, searched recursively, in path order); other JSON files (a sweep's
-    manifest, unrelated files) are skipped. A missing ``root`` gives an empty list."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for path in sorted(root.rglob("*.json")):
-        try:
-            found.append(Results.load(path))
-        except (ResultsFileError, OSError):
-            continue
-    return found
+def image_grid(images, columns: int = 10, gap: int = 2, row_gap: int | None = None):
+    """Tile ``(N, C, H, W)`` uint8 images (C = 1 or 3) into one ``(rows*(H+row_gap), columns*(W+gap), 3)``
+    uint8 array, row by row, on a white background; grey images are repeated to RGB. Image ``k``
+    sits at row ``k // columns``, column ``k % columns``; ``row_gap`` (default ``gap``) leaves room
+    for captions under each row."""
+    images = torch.as_tensor(images)
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError("images must be a uint8 tensor of shape (N, C, H, W) with C = 1 or 3")
+    row_gap = gap if row_gap is None else row_gap
+    count, _, height, width = images.shape
+    columns = max(1, min(columns, count))
+    rows = max(1, -(-count // columns))
+    hwc = images.detach().cpu().permute(0, 2, 3, 1).numpy()
+    if hwc.shape[-1] == 1:
+        hwc = np.repeat(hwc, 3, axis=-1)
+    grid = np.full((rows * (height + row_gap), columns * (width + gap), 3), 255, dtype=np.uint8)
+    for k in range(count):
+        r, c = divmod(k, columns)
+        top, left = r * (height + row_gap), c * (width + gap)
+        grid[top:top + height, left:left + width] = hwc[k]
+    return grid

@@ -22,8 +22,9 @@ from torchvision import transforms as T
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, ranker_loss, vae_adversarial_loss
+from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
+from tavaal_nb.training import synchronize
 
 __all__ = ["PILDataset", "run_baseline_bench"]
 
@@ -65,11 +66,6 @@ def _forever(loader: DataLoader):
         yield from loader
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str, tuple[float, float, int]]:
     """Per phase ``(rate, seconds, work)`` of the re-created public pipeline on ``data`` (any device)."""
     device = config.resolved_device()
@@ -92,7 +88,7 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
             logits, _, features = model(x)
             per_sample = F.cross_entropy(logits, y, reduction="none")
             even = (per_sample.numel() // 2) * 2
-            loss = per_sample.mean() + config.ranker_weight * ranker_loss(ranker(features)[:even], per_sample[:even])
+            loss = per_sample.mean() + config.ranker_weight * bce_ranking_loss(ranker(features)[:even], per_sample[:even])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -102,10 +98,10 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
 
     model.train()
     train_steps(1)
-    _sync(device)
+    synchronize(device)
     tic = time.perf_counter()
     seen = train_steps(steps)
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - tic
     out["task"] = (seen / seconds, seconds, seen)
 
@@ -147,10 +143,10 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
     vae.train()
     disc.train()
     vae_steps(1)
-    _sync(device)
+    synchronize(device)
     tic = time.perf_counter()
     vae_steps(steps)
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - tic
     out["vae"] = (steps / seconds, seconds, steps)
 
@@ -170,10 +166,10 @@ def run_baseline_bench(config: Config, data: ImageData, steps: int) -> dict[str,
 
     vae.eval()
     disc.eval()
-    _sync(device)
+    synchronize(device)
     tic = time.perf_counter()
     count = score()
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - tic
     out["scoring"] = (count / seconds, seconds, count)
     return out

@@ -18,8 +18,8 @@ import dataclasses
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,10 @@ from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.loop import make_augmenter
-from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, ranker_loss, vae_adversarial_loss
+from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial
-from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, train_task_model
+from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, synchronize, train_task_model
 
 __all__ = [
     "BenchRow", "run_bench", "format_table", "matmul_peak_tflops", "phase_flops", "estimate_trial_seconds",
@@ -58,16 +58,11 @@ class BenchRow:
         return None if not self.baseline_rate else self.rate / self.baseline_rate
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _timed(device: torch.device, fn) -> float:
-    _sync(device)
+    synchronize(device)
     tic = time.perf_counter()
     fn()
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - tic
 
 
@@ -97,7 +92,7 @@ def phase_flops(config: Config, data: ImageData) -> dict[str, float]:
     with FlopCounterMode(display=False) as counter:
         logits, _, features = model(x)
         per_sample = F.cross_entropy(logits, y, reduction="none")
-        (per_sample.mean() + ranker_loss(ranker(features), per_sample)).backward()
+        (per_sample.mean() + bce_ranking_loss(ranker(features), per_sample)).backward()
     counts["task"] = counter.get_total_flops() / 2
     with FlopCounterMode(display=False) as counter:
         recon, _, mu, logvar = vae(x, r)
@@ -140,8 +135,8 @@ def _time_phases(config: Config, data: ImageData, steps: int) -> tuple[list[Benc
     task = build_task_model(config, data, True, device)
     warm = config.replace(epochs=1, milestones=(1,), ranker_detach_epoch=1)
     warmup["task"] = _timed(device, lambda: train_task_model(task, data, labeled[: 2 * config.batch_size], warm,
-                                                             augmenter, generator, ranker_loss, progress=False))
-    seconds = _timed(device, lambda: train_task_model(task, data, labeled, warm, augmenter, generator, ranker_loss,
+                                                             augmenter, generator, bce_ranking_loss, progress=False))
+    seconds = _timed(device, lambda: train_task_model(task, data, labeled, warm, augmenter, generator, bce_ranking_loss,
                                                       progress=False))
     rows.append(BenchRow("task training (ResNet-18 + Ranker)", "images/s", labeled.numel() / seconds, seconds,
                          labeled.numel()))

@@ -22,7 +22,7 @@ from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import check_names, run_experiment
 from tavaal_nb.report import accuracy_table, write_report
 from tavaal_nb.results import load_results
-from tavaal_nb.strategies import METHODS
+from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
 from tavaal_nb.sweep import (
     RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, run_parallel_trials, run_sweep, split_names,
 )
@@ -188,12 +188,19 @@ def _cmd_list(kind: str) -> int:
         for spec in DATASETS.values():
             print(f"{spec.name:<28}{spec.help}")
     elif kind == "methods":
-        for name, strategy in METHODS.items():
-            print(f"{name:<12}{strategy.help}")
+        width = max(map(len, strategy_names())) + 2
+        for name in strategy_names():
+            print(f"{name:<{width}}{get_strategy(name).help}")
     else:
         for name, text in PRESET_HELP.items():
             print(f"{name:<14}{text}")
     return 0
+
+
+def _add_plugin_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:ATTR]",
+                        help="import a strategy plug-in first (a module, module:attr, file.py or file.py:attr; "
+                             "repeatable); its methods can then be named like the built-in ones")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel-trials", type=_positive_int, default=1, metavar="N",
                      help="run N trials at once, each in its own process on the same device (default 1); "
                           "results.json is the same, the trials' own runs live in OUT/trials/ until all are done")
+    _add_plugin_flag(run)
     _add_config_flags(run, RUN_FIXED, "overrides of the preset (default: the preset's value)")
     run.set_defaults(func=_cmd_run)
 
@@ -236,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--gpus", default=None, help="local: GPU ids, one process each (default: every visible GPU)")
     sweep.add_argument("--retries", type=int, default=2, help="attempts after a failure, per task (default 2)")
     sweep.add_argument("--quiet", action="store_true", help="only the summary")
+    _add_plugin_flag(sweep)
     _add_config_flags(sweep, RESERVED, "overrides of the preset, for every run (default: the preset's value)")
     sweep.set_defaults(func=_cmd_sweep)
 
@@ -243,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("sources", nargs="+", help="results.json files or directories (searched recursively)")
     report.add_argument("--html", type=Path, help="write an HTML report here")
     report.add_argument("--overwrite", action="store_true", help="replace an existing HTML file")
+    _add_plugin_flag(report)
     report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="TA-VAAL vs random on Fashion-MNIST (or synthetic), cpu preset")
@@ -268,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     for kind, text in (("datasets", "list dataset names"), ("methods", "list method names"), ("presets", "list presets")):
-        sub.add_parser(kind, help=text).set_defaults(func=lambda _args, _kind=kind: _cmd_list(_kind))
+        listing = sub.add_parser(kind, help=text)
+        _add_plugin_flag(listing)
+        listing.set_defaults(func=lambda _args, _kind=kind: _cmd_list(_kind))
     return parser
 
 
@@ -276,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
         return args.func(args)
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -12,8 +12,8 @@ of the README. Change the address here, then run::
 ``check`` also verifies that every ``notebooks/NN_*.py`` has its ``.ipynb`` twin with the same
 cells and that no ``.ipynb`` carries outputs (``tests/test_course.py`` runs it).
 
-The notebooks also use two helpers from here: :func:`pick_dataset` (the first dataset of a list
-whose files are available) and :func:`repository_root` (the checkout a notebook runs in, if any).
+This is a maintainer's tool (it needs the ``test`` or ``lab`` extra for jupytext and nbformat);
+what the notebooks import while they run lives in :mod:`tavaal_nb.environment`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import jupytext
+import nbformat
+from jupytext.config import load_jupytext_config
+
+from tavaal_nb.environment import repository_root
+
 __all__ = [
     "REPOSITORY", "BRANCH", "Lesson", "LESSONS", "repository_slug", "colab_url", "binder_url", "badges_markdown",
     "install_target", "colab_setup_source", "COLAB_TAGS", "render_notebook_text", "readme_table",
-    "render_readme", "notebook_paths", "check", "sync", "pick_dataset", "repository_root", "main",
+    "render_readme", "notebook_paths", "check", "sync", "main",
 ]
 
 REPOSITORY = "https://github.com/tavaal-nb/tavaal-nb"
@@ -162,8 +168,6 @@ def _with_badges(markdown: str, stem: str, repository: str, branch: str) -> str:
 
 def _render_cells(notebook, stem: str, repository: str, branch: str) -> None:
     """Badges and Colab cell of ``notebook`` (a nbformat notebook), in place."""
-    import nbformat
-
     notebook.metadata.setdefault("kernelspec", dict(KERNELSPEC))
 
     def is_setup(cell) -> bool:
@@ -190,9 +194,6 @@ def render_notebook_text(text: str, stem: str, repository: str = REPOSITORY, bra
 
     ``config_dir``: where to look (upwards) for ``jupytext.toml``, whose metadata filters
     decide what the text keeps (the repository's keeps cell tags)."""
-    import jupytext
-    from jupytext.config import load_jupytext_config
-
     config = load_jupytext_config(str(config_dir)) if config_dir is not None else None
     notebook = jupytext.reads(text, fmt="py:percent", config=config)
     _render_cells(notebook, stem, repository, branch)
@@ -206,8 +207,6 @@ def notebook_paths(root: str | Path) -> list[Path]:
 
 
 def _problems_of_notebook(path: Path, repository: str, branch: str) -> list[str]:
-    import jupytext
-
     problems = []
     stem = path.stem
     notebook = jupytext.read(path, fmt="py:percent")
@@ -314,35 +313,6 @@ def sync(root: str | Path = ".", repository: str = REPOSITORY, branch: str = BRA
         readme.write_text(new, encoding="utf-8")
         changed.append(readme)
     return changed
-
-
-# ------------------------------------------------------------------------------ notebook helpers
-def pick_dataset(names: Sequence[str], data_dir: str | None = None, download: bool = False) -> str:
-    """The first of ``names`` whose files can be loaded (downloading only if ``download``),
-    printing which one and why the ones before it were passed over. The synthetic datasets
-    are always available, so ending the list with one never fails."""
-    from tavaal_nb.data.datasets import DatasetNotFoundError, load_dataset
-
-    for name in names:
-        try:
-            data = load_dataset(name, data_dir, download=download, train_limit=16, test_limit=16)
-        except DatasetNotFoundError as error:
-            print(f"{name}: not available here ({str(error).split('. ')[0]}); trying the next one")
-            continue
-        print(f"dataset: {name} ({data.source})")
-        return name
-    raise FileNotFoundError(f"none of {list(names)} is available; add 'synthetic' to the list as a last resort")
-
-
-def repository_root(start: str | Path | None = None) -> Path | None:
-    """The tavaal-nb checkout containing ``start`` (default: the working directory), or None
-    (e.g. on Colab, where the package was installed without the repository's files)."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        project = folder / "pyproject.toml"
-        if project.is_file() and 'name = "tavaal-nb"' in project.read_text(encoding="utf-8"):
-            return folder
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,10 +23,11 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import DATASETS, ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError
+from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
-from tavaal_nb.strategies import METHODS, get_strategy
+from tavaal_nb.strategies import get_strategy, strategy_names
 from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model
 
@@ -61,8 +62,9 @@ def check_names(config: Config) -> None:
     problems = []
     if config.dataset not in DATASETS:
         problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
-    problems += [f"method {method!r} is unknown; valid: {', '.join(METHODS)}"
-                 for method in config.methods if method not in METHODS]
+    known = strategy_names()
+    problems += [f"method {method!r} is unknown; valid: {', '.join(known)}"
+                 for method in config.methods if method not in known]
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -218,14 +220,14 @@ def _run_one(
         timings: dict[str, float] = {}
         labeled = pool.labeled.to(device)
         tic = time.perf_counter()
-        task = build_task_model(config, data, strategy.rank_loss is not None, device)
+        task = build_task_model(config, data, strategy.trains_ranker, device)
 
         def on_epoch(epoch: int, loss: float, _cycle: int = cycle) -> None:
             for callback in callbacks:
                 callback.on_epoch_end(method, trial, _cycle, epoch, loss)
 
         losses = train_task_model(task, data, labeled, config, augmenter, device_generator,
-                                  strategy.ranking_loss(config), progress, on_epoch)
+                                  ranker_objective_loss(strategy.ranker_objective, config.margin), progress, on_epoch)
         timings["train"] = time.perf_counter() - tic
         tic = time.perf_counter()
         accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))

@@ -9,6 +9,9 @@ without the overflow of ``log(sigmoid(.))``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -16,7 +19,10 @@ from torch import Tensor
 __all__ = [
     "ranking_pairs",
     "margin_ranking_loss",
-    "ranker_loss",
+    "bce_ranking_loss",
+    "PairwiseRankingLoss",
+    "RANKER_OBJECTIVES",
+    "ranker_objective_loss",
     "loss_prediction_mse",
     "kl_divergence",
     "vae_loss",
@@ -58,7 +64,7 @@ def margin_ranking_loss(pred: Tensor, target: Tensor, margin: float = 1.0) -> Te
     return torch.clamp(-sign * (pred_i - pred_j) + margin, min=0.0).mean()
 
 
-def ranker_loss(pred: Tensor, target: Tensor) -> Tensor:
+def bce_ranking_loss(pred: Tensor, target: Tensor) -> Tensor:
     """TA-VAAL's Ranker loss from RankCGAN, **eq. 4**.
 
     Mean over the B/2 pairs ``(i, B-1-i)`` of
@@ -67,6 +73,28 @@ def ranker_loss(pred: Tensor, target: Tensor) -> Tensor:
     pred_i, pred_j, target_i, target_j = ranking_pairs(pred, target)
     order = (target_i > target_j).to(pred_i.dtype)
     return F.binary_cross_entropy_with_logits(pred_i - pred_j, order)
+
+
+PairwiseRankingLoss = Callable[[Tensor, Tensor], Tensor]
+"""A Ranker objective: ``loss(predicted_losses, true_losses)`` over the pairs ``(i, B-1-i)``."""
+
+RANKER_OBJECTIVES = ("margin", "bce")
+"""The Ranker objectives a strategy may name: eq. 1 (Learning Loss) and eq. 4 (TA-VAAL)."""
+
+
+def ranker_objective_loss(objective: str | None, margin: float = 1.0) -> PairwiseRankingLoss | None:
+    """The loss function for a strategy's ``ranker_objective``.
+
+    None: no Ranker is trained (returns None); ``"margin"``: eq. 1
+    (:func:`margin_ranking_loss` with this ``margin``); ``"bce"``: eq. 4 (:func:`bce_ranking_loss`).
+    """
+    if objective is None:
+        return None
+    if objective == "margin":
+        return partial(margin_ranking_loss, margin=margin)
+    if objective == "bce":
+        return bce_ranking_loss
+    raise ValueError(f"unknown Ranker objective {objective!r}; valid: None, {', '.join(map(repr, RANKER_OBJECTIVES))}")
 
 
 def loss_prediction_mse(pred: Tensor, target: Tensor) -> Tensor:

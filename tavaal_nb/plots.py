@@ -1,57 +1,55 @@
-"""Plotly figure builders for the paper's figures, shared by the report and the widgets.
+"""Plotly figure builders: the paper's figures and the course's pictures, shared by the report,
+the widgets and the notebooks.
 
-Each function takes results (see :func:`tavaal_nb.results.load_results`) and returns a
-``plotly.graph_objects.Figure``; nothing here needs Jupyter.
+Each function takes results (see :func:`tavaal_nb.results.load_results`) or plain numbers and
+returns a ``plotly.graph_objects.Figure``; nothing here needs Jupyter. What the figures show is
+computed in :mod:`tavaal_nb.analysis`; results are grouped and pooled by :mod:`tavaal_nb.pooling`.
+Every method's colour comes from :func:`method_color`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import zlib
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from scipy.stats import spearmanr
+from torch import Tensor
 
+from tavaal_nb.analysis import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
+from tavaal_nb.metrics import class_entropy
+from tavaal_nb.pooling import learning_curve_stats
 from tavaal_nb.results import Results, mean_std
+from tavaal_nb.strategies import BUILTIN_METHODS
 
-__all__ = ["METHOD_COLORS", "method_color", "learning_curve_stats", "learning_curves_figure",
-           "class_entropy_figure", "discriminator_histogram_figure", "histogram_counts", "group_results",
-           "merge_results", "ranking_loss_values", "ranking_loss_figure", "imbalance_figure", "pca_2d",
-           "latent_figure", "image_grid", "image_grid_figure", "dashboard_figure"]
+__all__ = ["PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
+           "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
+           "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure"]
 
-METHOD_COLORS = {
-    "random": "#7f7f7f", "lloss": "#1f77b4", "lloss-v2": "#17becf", "vaal": "#ff7f0e",
-    "tavaal": "#d62728", "coreset": "#2ca02c", "entropy": "#9467bd",
-}
-_FALLBACK = ["#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939"]
+PALETTE = (
+    "#7f7f7f", "#1f77b4", "#17becf", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd",
+    "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+)
+"""Method colours: the built-in methods take the first ones in registration order, any other
+method one of the rest."""
 
 
 def method_color(method: str) -> str:
-    return METHOD_COLORS.get(method, _FALLBACK[sum(map(ord, method)) % len(_FALLBACK)])
+    """The colour of ``method`` in every figure: fixed for the built-ins (their place in
+    :data:`~tavaal_nb.strategies.BUILTIN_METHODS`), and for any other name a palette colour
+    chosen by a hash of the name, so it is the same in every process and every figure."""
+    if method in BUILTIN_METHODS:
+        return PALETTE[BUILTIN_METHODS.index(method) % len(PALETTE)]
+    spare = PALETTE[len(BUILTIN_METHODS):] or PALETTE
+    return spare[zlib.crc32(method.encode()) % len(spare)]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[k : k + 2], 16) for k in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
-
-
-def learning_curve_stats(results: Sequence[Results]) -> dict[str, dict[str, list]]:
-    """Per method, pooled over every results object: sizes, per-trial values, mean and std."""
-    pooled: dict[str, dict[int, list[float]]] = {}
-    for result in results:
-        for method, curve in result.curves().items():
-            target = pooled.setdefault(method, {})
-            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
-                target.setdefault(size, []).extend(values)
-    stats: dict[str, dict[str, list]] = {}
-    for method, by_size in pooled.items():
-        sizes = sorted(by_size)
-        pairs = [mean_std(by_size[s]) for s in sizes]
-        stats[method] = {
-            "labeled_size": sizes,
-            "values": [by_size[s] for s in sizes],
-            "mean": [p[0] for p in pairs],
-            "std": [p[1] for p in pairs],
-        }
-    return stats
 
 
 def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | None = None,
@@ -83,8 +81,6 @@ def class_entropy_figure(results: Results, reference: float | None = None,
                          title: str = "Class-count entropy of the selected samples") -> go.Figure:
     """Paper Fig. 6: per cycle and method, the entropy of the selected samples' class counts
     (mean over trials as the bar, std as the error bar); the dataset's own entropy as a line."""
-    from tavaal_nb.metrics import class_entropy
-
     fig = go.Figure()
     for method in results.methods:
         by_size: dict[int, list[float]] = {}
@@ -153,117 +149,6 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
     return fig
 
 
-# ---------------------------------------------------------------------------------------------
-# Helpers and builders used by the interactive views (tavaal_nb.widgets); each works on plain
-# inputs and returns data or a plain go.Figure, so they can also be used without Jupyter.
-# ---------------------------------------------------------------------------------------------
-
-def histogram_counts(values: Sequence[float], bins: int = 40, low: float = 0.0, high: float = 1.0) -> list[int]:
-    """Counts of ``values`` in ``bins`` equal bins over ``[low, high]``; the last bin includes ``high``
-    and values outside the range are clipped into the end bins (so the counts sum to ``len(values)``)."""
-    if bins < 1 or not high > low:
-        raise ValueError(f"need bins >= 1 and high > low, got bins={bins}, low={low}, high={high}")
-    counts = [0] * bins
-    width = (high - low) / bins
-    for value in values:
-        if value is None:
-            continue
-        counts[min(bins - 1, max(0, int((value - low) // width)))] += 1
-    return counts
-
-
-_POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", "device", "data_dir")
-"""Config fields that may differ between results that are pooled into one group."""
-
-
-def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
-    """Results that measure the same thing, grouped: same dataset and settings, whatever the
-    methods, trials, seed or device (e.g. one directory per method, or a sweep over seeds).
-
-    Keys are short labels: the dataset name, plus the settings that tell groups of the same
-    dataset apart (``"synthetic (epochs=4)"``).
-    """
-    import json
-
-    keyed: dict[str, list[Results]] = {}
-    for result in results:
-        key = json.dumps({k: v for k, v in result.config.items() if k not in _POOLED_FIELDS},
-                         sort_keys=True, default=str)
-        keyed.setdefault(key, []).append(result)
-    configs = {key: json.loads(key) for key in keyed}
-    labels: dict[str, list[Results]] = {}
-    for key, members in keyed.items():
-        name = members[0].dataset.get("name", configs[key].get("dataset", "?"))
-        siblings = [other for other in configs if other != key and configs[other].get("dataset") == configs[key].get("dataset")]
-        differing = sorted({field for other in siblings for field in configs[key]
-                            if configs[key].get(field) != configs[other].get(field)})
-        label = name + (" (" + ", ".join(f"{f}={configs[key][f]}" for f in differing[:3]) + ")" if differing else "")
-        while label in labels:
-            label += "'"
-        labels[label] = members
-    return labels
-
-
-def merge_results(results: Sequence[Results]) -> Results:
-    """One in-memory :class:`Results` holding the runs of several (same dataset and settings).
-
-    Trials are renumbered per method (0, 1, ...) in the order met, so runs from several
-    directories that each call their trial 0 stay apart; a run's original place is kept in
-    its ``source`` field. A single result is returned unchanged.
-    """
-    results = list(results)
-    if not results:
-        raise ValueError("nothing to merge: no results given")
-    if len(results) == 1:
-        return results[0]
-    first = results[0]
-    config = dict(first.config)
-    methods: list[str] = []
-    runs: list[dict] = []
-    next_trial: dict[str, int] = {}
-    for result in results:
-        for run in result.runs:
-            if run["method"] not in methods:
-                methods.append(run["method"])
-            copy = dict(run)
-            copy["trial"] = next_trial.get(run["method"], 0)
-            next_trial[run["method"]] = copy["trial"] + 1
-            copy["source"] = {"path": str(result.path) if result.path else None, "trial": run["trial"]}
-            runs.append(copy)
-    config["methods"] = methods
-    config["trials"] = max(next_trial.values(), default=0)
-    merged = Results.new(config, first.dataset)
-    merged.data["runs"] = runs
-    return merged
-
-
-def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0) -> dict[str, float]:
-    """Eq. 1 (:func:`tavaal_nb.losses.margin_ranking_loss`) and eq. 4 (:func:`~tavaal_nb.losses.ranker_loss`)
-    for one pair of predicted losses ``(pred_i, pred_j)`` whose true order is ``l_i > l_j``
-    (``i_greater``) or not, with their gradients with respect to both predictions (autograd).
-
-    Returns ``eq1, eq1_grad_i, eq1_grad_j, eq4, eq4_grad_i, eq4_grad_j``.
-    """
-    import torch
-
-    from tavaal_nb.losses import margin_ranking_loss, ranker_loss
-
-    target = torch.tensor([1.0, 0.0] if i_greater else [0.0, 1.0], dtype=torch.float64)
-    out: dict[str, float] = {}
-    for name, fn in (("eq1", lambda p, t: margin_ranking_loss(p, t, margin=margin)), ("eq4", ranker_loss)):
-        pred = torch.tensor([pred_i, pred_j], dtype=torch.float64, requires_grad=True)
-        loss = fn(pred, target)
-        loss.backward()
-        out[name] = float(loss.detach())
-        out[f"{name}_grad_i"], out[f"{name}_grad_j"] = (float(g) for g in pred.grad)
-    return out
-
-
-def _ranking_curves(i_greater: bool, margin: float, gaps: Sequence[float]) -> dict[str, list[float]]:
-    values = [ranking_loss_values(gap, 0.0, i_greater, margin) for gap in gaps]
-    return {key: [v[key] for v in values] for key in ("eq1", "eq1_grad_i", "eq4", "eq4_grad_i")}
-
-
 def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0,
                         gap_range: float = 4.0, points: int = 161, curves: dict | None = None) -> go.Figure:
     """Eqs. 1 and 4 and their gradients as functions of the gap ``pred_i - pred_j`` (both losses
@@ -272,10 +157,8 @@ def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: f
     Left: the losses; right: ``d loss / d pred_i`` (``d / d pred_j`` is its negative).
     ``curves`` may pass precomputed curves (they only change with the order and margin).
     """
-    from plotly.subplots import make_subplots
-
     gaps = [-gap_range + 2 * gap_range * k / (points - 1) for k in range(points)]
-    curves = curves or _ranking_curves(i_greater, margin, gaps)
+    curves = curves or ranking_loss_curves(i_greater, margin, gaps)
     now = ranking_loss_values(pred_i, pred_j, i_greater, margin)
     gap = pred_i - pred_j
     order = "l_i > l_j (I = +1 in eq. 1, 1 in eq. 4)" if i_greater else "l_i <= l_j (I = -1 in eq. 1, 0 in eq. 4)"
@@ -301,10 +184,6 @@ def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: f
 def imbalance_figure(counts: Sequence[int], class_names: Sequence[str] | None = None,
                      title: str | None = None) -> go.Figure:
     """Images per class as bars, titled with the total and the class-count entropy (Table 1)."""
-    import math
-
-    from tavaal_nb.metrics import class_entropy
-
     names = list(class_names) if class_names is not None else [str(k) for k in range(len(counts))]
     total = sum(counts)
     entropy = class_entropy(counts) if total > 0 else float("nan")
@@ -318,46 +197,11 @@ def imbalance_figure(counts: Sequence[int], class_names: Sequence[str] | None = 
     return fig
 
 
-def pca_2d(*arrays) -> tuple[list, list[float]]:
-    """Project row vectors onto their first two principal components, jointly.
-
-    Takes one or more ``(n_k, d)`` arrays (tensors or nested lists); returns the projected
-    ``(n_k, 2)`` tensors, in order, and the fraction of the variance each component explains.
-    The components come from an exact SVD of the centred rows (``torch.linalg.svd``); each
-    is signed so that its largest-magnitude loading is positive, which makes the picture
-    reproducible.
-    """
-    import torch
-
-    parts = [torch.as_tensor(a, dtype=torch.float64).reshape(len(a), -1) for a in arrays]
-    stacked = torch.cat(parts)
-    if stacked.shape[0] < 2:
-        raise ValueError("a projection needs at least two points")
-    centred = stacked - stacked.mean(dim=0, keepdim=True)
-    _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
-    components = vh[:2]
-    if components.shape[0] < 2:  # one-dimensional data: pad with a zero component
-        components = torch.cat([components, torch.zeros(1, components.shape[1], dtype=components.dtype)])
-    signs = torch.sign(components.gather(1, components.abs().argmax(dim=1, keepdim=True)))
-    signs[signs == 0] = 1
-    components = components * signs
-    projected = centred @ components.T
-    variance = singular.pow(2)
-    explained = (variance[:2] / variance.sum().clamp_min(1e-12)).tolist() + [0.0] * max(0, 2 - len(variance))
-    out, start = [], 0
-    for part in parts:
-        out.append(projected[start:start + part.shape[0]])
-        start += part.shape[0]
-    return out, explained[:2]
-
-
 def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None, r_candidates=None,
                   color_by: str = "pool", explained: Sequence[float] | None = None,
                   title: str = "VAE latent means, first two principal components") -> go.Figure:
     """Scatter of projected latent means: labeled, unlabeled candidates and the selected
     candidates, coloured by pool (``color_by="pool"``) or by the rank variable ``r``."""
-    import torch
-
     xy_l = torch.as_tensor(xy_labeled, dtype=torch.float64).reshape(-1, 2)
     xy_c = torch.as_tensor(xy_candidates, dtype=torch.float64).reshape(-1, 2)
     chosen = (torch.zeros(len(xy_c), dtype=torch.bool) if selected_mask is None
@@ -390,36 +234,8 @@ def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None,
     return fig
 
 
-def image_grid(images, columns: int = 10, gap: int = 2, row_gap: int | None = None):
-    """Tile ``(N, C, H, W)`` uint8 images (C = 1 or 3) into one ``(rows*(H+row_gap), columns*(W+gap), 3)``
-    uint8 array, row by row, on a white background; grey images are repeated to RGB. Image ``k``
-    sits at row ``k // columns``, column ``k % columns``; ``row_gap`` (default ``gap``) leaves room
-    for captions under each row."""
-    import numpy as np
-    import torch
-
-    images = torch.as_tensor(images)
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError("images must be a uint8 tensor of shape (N, C, H, W) with C = 1 or 3")
-    row_gap = gap if row_gap is None else row_gap
-    count, _, height, width = images.shape
-    columns = max(1, min(columns, count))
-    rows = max(1, -(-count // columns))
-    hwc = images.detach().cpu().permute(0, 2, 3, 1).numpy()
-    if hwc.shape[-1] == 1:
-        hwc = np.repeat(hwc, 3, axis=-1)
-    grid = np.full((rows * (height + row_gap), columns * (width + gap), 3), 255, dtype=np.uint8)
-    for k in range(count):
-        r, c = divmod(k, columns)
-        top, left = r * (height + row_gap), c * (width + gap)
-        grid[top:top + height, left:left + width] = hwc[k]
-    return grid
-
-
 def image_grid_figure(images, captions: Sequence[str], columns: int = 10, title: str = "", gap: int = 2) -> go.Figure:
     """Thumbnails (see :func:`image_grid`) with one caption under each, as one image trace."""
-    import torch
-
     images = torch.as_tensor(images)
     count, _, height, width = images.shape
     row_gap = max(gap, height // 3)
@@ -443,8 +259,6 @@ def dashboard_figure(series: dict | None = None) -> go.Figure:
     ``series`` maps ``(method, trial)`` to a dict of lists ``epoch``, ``loss``, ``size``, ``accuracy``.
     Traces come in pairs (loss, accuracy) in the order of ``series``.
     """
-    from plotly.subplots import make_subplots
-
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss per epoch", "test accuracy after each cycle"))
     for (method, trial), data in (series or {}).items():
         color = method_color(method)
@@ -460,3 +274,39 @@ def dashboard_figure(series: dict | None = None) -> go.Figure:
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
     fig.update_layout(template="plotly_white", height=360, margin={"t": 40})
     return fig
+
+
+def loss_prediction_figure(pairs: Mapping[str, tuple[Tensor, Tensor]], max_points: int = 2000) -> go.Figure:
+    """One scatter per objective: predicted against true per-sample loss (log scale on the true
+    loss), titled with Spearman's rank correlation; ``pairs`` maps a name to ``(predicted, true)``."""
+    names = list(pairs)
+    titles = [f"{name}: Spearman {spearmanr(pairs[name][0], pairs[name][1]).statistic:.3f}" for name in names]
+    fig = make_subplots(rows=1, cols=max(1, len(names)), subplot_titles=titles, horizontal_spacing=0.08)
+    for column, name in enumerate(names, start=1):
+        predicted, true = (torch.as_tensor(v).reshape(-1)[:max_points].tolist() for v in pairs[name])
+        fig.add_trace(go.Scatter(x=true, y=predicted, mode="markers", name=name, marker={"size": 4, "opacity": 0.5},
+                                 showlegend=False), row=1, col=column)
+        fig.update_xaxes(type="log", title_text="true loss (cross-entropy)", row=1, col=column)
+        fig.update_yaxes(title_text="predicted loss" if column == 1 else None, row=1, col=column)
+    fig.update_layout(template="plotly_white", height=380,
+                      title="Held-out images: what each loss predictor predicts against the true loss")
+    return fig
+
+
+def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, iterations: int | None = None) -> go.Figure:
+    """The losses :func:`~tavaal_nb.strategies.vaal.train_adversarial` returns, against iterations:
+    the terms of eq. 6 (reconstruction, KL), eq. 7 (adversarial) and eq. 8 (discriminator), each the
+    mean over one block of ``log_every`` iterations (the last block ends at ``iterations``)."""
+    labels = {"reconstruction": "reconstruction (MSE, eq. 6)", "kl": "KL to N(0, I) (eq. 6)",
+              "adversarial": "VAE adversarial (eq. 7)", "discriminator": "discriminator (eq. 8)"}
+    fig = go.Figure()
+    for key, label in labels.items():
+        values = list(history.get(key, []))
+        if not values:
+            continue
+        x = [min((k + 1) * log_every, iterations or (k + 1) * log_every) for k in range(len(values))]
+        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=label))
+    fig.update_layout(template="plotly_white", xaxis_title="iteration", yaxis_title="mean loss over the block",
+                      yaxis_type="log", title="Conditional VAE and discriminator: the loss terms during training")
+    return fig
+

@@ -6,39 +6,21 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curve_stats, learning_curves_figure
+from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+from tavaal_nb.pooling import group_results, learning_curve_stats, merge_results
 from tavaal_nb.results import Results, atomic_write_text, load_results
 
 __all__ = ["accuracy_table", "write_report"]
-
-
-def _by_dataset(results: Sequence[Results]) -> dict[str, list[Results]]:
-    """Results grouped by dataset name, in the order met (a sweep holds one file per run)."""
-    groups: dict[str, list[Results]] = {}
-    for result in results:
-        groups.setdefault(result.dataset.get("name", result.config.get("dataset", "?")), []).append(result)
-    return groups
-
-
-def _pooled(results: Sequence[Results]) -> Results:
-    """The runs of several results files of one dataset as one Results (e.g. a sweep's runs)."""
-    if len(results) == 1:
-        return results[0]
-    config = dict(results[0].config)
-    merged = Results.new(config, results[0].dataset)
-    for result in results:
-        merged.runs.extend(result.runs)
-    config["methods"] = merged.methods
-    return merged
 
 
 def accuracy_table(results: Sequence[Results]) -> str:
     """Plain-text table: mean +- std accuracy per method (rows) and labeled size (columns).
 
     Values are pooled over every run of a method (trials, and results files such as a
-    sweep's); with several datasets, one table per dataset.
+    sweep's); results of different datasets or settings (:func:`~tavaal_nb.pooling.group_results`)
+    get one table each.
     """
-    groups = _by_dataset(results)
+    groups = group_results(results)
     if len(groups) > 1:
         return "\n\n".join(f"dataset {name} ({sum(len(r.runs) for r in group)} runs)\n{_table(group)}"
                            for name, group in groups.items())
@@ -71,19 +53,19 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     html_path = Path(html_path)
     if html_path.exists() and not overwrite:
         raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
-    groups = _by_dataset(results)
+    groups = group_results(results)
     parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {name}" if len(groups) > 1
                                     else "Test accuracy against labeled-set size")
              .to_html(full_html=False, include_plotlyjs=not k) for k, (name, group) in enumerate(groups.items())]
-    for result in (_pooled(group) for group in groups.values()):
-        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {result.label}")
+    for label, result in ((label, merge_results(group)) for label, group in groups.items()):
+        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {label}")
                      .to_html(full_html=False, include_plotlyjs=False))
         cycles_with_d = [
             record["cycle"] for run in result.runs for record in run["cycles"] if record.get("discriminator_scores")
         ]
         if cycles_with_d:
             last = max(cycles_with_d)
-            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {result.label}")
+            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {label}")
                          .to_html(full_html=False, include_plotlyjs=False))
     names = ", ".join(html.escape(str(r.path)) for r in results)
     body = "\n".join(parts)

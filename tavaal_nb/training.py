@@ -19,13 +19,12 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
+from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "maybe_compile", "build_task_model", "train_task_model", "evaluate", "infer",
-           "index_batches"]
-
-RankLoss = Callable[[Tensor, Tensor], Tensor]
+__all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate",
+           "infer", "index_batches"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,12 @@ class TaskModel:
         return self.train(False)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA only; a no-op elsewhere), e.g. before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def maybe_compile(runtime: Runtime, *modules: nn.Module) -> None:
     """``torch.compile`` each module in place when ``runtime.compile`` (parameters, names and
     attributes stay as they are); nothing otherwise. Compilation happens at the first call."""
@@ -129,22 +134,22 @@ def train_task_model(
     config: Config,
     augmenter: Augmenter,
     generator: torch.Generator,
-    rank_loss: RankLoss | None = None,
+    ranker_criterion: PairwiseRankingLoss | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
 
     Objective (eq. 5): ``L_T(y^, y) + eta * L_rank(R(x), l)`` where ``l`` are the
-    detached per-sample cross-entropies and ``L_rank`` is eq. 1 or eq. 4. From epoch
+    detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. From epoch
     ``ranker_detach_epoch`` on, the Ranker sees detached features, so it no longer
     shapes the backbone (Learning Loss's schedule). SGD with momentum and weight
     decay, lr x0.1 at each milestone.
     """
     device = labeled.device
     runtime = Runtime.resolve(config, device)
-    if (rank_loss is None) != (task.ranker is None):
-        raise ValueError("a Ranker and a ranking loss go together: pass both or neither")
+    if (ranker_criterion is None) != (task.ranker is None):
+        raise ValueError("a Ranker and its ranking loss (ranker_criterion) go together: pass both or neither")
     optimizer = torch.optim.SGD(
         list(task.parameters()), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
         fused=runtime.fused,
@@ -166,12 +171,12 @@ def train_task_model(
                 logits, _, features = task.backbone(x)
                 per_sample = F.cross_entropy(logits.float(), y, reduction="none")
                 loss = per_sample.mean()
-                if task.ranker is not None and rank_loss is not None:
+                if task.ranker is not None and ranker_criterion is not None:
                     feats = [f.detach() for f in features] if detach else features
                     predicted = task.ranker(feats).float()
                     even = (predicted.numel() // 2) * 2
                     if even:
-                        loss = loss + config.ranker_weight * rank_loss(predicted[:even], per_sample[:even])
+                        loss = loss + config.ranker_weight * ranker_criterion(predicted[:even], per_sample[:even])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -27,6 +27,8 @@ if str(REPO) not in sys.path:  # the package is used from the checkout, installe
 
 import torch  # noqa: E402
 
+from tavaal_nb.strategies import BUILTIN_METHODS  # noqa: E402
+
 # The models of the ci preset are tiny: one thread is as fast as two here, and it stays fast when
 # other processes share the CPU (several spinning OpenMP threads on 2 cores slow down tenfold).
 torch.set_num_threads(int(os.environ.get("TAVAAL_TEST_THREADS", "1")))
@@ -37,8 +39,9 @@ FASHION_SKIP_REASON = (
     "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or run `make test` as root, which installs it"
 )
 
-# Every method name the engine must accept, written out by hand (README, "Methods").
-ALL_METHODS = ("random", "lloss", "lloss-v2", "vaal", "tavaal", "coreset", "entropy")
+# Every built-in method, from the registry (test_selection.py checks it against the README's table), so a
+# strategy added to tavaal_nb is run by every all-methods test without an edit here.
+ALL_METHODS = BUILTIN_METHODS
 D_METHODS = ("vaal", "tavaal")
 # Every dataset and preset name, by hand (README, "Datasets" and "Presets").
 DATASET_NAMES = (

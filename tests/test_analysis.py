@@ -12,15 +12,10 @@ from conftest import ci_config, entropy_by_hand
 
 from tavaal_nb import run_experiment
 from tavaal_nb.analysis import (
-    PAPER_HEADLINES,
     InterruptAfter,
     SelectionRecorder,
     compare_loss_predictors,
-    compare_with_paper,
     decode_with_r,
-    find_results,
-    format_comparison,
-    loss_prediction_figure,
     predicted_and_true_losses,
     random_selection_entropies,
     ranking_objectives,
@@ -28,12 +23,13 @@ from tavaal_nb.analysis import (
     to_uint8,
     top_fraction_overlap,
     train_task_with_ranker,
-    vae_history_figure,
 )
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
-from tavaal_nb.losses import loss_prediction_mse, margin_ranking_loss, ranker_loss
+from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
+from tavaal_nb.plots import loss_prediction_figure, vae_history_figure
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import train_adversarial
 
@@ -53,7 +49,7 @@ def test_loss_prediction_mse_by_hand_and_its_scale():
     assert loss_prediction_mse(pred, true).item() == pytest.approx(by_hand)
     # targets x10 / predictions +3: MSE moves, the ranking losses do not
     assert loss_prediction_mse(pred, 10 * true).item() > 10 * by_hand
-    for loss in (margin_ranking_loss, ranker_loss):
+    for loss in (margin_ranking_loss, bce_ranking_loss):
         assert loss(pred, 10 * true).item() == pytest.approx(loss(pred, true).item())
         assert loss(pred + 3, true).item() == pytest.approx(loss(pred, true).item())
     leaf = pred.clone().requires_grad_(True)
@@ -127,7 +123,7 @@ def test_interrupt_after_then_resume_gives_the_uninterrupted_records(tmp_path):
 # ------------------------------------------------------------------------------ loss predictors
 def test_loss_predictors_on_held_out_images(ci_data):
     config, data, labeled = ci_data
-    task, history = train_task_with_ranker(config, data, labeled, ranker_loss, seed=0)
+    task, history = train_task_with_ranker(config, data, labeled, bce_ranking_loss, seed=0)
     assert len(history) == config.epochs and task.ranker is not None
     pred, true = predicted_and_true_losses(task, data.test_images, data.test_labels, make_augmenter(config, data))
     assert pred.shape == true.shape == (data.test_labels.numel(),) and (true >= 0).all()
@@ -138,12 +134,12 @@ def test_loss_predictors_on_held_out_images(ci_data):
 
 def test_compare_loss_predictors_reports_divergence(ci_data):
     config, data, labeled = ci_data
-    objectives = {"eq. 4": ranker_loss, "broken": lambda p, t: p.sum() * float("nan")}
+    objectives = {"eq. 4": bce_ranking_loss, "broken": lambda p, t: p.sum() * float("nan")}
     out = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, objectives, seed=0)
     assert out["eq. 4"]["diverged"] is None and out["eq. 4"]["predicted"].numel() == data.test_labels.numel()
     assert out["broken"]["predicted"] is None and "NaN" in out["broken"]["diverged"]
     # same seed: same initialisation and batches, so the same objective gives the same numbers
-    again = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, {"eq. 4": ranker_loss})
+    again = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, {"eq. 4": bce_ranking_loss})
     assert torch.equal(again["eq. 4"]["predicted"], out["eq. 4"]["predicted"])
     fig = loss_prediction_figure({"eq. 4": (out["eq. 4"]["predicted"], out["eq. 4"]["true"])})
     assert len(fig.data) == 1 and "Spearman" in fig.layout.annotations[0].text
@@ -229,6 +225,17 @@ def test_compare_with_paper():
     assert "not run" in table and "holds" in table and "over 80.00" in table
     low = compare_with_paper([_fake_results("cifar10", {4000: [70.0, 72.0]})])
     assert low[1]["holds"] is False
+
+
+def test_compare_with_paper_pools_by_the_one_rule():
+    a, b = _fake_results("cifar10", {10_000: [90.0, 91.0]}), _fake_results("cifar10", {10_000: [92.0, 93.0]})
+    a.config["seed"], b.config["seed"] = 0, 1  # another seed: the same experiment, pooled
+    rows = compare_with_paper([a, b], PAPER_HEADLINES[:1])
+    assert len(rows) == 1 and rows[0]["trials"] == 4 and rows[0]["ours_mean"] == pytest.approx(91.5)
+    b.config["epochs"] = 20  # other settings: another experiment, its own row
+    rows = compare_with_paper([a, b], PAPER_HEADLINES[:1])
+    assert [row["ours_mean"] for row in rows] == [pytest.approx(90.5), pytest.approx(92.5)]
+    assert rows[0]["experiment"] != rows[1]["experiment"] and "epochs=20" in rows[1]["experiment"]
 
 
 def test_find_results_skips_other_json(tmp_path):

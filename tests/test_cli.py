@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, CI_INITIAL, DATASET_NAMES, PRESET_NAMES
 
 from tavaal_nb.cli import main
+from tavaal_nb.strategies import PLUGINS_ENV, registry, strategy_names, unregister_strategy
 
 
 def first_words(text: str) -> list[str]:
@@ -126,3 +129,36 @@ def test_unparseable_arguments_exit_2(capsys):
         main(["run", "--preset", "ci", "--out", "x", "--budget", "many"])
     assert info.value.code == 2
     assert "budget" in capsys.readouterr().err
+
+
+PLUGIN = str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "margin_sampling.py")
+
+
+@pytest.fixture
+def clean_plugins(monkeypatch):
+    """Forget what --plugin registered and exported, so other tests see the built-ins only."""
+    monkeypatch.setenv(PLUGINS_ENV, "")  # restored (removed) afterwards, whatever --plugin exported
+    before = set(strategy_names())
+    yield
+    for name in set(strategy_names()) - before:
+        unregister_strategy(name)
+    registry._LOADED_PLUGINS.clear()
+    sys.modules.pop("tavaal_nb_plugin_margin_sampling", None)
+
+
+def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path, clean_plugins):
+    assert main(["methods", "--plugin", PLUGIN]) == 0
+    assert "margin" in first_words(capsys.readouterr().out)
+    out = tmp_path / "sweep"
+    # two local worker processes: the plug-in reaches them through TAVAAL_PLUGINS
+    code = main(["sweep", "--plugin", PLUGIN, "--preset", "ci", "--datasets", "synthetic", "--methods", "margin",
+                 "--trials", "2", "--workers", "2", "--quiet", "--device", "cpu", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    for trial in (0, 1):
+        run = json.loads((out / "synthetic" / "margin" / f"trial-{trial}" / "results.json").read_text())["runs"][0]
+        assert run["method"] == "margin" and len(run["cycles"]) == CI_CYCLES
+
+
+def test_unknown_plugin_is_one_error_line(capsys, tmp_path, clean_plugins):
+    assert main(["methods", "--plugin", "no_such_module_xyz"]) == 2
+    assert "no_such_module_xyz" in capsys.readouterr().err

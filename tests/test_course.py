@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tavaal_nb import course
+from tavaal_nb import course, environment
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course.notebook_paths(REPO)
@@ -213,9 +213,9 @@ def test_course_command_line_check_passes():
 
 
 def test_repository_root_and_pick_dataset(tmp_path, capsys):
-    assert course.repository_root(REPO / "notebooks") == REPO
-    assert course.repository_root(tmp_path) is None
-    assert course.pick_dataset(["cifar100", "synthetic-grey"], data_dir=str(tmp_path), download=False) == "synthetic-grey"
+    assert environment.repository_root(REPO / "notebooks") == REPO
+    assert environment.repository_root(tmp_path) is None
+    assert environment.pick_dataset(["cifar100", "synthetic-grey"], data_dir=str(tmp_path), download=False) == "synthetic-grey"
     assert "cifar100: not available" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
-        course.pick_dataset(["cifar100"], data_dir=str(tmp_path), download=False)
+        environment.pick_dataset(["cifar100"], data_dir=str(tmp_path), download=False)

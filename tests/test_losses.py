@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tavaal_nb.losses import (
+    bce_ranking_loss,
     conditional_vae_loss,
     discriminator_loss,
     kl_divergence,
     margin_ranking_loss,
-    ranker_loss,
     ranking_pairs,
     vae_adversarial_loss,
     vae_loss,
@@ -60,13 +60,13 @@ def test_margin_ranking_loss_batch_of_six():
     assert margin_ranking_loss(pred, target).item() == pytest.approx(1.6)
 
 
-@pytest.mark.parametrize("loss", [margin_ranking_loss, ranker_loss])
+@pytest.mark.parametrize("loss", [margin_ranking_loss, bce_ranking_loss])
 def test_ranking_losses_refuse_an_odd_batch(loss):
     with pytest.raises(ValueError, match=r"even.*B=3"):
         loss(t([1.0, 2.0, 3.0]), t([1.0, 2.0, 3.0]))
 
 
-@pytest.mark.parametrize("loss", [margin_ranking_loss, ranker_loss])
+@pytest.mark.parametrize("loss", [margin_ranking_loss, bce_ranking_loss])
 def test_ranking_losses_detach_the_target_losses(loss):
     pred = torch.tensor([0.3, -1.0, 2.0, 0.5], requires_grad=True)
     target = torch.tensor([1.0, 2.0, 0.5, 0.1], requires_grad=True)
@@ -94,13 +94,13 @@ def test_ranker_loss_hand_numbers():
     pred, target = t([2.0, 0.0, 1.0, -1.0]), t([0.3, 0.2, 0.5, 0.1])
     expected = (neg_log_sigmoid(3.0) + neg_log_sigmoid(1.0)) / 2
     assert expected == pytest.approx(0.180924, abs=1e-6)
-    assert ranker_loss(pred, target).item() == pytest.approx(expected, rel=1e-6)
+    assert bce_ranking_loss(pred, target).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_ranker_loss_tie_has_label_zero():
     # pair (0,1) of B=2: s = 0.5 - 0 = 0.5, targets tie -> label 0 -> -log(1 - sigmoid(0.5)) = -log sigmoid(-0.5)
     pred, target = t([0.5, 0.0]), t([1.0, 1.0])
-    assert ranker_loss(pred, target).item() == pytest.approx(neg_log_sigmoid(-0.5), rel=1e-6)
+    assert bce_ranking_loss(pred, target).item() == pytest.approx(neg_log_sigmoid(-0.5), rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- eq. 6

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,7 +110,7 @@ def test_lowest_discriminator_score_wins(tiny_context, strategy):
     chosen_scores = [scores[candidates.index(i)] for i in chosen]
     others = [s for k, s in enumerate(scores) if candidates[k] not in chosen]
     assert max(chosen_scores) <= min(others)
-    if strategy.uses_rank:
+    if strategy.trains_ranker:
         assert selection.extras["r_candidates"].shape == (40,)
     else:
         assert "r_candidates" not in selection.extras
@@ -149,17 +151,20 @@ def test_every_method_returns_distinct_candidates(tiny_context, name):
 
 
 def test_method_names_are_the_documented_ones():
-    assert sorted(METHODS) == sorted(ALL_METHODS)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Methods", 1)[1].split("\n\n", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE)
+    assert documented == list(ALL_METHODS) == list(METHODS)
     with pytest.raises(ValueError) as info:
         get_strategy("badge")
     assert all(name in str(info.value) for name in ALL_METHODS)
 
 
 def test_only_ranker_methods_train_a_ranker():
-    with_ranker = {name for name, strategy in METHODS.items() if strategy.rank_loss is not None}
+    with_ranker = {name for name, strategy in METHODS.items() if strategy.trains_ranker}
     assert with_ranker == {"lloss", "lloss-v2", "tavaal"}
-    assert METHODS["lloss"].rank_loss == "margin" and METHODS["lloss-v2"].rank_loss == "bce"
-    assert METHODS["tavaal"].rank_loss == "bce"
+    assert METHODS["lloss"].ranker_objective == "margin" and METHODS["lloss-v2"].ranker_objective == "bce"
+    assert METHODS["tavaal"].ranker_objective == "bce"
 
 
 # ----------------------------------------------------------------------------- a whole run

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from pathlib import Path
 
 import ipywidgets
 import plotly.graph_objects as go
@@ -15,8 +14,10 @@ import pytest
 import torch
 
 from tavaal_nb import make_config, run_experiment
+from tavaal_nb.analysis import histogram_counts
 from tavaal_nb.config import Config
 from tavaal_nb.loop import prepare_data
+from tavaal_nb.pooling import merge_results
 from tavaal_nb.results import Results
 from tavaal_nb.widgets import (
     ClassEntropyView,
@@ -519,8 +520,6 @@ def test_export_image_error_is_clear(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------ plots helpers
 def test_histogram_counts_and_merge(widget_run):
-    from tavaal_nb.plots import histogram_counts, merge_results
-
     assert histogram_counts([0.0, 0.05, 0.1, 0.99, 1.0, 1.2, -0.1], bins=10) == [3, 1, 0, 0, 0, 0, 0, 0, 0, 3]
     out, raw, _ = widget_run
     a, b = Results.load(out), Results.load(out)

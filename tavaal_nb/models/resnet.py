@@ -61,10 +61,6 @@ class ResNet18(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.linear = nn.Linear(channels, num_classes)
 
-    @property
-    def embedding_dim(self) -> int:
-        return self.stage_channels[-1]
-
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
         out = F.relu(self.bn1(self.conv1(x)))
         f1 = self.layer1(out)

@@ -1,25 +1,34 @@
-"""Query strategies by name. Each returns the chosen pool indices and per-candidate scores."""
+"""Query strategies by name. A strategy implements ``select(context) -> Selection``;
+:func:`register_strategy` makes one (or a plain scoring function) selectable by name."""
 
-from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, highest, lowest
+from tavaal_nb.strategies.base import (
+    PREFERENCES,
+    QueryContext,
+    Selection,
+    Strategy,
+    highest,
+    lowest,
+    select_by_scores,
+)
 from tavaal_nb.strategies.coreset import CoreSet, k_center_greedy
+from tavaal_nb.strategies.registry import (
+    BUILTIN_METHODS,
+    METHODS,
+    ScoringStrategy,
+    get_strategy,
+    PLUGINS_ENV,
+    load_plugin,
+    load_plugins,
+    register_strategy,
+    strategy_names,
+    unregister_strategy,
+)
 from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 
-METHODS: dict[str, Strategy] = {
-    strategy.name: strategy
-    for strategy in (RandomSampling(), LearningLoss(), LearningLossV2(), VAAL(), TAVAAL(), CoreSet(), EntropySampling())
-}
-"""Every method name accepted by ``--method``, mapped to its strategy."""
-
-
-def get_strategy(name: str) -> Strategy:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
-    return METHODS[name]
-
-
 __all__ = [
-    "METHODS", "get_strategy", "QueryContext", "Selection", "Strategy", "highest", "lowest",
-    "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet", "EntropySampling",
-    "k_center_greedy",
+    "METHODS", "BUILTIN_METHODS", "get_strategy", "strategy_names", "register_strategy", "unregister_strategy",
+    "load_plugin", "load_plugins", "PLUGINS_ENV", "QueryContext", "Selection", "Strategy", "ScoringStrategy", "select_by_scores", "PREFERENCES",
+    "highest", "lowest", "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet",
+    "EntropySampling", "k_center_greedy",
 ]

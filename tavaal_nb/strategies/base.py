@@ -11,10 +11,9 @@ from torch import Tensor
 from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
-from tavaal_nb.losses import margin_ranking_loss, ranker_loss
-from tavaal_nb.training import RankLoss, Runtime, TaskModel
+from tavaal_nb.training import Runtime, TaskModel
 
-__all__ = ["QueryContext", "Selection", "Strategy", "lowest", "highest"]
+__all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "lowest", "highest", "PREFERENCES"]
 
 
 @dataclass
@@ -73,43 +72,55 @@ def highest(scores: Tensor, k: int) -> Tensor:
     return torch.argsort(-scores, stable=True)[:k]
 
 
-class Strategy:
-    """A query strategy. Subclasses set ``name``, ``help`` and ``rank_loss`` and implement ``score``.
+PREFERENCES = ("highest", "lowest")
+"""Which end of the scores :func:`select_by_scores` takes."""
 
-    ``rank_loss`` is the ranking loss its task model's Ranker trains with (None: no
-    Ranker is trained, so baselines are not given one, unlike the public code).
-    ``prefer`` says whether the ``lowest`` or ``highest`` scores are chosen.
+
+def select_by_scores(context: QueryContext, scores: Tensor, prefer: str = "highest", *,
+                     discriminator_scores: Tensor | None = None,
+                     extras: dict[str, Any] | None = None) -> Selection:
+    """Choose the ``context.budget`` candidates with the highest (or lowest) scores (stable ties).
+
+    ``scores`` holds one number per candidate, in the order of ``context.candidates``
+    (on any device); ``prefer`` is ``"highest"`` or ``"lowest"``.
+    """
+    if prefer not in PREFERENCES:
+        raise ValueError(f"prefer must be one of {', '.join(PREFERENCES)}, got {prefer!r}")
+    scores = scores.float().reshape(-1)
+    if scores.numel() != context.candidates.numel():
+        raise ValueError(f"expected one score per candidate ({context.candidates.numel()}), got {scores.numel()}")
+    chooser = highest if prefer == "highest" else lowest
+    positions = chooser(scores, min(context.budget, scores.numel()))
+    return Selection(
+        indices=context.candidates[positions.to(context.candidates.device)].cpu(),
+        scores=scores.cpu(),
+        candidates=context.candidates.cpu(),
+        discriminator_scores=None if discriminator_scores is None else discriminator_scores.float().cpu(),
+        extras=extras or {},
+    )
+
+
+class Strategy:
+    """A query strategy: set ``name`` and ``help``, implement :meth:`select`.
+
+    ``ranker_objective`` is the ranking loss the task model's Ranker trains with while
+    this strategy is used: None (no Ranker is built; baselines are not given one, unlike
+    the public code), ``"margin"`` (eq. 1, Learning Loss) or ``"bce"`` (eq. 4, TA-VAAL);
+    see :func:`tavaal_nb.losses.ranker_objective_loss`.
     """
 
     name: ClassVar[str] = ""
     help: ClassVar[str] = ""
-    rank_loss: ClassVar[str | None] = None
-    prefer: ClassVar[str] = "highest"
+    ranker_objective: ClassVar[str | None] = None
 
-    def ranking_loss(self, config: Config) -> RankLoss | None:
-        if self.rank_loss == "margin":
-            return lambda pred, target: margin_ranking_loss(pred, target, margin=config.margin)
-        if self.rank_loss == "bce":
-            return ranker_loss
-        return None
-
-    def score(self, context: QueryContext) -> tuple[Tensor, dict[str, Any]]:
-        """One float score per candidate (on any device), plus extras."""
-        raise NotImplementedError
+    @property
+    def trains_ranker(self) -> bool:
+        """Whether the task model gets a Ranker (eq. 5) for this strategy."""
+        return self.ranker_objective is not None
 
     def select(self, context: QueryContext) -> Selection:
-        scores, extras = self.score(context)
-        scores = scores.float().reshape(-1)
-        if scores.numel() != context.candidates.numel():
-            raise RuntimeError(f"{self.name} returned {scores.numel()} scores for {context.candidates.numel()} candidates")
-        budget = min(context.budget, scores.numel())
-        chooser = lowest if self.prefer == "lowest" else highest
-        positions = chooser(scores, budget)
-        discriminator = extras.pop("discriminator_scores", None)
-        return Selection(
-            indices=context.candidates[positions.to(context.candidates.device)].cpu(),
-            scores=scores.cpu(),
-            candidates=context.candidates.cpu(),
-            discriminator_scores=None if discriminator is None else discriminator.float().cpu(),
-            extras=extras,
-        )
+        """Choose ``context.budget`` of ``context.candidates``; most strategies end in :func:`select_by_scores`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement select(context)")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

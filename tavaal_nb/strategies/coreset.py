@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -20,12 +18,10 @@ def k_center_greedy(labeled: Tensor, candidates: Tensor, k: int, chunk: int = 40
     order and each candidate's distance to the nearest labeled point before any pick.
     """
     k = min(k, candidates.shape[0])
-    if labeled.shape[0]:
-        nearest = torch.full((candidates.shape[0],), float("inf"), device=candidates.device)
-        for block in labeled.split(chunk):
-            nearest = torch.minimum(nearest, torch.cdist(candidates, block).min(dim=1).values)
-    else:
-        nearest = torch.full((candidates.shape[0],), float("inf"), device=candidates.device)
+    nearest = torch.full((candidates.shape[0],), float("inf"), device=candidates.device)
+    blocks = labeled.split(chunk) if labeled.shape[0] else ()  # none labeled: every distance stays infinite
+    for block in blocks:
+        nearest = torch.minimum(nearest, torch.cdist(candidates, block).min(dim=1).values)
     initial = nearest.clone()
     picks = torch.empty(k, dtype=torch.long, device=candidates.device)
     for step in range(k):  # stays on the device: argmax and the update are device ops
@@ -40,10 +36,9 @@ class CoreSet(Strategy):
     name = "coreset"
     help = "k-center greedy on the task model's penultimate embeddings (Sener & Savarese)"
 
-    def score(self, context: QueryContext) -> tuple[Tensor, dict[str, Any]]:  # pragma: no cover - select overrides
-        raise NotImplementedError
-
     def select(self, context: QueryContext) -> Selection:
+        # Picks in greedy order, not by a score, so select_by_scores does not apply;
+        # the scores reported are each candidate's distance to the labeled set.
         batch = context.config.eval_batch_size
         images = context.data.train_images
         labeled = infer(context.task, images[context.labeled], context.augmenter, batch, context.runtime)["embedding"]

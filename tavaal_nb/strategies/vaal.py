@@ -15,7 +15,7 @@ from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.progress import progress_bar
-from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, lowest
+from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.training import Runtime, infer, maybe_compile
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means"]
@@ -29,6 +29,11 @@ def transform_r(r: Tensor | None, how: str) -> Tensor | None:
     if r is None:
         return None
     return torch.sigmoid(r) if how == "sigmoid" else r
+
+
+def _rows(values: Tensor | None, positions: Tensor) -> Tensor | None:
+    """``values[positions]``, or None when there are no values (VAAL has no rank variable)."""
+    return None if values is None else values[positions]
 
 
 def cycling_batches(size: int, batch: int, iterations: int, generator: torch.Generator) -> Tensor:
@@ -76,10 +81,15 @@ def train_adversarial(
     vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
     disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
     batch = config.vae_batch_size
-    lab_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]), iterations, generator)
-    unl_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]), iterations, generator)
-    dec_l, dec_u = transform_r(r_labeled, config.decoder_r), transform_r(r_unlabeled, config.decoder_r)
-    dis_l, dis_u = transform_r(r_labeled, config.discriminator_r), transform_r(r_unlabeled, config.discriminator_r)
+    labeled_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]), iterations,
+                                      generator)
+    unlabeled_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]), iterations,
+                                        generator)
+    # The rank variable as each model sees it: the decoder's (eq. 6) and the discriminator's (eqs. 7-8) input.
+    decoder_r_labeled = transform_r(r_labeled, config.decoder_r)
+    decoder_r_unlabeled = transform_r(r_unlabeled, config.decoder_r)
+    discriminator_r_labeled = transform_r(r_labeled, config.discriminator_r)
+    discriminator_r_unlabeled = transform_r(r_unlabeled, config.discriminator_r)
     if log_every < 1:
         raise ValueError(f"log_every must be a positive number of iterations, got {log_every}")
     names = ("vae", "discriminator", "reconstruction", "kl", "adversarial")
@@ -91,19 +101,20 @@ def train_adversarial(
     discriminator.train()
     bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
     for it in bar:
-        lb, ub = lab_batches[it], unl_batches[it]
-        x_l = runtime.batch(augment(labeled_images[lb]))
-        x_u = runtime.batch(augment(unlabeled_images[ub]))
-        rl = None if dec_l is None else dec_l[lb]
-        ru = None if dec_u is None else dec_u[ub]
-        dl = None if dis_l is None else dis_l[lb]
-        du = None if dis_u is None else dis_u[ub]
+        labeled_batch, unlabeled_batch = labeled_batches[it], unlabeled_batches[it]
+        x_l = runtime.batch(augment(labeled_images[labeled_batch]))
+        x_u = runtime.batch(augment(unlabeled_images[unlabeled_batch]))
+        decoder_r_l = _rows(decoder_r_labeled, labeled_batch)
+        decoder_r_u = _rows(decoder_r_unlabeled, unlabeled_batch)
+        discriminator_r_l = _rows(discriminator_r_labeled, labeled_batch)
+        discriminator_r_u = _rows(discriminator_r_unlabeled, unlabeled_batch)
         with runtime.autocast(device):
-            recon_l, _, mu_l, logvar_l = vae(x_l, rl)
-            recon_u, _, mu_u, logvar_u = vae(x_u, ru)
+            recon_l, _, mu_l, logvar_l = vae(x_l, decoder_r_l)
+            recon_u, _, mu_u, logvar_u = vae(x_u, decoder_r_u)
             recon_l, mu_l, logvar_l = recon_l.float(), mu_l.float(), logvar_l.float()
             recon_u, mu_u, logvar_u = recon_u.float(), mu_u.float(), logvar_u.float()
-            adversarial = vae_adversarial_loss(discriminator(mu_l, dl).float(), discriminator(mu_u, du).float())
+            adversarial = vae_adversarial_loss(discriminator(mu_l, discriminator_r_l).float(),
+                                               discriminator(mu_u, discriminator_r_u).float())
             vae_total = conditional_vae_loss(
                 (x_l, recon_l, mu_l, logvar_l), (x_u, recon_u, mu_u, logvar_u), kl_weight=config.kl_weight,
             ) + config.adversarial_weight * adversarial
@@ -117,7 +128,8 @@ def train_adversarial(
             mu_l = vae.encode(x_l)[0]  # encoder only: the D step needs no decoder
             mu_u = vae.encode(x_u)[0]
         with runtime.autocast(device):
-            disc_total = discriminator_loss(discriminator(mu_l, dl).float(), discriminator(mu_u, du).float())
+            disc_total = discriminator_loss(discriminator(mu_l, discriminator_r_l).float(),
+                                            discriminator(mu_u, discriminator_r_u).float())
         disc_opt.zero_grad(set_to_none=True)
         disc_total.backward()
         disc_opt.step()
@@ -154,14 +166,15 @@ def latent_means(vae: ConditionalVAE, images: Tensor, augment, batch_size: int,
 
 
 class VAAL(Strategy):
+    """VAAL, and (as :class:`TAVAAL`) TA-VAAL: the rank variable ``r`` enters the VAE and the
+    discriminator exactly when the strategy trains a Ranker."""
+
     name = "vaal"
     help = "VAAL (Sinha et al.): VAE + discriminator on the latent means, no rank variable"
-    prefer = "lowest"
-    uses_rank = False
 
     def build(self, context: QueryContext) -> tuple[ConditionalVAE, Discriminator]:
         config, data = context.config, context.data
-        r_dim = 1 if self.uses_rank else 0
+        r_dim = 1 if self.trains_ranker else 0
         vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim, config.vae_width)
         disc = Discriminator(config.z_dim, r_dim, config.disc_hidden, config.disc_depth)
         vae = vae.to(context.device, memory_format=context.runtime.memory_format)
@@ -173,7 +186,7 @@ class VAAL(Strategy):
         images = data.train_images
         labeled_images, candidate_images = images[context.labeled], images[context.candidates]
         r_labeled = r_candidates = None
-        if self.uses_rank:
+        if self.trains_ranker:
             # The rank variable: the frozen task model's Ranker on un-augmented images,
             # computed once per cycle (it cannot change while the task model is frozen).
             r_labeled = infer(context.task, labeled_images, context.augmenter, config.eval_batch_size, context.runtime)["rank"]
@@ -190,7 +203,6 @@ class VAAL(Strategy):
         d_r = transform_r(r_candidates, config.discriminator_r)
         with torch.no_grad():
             probability = torch.sigmoid(disc(mu_candidates, d_r).float())
-        positions = lowest(probability, min(context.budget, probability.numel()))  # eq. 9
         extras: dict[str, Any] = {
             "iterations": iterations,
             "loss_history": history,
@@ -200,17 +212,11 @@ class VAAL(Strategy):
         if r_candidates is not None:
             extras["r_candidates"] = r_candidates.cpu()
             extras["r_labeled"] = r_labeled.cpu()
-        return Selection(
-            indices=context.candidates[positions].cpu(),
-            scores=probability.cpu(),
-            candidates=context.candidates.cpu(),
-            discriminator_scores=probability.cpu(),
-            extras=extras,
-        )
+        # eq. 9: label the candidates the discriminator finds least like the labeled pool.
+        return select_by_scores(context, probability, "lowest", discriminator_scores=probability, extras=extras)
 
 
 class TAVAAL(VAAL):
     name = "tavaal"
     help = "TA-VAAL (the paper): Ranker trained with eq. 4, its output r conditions the VAE and D"
-    rank_loss = "bce"
-    uses_rank = True
+    ranker_objective = "bce"

@@ -21,6 +21,7 @@ from typing import Any
 from tavaal_nb.config import Config
 from tavaal_nb.loop import Callback, run_experiment
 from tavaal_nb.results import RESULTS_NAME, Results
+from tavaal_nb.strategies import load_plugins
 
 __all__ = ["run_task", "SweepTaskError", "TaskLog", "append_log", "log_tail", "now", "LOG_NAME", "LOG_TAIL_CHARS"]
 
@@ -94,6 +95,7 @@ def run_task(payload: Mapping[str, Any]) -> dict[str, Any]:
         append_log(log_path, f"{now()} attempt {payload.get('attempt', 1)} of {payload['id']} on {where}"
                              + (f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else ""))
         try:
+            load_plugins()  # the plug-ins the parent named (TAVAAL_PLUGINS), before the method is looked up
             config = Config.from_dict(payload["config"])
             path = directory / RESULTS_NAME
             resumed_from = None

@@ -11,6 +11,7 @@ per view (``static=`` argument), for the session (:func:`set_static`), or from
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -21,8 +22,9 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs_version
 
-from tavaal_nb.plots import group_results, merge_results
+from tavaal_nb.pooling import group_results, merge_results
 from tavaal_nb.results import Results, load_results
 
 __all__ = ["View", "ImageExportError", "set_static", "static_reason"]
@@ -48,9 +50,7 @@ def _figure_widget_problem() -> str | None:
     """Why a FigureWidget would not be drawn here, or None when it would."""
     if "google.colab" in sys.modules:
         return "Colab does not draw plotly's FigureWidget"
-    try:
-        import anywidget  # noqa: F401  (plotly >= 6 draws FigureWidget through anywidget)
-    except ImportError:
+    if importlib.util.find_spec("anywidget") is None:  # plotly >= 6 draws FigureWidget through anywidget
         return "plotly's FigureWidget needs the anywidget package, which is not installed"
     return None
 
@@ -69,8 +69,6 @@ def static_reason(static: bool | None = None) -> str | None:
 
 
 def _plotly_js_url() -> str:
-    from plotly.offline import get_plotlyjs_version
-
     return f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
 
 

@@ -6,7 +6,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from tavaal_nb.plots import latent_figure, pca_2d
+from tavaal_nb.analysis import pca_2d
+from tavaal_nb.plots import latent_figure
 from tavaal_nb.strategies.base import Selection
 from tavaal_nb.widgets._base import View
 

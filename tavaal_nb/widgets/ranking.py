@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.plots import _ranking_curves, ranking_loss_figure, ranking_loss_values
+from tavaal_nb.analysis import ranking_loss_curves, ranking_loss_values
+from tavaal_nb.plots import ranking_loss_figure
 from tavaal_nb.widgets._base import View
 
 __all__ = ["RankingLossExplorer"]
@@ -53,7 +54,7 @@ class RankingLossExplorer(View):
         key = (self.order.value, round(self.margin.value, 6))
         if key not in self._curves:
             gaps = [-4.0 + 8.0 * k / 160 for k in range(161)]
-            self._curves[key] = _ranking_curves(key[0], key[1], gaps)
+            self._curves[key] = ranking_loss_curves(key[0], key[1], gaps)
         v = self.values
         self._readout.value = (
             f"<small>eq. 1 = {v['eq1']:.4f}, d/dl^_i = {v['eq1_grad_i']:+.4f}, d/dl^_j = {v['eq1_grad_j']:+.4f}"

@@ -1,0 +1,102 @@
+"""Grouping, merging and pooling of results: the one rule the report, the widgets and the
+notebooks share.
+
+* :func:`group_results`: results that measure the same thing (same dataset and settings,
+  whatever the methods, trials, seed or device) belong to one group;
+* :func:`merge_results`: a group's results as one :class:`~tavaal_nb.results.Results`,
+  trials renumbered per method so runs from several directories stay apart;
+* :func:`learning_curve_stats`: per method and labeled-set size, every trial's accuracy
+  pooled over the results given, with their mean and std.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from tavaal_nb.results import Results, mean_std
+
+__all__ = ["POOLED_FIELDS", "group_results", "merge_results", "learning_curve_stats"]
+
+POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", "device", "data_dir")
+"""Config fields that may differ between results that are pooled into one group."""
+
+
+def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
+    """Results that measure the same thing, grouped: same dataset and settings, whatever the
+    methods, trials, seed or device (e.g. one directory per method, or a sweep over seeds).
+
+    Keys are short labels: the dataset name, plus the settings that tell groups of the same
+    dataset apart (``"synthetic (epochs=4)"``).
+    """
+    keyed: dict[str, list[Results]] = {}
+    for result in results:
+        key = json.dumps({k: v for k, v in result.config.items() if k not in POOLED_FIELDS},
+                         sort_keys=True, default=str)
+        keyed.setdefault(key, []).append(result)
+    configs = {key: json.loads(key) for key in keyed}
+    labels: dict[str, list[Results]] = {}
+    for key, members in keyed.items():
+        name = members[0].dataset.get("name", configs[key].get("dataset", "?"))
+        siblings = [other for other in configs if other != key and configs[other].get("dataset") == configs[key].get("dataset")]
+        differing = sorted({field for other in siblings for field in configs[key]
+                            if configs[key].get(field) != configs[other].get(field)})
+        label = name + (" (" + ", ".join(f"{f}={configs[key][f]}" for f in differing[:3]) + ")" if differing else "")
+        while label in labels:
+            label += "'"
+        labels[label] = members
+    return labels
+
+
+def merge_results(results: Sequence[Results]) -> Results:
+    """One in-memory :class:`Results` holding the runs of several (same dataset and settings).
+
+    Trials are renumbered per method (0, 1, ...) in the order met, so runs from several
+    directories that each call their trial 0 stay apart; a run's original place is kept in
+    its ``source`` field. A single result is returned unchanged.
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("nothing to merge: no results given")
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    config = dict(first.config)
+    methods: list[str] = []
+    runs: list[dict] = []
+    next_trial: dict[str, int] = {}
+    for result in results:
+        for run in result.runs:
+            if run["method"] not in methods:
+                methods.append(run["method"])
+            copy = dict(run)
+            copy["trial"] = next_trial.get(run["method"], 0)
+            next_trial[run["method"]] = copy["trial"] + 1
+            copy["source"] = {"path": str(result.path) if result.path else None, "trial": run["trial"]}
+            runs.append(copy)
+    config["methods"] = methods
+    config["trials"] = max(next_trial.values(), default=0)
+    merged = Results.new(config, first.dataset)
+    merged.data["runs"] = runs
+    return merged
+
+
+def learning_curve_stats(results: Sequence[Results]) -> dict[str, dict[str, list]]:
+    """Per method, pooled over every results object: sizes, per-trial values, mean and std."""
+    pooled: dict[str, dict[int, list[float]]] = {}
+    for result in results:
+        for method, curve in result.curves().items():
+            target = pooled.setdefault(method, {})
+            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
+                target.setdefault(size, []).extend(values)
+    stats: dict[str, dict[str, list]] = {}
+    for method, by_size in pooled.items():
+        sizes = sorted(by_size)
+        pairs = [mean_std(by_size[s]) for s in sizes]
+        stats[method] = {
+            "labeled_size": sizes,
+            "values": [by_size[s] for s in sizes],
+            "mean": [p[0] for p in pairs],
+            "std": [p[1] for p in pairs],
+        }
+    return stats

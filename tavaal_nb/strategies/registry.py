@@ -1,0 +1,217 @@
+"""The strategies selectable by name, built-in and plugged in.
+
+``run_experiment``, the configuration check, the widgets, the report and the command
+line all look methods up here, so a strategy registered from a notebook or a user's
+module is as selectable as the built-ins:
+
+    @register_strategy(name="margin", prefer="lowest")
+    def margin(context):            # one score per candidate
+        ...
+
+A plain scoring function ``fn(context) -> Tensor`` is wrapped with
+:func:`~tavaal_nb.strategies.base.select_by_scores`; a :class:`Strategy` subclass or
+instance is registered as it is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from torch import Tensor
+
+from tavaal_nb.losses import RANKER_OBJECTIVES
+from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Strategy, select_by_scores
+from tavaal_nb.strategies.coreset import CoreSet
+from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
+from tavaal_nb.strategies.vaal import TAVAAL, VAAL
+
+__all__ = ["register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "load_plugins", "PLUGINS_ENV",
+           "ScoringStrategy", "METHODS", "BUILTIN_METHODS"]
+
+ScoringFunction = Callable[[QueryContext], Tensor]
+"""A strategy written as one function: one score per candidate, in ``context.candidates``' order."""
+
+_REGISTRY: dict[str, Strategy] = {}
+
+METHODS: Mapping[str, Strategy] = MappingProxyType(_REGISTRY)
+"""Every method name accepted by ``--method`` (a live, read-only view of the registry)."""
+
+
+class ScoringStrategy(Strategy):
+    """A strategy made of a scoring function: the ``budget`` candidates it scores highest (or lowest)."""
+
+    def __init__(self, score: ScoringFunction, name: str, help: str = "", prefer: str = "highest",
+                 ranker_objective: str | None = None) -> None:
+        if prefer not in PREFERENCES:
+            raise ValueError(f"prefer must be one of {', '.join(PREFERENCES)}, got {prefer!r}")
+        self.score = score
+        self.prefer = prefer
+        # Instance attributes shadow the class-level defaults of Strategy.
+        self.name = name  # type: ignore[misc]
+        self.help = help  # type: ignore[misc]
+        self.ranker_objective = ranker_objective  # type: ignore[misc]
+
+    def select(self, context: QueryContext) -> Selection:
+        return select_by_scores(context, self.score(context), self.prefer)
+
+
+def _default_name(strategy: Any) -> str:
+    if isinstance(strategy, Strategy) or (inspect.isclass(strategy) and issubclass(strategy, Strategy)):
+        return strategy.name
+    return getattr(strategy, "__name__", "").replace("_", "-")
+
+
+def _as_strategy(strategy: Any, name: str, help: str | None, prefer: str,
+                 ranker_objective: str | None) -> Strategy:
+    """``strategy`` as a Strategy instance named ``name``; class attributes are kept unless overridden."""
+    if inspect.isclass(strategy) and issubclass(strategy, Strategy):
+        overrides: dict[str, Any] = {"name": name}
+        if help is not None:
+            overrides["help"] = help
+        if ranker_objective is not None:
+            overrides["ranker_objective"] = ranker_objective
+        if any(getattr(strategy, key) != value for key, value in overrides.items()):
+            strategy = type(strategy.__name__, (strategy,), overrides)
+        return strategy()
+    if isinstance(strategy, Strategy):
+        if name != strategy.name or help is not None or ranker_objective is not None:
+            raise ValueError(f"an instance of {type(strategy).__name__} is registered under its own name, help "
+                             "and ranker_objective; register its class to change them")
+        return strategy
+    if callable(strategy):
+        doc = (inspect.getdoc(strategy) or "").strip().splitlines()
+        return ScoringStrategy(strategy, name, help if help is not None else (doc[0] if doc else ""), prefer,
+                               ranker_objective)
+    raise TypeError(f"register_strategy takes a Strategy subclass or instance, or a scoring function "
+                    f"context -> Tensor; got {type(strategy).__name__}")
+
+
+def register_strategy(strategy: Any = None, name: str | None = None, *, help: str | None = None,
+                      prefer: str = "highest", ranker_objective: str | None = None,
+                      replace: bool = False) -> Any:
+    """Make ``strategy`` selectable by ``name`` everywhere a method name is taken; returns the Strategy.
+
+    ``strategy`` is a :class:`Strategy` subclass or instance, or a plain scoring function
+    ``fn(context: QueryContext) -> Tensor`` (one score per candidate), whose ``prefer``
+    (``"highest"`` or ``"lowest"``) end is labeled. ``name`` defaults to the class's
+    ``name`` or the function's ``__name__`` (underscores become hyphens); ``help`` to the
+    class's ``help`` or the first line of the function's docstring. ``ranker_objective``
+    (None, ``"margin"`` for eq. 1, ``"bce"`` for eq. 4) gives the task model a Ranker.
+    A name already registered is refused unless ``replace=True``.
+
+    Without ``strategy`` it returns a decorator: ``@register_strategy(name="x", prefer="lowest")``.
+    """
+    if strategy is None:
+        return lambda target: register_strategy(target, name, help=help, prefer=prefer,
+                                                 ranker_objective=ranker_objective, replace=replace)
+    if ranker_objective is not None and ranker_objective not in RANKER_OBJECTIVES:
+        raise ValueError(f"ranker_objective must be None or one of {', '.join(RANKER_OBJECTIVES)}, "
+                         f"got {ranker_objective!r}")
+    name = name if name is not None else _default_name(strategy)
+    if not name or not isinstance(name, str) or "," in name or name != name.strip():
+        raise ValueError(f"a strategy needs a non-empty name without commas or surrounding spaces, got {name!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"method {name!r} is already registered; pass replace=True to replace it")
+    registered = _as_strategy(strategy, name, help, prefer, ranker_objective)
+    _REGISTRY[name] = registered
+    return registered
+
+
+def unregister_strategy(name: str) -> None:
+    """Remove a registered strategy (built-ins included; for tests and notebooks)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(_REGISTRY)}")
+    del _REGISTRY[name]
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy registered as ``name``."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered method name, in registration order (the built-ins first)."""
+    return tuple(_REGISTRY)
+
+
+def _import_plugin_module(module: str):
+    if module.endswith(".py"):
+        path = Path(module).resolve()
+        if not path.is_file():
+            raise ValueError(f"plugin file {module!r} does not exist")
+        module_name = f"tavaal_nb_plugin_{path.stem}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        loaded = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[module_name] = loaded
+        spec.loader.exec_module(loaded)  # type: ignore[union-attr]
+        return loaded
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise ValueError(f"cannot import plugin module {module!r}: {error}") from error
+
+
+def _made_from(registered: Strategy, target: Any) -> bool:
+    """Whether ``registered`` is ``target``, or was made from it by :func:`register_strategy`."""
+    return registered is target or type(registered) is target or getattr(registered, "score", None) is target
+
+
+def load_plugin(spec: str) -> list[str]:
+    """Import a plug-in and return the method names it added.
+
+    ``spec`` is ``"module"``, ``"module:attr"``, ``"path/to/file.py"`` or
+    ``"path/to/file.py:attr"``. The module may call :func:`register_strategy` itself;
+    ``attr``, when given, is registered too (a Strategy class or instance, or a scoring
+    function), unless it is already registered.
+    """
+    module, _, attr = spec.partition(":")
+    if not module:
+        raise ValueError(f"a plugin is 'module', 'module:attr' or 'file.py[:attr]', got {spec!r}")
+    if spec in _LOADED_PLUGINS:
+        return []
+    before = set(_REGISTRY)
+    loaded = _import_plugin_module(module)
+    if attr:
+        if not hasattr(loaded, attr):
+            raise ValueError(f"plugin module {module!r} has no attribute {attr!r}")
+        target = getattr(loaded, attr)
+        if not any(_made_from(registered, target) for registered in _REGISTRY.values()):
+            register_strategy(target)
+    _LOADED_PLUGINS.add(spec)
+    return [name for name in _REGISTRY if name not in before]
+
+
+PLUGINS_ENV = "TAVAAL_PLUGINS"
+"""Plug-in specs (comma-separated) that worker processes of a sweep or of parallel trials load first:
+the CLI's ``--plugin`` sets it, so a strategy registered in the parent is known in its workers too."""
+_LOADED_PLUGINS: set[str] = set()
+
+
+def load_plugins(specs: Iterable[str] = (), export: bool = False) -> list[str]:
+    """Load each plug-in spec once (see :func:`load_plugin`) plus those named in ``$TAVAAL_PLUGINS``;
+    with ``export``, add ``specs`` to that variable so child processes load them too."""
+    from_environment = [s for s in os.environ.get(PLUGINS_ENV, "").split(",") if s]
+    wanted = list(dict.fromkeys([*from_environment, *specs]))
+    added = [name for spec in wanted for name in load_plugin(spec)]
+    if export and wanted:
+        os.environ[PLUGINS_ENV] = ",".join(wanted)
+    return added
+
+
+for _builtin in (RandomSampling, LearningLoss, LearningLossV2, VAAL, TAVAAL, CoreSet, EntropySampling):
+    register_strategy(_builtin)
+
+BUILTIN_METHODS: tuple[str, ...] = strategy_names()
+"""The methods that ship with tavaal_nb."""
