@@ -38,8 +38,8 @@ FASHION_SKIP_REASON = (
 )
 
 # Every method name the engine must accept, written out by hand (README, "Methods").
-ALL_METHODS = ("random", "lloss", "lloss-v2", "vaal", "tavaal", "coreset", "entropy")
-D_METHODS = ("vaal", "tavaal")
+ALL_METHODS = ("random", "lloss", "lloss-v2", "vaal", "tavaal", "coreset", "entropy", "vaal-lloss", "uncertaingcn", "coregcn", "badge")
+D_METHODS = ("vaal", "tavaal", "vaal-lloss")
 # Every dataset and preset name, by hand (README, "Datasets" and "Presets").
 DATASET_NAMES = (
     "cifar10", "cifar100", "svhn", "fashion-mnist",

@@ -14,7 +14,7 @@ from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.losses import margin_ranking_loss, ranker_loss
 from tavaal_nb.training import RankLoss, Runtime, TaskModel
 
-__all__ = ["QueryContext", "Selection", "Strategy", "lowest", "highest"]
+__all__ = ["QueryContext", "Selection", "Strategy", "lowest", "highest", "select_by_scores"]
 
 
 @dataclass
@@ -113,3 +113,30 @@ class Strategy:
             discriminator_scores=None if discriminator is None else discriminator.float().cpu(),
             extras=extras,
         )
+
+
+PREFERENCES = ("highest", "lowest")
+
+
+def select_by_scores(context: QueryContext, scores: Tensor, prefer: str = "highest", *,
+                     discriminator_scores: Tensor | None = None,
+                     extras: dict[str, Any] | None = None) -> Selection:
+    """Choose the ``context.budget`` candidates with the highest (or lowest) scores (stable ties).
+
+    ``scores`` holds one number per candidate, in the order of ``context.candidates``.
+    """
+    if prefer not in PREFERENCES:
+        raise ValueError(f"prefer must be one of {PREFERENCES}, got {prefer!r}")
+    scores = scores.reshape(-1)
+    if scores.numel() != context.candidates.numel():
+        raise ValueError(f"one score per candidate is needed: got {scores.numel()} scores for "
+                         f"{context.candidates.numel()} candidates")
+    chooser = highest if prefer == "highest" else lowest
+    positions = chooser(scores, min(context.budget, scores.numel()))
+    return Selection(
+        indices=context.candidates[positions.to(context.candidates.device)].cpu(),
+        scores=scores.float().cpu(),
+        candidates=context.candidates.cpu(),
+        discriminator_scores=None if discriminator_scores is None else discriminator_scores.float().cpu(),
+        extras=extras or {},
+    )
