@@ -11,9 +11,13 @@ from typing import Any
 
 import torch
 
+from tavaal_nb.models.vae import VAE_LAYOUTS
+
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
+ADVERSARIAL_INITS = ("kaiming", "pytorch")
+"""VAE/discriminator initialisation (:mod:`tavaal_nb.models.adversarial`): the public code's or PyTorch's."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,10 @@ class Config:
     vae_iterations: int | None = None
     kl_weight: float = 1.0
     adversarial_weight: float = 1.0
-    disc_depth: int = 5
+    disc_depth: int = 3  # Linear layers: the public code's Linear-ReLU-Linear-ReLU-Linear
     disc_hidden: int = 512
+    adversarial_init: str = "kaiming"  # VAE/discriminator weights: kaiming (public code) or pytorch (defaults)
+    vae_layout: str = "padded"  # 28x28 images: padded to 32 inside the VAE, or authors (the public code's build)
     decoder_r: str = "sigmoid"
     discriminator_r: str = "raw"
     # data and run
@@ -66,6 +72,8 @@ class Config:
     memory_format: str = "auto"
     fused_optimizers: str = "auto"  # fused SGD/Adam kernels: auto (on CUDA only), on, off
     compile: bool = False  # torch.compile the task model and the VAE (optional; off by default)
+    allow_tf32: bool = True  # False: TF32 off on CUDA (convolutions and matmuls in true fp32)
+    retrain_plain: bool = False  # also train a plain task model (no Ranker) per cycle (sec. 6.1, Fig. 4)
     seed: int = 0
     device: str = "auto"
     data_dir: str | None = None
@@ -135,6 +143,13 @@ class Config:
         if self.fused_optimizers not in ("auto", "on", "off"):
             problems.append(f"fused_optimizers must be auto (fused SGD/Adam on CUDA, plain on the CPU), on or off, "
                             f"got {self.fused_optimizers!r}")
+        for name in ("allow_tf32", "retrain_plain"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.adversarial_init not in ADVERSARIAL_INITS:
+            problems.append(f"adversarial_init must be one of {ADVERSARIAL_INITS}, got {self.adversarial_init!r}")
+        if self.vae_layout not in VAE_LAYOUTS:
+            problems.append(f"vae_layout must be one of {VAE_LAYOUTS}, got {self.vae_layout!r}")
         if not isinstance(self.compile, bool):
             problems.append(f"compile must be true or false, got {self.compile!r}")
         elif self.compile:
@@ -207,22 +222,29 @@ def _compile_unavailable() -> str | None:
 _PAPER: dict[str, Any] = {}
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
-    "authors-code": {"weight_decay": 5e-4, "crop_padding": 4, "disc_depth": 3},
+    "authors-code": {
+        "weight_decay": 5e-4, "crop_padding": 4, "disc_depth": 3, "vae_layout": "authors",
+        # the public code's numerics: fp32 everywhere, TF32 off, default layout, plain optimizers
+        "precision": "fp32", "memory_format": "contiguous", "fused_optimizers": "off", "allow_tf32": False,
+    },
     "cpu": {
         "trials": 1, "cycles": 5, "initial": 200, "budget": 200, "subset": 1500, "width": 16, "epochs": 12,
         "milestones": (10,), "ranker_detach_epoch": 7, "batch_size": 64, "vae_width": 16, "z_dim": 16,
         "vae_batch_size": 64, "vae_epochs": 5.0, "disc_hidden": 128, "test_limit": 5000, "eval_batch_size": 500,
+        "disc_depth": 5, "adversarial_init": "pytorch",  # as before the paper preset changed (records unchanged)
     },
     "ci": {
         "trials": 1, "cycles": 3, "initial": 20, "budget": 20, "subset": 100, "width": 4, "epochs": 2,
-        "milestones": (2,), "ranker_detach_epoch": 1, "batch_size": 16, "vae_width": 4, "z_dim": 4,
+        # detached in epoch 1 (> 0) of 2: the detached path stays exercised
+        "milestones": (2,), "ranker_detach_epoch": 0, "batch_size": 16, "vae_width": 4, "z_dim": 4,
         "vae_batch_size": 16, "vae_iterations": 4, "disc_hidden": 16, "train_limit": 400, "test_limit": 100,
-        "eval_batch_size": 128,
+        "eval_batch_size": 128, "disc_depth": 5, "adversarial_init": "pytorch",
     },
 }
 PRESET_HELP = {
     "paper": "the paper's settings (ResNet-18, 200 epochs, 10k candidates, 1k..10k labeled); for GPUs",
-    "authors-code": "as paper, with the public code's values where they differ (wd 5e-4, 4 px crop pad, 3-layer D)",
+    "authors-code": "as paper, with the public code's values where they differ (wd 5e-4, 4 px crop pad, fp32 "
+                    "without TF32, Fashion-MNIST's 28x28 VAE with z = 28)",
     "cpu": "small widths and sizes: a 5-cycle run in minutes on a 2-core CPU (what Binder gets)",
     "ci": "the smallest run that still exercises every code path (tests and notebook checks)",
     "auto": "paper on CUDA, cpu otherwise",
@@ -254,8 +276,9 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     When ``epochs`` is overridden but ``milestones`` / ``ranker_detach_epoch`` are not,
     both are rescaled in proportion (160/200 and 120/200 of the paper stay 0.8 and 0.6
     of the new length), so ``--epochs 20`` on the paper preset stays valid.
-    Paper adjustments of a dataset (CIFAR-100's budget of 2,000; 5 cycles for the
-    imbalanced sets) apply to the ``paper`` and ``authors-code`` presets unless overridden.
+    Paper adjustments of a dataset (CIFAR-100's 2,000 initial images and budget; 5 cycles for
+    the imbalanced sets) apply to the ``paper`` and ``authors-code`` presets unless overridden,
+    and :func:`authors_code_adjustments` to ``authors-code``.
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     valid = {f.name for f in dataclasses.fields(Config)}
@@ -272,6 +295,8 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
 
         if name in ("paper", "authors-code") and dataset in DATASETS:
             values.update(DATASETS[dataset].paper_overrides)
+        if name == "authors-code":
+            values.update(authors_code_adjustments(dataset))
     else:
         values = base.to_dict()
     if "epochs" in overrides and overrides["epochs"] != values["epochs"]:
@@ -284,6 +309,12 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     if isinstance(values.get("methods"), str):
         values["methods"] = tuple(m.strip() for m in values["methods"].split(",") if m.strip())
     return Config(**values)
+
+
+def authors_code_adjustments(dataset: str) -> dict[str, Any]:
+    """What the public code changes for a dataset beyond the paper's adjustments: Fashion-MNIST
+    (and its imbalanced pools) get a VAE latent and a discriminator input of 28, not 32."""
+    return {"z_dim": 28} if dataset.split("-imb-")[0] == "fashion-mnist" else {}
 
 
 _IGNORED_ON_RESUME = ("device", "data_dir")

@@ -112,12 +112,15 @@ def test_paper_adjustments_of_datasets():
     assert make_config("paper", dataset="cifar10").budget == 1000
     assert make_config("paper", dataset="cifar10-imb-1.65").cycles == 5
     assert make_config("authors-code", dataset="cifar100").budget == 2000
+    assert make_config("paper", dataset="cifar100").initial == make_config("authors-code", dataset="cifar100").initial == 2000
+    assert make_config("authors-code", dataset="fashion-mnist").z_dim == 28
+    assert make_config("paper", dataset="fashion-mnist").z_dim == 32
     assert make_config("ci", dataset="cifar100").budget == 20  # small presets keep their sizes
 
 
 def test_paper_and_authors_code_presets():
     paper, code = make_config("paper"), make_config("authors-code")
-    assert (paper.weight_decay, paper.crop_padding, paper.disc_depth) == (0.005, 2, 5)
+    assert (paper.weight_decay, paper.crop_padding, paper.disc_depth) == (0.005, 2, 3)
     assert (code.weight_decay, code.crop_padding, code.disc_depth) == (5e-4, 4, 3)
     assert (paper.epochs, paper.milestones, paper.lr, paper.batch_size) == (200, (160,), 0.1, 128)
     assert (paper.initial, paper.budget, paper.subset, paper.cycles, paper.trials) == (1000, 1000, 10_000, 10, 5)
