@@ -24,7 +24,7 @@ from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_
 from tavaal_nb.strategies.coreset import k_center_greedy
 from tavaal_nb.training import infer
 
-__all__ = ["GCNSettings", "GCNOutput", "gcn_loss", "train_gcn", "UncertainGCN", "CoreGCN"]
+__all__ = ["GCNSettings", "GCNOutput", "gcn_loss", "train_gcn", "GCNStrategy", "UncertainGCN", "CoreGCN"]
 
 
 @dataclass(frozen=True)
@@ -88,33 +88,37 @@ def train_gcn(embeddings: Tensor, labeled_mask: Tensor, settings: GCNSettings = 
     return GCNOutput(torch.sigmoid(logits), hidden, torch.stack(losses).tolist() if losses else [])
 
 
-def _graph(context: QueryContext, settings: GCNSettings) -> GCNOutput:
-    """Train the GCN on the candidates (first) and the labeled set (after them)."""
-    nodes = torch.cat([context.candidates, context.labeled])
-    embeddings = infer(context.task, context.data.train_images[nodes], context.augmenter,
-                       context.config.eval_batch_size, context.runtime)["embedding"]
-    labeled_mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=embeddings.device)
-    labeled_mask[context.candidates.numel():] = True
-    return train_gcn(embeddings, labeled_mask, settings)
+class GCNStrategy(Strategy):
+    """What UncertainGCN and CoreGCN share: no Ranker, the GCN's settings, the trained graph."""
 
-
-class UncertainGCN(Strategy):
-    """UncertainGCN: the candidates whose GCN confidence is nearest ``s_margin`` (lowest ``|s - s_margin|``)."""
-
-    name = "uncertaingcn"
-    help = "UncertainGCN (Caramalau et al.): GCN labeled-vs-unlabeled confidence nearest the margin 0.1"
     rank_loss = None
     ranker_objective = None
     settings = GCNSettings()
 
+    def trained_graph(self, context: QueryContext) -> GCNOutput:
+        """Train the GCN on the candidates (the first nodes) and the labeled set (after them)."""
+        nodes = torch.cat([context.candidates, context.labeled])
+        embeddings = infer(context.task, context.data.train_images[nodes], context.augmenter,
+                           context.config.eval_batch_size, context.runtime)["embedding"]
+        labeled_mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=embeddings.device)
+        labeled_mask[context.candidates.numel():] = True
+        return train_gcn(embeddings, labeled_mask, self.settings)
+
+
+class UncertainGCN(GCNStrategy):
+    """UncertainGCN: the candidates whose GCN confidence is nearest ``s_margin`` (lowest ``|s - s_margin|``)."""
+
+    name = "uncertaingcn"
+    help = "UncertainGCN (Caramalau et al.): GCN labeled-vs-unlabeled confidence nearest the margin 0.1"
+
     def select(self, context: QueryContext) -> Selection:
-        output = _graph(context, self.settings)
+        output = self.trained_graph(context)
         confidence = output.confidence[: context.candidates.numel()]
         return select_by_scores(context, (confidence - self.settings.margin).abs(), "lowest",
                                 extras={"gcn_confidence": confidence.cpu(), "gcn_loss": output.loss_history})
 
 
-class CoreGCN(Strategy):
+class CoreGCN(GCNStrategy):
     """CoreGCN: k-center greedy on the GCN's hidden features, the labeled nodes as the first centres.
 
     (The method's paper runs it on the GCN's features, as here; the public TA-VAAL code
@@ -123,12 +127,9 @@ class CoreGCN(Strategy):
 
     name = "coregcn"
     help = "CoreGCN (Caramalau et al.): k-center greedy on the features of a labeled-vs-unlabeled GCN"
-    rank_loss = None
-    ranker_objective = None
-    settings = GCNSettings()
 
     def select(self, context: QueryContext) -> Selection:
-        output = _graph(context, self.settings)
+        output = self.trained_graph(context)
         count = context.candidates.numel()
         positions, distance = k_center_greedy(output.hidden[count:], output.hidden[:count], context.budget)
         return Selection(
