@@ -19,9 +19,9 @@ def test_unknown_dataset_lists_the_valid_ones():
 
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError) as info:
-        make_config("ci", dataset="synthetic", methods=("tavaal", "badge"))
+        make_config("ci", dataset="synthetic", methods=("tavaal", "bald"))
     message = str(info.value)
-    assert "'badge'" in message
+    assert "'bald'" in message
     assert all(name in message for name in ALL_METHODS)
 
 
