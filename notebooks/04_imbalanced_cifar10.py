@@ -115,7 +115,8 @@ assert abs(class_entropy([5000] * 10) - math.log(10)) < 1e-12
 # 5,000, a ratio of 100 between the largest and smallest classes, 25,250 images in all; and it keeps the
 # *first* $N$ images of each class rather than a random $N$. Its entropy, 1.665, is close to the most
 # imbalanced Table 1 pool, but half the classes are rare instead of six. The package offers it as
-# `official-100x` (and draws at random, as the paper's text says).
+# `official-100x` and keeps the first $N$ as well (`apply_imbalance(labels, "official-100x", draw="random")`
+# draws them at random instead, as the paper's text says for its own profiles).
 
 # %%
 official = IMBALANCE_PROFILES["official-100x"]

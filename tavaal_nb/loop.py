@@ -29,7 +29,7 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import get_strategy, strategy_names
 from tavaal_nb.strategies.base import QueryContext, Selection
-from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model
+from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
 __all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "open_results", "check_sizes", "session_entry",
            "prepare_data", "make_augmenter", "SCORE_DECIMALS"]
@@ -232,6 +232,11 @@ def _run_one(
         tic = time.perf_counter()
         accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))
         timings["evaluate"] = time.perf_counter() - tic
+        plain_accuracy = None
+        if config.retrain_plain:  # sec. 6.1 / Fig. 4: same labeled set, no Ranker, its own seed
+            tic = time.perf_counter()
+            plain_accuracy = plain_test_accuracy(config, data, labeled, augmenter, derive_seed(cycle_seed, "plain"))
+            timings["plain"] = time.perf_counter() - tic
         selection: Selection | None = None
         if cycle < config.cycles - 1:
             tic = time.perf_counter()
@@ -244,6 +249,8 @@ def _run_one(
         timings["total"] = sum(timings.values())
         record = _cycle_record(cycle, labels_cpu, labeled.cpu(), accuracy, selection, config, data.num_classes,
                                losses, timings)
+        if plain_accuracy is not None:
+            record["plain_test_accuracy"] = plain_accuracy
         run["cycles"].append(record)
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
         if results.path is not None:

@@ -24,7 +24,7 @@ from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
 __all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate",
-           "infer", "index_batches"]
+           "infer", "index_batches", "plain_test_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,15 @@ class Runtime:
     force either on any device, so the CUDA code path also runs (and is tested) on the
     CPU. On the CPU, ``auto`` keeps fp32, the default layout and plain optimizers:
     results stay exact and seed-reproducible. ``Config.compile`` compiles the task
-    model and the VAE's encoder and decoder (:func:`maybe_compile`).
+    model and the VAE's encoder and decoder (:func:`maybe_compile`). ``Config.allow_tf32=False``
+    turns TF32 off on CUDA (:meth:`apply_tf32`, called when a task model starts training).
     """
 
     amp: bool
     channels_last: bool
     fused: bool = False
     compile: bool = False
+    tf32: bool = True
 
     @classmethod
     def resolve(cls, config: Config | None, device: torch.device) -> Runtime:
@@ -53,7 +55,14 @@ class Runtime:
         amp = {"auto": cuda, "bf16": True, "fp32": False}[config.precision]
         channels_last = {"auto": cuda, "channels_last": True, "contiguous": False}[config.memory_format]
         fused = {"auto": cuda, "on": True, "off": False}[config.fused_optimizers]
-        return cls(amp, channels_last, fused, bool(config.compile))
+        return cls(amp, channels_last, fused, bool(config.compile), bool(config.allow_tf32))
+
+    def apply_tf32(self) -> None:
+        """With ``allow_tf32=False`` turn TF32 off for cuDNN convolutions and CUDA matmuls (the
+        authors' fp32 numerics); otherwise leave PyTorch's settings as they are. Process-wide."""
+        if not self.tf32:
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self.amp:
@@ -141,13 +150,15 @@ def train_task_model(
     """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
 
     Objective (eq. 5): ``L_T(y^, y) + eta * L_rank(R(x), l)`` where ``l`` are the
-    detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. From epoch
-    ``ranker_detach_epoch`` on, the Ranker sees detached features, so it no longer
+    detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. After epoch
+    ``ranker_detach_epoch`` (``epoch > ranker_detach_epoch``, epochs counted from 0, as the public code tests
+    it: 79 of 200 epochs at 120), the Ranker sees detached features, so it no longer
     shapes the backbone (Learning Loss's schedule). SGD with momentum and weight
     decay, lr x0.1 at each milestone.
     """
     device = labeled.device
     runtime = Runtime.resolve(config, device)
+    runtime.apply_tf32()
     if (ranker_criterion is None) != (task.ranker is None):
         raise ValueError("a Ranker and its ranking loss (ranker_criterion) go together: pass both or neither")
     optimizer = torch.optim.SGD(
@@ -160,7 +171,7 @@ def train_task_model(
     task.train()
     bar = progress_bar(range(config.epochs), desc="task epochs", leave=False, disable=not progress)
     for epoch in bar:
-        detach = epoch >= config.ranker_detach_epoch
+        detach = epoch > config.ranker_detach_epoch
         total = torch.zeros((), device=device)
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
         batches = index_batches(labeled, config.batch_size, generator)
@@ -235,3 +246,21 @@ def evaluate(task: TaskModel, data: ImageData, augmenter: Augmenter, batch_size:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def plain_test_accuracy(config: Config, data: ImageData, labeled: Tensor, augmenter: Augmenter, seed: int,
+                        progress: bool = False) -> float:
+    """Sec. 6.1 / Fig. 4: test accuracy (%) of a plain task model, no Ranker, trained from scratch
+    on ``labeled`` with the run's schedule (same ResNet-18, epochs, optimiser, milestones).
+
+    Its initialisation and batch order come from ``seed`` alone, and every RNG state (CPU and
+    the data's device) is restored afterwards, so the calling cycle's other records do not
+    depend on whether this model was trained.
+    """
+    device = labeled.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        task = build_task_model(config, data, False, device)
+        train_task_model(task, data, labeled, config, augmenter, generator, None, progress)
+        return evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))

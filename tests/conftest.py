@@ -42,7 +42,7 @@ FASHION_SKIP_REASON = (
 # Every built-in method, from the registry (test_selection.py checks it against the README's table), so a
 # strategy added to tavaal_nb is run by every all-methods test without an edit here.
 ALL_METHODS = BUILTIN_METHODS
-D_METHODS = ("vaal", "tavaal")
+D_METHODS = ("vaal", "tavaal", "vaal-lloss")
 # Every dataset and preset name, by hand (README, "Datasets" and "Presets").
 DATASET_NAMES = (
     "cifar10", "cifar100", "svhn", "fashion-mnist",

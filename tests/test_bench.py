@@ -59,7 +59,8 @@ def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
         assert row.tflops is not None and row.tflops > 0
         assert row.speedup == pytest.approx(row.rate / row.baseline_rate)
     assert meta["steps"] == 1 and meta["preset"] == "ci" and meta["matmul_peak_tflops"] is None
-    assert meta["runtime"] == {"amp": False, "channels_last": False, "fused": False, "compile": False}
+    assert meta["runtime"] == {"amp": False, "channels_last": False, "fused": False, "compile": False,
+                               "tf32": True}
     assert set(meta["warmup_s"]) == set(PHASES)
     ours, theirs = meta["trial_estimate_s"], meta["baseline_trial_estimate_s"]
     assert theirs == estimate_trial_seconds(ci_config(), [BenchRow("", "", r.baseline_rate, 0.0, 0) for r in rows])

@@ -107,7 +107,7 @@ def test_bench_prints_the_three_phases(capsys, tmp_path):
 @pytest.mark.parametrize(
     "args,words",
     [
-        (["--method", "badge"], ["badge", "tavaal", "random"]),
+        (["--method", "bald"], ["bald", "tavaal", "random"]),
         (["--dataset", "mnist"], ["mnist", "cifar10"]),
         (["--subset", "5"], ["subset"]),
         (["--cycles", "40"], ["40 cycles"]),

@@ -22,9 +22,9 @@ def test_unknown_dataset_lists_the_valid_ones():
 
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError) as info:
-        check_names(make_config("ci", dataset="synthetic", methods=("tavaal", "badge")))
+        check_names(make_config("ci", dataset="synthetic", methods=("tavaal", "bald")))
     message = str(info.value)
-    assert "method 'badge' is unknown" in message and "tavaal" not in message.split("valid:")[0]
+    assert "method 'bald' is unknown" in message and "tavaal" not in message.split("valid:")[0]
     assert all(name in message for name in ALL_METHODS)
 
 
@@ -87,8 +87,8 @@ def test_unknown_preset():
         ("paper", 20, (16,), 12),
         ("paper", 50, (40,), 30),
         ("paper", 200, (160,), 120),
-        # cpu: 10 and 7 of 12 epochs -> halved for 6 epochs (round(3.5) == 4)
-        ("cpu", 6, (5,), 4),
+        # cpu: 10 and 6 of 12 epochs -> halved for 6 epochs
+        ("cpu", 6, (5,), 3),
     ],
 )
 def test_epoch_override_rescales_milestones(preset, epochs, milestones, detach):
@@ -115,12 +115,15 @@ def test_paper_adjustments_of_datasets():
     assert make_config("paper", dataset="cifar10").budget == 1000
     assert make_config("paper", dataset="cifar10-imb-1.65").cycles == 5
     assert make_config("authors-code", dataset="cifar100").budget == 2000
+    assert make_config("paper", dataset="cifar100").initial == make_config("authors-code", dataset="cifar100").initial == 2000
+    assert make_config("authors-code", dataset="fashion-mnist").z_dim == 28
+    assert make_config("paper", dataset="fashion-mnist").z_dim == 32
     assert make_config("ci", dataset="cifar100").budget == 20  # small presets keep their sizes
 
 
 def test_paper_and_authors_code_presets():
     paper, code = make_config("paper"), make_config("authors-code")
-    assert (paper.weight_decay, paper.crop_padding, paper.disc_depth) == (0.005, 2, 5)
+    assert (paper.weight_decay, paper.crop_padding, paper.disc_depth) == (0.005, 2, 3)
     assert (code.weight_decay, code.crop_padding, code.disc_depth) == (5e-4, 4, 3)
     assert (paper.epochs, paper.milestones, paper.lr, paper.batch_size) == (200, (160,), 0.1, 128)
     assert (paper.initial, paper.budget, paper.subset, paper.cycles, paper.trials) == (1000, 1000, 10_000, 10, 5)

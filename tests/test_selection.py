@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, CI_INITIAL, CI_TRAIN_LIMIT, ci_config
+from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, CI_INITIAL, CI_TRAIN_LIMIT, D_METHODS, ci_config
 
 from tavaal_nb.data import load_dataset
 from tavaal_nb.loop import make_augmenter
@@ -147,7 +147,7 @@ def test_every_method_returns_distinct_candidates(tiny_context, name):
     chosen = selection.indices.tolist()
     assert len(chosen) == len(set(chosen)) == 7
     assert set(chosen) <= set(range(20, 60))
-    assert (selection.discriminator_scores is not None) == (name in ("vaal", "tavaal"))
+    assert (selection.discriminator_scores is not None) == (name in D_METHODS)
 
 
 def test_method_names_are_the_documented_ones():
@@ -156,15 +156,16 @@ def test_method_names_are_the_documented_ones():
     documented = re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE)
     assert documented == list(ALL_METHODS) == list(METHODS)
     with pytest.raises(ValueError) as info:
-        get_strategy("badge")
+        get_strategy("bald")
     assert all(name in str(info.value) for name in ALL_METHODS)
 
 
 def test_only_ranker_methods_train_a_ranker():
     with_ranker = {name for name, strategy in METHODS.items() if strategy.trains_ranker}
-    assert with_ranker == {"lloss", "lloss-v2", "tavaal"}
+    assert with_ranker == {"lloss", "lloss-v2", "tavaal", "vaal-lloss"}
     assert METHODS["lloss"].ranker_objective == "margin" and METHODS["lloss-v2"].ranker_objective == "bce"
     assert METHODS["tavaal"].ranker_objective == "bce"
+    assert METHODS["vaal-lloss"].ranker_objective == "margin"
 
 
 # ----------------------------------------------------------------------------- a whole run

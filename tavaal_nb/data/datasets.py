@@ -293,8 +293,8 @@ def _imbalanced(base: DatasetSpec, suffix: str, profile: str) -> DatasetSpec:
 _BASE = [
     DatasetSpec("cifar10", "CIFAR-10, 50k train / 10k test, 32x32 RGB (torchvision)", _load_cifar("cifar10", False)),
     DatasetSpec(
-        "cifar100", "CIFAR-100, 50k / 10k, 32x32 RGB; paper budget 2,000 per cycle (torchvision)",
-        _load_cifar("cifar100", True), paper_overrides={"budget": 2000},
+        "cifar100", "CIFAR-100, 50k / 10k, 32x32 RGB; paper: 2,000 initial and 2,000 per cycle (torchvision)",
+        _load_cifar("cifar100", True), paper_overrides={"initial": 2000, "budget": 2000},
     ),
     DatasetSpec("svhn", "SVHN, 73,257 train / 26,032 test, 32x32 RGB (torchvision)", _load_svhn),
     DatasetSpec(

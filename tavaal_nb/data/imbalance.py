@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["IMBALANCE_PROFILES", "imbalance_counts", "apply_imbalance"]
+__all__ = ["IMBALANCE_PROFILES", "FIRST_N_PROFILES", "DRAWS", "imbalance_counts", "apply_imbalance"]
 
 IMBALANCE_PROFILES: Mapping[str, tuple[int, ...]] = {
     # Table 1 of the paper (counts x100 there): entropies 1.657 / 1.900 / 2.115 nats.
@@ -18,6 +18,11 @@ IMBALANCE_PROFILES: Mapping[str, tuple[int, ...]] = {
     "official-100x": (50, 5000) * 5,
 }
 """Images kept per class, in class order, for each named profile."""
+
+FIRST_N_PROFILES = frozenset({"official-100x"})
+"""Profiles that keep the first N images of each class, as the public code does; the others draw at random."""
+
+DRAWS = ("random", "first")
 
 
 def imbalance_counts(profile: str | Sequence[int]) -> list[int]:
@@ -32,15 +37,23 @@ def imbalance_counts(profile: str | Sequence[int]) -> list[int]:
     return counts
 
 
-def apply_imbalance(labels: Tensor, profile: str | Sequence[int], seed: int = 0) -> Tensor:
-    """Indices of a random, reproducible subset of ``labels`` with the profile's class counts.
+def apply_imbalance(labels: Tensor, profile: str | Sequence[int], seed: int = 0, draw: str | None = None) -> Tensor:
+    """Indices of a reproducible subset of ``labels`` with the profile's class counts.
 
     ``labels`` is the 1-D label tensor of a labeled pool; ``profile`` a name from
-    :data:`IMBALANCE_PROFILES` or an explicit list with one count per class. Images
-    are drawn uniformly at random within each class (as the paper's sec. 5.2 says),
-    with a generator seeded by ``seed``; the result is sorted. Asking for more
-    images of a class than the pool has is an error naming the class and both numbers.
+    :data:`IMBALANCE_PROFILES` or an explicit list with one count per class. With
+    ``draw="random"`` images are drawn uniformly at random within each class (as the
+    paper's sec. 5.2 says), with a generator seeded by ``seed``; with ``draw="first"``
+    the first N images of each class in pool order are kept (the public code's way).
+    By default the profiles of :data:`FIRST_N_PROFILES` (the one named after the public
+    code) keep the first N and every other profile draws at random. The result is
+    sorted. Asking for more images of a class than the pool has is an error naming the
+    class and both numbers.
     """
+    if draw is None:
+        draw = "first" if isinstance(profile, str) and profile in FIRST_N_PROFILES else "random"
+    if draw not in DRAWS:
+        raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
     counts = imbalance_counts(profile)
     labels = labels.reshape(-1).long().cpu()
     num_classes = int(labels.max()) + 1 if labels.numel() else 0
@@ -54,5 +67,6 @@ def apply_imbalance(labels: Tensor, profile: str | Sequence[int], seed: int = 0)
             raise ValueError(
                 f"class {cls} has {members.numel()} images in the pool but the profile asks for {wanted}"
             )
-        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:wanted]])
+        order = torch.randperm(members.numel(), generator=generator) if draw == "random" else torch.arange(members.numel())
+        chosen.append(members[order[:wanted]])
     return torch.sort(torch.cat(chosen)).values

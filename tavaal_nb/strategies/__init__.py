@@ -1,6 +1,7 @@
 """Query strategies by name. A strategy implements ``select(context) -> Selection``;
 :func:`register_strategy` makes one (or a plain scoring function) selectable by name."""
 
+from tavaal_nb.strategies.badge import BADGE
 from tavaal_nb.strategies.base import (
     PREFERENCES,
     QueryContext,
@@ -11,12 +12,13 @@ from tavaal_nb.strategies.base import (
     select_by_scores,
 )
 from tavaal_nb.strategies.coreset import CoreSet, k_center_greedy
+from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
 from tavaal_nb.strategies.registry import (
     BUILTIN_METHODS,
     METHODS,
     ScoringStrategy,
-    get_strategy,
     PLUGINS_ENV,
+    get_strategy,
     load_plugin,
     load_plugins,
     register_strategy,
@@ -25,10 +27,11 @@ from tavaal_nb.strategies.registry import (
 )
 from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
+from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 
 __all__ = [
     "METHODS", "BUILTIN_METHODS", "get_strategy", "strategy_names", "register_strategy", "unregister_strategy",
     "load_plugin", "load_plugins", "PLUGINS_ENV", "QueryContext", "Selection", "Strategy", "ScoringStrategy", "select_by_scores", "PREFERENCES",
     "highest", "lowest", "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet",
-    "EntropySampling", "k_center_greedy",
+    "EntropySampling", "k_center_greedy", "VAALLearningLoss", "UncertainGCN", "CoreGCN", "BADGE",
 ]

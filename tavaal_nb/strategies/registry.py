@@ -28,10 +28,13 @@ from typing import Any
 from torch import Tensor
 
 from tavaal_nb.losses import RANKER_OBJECTIVES
+from tavaal_nb.strategies.badge import BADGE
 from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.strategies.coreset import CoreSet
 from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
+from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
+from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 
 __all__ = ["register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "load_plugins", "PLUGINS_ENV",
            "ScoringStrategy", "METHODS", "BUILTIN_METHODS"]
@@ -210,7 +213,8 @@ def load_plugins(specs: Iterable[str] = (), export: bool = False) -> list[str]:
     return added
 
 
-for _builtin in (RandomSampling, LearningLoss, LearningLossV2, VAAL, TAVAAL, CoreSet, EntropySampling):
+for _builtin in (RandomSampling, LearningLoss, LearningLossV2, VAAL, TAVAAL, CoreSet, EntropySampling,
+                 VAALLearningLoss, UncertainGCN, CoreGCN, BADGE):
     register_strategy(_builtin)
 
 BUILTIN_METHODS: tuple[str, ...] = strategy_names()

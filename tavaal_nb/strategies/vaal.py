@@ -14,6 +14,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.errors import NonFiniteLossError
 from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.models.adversarial import build_discriminator, build_vae
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.training import Runtime, infer, maybe_compile
@@ -175,8 +176,8 @@ class VAAL(Strategy):
     def build(self, context: QueryContext) -> tuple[ConditionalVAE, Discriminator]:
         config, data = context.config, context.data
         r_dim = 1 if self.trains_ranker else 0
-        vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim, config.vae_width)
-        disc = Discriminator(config.z_dim, r_dim, config.disc_hidden, config.disc_depth)
+        vae = build_vae(config, data.channels, data.image_size, r_dim)
+        disc = build_discriminator(config, r_dim)
         vae = vae.to(context.device, memory_format=context.runtime.memory_format)
         maybe_compile(context.runtime, vae.encoder, vae.decoder)  # only with config.compile
         return vae, disc.to(context.device)

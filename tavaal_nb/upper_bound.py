@@ -1,0 +1,108 @@
+"""The full-pool upper bound: the task model trained on every image of the training pool.
+
+Active learning labels a part of the pool; a plain task model (no Ranker) trained on all
+of it, with the run's schedule, shows how far the learning curves could rise. The result
+is a small JSON document that reports and learning-curve views draw as a horizontal line.
+
+File layout (``format: tavaal-nb/upper-bound``, ``version: 1``)::
+
+    dataset        the dataset's name
+    preset         the configuration's preset
+    train_size     images trained on (the whole pool)
+    test_accuracy  mean test accuracy in percent over the trials
+    accuracies     one test accuracy (percent) per trial
+    seeds          the seed of each trial
+    config         the Config as a dict
+    device, torch, wall_time_s
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tavaal_nb.config import Config
+from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.loop import derive_seed, make_augmenter, prepare_data
+from tavaal_nb.results import atomic_write_text, read_document
+from tavaal_nb.training import plain_test_accuracy
+
+__all__ = ["UpperBound", "UPPER_BOUND_NAME", "FORMAT", "VERSION", "train_upper_bound", "write_upper_bound",
+           "read_upper_bound"]
+
+FORMAT = "tavaal-nb/upper-bound"
+VERSION = 1
+UPPER_BOUND_NAME = "upper_bound.json"
+"""The file name the command line uses inside an output directory."""
+
+
+@dataclass
+class UpperBound:
+    """Test accuracy (percent) of plain task models trained on the whole pool, one per trial."""
+
+    dataset: str
+    preset: str
+    train_size: int
+    accuracies: list[float]
+    seeds: list[int]
+    config: dict[str, Any] = field(default_factory=dict)
+    device: str = ""
+    torch: str = ""
+    wall_time_s: float = 0.0
+
+    @property
+    def test_accuracy(self) -> float:
+        """The mean over the trials (the height of the line)."""
+        return sum(self.accuracies) / len(self.accuracies)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, **asdict(self), "test_accuracy": self.test_accuracy}
+
+
+def train_upper_bound(config: Config, path: str | Path | None = None, trials: int = 1,
+                      data: ImageData | None = None, progress: bool = True) -> UpperBound:
+    """Train ``trials`` plain task models on the whole pool of ``config``'s dataset (its
+    ``train_limit`` applies) with its schedule; evaluate each on the test set.
+
+    Trial ``k`` is seeded by ``derive_seed(seed, dataset, "upper-bound", k)``. With ``path`` the
+    result is written there atomically (:func:`write_upper_bound`).
+    """
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    device = config.resolved_device()
+    data = prepare_data(config, device) if data is None else data.to(device)
+    augmenter = make_augmenter(config, data)
+    everything = torch.arange(data.train_size, device=device)
+    started = time.perf_counter()
+    seeds = [derive_seed(config.seed, config.dataset, "upper-bound", k) for k in range(trials)]
+    accuracies = [plain_test_accuracy(config, data, everything, augmenter, seed, progress) for seed in seeds]
+    bound = UpperBound(data.name, config.preset, data.train_size, accuracies, seeds, config.to_dict(), str(device),
+                       torch.__version__, round(time.perf_counter() - started, 3))
+    if path is not None:
+        write_upper_bound(bound, path)
+    return bound
+
+
+def write_upper_bound(bound: UpperBound, path: str | Path) -> Path:
+    """Write ``bound`` as JSON to ``path`` atomically (readers see the old or the new file)."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps(bound.to_dict(), indent=1) + "\n")
+    return path
+
+
+def read_upper_bound(path: str | Path) -> UpperBound:
+    """Read a file written by :func:`write_upper_bound`; a directory means its ``upper_bound.json``.
+
+    Raises :class:`tavaal_nb.results.ResultsFileError` for a file of another kind or version.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / UPPER_BOUND_NAME
+    data = read_document(path, FORMAT, VERSION, "upper-bound file")
+    names = UpperBound.__dataclass_fields__
+    return UpperBound(**{key: value for key, value in data.items() if key in names})
