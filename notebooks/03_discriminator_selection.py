@@ -218,7 +218,8 @@ def adversarial_training_loop(vae, discriminator, labeled_images, unlabeled_imag
 #
 # So on the CPU in fp32, from the same weights and seeds, the two must give the same numbers. A tiny case: a few
 # synthetic images, a stand-in for the Ranker's outputs, five iterations; `log_every=1` asks the package for
-# every iteration's losses.
+# every iteration's losses. The losses agree exactly; the trained weights agree to about $10^{-8}$, the last bit
+# of a float32: sums of floats may round differently when the same computation is laid out differently.
 
 # %%
 import copy
@@ -253,7 +254,7 @@ print(f"largest difference between the trained weights: {weight_gap:.2e}")
 
 # %%
 assert ours["vae"] == package["vae"] and ours["discriminator"] == package["discriminator"]  # identical losses
-assert weight_gap == 0.0  # identical weights
+assert weight_gap < 1e-6  # the same weights, up to the last bit of float32 rounding
 
 # %% [markdown]
 # ## 2. The selection rule: eq. 9
