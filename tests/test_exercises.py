@@ -116,6 +116,14 @@ def test_checker_says_not_implemented_yet():
         check_ranker_loss(eq4_not_implemented)
 
 
+def test_checkers_leave_the_global_random_stream_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_reparameterize(reparameterize_by_hand)  # seeds and draws many samples inside
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_checker_rejects_what_is_not_a_function():
     with pytest.raises(ExerciseFailed, match="expected a function"):
         check_ranker_loss(0.3)

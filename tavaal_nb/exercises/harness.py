@@ -59,21 +59,24 @@ def run_cases(exercise: str, fn: Callable[..., Any], cases: Sequence[Case], refe
     """
     if not callable(fn):
         raise ExerciseFailed(f"{exercise}: expected a function, got {type(fn).__name__}")
-    for number, case in enumerate(cases, 1):
-        try:
-            reason = case.run(fn)
-        except NotImplementedYet:
-            raise
-        except ExerciseFailed as failure:
-            reason = str(failure)
-        except Exception as error:  # the learner's code crashed: say where and how
-            reason = f"your function raised {type(error).__name__}: {error}"
-        if reason is not None:
-            raise ExerciseFailed(
-                f"{exercise}: case {number}/{len(cases)} '{case.name}' failed: {reason}"
-            )
+    with torch.random.fork_rng(devices=[]):  # the cases seed the CPU generator; the lesson's stream is kept
+        for number, case in enumerate(cases, 1):
+            reason = _run_case(case, fn)
+            if reason is not None:
+                raise ExerciseFailed(f"{exercise}: case {number}/{len(cases)} '{case.name}' failed: {reason}")
     print(f"✓ {function_name(fn)}: {exercise} agrees with {reference} on all {len(cases)} cases")
     return len(cases)
+
+
+def _run_case(case: Case, fn: Callable[..., Any]) -> str | None:
+    try:
+        return case.run(fn)
+    except NotImplementedYet:
+        raise
+    except ExerciseFailed as failure:
+        return str(failure)
+    except Exception as error:  # the learner's code crashed: say where and how
+        return f"your function raised {type(error).__name__}: {error}"
 
 
 def compare_tensors(what: str, got: Any, expected: Tensor, rtol: float = 1e-5, atol: float = 1e-6,
