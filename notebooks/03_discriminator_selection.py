@@ -269,6 +269,57 @@ assert comparison["VAAL"][2] == 0.0  # identical weights
 assert comparison["TA-VAAL"][2] < 1e-6  # the same weights but for float32's last bit (sig(r), see above)
 
 # %% [markdown]
+# ## 2. The selection rule: eq. 9
+#
+# After training, every candidate gets a score $D(r_U, \mu_U)$, and the $b$ with the **lowest** scores, the
+# ones $D$ is surest are *unlabeled-like*, the farthest from what is already labeled, are labeled:
+#
+# $$(x_1^\dagger, \dots, x_b^\dagger) = \operatorname*{argmin}_{(x_1, \dots, x_b) \subset X_U} D\big(r_U, q_\theta(z_U \mid x_U)\big).$$
+#
+# $X_U$ here is a **random subset** of the unlabeled pool (10,000 images in the paper, $10 b$; the "subset
+# method" of sec. 4.3 and 5.1), drawn anew for every query; the candidates not chosen go back to the pool.
+#
+# We run one query of VAAL and one of TA-VAAL at the preset's scale (two cycles: the second only trains and
+# evaluates), and keep every `Selection` the loop makes with a callback: results files store the scores but
+# not which pool indices were the candidates.
+
+# %%
+import tavaal_nb
+from tavaal_nb.analysis import SelectionRecorder
+from tavaal_nb.course import pick_dataset
+
+config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
+                               methods=("vaal", "tavaal"), trials=1, cycles=2)
+recorder = SelectionRecorder()
+results = tavaal_nb.run_experiment(config, callbacks=[recorder])
+print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candidates, budget {config.budget}")
+
+# %% [markdown]
+# Eq. 9, checked on both queries: the chosen candidates are exactly the `budget` lowest scores (every chosen
+# score is at most every unchosen one), the candidates were unlabeled, and the results file recorded the
+# same scores and threshold.
+
+# %%
+from tavaal_nb.strategies import lowest
+
+train_size = results.dataset["train_size"]
+for method in config.methods:
+    selection = recorder.selections[(method, 0, 0)]
+    d = selection.discriminator_scores
+    chosen = torch.isin(selection.candidates, selection.indices)
+    assert int(chosen.sum()) == selection.indices.numel() == config.budget
+    assert d[chosen].max() <= d[~chosen].min()
+    assert set(selection.candidates[lowest(d, config.budget)].tolist()) == set(selection.indices.tolist())
+    assert ((0.0 <= d) & (d <= 1.0)).all()
+    assert selection.candidates.numel() == min(config.subset, train_size - config.initial)
+    assert set(results.run(method, 0)["initial_indices"]).isdisjoint(selection.candidates.tolist())
+    record = results.run(method, 0)["cycles"][0]
+    assert record["selected_indices"] == selection.indices.tolist()
+    assert abs(record["selection_threshold"] - d[chosen].max().item()) < 1e-6
+    print(f"{method:7} D on the candidates: mean {d.mean():.3f}, std {d.std():.3f}; "
+          f"selected up to D = {d[chosen].max():.3f}")
+
+# %% [markdown]
 # ### Your turn: eq. 9
 #
 # Write the selection rule: given the trained discriminator, the candidates' latent means `mu`, their rank
