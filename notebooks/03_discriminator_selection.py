@@ -319,6 +319,7 @@ for method in config.methods:
     print(f"{method:7} D on the candidates: mean {d.mean():.3f}, std {d.std():.3f}; "
           f"selected up to D = {d[chosen].max():.3f}")
 
+
 # %% [markdown]
 # ### Your turn: eq. 9
 #
