@@ -101,6 +101,7 @@ print(f"KL (element mean) = {kl.item():.6f}")
 assert abs(kl.item() - (0.5 + 0.806853) / 2) < 1e-6
 assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0  # q = p costs nothing
 
+
 # %% [markdown]
 # ### Your turn: sample $z$, then write eq. 6
 #
