@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,lab,dask,browser,image
+EXTRAS ?= test,lab,dask,browser,image,teach
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 FASHION_DIR := /usr/share/datasets/fashion-mnist
@@ -75,3 +75,13 @@ chromium:
 
 browser-test: venv chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
+
+# The student version of the course: nbgrader's ClearSolutions (through nbconvert, teaching/student_version.py)
+# turns every `### BEGIN SOLUTION` ... `### END SOLUTION` region into `raise NotImplementedError()` and clears
+# outputs; the notebooks land in $(STUDENT_DIR)/ (git-ignored). notebooks/ keeps the instructor's version.
+STUDENT_DIR ?= student
+.PHONY: student
+student: venv
+	rm -rf $(STUDENT_DIR)
+	$(PY) -m nbconvert --config teaching/student_version.py --to notebook --output-dir $(STUDENT_DIR) \
+		notebooks/[0-9][0-9]_*.ipynb

@@ -145,6 +145,43 @@ assert abs(grad_eq4[1].item() - (1 / (1 + math.exp(0.5))) / 2) < 1e-6
 assert abs(grad_eq4.sum().item()) < 1e-6  # only gaps matter: shifting every prediction changes nothing
 
 # %% [markdown]
+# ### Your turn: write eq. 4
+#
+# Write the Ranker loss yourself. `pred` holds the predicted losses $\hat l$ (shape $(B,)$, or $(B, 1)$ as the
+# Ranker returns them), `target` the true losses $l$ of shape $(B,)$. Pair sample $i$ with sample $B - 1 - i$,
+# set $I_i = 1$ when $l_i > l_j$ (a tie counts as 0), and return the mean over the $B/2$ pairs of the binary
+# cross-entropy between $\mathrm{sig}(\hat l_i - \hat l_j)$ and $I_i$: a 0-dimensional tensor of `pred`'s dtype
+# that gradients flow through to `pred`. An odd batch has no such pairing: raise `ValueError`.
+#
+# Hint: $-I \log \mathrm{sig}(t) - (1 - I) \log[1 - \mathrm{sig}(t)]$ is `F.binary_cross_entropy_with_logits(t, I)`,
+# which, unlike `log(sigmoid(t))`, does not overflow for large gaps.
+#
+# The checker compares your function with the package's `tavaal_nb.losses.ranker_loss` on the worked example,
+# random batches, ties, shapes, dtypes, gradients and an odd batch, and says which case fails and why.
+
+# %%
+import torch.nn.functional as F
+
+
+def my_ranker_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: mean over the pairs (i, B-1-i) of BCE(sig(pred_i - pred_j), 1[l_i > l_j])."""
+    ### BEGIN SOLUTION
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    if pred.numel() % 2 != 0:
+        raise ValueError(f"eq. 4 pairs sample i with B-1-i and needs an even batch, got B={pred.numel()}")
+    half = pred.numel() // 2
+    gap = pred[:half] - pred.flip(0)[:half]
+    order = (target[:half] > target.flip(0)[:half]).to(pred.dtype)
+    return F.binary_cross_entropy_with_logits(gap, order)
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_ranker_loss
+
+check_ranker_loss(my_ranker_loss)
+
+# %% [markdown]
 # The explorer below draws both losses and their gradients against the gap; move the two predictions and
 # flip the true order. It computes with the same package functions, so at the second pair of the table it
 # shows the same numbers.

@@ -101,6 +101,62 @@ print(f"KL (element mean) = {kl.item():.6f}")
 assert abs(kl.item() - (0.5 + 0.806853) / 2) < 1e-6
 assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0  # q = p costs nothing
 
+
+# %% [markdown]
+# ### Your turn: sample $z$, then write eq. 6
+#
+# First the reparameterisation trick: `my_reparameterize(mu, logvar)` returns a sample
+# $z = \mu + \sigma \odot \varepsilon$ with $\sigma = \exp(\tfrac12 \log\sigma^2)$ and fresh noise
+# $\varepsilon \sim \mathcal N(0, I)$ (`torch.randn_like(mu)`). The noise is outside the network, so gradients
+# reach $\mu$ and $\log\sigma^2$ through $z$. The checker draws many samples (their mean and spread) and
+# checks the gradients, $\partial z / \partial \mu = 1$ and $\partial z / \partial \log\sigma^2 = (z - \mu)/2$.
+
+# %%
+def my_reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, sigma = exp(logvar / 2), eps ~ N(0, I)."""
+    ### BEGIN SOLUTION
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_reparameterize
+
+check_reparameterize(my_reparameterize)
+
+# %% [markdown]
+# Now eq. 6 as the package minimises it. For each pool, **labeled first**: encode, `mu, logvar = vae.encode(x)`;
+# sample `z` with your function; decode, `recon = vae.decode(z, r)` (`r` is what the decoder reads, `None` for
+# plain VAAL's VAE); add the mean squared reconstruction error (`F.mse_loss(recon, x)`) and `kl_weight` times the
+# KL to $\mathcal N(0, I)$ averaged over its elements, $-\tfrac12 \operatorname{mean}(1 + \log\sigma^2 - \mu^2 - \sigma^2)$.
+# Return the sum over the two pools. The checker runs your function and the package's (`ConditionalVAE` and
+# `tavaal_nb.losses.conditional_vae_loss`) with the same random seed, so the same noise, and compares the values
+# and the gradients that reach the VAE's weights.
+
+# %%
+import torch.nn.functional as F
+
+
+def my_conditional_vae_objective(vae: ConditionalVAE, x_labeled: torch.Tensor, r_labeled: torch.Tensor | None,
+                                 x_unlabeled: torch.Tensor, r_unlabeled: torch.Tensor | None,
+                                 kl_weight: float = 1.0) -> torch.Tensor:
+    """Eq. 6, minimised: sum over both pools of MSE(recon, x) + kl_weight * KL(q(z|x) || N(0, I))."""
+    ### BEGIN SOLUTION
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        mu, logvar = vae.encode(x)
+        recon = vae.decode(my_reparameterize(mu, logvar), r)
+        kl = -0.5 * torch.mean(1.0 + logvar - mu.pow(2) - logvar.exp())
+        total = total + F.mse_loss(recon, x) + kl_weight * kl
+    return total
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_conditional_vae_objective
+
+check_conditional_vae_objective(my_conditional_vae_objective)
+
 # %% [markdown]
 # ## 3. Train it on a labeled pool and a candidate subset
 #

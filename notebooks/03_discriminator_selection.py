@@ -106,6 +106,169 @@ assert grad_d.tolist() == [-0.5, 0.5]     # descent on eq. 8: labeled logit up (
 assert grad_vae.tolist() == [-0.5, -0.5]  # descent on eq. 7: both pools pushed towards "labeled"
 
 # %% [markdown]
+# ### Your turn: one step of the game
+#
+# Write one iteration of the adversarial training, as VAAL and TA-VAAL run it thousands of times per query.
+# `x_labeled` and `x_unlabeled` are batches of normalised images; `r_labeled` and `r_unlabeled` the Ranker's raw
+# outputs for them (`None` for VAAL). In order:
+#
+# 1. **The VAE's step.** For each pool, labeled first: `recon, z, mu, logvar = vae(x, sig(r))` (the decoder reads
+#    $\mathrm{sig}(r)$; `vae(x, None)` for VAAL), the eq. 6 terms (your function of notebook 02, or
+#    `tavaal_nb.losses.conditional_vae_loss`), and $D$'s logits `discriminator(mu, r)` (raw $r$). The VAE's loss is
+#    eq. 6 + `adversarial_weight` $\times$ eq. 7. Zero the VAE optimizer's gradients, backpropagate, step.
+# 2. **The discriminator's step.** Encode both batches again with the *updated* encoder, without gradients
+#    (`torch.no_grad()`, `vae.encode(x)[0]`), and compute eq. 8 on $D$'s logits. The VAE's backward pass left
+#    gradients on $D$'s weights too: zero them, backpropagate, step.
+# 3. Return `(vae_loss, discriminator_loss)`, detached.
+#
+# Write eqs. 7 and 8 yourself with `F.binary_cross_entropy_with_logits` (labeled = 1, unlabeled = 0). The checker
+# runs your step on the batches the package's loop, `train_adversarial`, would draw, with the same seeds, and
+# compares the losses of every iteration and the weights afterwards.
+
+# %%
+import torch.nn.functional as F
+
+from tavaal_nb.losses import conditional_vae_loss
+
+
+def my_adversarial_step(vae, discriminator, vae_optimizer, discriminator_optimizer,
+                        x_labeled: torch.Tensor, x_unlabeled: torch.Tensor,
+                        r_labeled: torch.Tensor | None, r_unlabeled: torch.Tensor | None,
+                        kl_weight: float = 1.0, adversarial_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One VAE step on eq. 6 + weight x eq. 7, then one discriminator step on eq. 8 (labeled = 1)."""
+    ### BEGIN SOLUTION
+    def decoder_input(r):
+        return None if r is None else torch.sigmoid(r)
+
+    recon_l, _, mu_l, logvar_l = vae(x_labeled, decoder_input(r_labeled))
+    recon_u, _, mu_u, logvar_u = vae(x_unlabeled, decoder_input(r_unlabeled))
+    logits_l, logits_u = discriminator(mu_l, r_labeled), discriminator(mu_u, r_unlabeled)
+    eq7 = (F.binary_cross_entropy_with_logits(logits_l, torch.ones_like(logits_l))
+           + F.binary_cross_entropy_with_logits(logits_u, torch.ones_like(logits_u)))
+    vae_loss = conditional_vae_loss((x_labeled, recon_l, mu_l, logvar_l), (x_unlabeled, recon_u, mu_u, logvar_u),
+                                    kl_weight=kl_weight) + adversarial_weight * eq7
+    vae_optimizer.zero_grad()
+    vae_loss.backward()
+    vae_optimizer.step()
+
+    with torch.no_grad():
+        mu_l, mu_u = vae.encode(x_labeled)[0], vae.encode(x_unlabeled)[0]
+    logits_l, logits_u = discriminator(mu_l, r_labeled), discriminator(mu_u, r_unlabeled)
+    eq8 = (F.binary_cross_entropy_with_logits(logits_l, torch.ones_like(logits_l))
+           + F.binary_cross_entropy_with_logits(logits_u, torch.zeros_like(logits_u)))
+    discriminator_optimizer.zero_grad()
+    eq8.backward()
+    discriminator_optimizer.step()
+    return vae_loss.detach(), eq8.detach()
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_adversarial_step
+
+check_adversarial_step(my_adversarial_step)
+
+# %% [markdown]
+# ### The whole loop, written out
+#
+# That step, repeated, is the VAE/discriminator phase of a query. Written out in full: two Adam optimizers,
+# batches drawn by reshuffled passes over each pool (`cycling_batches`: a fresh permutation per pass, so every
+# image is seen once per pass), one step per iteration, and the two losses read back after every step.
+
+# %%
+from tavaal_nb.strategies.vaal import cycling_batches
+
+
+def adversarial_training_loop(vae, discriminator, labeled_images, unlabeled_images, r_labeled, r_unlabeled,
+                              config, augment, iterations, generator):
+    """The adversarial training of eqs. 6-8 in plain PyTorch: one VAE step and one D step per iteration."""
+    vae_optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
+    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr)
+    labeled_batches = cycling_batches(len(labeled_images), min(config.vae_batch_size, len(labeled_images)),
+                                      iterations, generator)
+    unlabeled_batches = cycling_batches(len(unlabeled_images), min(config.vae_batch_size, len(unlabeled_images)),
+                                        iterations, generator)
+    losses = {"vae": [], "discriminator": []}
+    vae.train()
+    discriminator.train()
+    for it in range(iterations):
+        lb, ub = labeled_batches[it], unlabeled_batches[it]
+        x_l, x_u = augment(labeled_images[lb]), augment(unlabeled_images[ub])  # uint8 -> normalised floats
+        r_l = None if r_labeled is None else r_labeled[lb]
+        r_u = None if r_unlabeled is None else r_unlabeled[ub]
+        vae_loss, d_loss = my_adversarial_step(vae, discriminator, vae_optimizer, discriminator_optimizer,
+                                               x_l, x_u, r_l, r_u, config.kl_weight, config.adversarial_weight)
+        losses["vae"].append(vae_loss.item())  # .item() waits for the device: a host sync every iteration
+        losses["discriminator"].append(d_loss.item())
+    vae.eval()
+    discriminator.eval()
+    return losses
+
+
+# %% [markdown]
+# The package's `train_adversarial` (in `tavaal_nb.strategies.vaal`) is this loop plus the speed work, none of
+# which changes the algorithm:
+#
+# - **bf16**: on a GPU the forward passes run under `torch.autocast(dtype=torch.bfloat16)`, the losses in fp32;
+#   channels-last images and fused Adam kernels on top (`Runtime`; all three are off on the CPU);
+# - **batching**: every batch's indices are drawn once, up front, on the device, and $r$ is turned into
+#   $\mathrm{sig}(r)$ for the decoder once for the whole pool, not per batch;
+# - **one host sync**: the losses are summed on the device and read back once per block of `log_every`
+#   iterations (500 by default), which is also when they are checked for NaN, instead of `.item()` twice per step.
+#
+# So on the CPU in fp32, from the same weights and seeds, the two must give the same numbers. A tiny case: a few
+# synthetic images, a stand-in for the Ranker's outputs, five iterations; `log_every=1` asks the package for
+# every iteration's losses, for VAAL ($r$ = `None`) and for TA-VAAL. The losses agree exactly, and so do VAAL's
+# trained weights. TA-VAAL's weights differ in float32's last bit (about $10^{-8}$), and for a reason worth
+# knowing: the package computes $\mathrm{sig}(r)$ once for the whole pool, the loop batch by batch, and the
+# CPU's vectorised sigmoid may round an element's last bit differently depending on where it sits in the tensor.
+
+# %%
+import copy
+
+import tavaal_nb
+from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.strategies.vaal import train_adversarial
+
+tiny = tavaal_nb.make_config("ci", dataset="synthetic-grey", device="cpu", precision="fp32",
+                             memory_format="contiguous", fused_optimizers="off")
+tiny_data = prepare_data(tiny)
+tiny_augment = make_augmenter(tiny, tiny_data)
+tiny_labeled, tiny_unlabeled = tiny_data.train_images[:24], tiny_data.train_images[24:64]
+tiny_r = torch.randn(64, generator=torch.Generator().manual_seed(0))  # stand-in for the Ranker's outputs
+
+
+def both_loops(r_labeled, r_unlabeled, iterations=5):
+    """The written-out loop and train_adversarial from the same weights and seeds: (ours, package, weight gap)."""
+    r_dim = 0 if r_labeled is None else 1
+    torch.manual_seed(0)
+    vae = ConditionalVAE(tiny_data.channels, tiny_data.image_size, tiny.z_dim, r_dim=r_dim, width=tiny.vae_width)
+    discriminator = Discriminator(tiny.z_dim, r_dim=r_dim, hidden=tiny.disc_hidden, depth=tiny.disc_depth)
+    package_vae, package_d = copy.deepcopy(vae), copy.deepcopy(discriminator)
+    torch.manual_seed(1)
+    ours = adversarial_training_loop(vae, discriminator, tiny_labeled, tiny_unlabeled, r_labeled, r_unlabeled, tiny,
+                                     tiny_augment, iterations, torch.Generator().manual_seed(2))
+    torch.manual_seed(1)
+    package = train_adversarial(package_vae, package_d, tiny_labeled, tiny_unlabeled, r_labeled, r_unlabeled, tiny,
+                                tiny_augment, iterations, torch.Generator().manual_seed(2), progress=False, log_every=1)
+    gap = max((a - b).abs().max().item() for a, b in zip(
+        [*vae.parameters(), *discriminator.parameters()], [*package_vae.parameters(), *package_d.parameters()]))
+    return ours, package, gap
+
+
+comparison = {"VAAL": both_loops(None, None), "TA-VAAL": both_loops(tiny_r[:24], tiny_r[24:])}
+for method, (ours, package, gap) in comparison.items():
+    print(f"{method}: VAE losses, written out {[round(v, 5) for v in ours['vae']]}, package "
+          f"{[round(v, 5) for v in package['vae']]}; largest weight difference {gap:.1e}")
+
+# %%
+for method, (ours, package, gap) in comparison.items():
+    assert ours["vae"] == package["vae"] and ours["discriminator"] == package["discriminator"]  # identical losses
+assert comparison["VAAL"][2] == 0.0  # identical weights
+assert comparison["TA-VAAL"][2] < 1e-6  # the same weights but for float32's last bit (sig(r), see above)
+
+# %% [markdown]
 # ## 2. The selection rule: eq. 9
 #
 # After training, every candidate gets a score $D(r_U, \mu_U)$, and the $b$ with the **lowest** scores, the
@@ -155,6 +318,31 @@ for method in config.methods:
     assert abs(record["selection_threshold"] - d[chosen].max().item()) < 1e-6
     print(f"{method:7} D on the candidates: mean {d.mean():.3f}, std {d.std():.3f}; "
           f"selected up to D = {d[chosen].max():.3f}")
+
+
+# %% [markdown]
+# ### Your turn: eq. 9
+#
+# Write the selection rule: given the trained discriminator, the candidates' latent means `mu`, their rank
+# variables `r` (`None` for VAAL) and the budget $b$, return the **positions** (an integer tensor) of the
+# $\min(b, \text{number of candidates})$ candidates with the lowest $D = \mathrm{sig}(\text{logit})$. No gradients
+# are needed. The checker compares your choice with the package's on real and tied scores (a tie at the
+# threshold may be broken either way) and on budgets of 1 and above the number of candidates.
+
+# %%
+def my_selection(discriminator, mu: torch.Tensor, r: torch.Tensor | None, budget: int) -> torch.Tensor:
+    """Eq. 9: the positions of the `budget` candidates with the lowest D(r, mu)."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        probability = torch.sigmoid(discriminator(mu, r).float())
+    return torch.argsort(probability, stable=True)[: min(budget, probability.numel())]
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_selection
+
+check_selection(my_selection)
 
 # %% [markdown]
 # ## 3. The histogram of $D$

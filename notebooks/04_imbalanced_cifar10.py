@@ -129,6 +129,57 @@ assert round(class_entropy(official), 3) == 1.665
 assert max(official) / min(official) == 100 == max(IMBALANCE_PROFILES["entropy-1.65"]) / min(IMBALANCE_PROFILES["entropy-1.65"])
 
 # %% [markdown]
+# ### Your turn: the entropy and Table 1 from class counts
+#
+# Write the class-count entropy, `my_class_entropy(counts)`: $-\sum_c p_c \log p_c$ in **nats** (natural log),
+# $p_c = n_c / \sum_k n_k$, a class with no images adding nothing ($0 \log 0 = 0$). `counts` may be a list or a
+# tensor, and counts need not be integers (Table 1 is in hundreds: 0.5 is a count). Negative counts, or counts
+# that are all zero, are a `ValueError`. Return a float.
+
+# %%
+import torch
+
+
+def my_class_entropy(counts) -> float:
+    """The class-count entropy, in nats, of the class distribution given by counts."""
+    ### BEGIN SOLUTION
+    values = [float(c) for c in (counts.tolist() if isinstance(counts, torch.Tensor) else counts)]
+    if any(c < 0 for c in values):
+        raise ValueError(f"class counts must be non-negative, got {values}")
+    total = sum(values)
+    if total == 0:
+        raise ValueError("the counts are all zero: the entropy of an empty pool is undefined")
+    return -sum(c / total * math.log(c / total) for c in values if c > 0)
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_class_entropy
+
+check_class_entropy(my_class_entropy)
+
+# %% [markdown]
+# Now one row of Table 1 from its class counts: `my_table_1_row(counts)` returns the pair (total number of
+# images, the entropy **as the paper prints it**, cut to two decimals). Then the table itself, from the profiles.
+
+# %%
+def my_table_1_row(counts) -> tuple[int, float]:
+    """(total images, class-count entropy cut, not rounded, to two decimals)."""
+    ### BEGIN SOLUTION
+    return round(sum(counts)), math.floor(100 * my_class_entropy(counts)) / 100
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_table_1_row
+
+check_table_1_row(my_table_1_row)
+print(f"{'pool':14}{'total':>8}{'entropy':>9}")
+for name in table_1:
+    total, printed = my_table_1_row(IMBALANCE_PROFILES[name])
+    print(f"{name:14}{total:8,}{printed:9.2f}")
+
+# %% [markdown]
 # ## 4. Building the pools from real images
 #
 # On CIFAR-10 when its files are here (put the extracted `cifar-10-batches-py` folder under `$TAVAAL_DATA`, or

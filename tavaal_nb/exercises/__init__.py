@@ -1,0 +1,35 @@
+"""Checkers for the course's exercises: the learner writes a piece of TA-VAAL, a checker grades it.
+
+Each ``check_*`` function calls the learner's function on random and edge cases (ties,
+odd batches, shapes, dtypes, gradients), compares it with the package's own
+implementation, prints one line when everything agrees and otherwise raises
+:class:`ExerciseFailed` naming the case and what differs, without showing the
+reference's code. A function that still raises ``NotImplementedError`` (nbgrader's
+student stub) gives :class:`NotImplementedYet`: "not implemented yet: write ... in the
+cell above".
+
+| notebook | the learner writes | checker |
+|---|---|---|
+| 01 | eq. 4, the Ranker loss | :func:`check_ranker_loss` |
+| 02 | the reparameterisation; eq. 6 | :func:`check_reparameterize`, :func:`check_conditional_vae_objective` |
+| 03 | one adversarial step (eqs. 7, 8); eq. 9 | :func:`check_adversarial_step`, :func:`check_selection` |
+| 04 | the class-count entropy; Table 1 | :func:`check_class_entropy`, :func:`check_table_1_row` |
+"""
+
+from tavaal_nb.exercises.adversarial import check_adversarial_step, check_selection
+from tavaal_nb.exercises.entropy import check_class_entropy, check_table_1_row
+from tavaal_nb.exercises.harness import ExerciseFailed, NotImplementedYet
+from tavaal_nb.exercises.ranking import check_ranker_loss
+from tavaal_nb.exercises.vae import check_conditional_vae_objective, check_reparameterize
+
+__all__ = [
+    "ExerciseFailed",
+    "NotImplementedYet",
+    "check_ranker_loss",
+    "check_reparameterize",
+    "check_conditional_vae_objective",
+    "check_adversarial_step",
+    "check_selection",
+    "check_class_entropy",
+    "check_table_1_row",
+]

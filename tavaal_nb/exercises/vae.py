@@ -1,0 +1,189 @@
+"""Checkers for the learner's reparameterisation and conditional VAE objective, **eq. 6** (notebook 02)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from tavaal_nb.exercises.harness import Case, call_learner, compare_tensors, run_cases, short
+from tavaal_nb.losses import conditional_vae_loss
+from tavaal_nb.models import ConditionalVAE
+
+__all__ = ["check_reparameterize", "check_conditional_vae_objective", "reference_conditional_vae_objective"]
+
+Reparameterize = Callable[[Tensor, Tensor], Tensor]
+VAEObjective = Callable[..., Tensor]
+
+SAMPLES = 20_000
+"""Draws per statistical check of the reparameterisation."""
+
+
+def reference_conditional_vae_objective(vae: ConditionalVAE, x_labeled: Tensor, r_labeled: Tensor | None,
+                                        x_unlabeled: Tensor, r_unlabeled: Tensor | None,
+                                        kl_weight: float = 1.0) -> Tensor:
+    """Eq. 6 on one labeled and one unlabeled batch, sampling ``z`` as the package's training does.
+
+    Each pool is encoded, ``z`` is drawn by :meth:`ConditionalVAE.reparameterize` and decoded
+    with that pool's ``r`` (the decoder's input, e.g. ``sig(ranker output)``); the terms
+    are :func:`tavaal_nb.losses.conditional_vae_loss`. Labeled first, then unlabeled.
+    """
+    labeled = vae(x_labeled, r_labeled)
+    unlabeled = vae(x_unlabeled, r_unlabeled)
+    return conditional_vae_loss((x_labeled, labeled[0], labeled[2], labeled[3]),
+                                (x_unlabeled, unlabeled[0], unlabeled[2], unlabeled[3]), kl_weight=kl_weight)
+
+
+# ----------------------------------------------------------------------------- the reparameterisation
+
+
+def _shape_case(fn: Reparameterize) -> str | None:
+    mu, logvar = torch.randn(3, 5), torch.randn(3, 5)
+    z = call_learner(fn, mu, logvar)
+    if not isinstance(z, Tensor):
+        return f"z should be a torch.Tensor, got {type(z).__name__}"
+    if z.shape != mu.shape or z.dtype != mu.dtype:
+        return f"z has shape {tuple(z.shape)} and dtype {z.dtype}; expected mu's, {tuple(mu.shape)} and {mu.dtype}"
+    return None
+
+
+def _noise_case(fn: Reparameterize) -> str | None:
+    mu, logvar = torch.zeros(4, 3), torch.zeros(4, 3)
+    first, second = call_learner(fn, mu, logvar), call_learner(fn, mu, logvar)
+    if torch.equal(first, second):
+        return ("two calls with the same mu and logvar returned the same z: z must be a random sample "
+                "mu + sigma * eps with fresh noise eps ~ N(0, I) at every call")
+    return None
+
+
+def _moments_case(mu_value: float, logvar_value: float) -> Callable[[Reparameterize], str | None]:
+    def run(fn: Reparameterize) -> str | None:
+        mu = torch.full((SAMPLES, 1), mu_value, dtype=torch.float64)
+        logvar = torch.full((SAMPLES, 1), logvar_value, dtype=torch.float64)
+        torch.manual_seed(11)
+        z = call_learner(fn, mu, logvar).double()
+        sigma = math.exp(0.5 * logvar_value)
+        mean, std = z.mean().item(), z.std().item()
+        if abs(mean - mu_value) > 5 * sigma / math.sqrt(SAMPLES):
+            return f"over {SAMPLES} draws z has mean {mean:.4f}, expected mu = {mu_value}"
+        if abs(std - sigma) > 0.03 * sigma:
+            return (f"over {SAMPLES} draws z has standard deviation {std:.4f}, expected "
+                    f"sigma = exp(logvar / 2) = {sigma:.4f} (logvar is the log of the variance)")
+        return None
+
+    return run
+
+
+def _gradient_reparam_case(fn: Reparameterize) -> str | None:
+    mu = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    logvar = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    z = call_learner(fn, mu, logvar)
+    if not isinstance(z, Tensor) or not z.requires_grad:
+        return "z carries no gradient to mu and logvar: the point of the trick is to backpropagate through it"
+    d_mu, d_logvar = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
+    if d_mu is None or d_logvar is None:
+        return (f"no gradient flows from z to {'mu' if d_mu is None else 'logvar'} "
+                f"(is part of z detached or computed outside torch?)")
+    reason = compare_tensors("d z / d mu", d_mu, torch.ones_like(mu))
+    if reason:
+        return reason
+    return compare_tensors("d z / d logvar (should be (z - mu) / 2)", d_logvar, 0.5 * (z - mu).detach())
+
+
+def check_reparameterize(fn: Reparameterize) -> int:
+    """Grade the learner's reparameterisation ``fn(mu, logvar) -> z`` against
+    :meth:`tavaal_nb.models.ConditionalVAE.reparameterize`.
+
+    ``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` and fresh ``eps ~ N(0, I)``;
+    checked by its shape and dtype, that it is random, by the mean and standard deviation
+    of many draws, and by its gradients (``dz/dmu = 1``, ``dz/dlogvar = (z - mu) / 2``).
+    """
+    cases = [
+        Case("z has mu's shape and dtype", _shape_case),
+        Case("z is random (fresh noise each call)", _noise_case),
+        Case("mean and spread of z for mu = 0, logvar = 0", _moments_case(0.0, 0.0)),
+        Case("mean and spread of z for mu = 2, logvar = log 9 (sigma = 3)", _moments_case(2.0, math.log(9.0))),
+        Case("mean and spread of z for mu = -1, logvar = -4", _moments_case(-1.0, -4.0)),
+        Case("gradients through the sample", _gradient_reparam_case),
+    ]
+    return run_cases("the reparameterisation trick", fn, cases, "ConditionalVAE.reparameterize")
+
+
+# ----------------------------------------------------------------------------- eq. 6
+
+
+def _tiny_problem(seed: int, r_dim: int, batch_labeled: int, batch_unlabeled: int, channels: int = 1):
+    """A small VAE (eval mode: batch norm from running statistics) and two pools of images."""
+    torch.manual_seed(seed)
+    vae = ConditionalVAE(channels, 16, z_dim=3, r_dim=r_dim, width=2).eval()
+    x_l, x_u = torch.randn(batch_labeled, channels, 16, 16), torch.randn(batch_unlabeled, channels, 16, 16)
+    r_l = torch.rand(batch_labeled) if r_dim else None
+    r_u = torch.rand(batch_unlabeled) if r_dim else None
+    return vae, x_l, r_l, x_u, r_u
+
+
+def _objective_value_case(seed: int, r_dim: int, sizes: tuple[int, int], kl_weight: float,
+                          with_gradients: bool = False) -> Callable[[VAEObjective], str | None]:
+    def run(fn: VAEObjective) -> str | None:
+        vae, x_l, r_l, x_u, r_u = _tiny_problem(seed, r_dim, *sizes)
+        torch.manual_seed(100 + seed)
+        expected = reference_conditional_vae_objective(vae, x_l, r_l, x_u, r_u, kl_weight)
+        expected_grads = torch.autograd.grad(expected, list(vae.parameters()), allow_unused=True)
+        torch.manual_seed(100 + seed)
+        got = call_learner(fn, vae, x_l, r_l, x_u, r_u, kl_weight)
+        reason = compare_tensors("the objective", got, expected.detach(), rtol=1e-4, atol=1e-6)
+        if reason:
+            return reason + _diagnose_objective(fn, vae, x_l, r_l, x_u, r_u, kl_weight)
+        if with_gradients:
+            if not got.requires_grad:
+                return "the objective carries no gradient to the VAE's parameters"
+            names = [name for name, _ in vae.named_parameters()]
+            grads = torch.autograd.grad(got, list(vae.parameters()), allow_unused=True)
+            for name, g, e in zip(names, grads, expected_grads):
+                g = torch.zeros_like(e) if g is None and e is not None else g
+                if e is None:
+                    continue
+                reason = compare_tensors(f"the gradient of the VAE's {name}", g, e, rtol=1e-3, atol=1e-6)
+                if reason:
+                    return reason
+        return None
+
+    return run
+
+
+def _diagnose_objective(fn: VAEObjective, vae: ConditionalVAE, x_l: Tensor, r_l: Tensor | None, x_u: Tensor,
+                        r_u: Tensor | None, kl_weight: float) -> str:
+    """A hint after a wrong value: is the sample random at all?"""
+    with torch.no_grad():
+        torch.manual_seed(1)
+        first = call_learner(fn, vae, x_l, r_l, x_u, r_u, kl_weight)
+        torch.manual_seed(2)
+        second = call_learner(fn, vae, x_l, r_l, x_u, r_u, kl_weight)
+    first_is_tensor = isinstance(first, Tensor)
+    if first_is_tensor and isinstance(second, Tensor) and torch.equal(first, second):
+        return (" (it does not change with the random seed: decode a sample z = mu + sigma * eps, "
+                "not mu itself)")
+    values = f"; your values for two seeds: {short(first)}, {short(second)}" if first_is_tensor and isinstance(second, Tensor) else ""
+    return f" (hint: draw eps with torch.randn_like(mu), labeled pool first, as the package does{values})"
+
+
+def check_conditional_vae_objective(fn: VAEObjective) -> int:
+    """Grade the learner's eq. 6: ``fn(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight)``.
+
+    The function encodes each pool with ``vae.encode``, samples ``z`` by the
+    reparameterisation (noise from ``torch.randn_like(mu)``, labeled pool first), decodes
+    ``vae.decode(z, r)`` and returns, summed over the two pools, the mean squared
+    reconstruction error plus ``kl_weight`` times the KL to ``N(0, I)`` averaged over
+    its elements. Compared with :func:`reference_conditional_vae_objective` under the same
+    seed: values, a plain VAE (``r = None``), odd batches, ``kl_weight`` and gradients.
+    """
+    cases = [
+        Case("TA-VAAL's VAE, batches of 4 and 6, lambda = 1", _objective_value_case(0, 1, (4, 6), 1.0)),
+        Case("lambda = 0.25 weighs the KL terms", _objective_value_case(1, 1, (4, 4), 0.25)),
+        Case("plain VAAL's VAE (r_dim = 0, r = None)", _objective_value_case(2, 0, (3, 5), 1.0)),
+        Case("gradients reach the encoder through z", _objective_value_case(3, 1, (5, 3), 1.0, with_gradients=True)),
+    ]
+    return run_cases("eq. 6, the conditional VAE objective", fn, cases,
+                     "tavaal_nb.losses.conditional_vae_loss with ConditionalVAE.reparameterize")

@@ -1,0 +1,300 @@
+"""The exercise checkers accept a correct answer written here independently of the package, and reject
+plausible wrong ones, each with a message that names the case (and never the reference's code)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tavaal_nb.exercises import (
+    ExerciseFailed,
+    NotImplementedYet,
+    check_adversarial_step,
+    check_class_entropy,
+    check_conditional_vae_objective,
+    check_ranker_loss,
+    check_reparameterize,
+    check_selection,
+    check_table_1_row,
+)
+
+
+def rejects(checker, fn, *fragments: str) -> str:
+    """The checker raises ExerciseFailed (not NotImplementedYet) whose message holds every fragment."""
+    with pytest.raises(ExerciseFailed) as failure:
+        checker(fn)
+    assert not isinstance(failure.value, NotImplementedYet)
+    message = str(failure.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# ----------------------------------------------------------------------------- eq. 4
+
+
+def pairs(pred, target):
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    if pred.numel() % 2:
+        raise ValueError("odd batch")
+    half = pred.numel() // 2
+    return pred[:half], pred.flip(0)[:half], target[:half], target.flip(0)[:half]
+
+
+def eq4_by_hand(pred, target):
+    """-I log sig(gap) - (1 - I) log(1 - sig(gap)) = softplus(gap) - I * gap, averaged over the pairs."""
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i - p_j
+    indicator = (l_i > l_j).to(gap.dtype)
+    return (F.softplus(gap) - indicator * gap).mean()
+
+
+def eq1_instead(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    sign = torch.where(l_i > l_j, 1.0, -1.0).to(p_i.dtype)
+    return torch.clamp(1.0 - sign * (p_i - p_j), min=0).mean()
+
+
+def eq4_summed(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i - p_j
+    return (F.softplus(gap) - (l_i > l_j).to(gap.dtype) * gap).sum()
+
+
+def eq4_ties_as_ordered(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i - p_j
+    return (F.softplus(gap) - (l_i >= l_j).to(gap.dtype) * gap).mean()
+
+
+def eq4_adjacent_pairs(pred, target):
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    if pred.numel() % 2:
+        raise ValueError("odd batch")
+    gap = pred[0::2] - pred[1::2]
+    return (F.softplus(gap) - (target[0::2] > target[1::2]).to(gap.dtype) * gap).mean()
+
+
+def eq4_float32_always(pred, target):
+    return eq4_by_hand(pred.float(), target.float())
+
+
+def eq4_no_odd_check(pred, target):
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    half = pred.numel() // 2
+    gap = pred[:half] - pred.flip(0)[:half]
+    return (F.softplus(gap) - (target[:half] > target.flip(0)[:half]).to(gap.dtype) * gap).mean()
+
+
+def eq4_not_implemented(pred, target):
+    raise NotImplementedError()
+
+
+def test_ranker_loss_checker_accepts_an_independent_answer(capsys):
+    assert check_ranker_loss(eq4_by_hand) == 11
+    assert "✓ eq4_by_hand" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, fragment", [
+    (eq1_instead, "worked example"),
+    (eq4_summed, "worked example"),
+    (eq4_ties_as_ordered, "equal true losses"),
+    (eq4_adjacent_pairs, "worked example"),
+    (eq4_float32_always, "dtype torch.float32, expected torch.float64"),
+    (eq4_no_odd_check, "odd batch"),
+])
+def test_ranker_loss_checker_rejects_plausible_mistakes(wrong, fragment):
+    message = rejects(check_ranker_loss, wrong, "eq. 4", fragment)
+    assert "softplus" not in message and "binary_cross_entropy" not in message  # no solution in the message
+
+
+def test_checker_says_not_implemented_yet():
+    with pytest.raises(NotImplementedYet, match="not implemented yet: write eq4_not_implemented in the cell above"):
+        check_ranker_loss(eq4_not_implemented)
+
+
+def test_checkers_leave_the_global_random_stream_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_reparameterize(reparameterize_by_hand)  # seeds and draws many samples inside
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_checker_rejects_what_is_not_a_function():
+    with pytest.raises(ExerciseFailed, match="expected a function"):
+        check_ranker_loss(0.3)
+
+
+# ----------------------------------------------------------------------------- the reparameterisation and eq. 6
+
+
+def reparameterize_by_hand(mu, logvar):
+    return mu + torch.exp(logvar / 2) * torch.randn_like(mu)
+
+
+def no_noise(mu, logvar):
+    return mu + 0 * logvar
+
+
+def variance_for_sigma(mu, logvar):
+    return mu + torch.exp(logvar) * torch.randn_like(mu)
+
+
+def noise_without_gradient(mu, logvar):
+    return mu + (torch.exp(logvar / 2) * torch.randn_like(mu)).detach()
+
+
+def test_reparameterize_checker():
+    assert check_reparameterize(reparameterize_by_hand) == 6
+    rejects(check_reparameterize, no_noise, "fresh noise")
+    rejects(check_reparameterize, variance_for_sigma, "standard deviation", "sigma = 3")
+    rejects(check_reparameterize, noise_without_gradient, "gradients", "to logvar")
+    rejects(check_reparameterize, lambda mu, logvar: (mu + torch.randn_like(mu)).tolist(), "torch.Tensor")
+
+
+def objective_by_hand(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0, sample=True,
+                      kl_reduce=torch.mean, pools=2, decode_raw=True):
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled))[:pools]:
+        mu, logvar = vae.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+        recon = vae.decode(z, r if decode_raw or r is None else torch.zeros_like(r))
+        kl = kl_reduce(-0.5 * (1 + logvar - mu**2 - logvar.exp()))
+        total = total + ((recon - x) ** 2).mean() + kl_weight * kl
+    return total
+
+
+def test_conditional_vae_objective_checker():
+    assert check_conditional_vae_objective(objective_by_hand) == 4
+    wrong = {
+        "no reparameterisation noise": (lambda *a: objective_by_hand(*a, sample=False), "seed"),
+        "KL summed, not averaged": (lambda *a: objective_by_hand(*a, kl_reduce=torch.sum), "the objective is"),
+        "labeled pool only": (lambda *a: objective_by_hand(*a, pools=1), "the objective is"),
+        "decoder not given r": (lambda *a: objective_by_hand(*a, decode_raw=False), "the objective is"),
+        "lambda ignored": (lambda v, xl, rl, xu, ru, w: objective_by_hand(v, xl, rl, xu, ru, 1.0), "lambda = 0.25"),
+    }
+    for name, (fn, fragment) in wrong.items():
+        message = rejects(check_conditional_vae_objective, fn, "eq. 6", fragment)
+        assert "case" in message, name
+
+
+# ----------------------------------------------------------------------------- eqs. 7 and 8
+
+
+def bce(logits, label: float):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+
+def step_by_hand(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                 r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0, *, d_labels=(1.0, 0.0),
+                 vae_unlabeled_label=1.0, fresh_codes=True, zero_d=True, decoder_sigmoid=True):
+    def decoder_r(r):
+        return None if r is None else (torch.sigmoid(r) if decoder_sigmoid else r)
+
+    total, codes = 0.0, []
+    adversarial = 0.0
+    for x, r, label in ((x_labeled, r_labeled, 1.0), (x_unlabeled, r_unlabeled, vae_unlabeled_label)):
+        mu, logvar = vae.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        recon = vae.decode(z, decoder_r(r))
+        total = total + F.mse_loss(recon, x) + kl_weight * (-0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp()))
+        codes.append(mu.detach())
+        adversarial = adversarial + bce(discriminator(mu, r), label)
+    vae_loss = total + adversarial_weight * adversarial
+    vae_optimizer.zero_grad()
+    vae_loss.backward()
+    vae_optimizer.step()
+    if fresh_codes:
+        with torch.no_grad():
+            codes = [vae.encode(x_labeled)[0], vae.encode(x_unlabeled)[0]]
+    d_loss = bce(discriminator(codes[0], r_labeled), d_labels[0]) + bce(discriminator(codes[1], r_unlabeled), d_labels[1])
+    if zero_d:
+        discriminator_optimizer.zero_grad()
+    d_loss.backward()
+    discriminator_optimizer.step()
+    return vae_loss.detach(), d_loss.detach()
+
+
+def test_adversarial_step_checker():
+    assert check_adversarial_step(step_by_hand) == 4
+    wrong = {
+        "D trained with labeled = 0": (dict(d_labels=(0.0, 1.0)), "discriminator's loss"),
+        "eq. 7 pushes unlabeled to 0": (dict(vae_unlabeled_label=0.0), "VAE's loss"),
+        "D trained on the codes from before the VAE's step": (dict(fresh_codes=False), "discriminator's loss"),
+        "D's gradients not zeroed": (dict(zero_d=False), "zero D's gradients"),
+        "decoder given raw r": (dict(decoder_sigmoid=False), "VAE's loss"),
+    }
+    for name, (options, fragment) in wrong.items():
+        def fn(*args, options=options):
+            return step_by_hand(*args, **options)
+        message = rejects(check_adversarial_step, fn, "adversarial step", fragment)
+        assert "iteration" in message or "after" in message, name
+
+
+def test_adversarial_step_checker_rejects_an_ignored_weight():
+    def unweighted(*args):
+        return step_by_hand(*args[:8], args[8], 1.0)
+    rejects(check_adversarial_step, unweighted, "adversarial weight 0.5")
+
+
+# ----------------------------------------------------------------------------- eq. 9
+
+
+def select_by_hand(discriminator, mu, r, budget):
+    with torch.no_grad():
+        d = torch.sigmoid(discriminator(mu, r))
+    return torch.argsort(d)[: min(budget, d.numel())]
+
+
+def test_selection_checker():
+    assert check_selection(select_by_hand) == 5
+    assert check_selection(lambda d, mu, r, b: torch.topk(d(mu, r).detach(), min(b, mu.shape[0]), largest=False).indices) == 5
+    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach(), descending=True)[:b], "expected the")
+    rejects(check_selection, lambda d, mu, r, b: torch.sort(d(mu, r).detach()).values[:b], "integer tensor")
+    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[: b - 1], "positions chosen")
+    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[:1].repeat(b), "chosen twice")
+
+
+# ----------------------------------------------------------------------------- entropy and Table 1
+
+
+def entropy_by_hand(counts):
+    values = [float(c) for c in counts]
+    if any(v < 0 for v in values) or sum(values) == 0:
+        raise ValueError("counts must be non-negative and not all zero")
+    total = sum(values)
+    return -sum(v / total * math.log(v / total) for v in values if v)
+
+
+def test_class_entropy_checker():
+    assert check_class_entropy(entropy_by_hand) == 9
+    def log2_entropy(counts):
+        return entropy_by_hand(counts) / math.log(2)
+    def unnormalised(counts):
+        return -sum(float(c) * math.log(float(c)) for c in counts if float(c) > 0)
+    def zero_classes_nan(counts):
+        values = torch.tensor([float(c) for c in counts])
+        p = values / values.sum()
+        return float(-(p * p.log()).sum())
+    def no_validation(counts):
+        return entropy_by_hand([abs(float(c)) for c in counts]) if sum(float(c) for c in counts) else 0.0
+    rejects(check_class_entropy, log2_entropy, "balanced pool", "nats, not bits")
+    rejects(check_class_entropy, unnormalised, "balanced pool")
+    rejects(check_class_entropy, zero_classes_nan, "no images", "nan")
+    rejects(check_class_entropy, no_validation, "negative count")
+
+
+def test_table_1_row_checker():
+    def row(counts):
+        return round(sum(counts)), math.floor(100 * entropy_by_hand(counts)) / 100
+    assert check_table_1_row(row) == 5
+    rejects(check_table_1_row, lambda c: (round(sum(c)), round(entropy_by_hand(c), 2)), "1.66", "do not round")
+    rejects(check_table_1_row, lambda c: (round(sum(c)) // 100, math.floor(100 * entropy_by_hand(c)) / 100),
+            "total")
+    rejects(check_table_1_row, lambda c: (round(sum(c)), math.floor(100 * entropy_by_hand(c) / math.log(2)) / 100),
+            "printed entropy")
+    rejects(check_table_1_row, lambda c: [round(sum(c)), 1.65], "pair")
