@@ -83,7 +83,8 @@ from tavaal_nb.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, Di
 # `budget` images from a random *subset* of the unlabeled pool $X_U$, which are then labeled. Every
 # method of a trial starts from the same initial set, so the comparison is paired.
 #
-# TA-VAAL's task model is trained with the Ranker (eq. 5, $\eta = 1$), and its query labels the
+# TA-VAAL's task model is trained with the Ranker (eq. 5, with the public code's $\eta = 1$; the
+# paper gives no value), and its query labels the
 # candidates the discriminator finds least "labeled-looking":
 #
 # $$L_T(\hat y_L, y_L) + \eta\, L_R(R(x_P), l_P) \qquad (5)$$
@@ -115,7 +116,7 @@ announce_run(config)
 
 # %%
 recorder = SelectionRecorder()
-OUT = f"runs/05_active_loop-{config.preset}-{config.dataset}"
+OUT = f"runs/05_active_loop-{config.preset}-{config.dataset}-{config.trials}trials"
 results = run_experiment(config, OUT, resume=True, callbacks=[recorder], progress=False, data=data)
 print(f"{len(results.runs)} runs in {results.path}; {len(recorder.records)} cycles computed now")
 
