@@ -22,6 +22,8 @@
 # classroom rule that keeps a notebook from starting hours of work, Colab and Google Drive, a paper-scale run on
 # a GPU, timing it, sweeps over the paper's grid on one or many GPUs, and watching a run live.
 #
+# **Prerequisites**: notebook 00; a terminal for the command-line runs.
+#
 # **Run time** (top to bottom): about 1 minute at every preset. The only run executed here uses the `ci` preset;
 # the cells that would start long runs are skipped by the automatic checks, and start nothing unless
 # `TAVAAL_PRESET=paper` was set on purpose.
@@ -179,3 +181,21 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 # - Paper-scale runs go through the command line with `--out` and `--resume`; on Colab, `--out` on Google Drive.
 # - `bench` measures your device; `sweep` runs the paper's grid on one GPU, several, or a dask cluster.
 # - `LiveDashboard` watches any run as a callback.
+#
+# ## Exercises
+#
+# 1. On Colab with a GPU runtime and nothing set, which preset does notebook 05 use, and how do you make it run at
+#    the paper's scale?
+# 2. A sweep on two GPUs was interrupted. What do you type, and which runs are recomputed?
+# 3. `expected_minutes` says 20 minutes for your run, `bench` predicts 45. Which do you believe, and why?
+#
+# <details><summary>Answers</summary>
+#
+# 1. `cpu`: `notebook_preset()` reads an unset variable as `cpu`, on a GPU too. Run `%env TAVAAL_PRESET=paper` (or set
+#    it before starting Jupyter), then restart the kernel and run the notebook; it prints the expected time first.
+# 2. `python -m tavaal_nb sweep --out <folder> --resume`: finished runs are skipped, and each unfinished run
+#    continues after its last finished cycle.
+# 3. `bench`: it times the phases on your device, while `expected_minutes` is a FLOP count divided by an assumed
+#    throughput, meant only to warn before long runs.
+#
+# </details>
