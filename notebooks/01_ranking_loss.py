@@ -218,7 +218,7 @@ assert table["MSE"][1].item() > 10 * table["MSE"][0].item() and table["MSE"][2].
 import tavaal_nb
 from tavaal_nb.analysis import compare_loss_predictors, loss_prediction_figure, top_fraction_overlap
 from tavaal_nb.course import pick_dataset
-from tavaal_nb.course_runtime import notebook_preset
+from tavaal_nb.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import prepare_data
 
@@ -227,6 +227,8 @@ data = prepare_data(config)
 labeled = ActivePool.random(data.train_size, config.initial, torch.Generator().manual_seed(0)).labeled
 print(f"preset {config.preset}: {labeled.numel()} labeled training images, {config.epochs} epochs; "
       f"{data.test_labels.numel()} held-out test images")
+announce_minutes(phase_minutes(config, task_images=4 * config.epochs * labeled.numel(), cycles=4),
+                 "Training the four loss predictors")
 
 # %%
 comparison = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, seed=0)

@@ -124,7 +124,7 @@ assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0  # q = 
 import tavaal_nb
 from tavaal_nb.analysis import train_task_with_ranker
 from tavaal_nb.course import pick_dataset
-from tavaal_nb.course_runtime import notebook_preset
+from tavaal_nb.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.losses import ranker_loss
@@ -137,6 +137,9 @@ generator = torch.Generator().manual_seed(0)
 pool = ActivePool.random(data.train_size, config.initial, generator)
 labeled, candidates = pool.labeled, pool.candidates(config.subset, generator)
 print(f"preset {config.preset}: {labeled.numel()} labeled, {candidates.numel()} candidates")
+announce_minutes(phase_minutes(config, task_images=config.epochs * labeled.numel(), cycles=1,
+                               vae_iterations=config.vae_iterations_for(labeled.numel(), candidates.numel())),
+                 "Training the task model and the VAE")
 
 # %%
 task, _ = train_task_with_ranker(config, data, labeled, ranker_loss, seed=0)

@@ -148,10 +148,11 @@ pipeline_diagram(["discriminator", "selection"])
 import tavaal_nb
 from tavaal_nb.analysis import SelectionRecorder
 from tavaal_nb.course import pick_dataset
-from tavaal_nb.course_runtime import notebook_preset
+from tavaal_nb.course_runtime import announce_run, notebook_preset
 
 config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("vaal", "tavaal"), trials=1, cycles=2)
+announce_run(config)
 recorder = SelectionRecorder()
 results = tavaal_nb.run_experiment(config, callbacks=[recorder])
 print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candidates, budget {config.budget}")

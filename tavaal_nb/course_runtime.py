@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from tavaal_nb.config import PRESET_HELP, Config
 
 __all__ = [
-    "LONG_PRESETS", "ANNOUNCE_ABOVE_MINUTES", "SUSTAINED_TFLOPS", "notebook_preset", "expected_minutes",
-    "announce_run",
+    "LONG_PRESETS", "ANNOUNCE_ABOVE_MINUTES", "SUSTAINED_TFLOPS", "notebook_preset", "phase_minutes",
+    "expected_minutes", "announce_minutes", "announce_run",
 ]
 
 LONG_PRESETS = ("paper", "authors-code")
@@ -58,42 +58,60 @@ def _device_kind(config: Config, device: str | None) -> str:
     return "cuda" if kind.startswith("cuda") else "cpu"
 
 
-def expected_minutes(config: Config, device: str | None = None) -> float:
-    """Rough wall time, in minutes, of ``run_experiment(config)`` on ``device`` (default: the config's).
+def phase_minutes(config: Config, task_images: int = 0, vae_iterations: int = 0, cycles: int = 0,
+                  device: str | None = None) -> float:
+    """Rough wall time, in minutes, of ``task_images`` training steps of the task model (one image each, with
+    its Ranker), ``vae_iterations`` VAE/discriminator iterations and ``cycles`` fixed per-cycle costs, at the
+    sizes of ``config`` on ``device`` (default: the config's).
 
-    Counts the FLOPs of every method and trial (task training: ``epochs x labeled`` images per cycle at
-    :data:`TASK_GFLOP_PER_IMAGE` scaled by ``(width / 64)^2``; VAAL and TA-VAAL also run
-    ``config.vae_iterations_for(labeled, subset)`` VAE/D iterations per query at
-    :data:`VAE_GFLOP_PER_ITERATION` scaled by ``(vae_width / 128)^2`` and the batch size), divides by
-    :data:`SUSTAINED_TFLOPS` and adds a fixed cost per cycle. Images are counted as 32x32, so smaller
-    images err long. An estimate to decide whether to wait, not a measurement (``python -m tavaal_nb
-    bench`` measures one).
+    FLOPs: :data:`TASK_GFLOP_PER_IMAGE` scaled by ``(width / 64)^2`` per image and
+    :data:`VAE_GFLOP_PER_ITERATION` scaled by ``(vae_width / 128)^2`` and ``vae_batch_size / 128`` per
+    iteration, divided by :data:`SUSTAINED_TFLOPS`, plus :data:`FIXED_SECONDS_PER_CYCLE` per cycle. Images
+    are counted as 32x32, so smaller images err long.
     """
+    if min(task_images, vae_iterations, cycles) < 0:
+        raise ValueError(f"counts must be >= 0, got task_images={task_images}, vae_iterations={vae_iterations}, "
+                         f"cycles={cycles}")
     kind = _device_kind(config, device)
     task_gflop = TASK_GFLOP_PER_IMAGE * (config.width / 64) ** 2
     vae_gflop = VAE_GFLOP_PER_ITERATION * (config.vae_width / 128) ** 2 * (config.vae_batch_size / 128)
-    seconds = 0.0
+    gflop = task_images * task_gflop + vae_iterations * vae_gflop
+    return (gflop / (SUSTAINED_TFLOPS[kind] * 1e3) + cycles * FIXED_SECONDS_PER_CYCLE[kind]) / 60.0
+
+
+def expected_minutes(config: Config, device: str | None = None) -> float:
+    """Rough wall time, in minutes, of ``run_experiment(config)`` on ``device`` (default: the config's).
+
+    Adds up :func:`phase_minutes` over every method, trial and cycle: ``epochs x labeled`` training images
+    per cycle, and for VAAL and TA-VAAL ``config.vae_iterations_for(labeled, subset)`` VAE/D iterations per
+    query. An estimate to decide whether to wait, not a measurement (``python -m tavaal_nb bench``
+    measures one).
+    """
+    minutes = 0.0
     for method in config.methods:
-        gflop = 0.0
-        for cycle in range(config.cycles):
-            labeled = config.initial + cycle * config.budget
-            gflop += config.epochs * labeled * task_gflop
-            if method in METHODS_WITH_VAE and cycle < config.cycles - 1:
-                gflop += config.vae_iterations_for(labeled, config.subset) * vae_gflop
-        seconds += gflop / (SUSTAINED_TFLOPS[kind] * 1e3) + config.cycles * FIXED_SECONDS_PER_CYCLE[kind]
-    return seconds * config.trials / 60.0
+        sizes = [config.initial + cycle * config.budget for cycle in range(config.cycles)]
+        queries = sizes[:-1] if method in METHODS_WITH_VAE else []
+        minutes += phase_minutes(config, task_images=config.epochs * sum(sizes),
+                                 vae_iterations=sum(config.vae_iterations_for(n, config.subset) for n in queries),
+                                 cycles=config.cycles, device=device)
+    return minutes * config.trials
 
 
-def announce_run(config: Config, device: str | None = None, threshold: float = ANNOUNCE_ABOVE_MINUTES) -> str | None:
-    """Print (and return) the expected time of ``run_experiment(config)`` when it exceeds ``threshold``
-    minutes, with how to pick a smaller preset; return None and print nothing for a shorter run."""
-    minutes = expected_minutes(config, device)
+def announce_minutes(minutes: float, what: str, threshold: float = ANNOUNCE_ABOVE_MINUTES) -> str | None:
+    """Print (and return) ``what`` and its expected time when ``minutes`` exceeds ``threshold``, with how to
+    pick a smaller preset; return None and print nothing for a shorter job."""
     if minutes <= threshold:
         return None
-    kind = _device_kind(config, device)
     shown = f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
-    message = (f"This run (preset {config.preset}, {len(config.methods)} method(s) x {config.trials} trial(s) x "
-               f"{config.cycles} cycles, on {kind}) is expected to take about {shown} (a rough estimate). "
+    message = (f"{what} is expected to take about {shown} (a rough estimate). "
                "For a shorter one, set TAVAAL_PRESET=ci before starting Jupyter.")
     print(message)
     return message
+
+
+def announce_run(config: Config, device: str | None = None, threshold: float = ANNOUNCE_ABOVE_MINUTES) -> str | None:
+    """:func:`announce_minutes` for ``run_experiment(config)``: prints its expected time when over ``threshold``."""
+    kind = _device_kind(config, device)
+    what = (f"This run (preset {config.preset}, {len(config.methods)} method(s) x {config.trials} trial(s) x "
+            f"{config.cycles} cycles, on {kind})")
+    return announce_minutes(expected_minutes(config, device), what, threshold)

@@ -3,7 +3,7 @@
 import pytest
 
 import tavaal_nb
-from tavaal_nb.course_runtime import announce_run, expected_minutes, notebook_preset
+from tavaal_nb.course_runtime import announce_minutes, announce_run, expected_minutes, notebook_preset, phase_minutes
 
 
 @pytest.mark.parametrize("environ, preset", [
@@ -54,3 +54,20 @@ def test_announce_run_speaks_only_for_long_runs(capsys):
     message = announce_run(long, "cpu")
     assert message is not None and "hours" in message and "TAVAAL_PRESET=ci" in message
     assert message in capsys.readouterr().out
+
+
+def test_phase_minutes_by_hand_and_bad_counts():
+    config = tavaal_nb.make_config("cpu", dataset="synthetic")
+    # width 16: 3.33 / 16 GFLOP per image; vae_width 16, batch 64: 834 / 64 / 2 GFLOP per iteration
+    seconds = (1000 * 3.33 / 16 + 10 * 834 / 128) / 60.0 + 2 * 2.0
+    assert phase_minutes(config, task_images=1000, vae_iterations=10, cycles=2, device="cpu") == \
+        pytest.approx(seconds / 60, rel=1e-9)
+    assert phase_minutes(config, device="cpu") == 0.0
+    with pytest.raises(ValueError, match="counts must be >= 0"):
+        phase_minutes(config, task_images=-1)
+
+
+def test_announce_minutes_names_the_job(capsys):
+    assert announce_minutes(1.5, "Training") is None
+    assert announce_minutes(150.0, "Training").startswith("Training is expected to take about 2.5 hours")
+    assert "2.5 hours" in capsys.readouterr().out
