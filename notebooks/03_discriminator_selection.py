@@ -211,9 +211,9 @@ assert all(len(record["discriminator_scores"]) == recorder.selections[(m, 0, 0)]
 from tavaal_nb.loop import prepare_data
 from tavaal_nb.widgets import ClassDiscriminatorHistogram
 
-pool = prepare_data(config)  # the train pool the run's indices point into
+pool_data = prepare_data(config)  # the train pool the run's indices point into
 by_class = ClassDiscriminatorHistogram({m: recorder.selections[(m, 0, 0)] for m in config.methods},
-                                       pool.train_labels, class_names=pool.class_names,
+                                       pool_data.train_labels, class_names=pool_data.class_names,
                                        question="Are the lowest scores spread over the classes, or bunched in a few? "
                                                 "Which classes would a budget twice as large add?")
 by_class
