@@ -110,6 +110,6 @@ class ClassDiscriminatorHistogram(View):
                       annotation_text=f"k = {self.k.value}: D <= {threshold:.4f}", annotation_position="top right")
         listing = ", ".join(f"{name} x{n}" for name, n in self.left_counts.items())
         self._listing.value = f"<small>left of the line ({self.k.value} candidates): {listing}</small>"
-        fig.update_layout(barmode="stack", template="plotly_white", xaxis_title="D(r, mu) (bins over the scores' range)",
-                          yaxis_title="candidates", title=f"D on the candidates by true class: {self.method.value}")
+        fig.update_layout(barmode="stack", template="plotly_white", yaxis_title="candidates",
+                          xaxis_title="D(r, mu) (bins over the scores' range)", title=f"D on the candidates by true class: {self.method.value}")
         return fig
