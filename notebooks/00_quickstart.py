@@ -29,8 +29,15 @@
 # **Run time** (top to bottom): `ci` preset about 1 minute; `cpu` preset about 8 minutes on a 2-core CPU
 # (a laptop with more cores: less); `paper` preset on one GPU about 20 minutes (one trial; an estimate).
 #
-# The preset comes from the environment variable `TAVAAL_PRESET` (`ci`, `cpu`, `paper`, `authors-code`);
-# unset, it is `auto`: `paper` on a GPU, `cpu` otherwise. Binder sets `cpu`.
+# The preset comes from the environment variable `TAVAAL_PRESET` (`ci`, `cpu`, `paper`, `authors-code`).
+# In the notebooks, unset or `auto` means `cpu`, on a GPU too: a `paper` run (hours) starts only when
+# `TAVAAL_PRESET=paper` was set on purpose, and any run expected to last over two minutes says how long
+# first (`tavaal_nb.course_runtime`). Presets, Colab, Google Drive and sweeps are in the appendix,
+# [09 Operations](09_appendix_operations.ipynb).
+#
+# **Which paper.** The course quotes the first arXiv version of the paper (v1, uploaded on 12 February
+# 2020); its equation, section and figure numbers are the ones cited here (eq. 1-9, sec. 3-6, Figs. 1-7). The
+# published version (CVPR 2021) has the same method but its own numbering.
 
 # %% tags=["colab-setup", "nbval-skip"]
 # Colab only: install tavaal-nb from its repository and enable Colab's widget manager.
@@ -51,8 +58,9 @@ if "google.colab" in sys.modules:
 # Active learning starts from a small labeled pool $(X_L, Y_L)$ and a large unlabeled pool $X_U$. Each
 # **cycle** trains the task model on $(X_L, Y_L)$, measures its test accuracy, then a **query strategy**
 # picks $b$ images of $X_U$ to be labeled. The paper starts from 1,000 random images, adds $b = 1{,}000$
-# per cycle up to 10,000 and, to keep each query cheap and diverse, only looks at a random subset of
-# 10,000 unlabeled images per query (sec. 5.1).
+# per cycle up to 10,000 and only looks at a random subset of 10,000 unlabeled images per query, "to avoid
+# overlapped samples and introduce diversity" (sec. 5.1; "to avoid outliers", sec. 4.3), which also keeps each
+# query cheap.
 #
 # TA-VAAL picks with a discriminator $D$ on a VAE's latent space, where each image also carries $r$, the
 # task model's *predicted loss*; it labels the $b$ candidates that $D$ finds least like the labeled pool
@@ -61,10 +69,21 @@ if "google.colab" in sys.modules:
 # $$(x_1^\dagger, \dots, x_b^\dagger) = \operatorname*{argmin}_{(x_1, \dots, x_b) \subset X_U} D\big(r_U, q_\theta(z_U \mid x_U)\big).$$
 #
 # Random sampling picks $b$ candidates uniformly. Notebooks 01-03 build TA-VAAL's pieces one by one.
+#
+# The whole method in one picture (the paper's Fig. 1b, redrawn): the task learner trains with a **Ranker**
+# that predicts its loss; the Ranker's output $r$ is fed to a **conditional VAE**, which encodes both pools, and
+# to a **discriminator** that tells labeled codes from unlabeled ones; the **selection** labels the candidates
+# it finds least like the labeled pool. Notebooks 01, 02 and 03 highlight one box each.
+
+# %%
+from tavaal_nb.diagram import pipeline_diagram
+
+pipeline_diagram()
 
 # %%
 import tavaal_nb
 from tavaal_nb.environment import pick_dataset
+from tavaal_nb.course_runtime import announce_run, notebook_preset
 
 dataset = pick_dataset(["fashion-mnist", "synthetic-grey"], download=True)
 
@@ -74,10 +93,11 @@ dataset = pick_dataset(["fashion-mnist", "synthetic-grey"], download=True)
 # so the comparison is paired.
 
 # %%
-config = tavaal_nb.make_config(None, dataset=dataset, methods=("tavaal", "random"), trials=1)
+config = tavaal_nb.make_config(notebook_preset(), dataset=dataset, methods=("tavaal", "random"), trials=1)
 print(f"preset {config.preset}: {config.initial} labeled to start, +{config.budget} per query, "
       f"{config.cycles} cycles, {config.subset} candidates per query, ResNet-18 width {config.width}, "
       f"{config.epochs} epochs per cycle, device {config.resolved_device()}")
+announce_run(config)
 
 # %% [markdown]
 # ## 2. Run it
@@ -151,7 +171,8 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # | [03 Discriminator and selection](03_discriminator_selection.ipynb) | the adversarial game (eqs. 7-8) and the selection rule (eq. 9) |
 # | [04 Imbalanced CIFAR-10](04_imbalanced_cifar10.ipynb) | the paper's imbalanced pools (Table 1) and their entropies |
 # | [05 The active-learning loop](05_active_loop.ipynb) | the whole loop, live, with every view of it |
-# | [06 Reproducing the paper](06_reproducing_the_paper.ipynb) | GPU runs at the paper's settings, sweeps, and the paper's numbers |
+# | [06 Reproducing the paper](06_reproducing_the_paper.ipynb) | what the paper fixes and leaves out, resumable runs, and the paper's checkable numbers |
+# | [09 Operations (appendix)](09_appendix_operations.ipynb) | presets, Colab and Google Drive, long GPU runs, sweeps, the live dashboard |
 #
 # The same experiment from a terminal: `python -m tavaal_nb run --dataset fashion-mnist --method tavaal,random --out runs/fm`.
 
@@ -183,3 +204,129 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 #    interrupted run after its last finished cycle.
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** What is a *cycle* of active learning, and what happens in it, in order?
+#
+# <details><summary>Answer</summary>
+#
+# Train the task model on the labeled pool, measure its test accuracy, then let the query strategy pick $b$
+# images of the unlabeled pool, which the oracle labels and which join the labeled pool for the next cycle.
+#
+# </details>
+#
+# **2.** What are the initial labeled size, the budget per query, the final labeled size and the candidate
+# subset size in the paper's balanced experiments?
+#
+# <details><summary>Answer</summary>
+#
+# 1,000 random images to start, $b = 1{,}000$ per query, up to 10,000 labeled, and 10,000 random candidates per
+# query (sec. 5.1; 10 times the query size, sec. 4.3).
+#
+# </details>
+#
+# **3.** Why does each query look only at a random subset of the unlabeled pool?
+#
+# <details><summary>Answer</summary>
+#
+# The paper's reasons: "to avoid overlapped samples and introduce diversity" (sec. 5.1) and to avoid outliers
+# (the "subset method" of Learning Loss, sec. 4.3). It also keeps each query cheap, which the paper does not say.
+#
+# </details>
+#
+# **4.** In eq. 9, which candidates are labeled: those with the highest or the lowest $D$? What does $D$ estimate?
+#
+# <details><summary>Answer</summary>
+#
+# The lowest. $D(r, \mu)$ is trained (eq. 8) to give the probability that an image belongs to the *labeled*
+# pool, so the lowest scores are the candidates least like what is already labeled.
+#
+# </details>
+#
+# **5.** What is $r$, and where does it enter TA-VAAL?
+#
+# <details><summary>Answer</summary>
+#
+# The Ranker's output, the task model's predicted loss of an image. It conditions the VAE's decoder (eq. 6)
+# and is given to the discriminator next to the latent mean (eqs. 7-9).
+#
+# </details>
+#
+# **6.** Why do both methods start from the same initial labeled set, and what does "paired" buy?
+#
+# <details><summary>Answer</summary>
+#
+# So that the difference between them at each stage comes from their queries, not from a luckier start. Paired
+# trials let one compare per-trial differences, which vary less than the accuracies themselves.
+#
+# </details>
+#
+# **7.** Both methods trained on the same images at the first cycle, yet their first accuracies differ. Why?
+#
+# <details><summary>Answer</summary>
+#
+# TA-VAAL's task model also trains its Ranker (eq. 5), which changes the backbone's gradients, and each
+# method draws its own initialisation and batches.
+#
+# </details>
+#
+# **8.** The `cpu` preset runs one trial with small models. Why can't a gap of one point between the curves
+# be taken as evidence that TA-VAAL is better?
+#
+# <details><summary>Answer</summary>
+#
+# One trial gives no estimate of the trial-to-trial spread, and at small scale that spread is several points;
+# the paper's claims are about means of 5 trials at full scale.
+#
+# </details>
+#
+# **9.** What must hold of every query's bookkeeping, whatever the method?
+#
+# <details><summary>Answer</summary>
+#
+# It selects exactly `budget` distinct images, none of which was labeled before; the labeled set grows by
+# `budget` per cycle.
+#
+# </details>
+#
+# **10.** What does random sampling stand for in the paper's figures, and why must every method beat it?
+#
+# <details><summary>Answer</summary>
+#
+# The cost-free baseline: labeling a uniform sample. A query strategy that cannot beat it wastes its
+# computation (and, on imbalanced pools, random picks mirror the imbalance).
+#
+# </details>
+#
+# **11.** Why does a notebook not start a `paper` run on a GPU when `TAVAAL_PRESET` is unset?
+#
+# <details><summary>Answer</summary>
+#
+# A `paper` run takes hours per trial even on a GPU. `notebook_preset()` reads unset or `auto` as `cpu`, so
+# running a notebook top to bottom never starts hours of work by accident; `TAVAAL_PRESET=paper` says it on purpose.
+#
+# </details>
+#
+# **12.** Which version of the paper does the course quote, and why does it matter?
+#
+# <details><summary>Answer</summary>
+#
+# The first arXiv version (12 February 2020). The published version numbers its equations, sections and
+# figures differently, so a citation like "sec. 5.4" or "eq. 4" only makes sense with the version named.
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **How much does the initial set matter?** Run TA-VAAL and random sampling with 3 trials at the `cpu`
+#    preset, then again with `initial` halved and the budget unchanged. Does the gap between the methods grow
+#    or shrink at the first stages? Relate your answer to the paper's remark on the first stage (sec. 5.4).
+# 2. **When does active learning stop paying?** Extend the `cpu` run to 10 cycles and plot the gap
+#    TA-VAAL minus random per cycle, with its spread over paired trials. Is there a labeled size after which
+#    the gap is indistinguishable from zero?

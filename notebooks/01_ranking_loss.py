@@ -53,8 +53,19 @@ if "google.colab" in sys.modules:
 # (sec. 3.2). TA-VAAL keeps the module, calls it the **Ranker** $R$, and trains it jointly with the task
 # model (eq. 5):
 #
-# $$L_T(\hat y_L, y_L) + \eta\, L_R\big(R(x_P), l_P\big), \qquad \eta = 1.$$
+# $$L_T(\hat y_L, y_L) + \eta\, L_R\big(R(x_P), l_P\big).$$
 #
+# The paper calls $\eta$ "a scaling parameter" and gives no value; $\eta = 1$ here is the authors' public
+# code's choice.
+#
+# In the pipeline, the Ranker sits on the task learner and its output $r$ feeds everything downstream:
+
+# %%
+from tavaal_nb.diagram import pipeline_diagram
+
+pipeline_diagram("ranker")
+
+# %% [markdown]
 # The module pools each of the four ResNet stages, maps each to 128 numbers with a ReLU, and maps the
 # 512 numbers to one predicted loss $\hat l$:
 
@@ -129,7 +140,7 @@ assert abs(eq4.item() - (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(-0
 # $0$ outside; eq. 4's is $\mathrm{sig}(\text{gap}) - I$, never exactly zero. Averaged over the two pairs,
 # $\partial L / \partial \hat l_0$ is $0$ for eq. 1 and $(\mathrm{sig}(2) - 1)/2 = -0.059601$ for eq. 4;
 # $\partial L / \partial \hat l_1$ is $+1/2$ for eq. 1 (gradient descent lowers $\hat l_1$, away from $\hat l_2$)
-# and $\mathrm{sig}(-0.5)/2 = 0.188766$ for eq. 4.
+# and $\mathrm{sig}(-0.5)/2 = 0.188770$ for eq. 4.
 
 # %%
 leaf = predicted.clone().requires_grad_(True)
@@ -156,7 +167,7 @@ assert abs(grad_eq4.sum().item()) < 1e-6  # only gaps matter: shifting every pre
 # Hint: $-I \log \mathrm{sig}(t) - (1 - I) \log[1 - \mathrm{sig}(t)]$ is `F.binary_cross_entropy_with_logits(t, I)`,
 # which, unlike `log(sigmoid(t))`, does not overflow for large gaps.
 #
-# The checker compares your function with the package's `tavaal_nb.losses.ranker_loss` on the worked example,
+# The checker compares your function with the package's `tavaal_nb.losses.bce_ranking_loss` on the worked example,
 # random batches, ties, shapes, dtypes, gradients and an odd batch, and says which case fails and why.
 
 # %%
@@ -228,29 +239,34 @@ assert table["MSE"][1].item() > 10 * table["MSE"][0].item() and table["MSE"][2].
 # ## 4. Loss predictors trained for real
 #
 # Now at the preset's scale: the same task model (same initialisation, same batches) trained on the same
-# labeled images once per objective, its Ranker trained jointly by that objective (eq. 5, $\eta = 1$; the
-# Ranker shares the task model's SGD with learning rate 0.1). A fourth run scales the MSE term by 0.1. Then
+# labeled images once per objective, its Ranker trained jointly by that objective (eq. 5, $\eta = 1$ as in the
+# public code; the Ranker shares the task model's SGD with learning rate 0.1). A fourth run scales the MSE term by 0.1. Then
 # every predictor is asked about the **test images**, which it never saw, and compared with their true losses
 # by Spearman's rank correlation (1: the same order) and by the share of the truly hardest 10% that it puts in
 # its own top 10% (what a top-$b$ selection gets right; chance is 0.1).
 #
 # A run whose loss becomes NaN is reported as *diverged*: a result, not a crash. MSE's gradient,
 # $2(\hat l - l)$, grows with its error, while eqs. 1 and 4 have gradients bounded by 1 per pair; at this
-# learning rate MSE can blow up, which is the paper's "more stable" (sec. 4.2) in its plainest form.
+# learning rate MSE can blow up. (That is Yoo & Kweon's argument against MSE, which the paper repeats in
+# sec. 3.2. The paper's own "more stable" claim, sec. 4.2, compares eq. 4 with eq. 1, not with MSE: the four
+# objectives below let you look at both comparisons.)
 
 # %%
 import tavaal_nb
 from tavaal_nb.analysis import compare_loss_predictors, top_fraction_overlap
 from tavaal_nb.plots import loss_prediction_figure
 from tavaal_nb.environment import pick_dataset
+from tavaal_nb.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import prepare_data
 
-config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
+config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
 data = prepare_data(config)
 labeled = ActivePool.random(data.train_size, config.initial, torch.Generator().manual_seed(0)).labeled
 print(f"preset {config.preset}: {labeled.numel()} labeled training images, {config.epochs} epochs; "
       f"{data.test_labels.numel()} held-out test images")
+announce_minutes(phase_minutes(config, task_images=4 * config.epochs * labeled.numel(), cycles=4),
+                 "Training the four loss predictors")
 
 # %%
 comparison = compare_loss_predictors(config, data, labeled, data.test_images, data.test_labels, seed=0)
@@ -287,8 +303,10 @@ for name, entry in comparison.items():
 # loss itself, and the losses it was fitted to, on images the model has memorised, are far smaller than those
 # of new images: its predictions sit at the scale of the *training* losses. Which objective ranks best here
 # depends on the preset and the seed; at the paper's scale the authors found eq. 4 more stable than eq. 1
-# (sec. 4.2), and their "learning loss_v2" ablation (eq. 4 inside Learning Loss) beat the original at later
-# stages (Fig. 5).
+# (sec. 4.2), and their "learning loss_v2" ablation beat the original at later stages (Fig. 5). Sec. 6.2
+# describes learning loss_v2 as Learning Loss "without proposed ranking loss (4)", yet concludes that "using
+# our proposed ranking loss (4) along with task learners is advantageous": only *with* eq. 4 (eq. 4 replacing
+# eq. 1 inside Learning Loss) does the conclusion follow, so the course reads it that way.
 
 # %%
 loss_prediction_figure({name: (e["predicted"], e["true"]) for name, e in comparison.items() if e["diverged"] is None})
@@ -339,3 +357,133 @@ for name, entry in comparison.items():
 #    coin flip; eq. 1 would give exactly the margin, 1.
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** Why can't the loss of an unlabeled image be computed, and what does Learning Loss do instead?
+#
+# <details><summary>Answer</summary>
+#
+# The loss $L_T(T(x), y)$ needs the label $y$. Learning Loss trains a small module on the task model's features
+# to *predict* that loss, and labels the images with the highest predicted loss.
+#
+# </details>
+#
+# **2.** What does selection need from the predicted losses: their values or their order?
+#
+# <details><summary>Answer</summary>
+#
+# Only their order: Learning Loss takes the top $b$, and TA-VAAL uses $r$ as a rank variable. That is why the
+# predictor is trained with a ranking loss.
+#
+# </details>
+#
+# **3.** How does the batch become pairs in eqs. 1 and 4?
+#
+# <details><summary>Answer</summary>
+#
+# Sample $i$ is paired with sample $B - 1 - i$, for $i < B/2$: $B/2$ pairs, so $B$ must be even.
+#
+# </details>
+#
+# **4.** What is wrong with eq. 1 as printed in the paper, and how does the course handle it?
+#
+# <details><summary>Answer</summary>
+#
+# It carries a leading minus sign, which would make the loss something to maximise. The course (and the package)
+# uses the margin ranking loss without it, as Learning Loss defines it.
+#
+# </details>
+#
+# **5.** For one pair with gap $2$ and the right order, what are eq. 1 and eq. 4?
+#
+# <details><summary>Answer</summary>
+#
+# Eq. 1: $\max(0, -2 + 1) = 0$. Eq. 4: $\log(1 + e^{-2}) = 0.126928$.
+#
+# </details>
+#
+# **6.** What is the gradient of eq. 4 with respect to the gap, and when is it zero?
+#
+# <details><summary>Answer</summary>
+#
+# $\mathrm{sig}(\text{gap}) - I$. It is never exactly zero; it fades as the gap grows in the right direction.
+#
+# </details>
+#
+# **7.** What is $\partial L / \partial \hat l_1$ for eq. 4 in the worked example, and where does it come from?
+#
+# <details><summary>Answer</summary>
+#
+# $\mathrm{sig}(-0.5)/2 = 0.377541 / 2 = 0.188770$: pair $(1, 2)$ has gap $-0.5$ and $I = 0$, and the mean
+# over two pairs halves it.
+#
+# </details>
+#
+# **8.** Name two transformations of the inputs that leave eqs. 1 and 4 unchanged but change MSE.
+#
+# <details><summary>Answer</summary>
+#
+# Rescaling the true losses by a positive factor (the order is kept) and shifting every prediction by the same
+# amount (the gaps are kept).
+#
+# </details>
+#
+# **9.** Why does the scale of the task loss matter for an MSE predictor during training?
+#
+# <details><summary>Answer</summary>
+#
+# The task loss falls by orders of magnitude as the model fits its labeled images, so the regression targets
+# shrink; MSE spends its effort on the level of the loss, which selection never uses (sec. 3.2, after Yoo & Kweon).
+#
+# </details>
+#
+# **10.** The paper says eq. 4 trained "more stable" than the original. Compared with what?
+#
+# <details><summary>Answer</summary>
+#
+# With Learning Loss's margin ranking loss, eq. 1 (sec. 4.2). The argument against MSE is a different one,
+# made by Yoo & Kweon and repeated in sec. 3.2.
+#
+# </details>
+#
+# **11.** What is $\eta$ in eq. 5, and where does its value 1 come from?
+#
+# <details><summary>Answer</summary>
+#
+# The weight of the Ranker's loss next to the task loss. The paper only calls it a scaling parameter; 1 is the
+# value in the authors' public code.
+#
+# </details>
+#
+# **12.** Why is Spearman's rank correlation a better yardstick for a loss predictor than its mean squared error?
+#
+# <details><summary>Answer</summary>
+#
+# Selection depends only on the order of the predictions, and Spearman's correlation measures exactly agreement
+# of orders, independent of scale; the top-10 % overlap measures the part of the order a top-$b$ query uses.
+#
+# </details>
+#
+# **13.** What does sec. 6.2 literally say learning loss_v2 is, and why does the course read it otherwise?
+#
+# <details><summary>Answer</summary>
+#
+# "Learning loss method without proposed ranking loss (4)". The same paragraph concludes that using eq. 4 with
+# task learners is advantageous, which only follows if v2 is Learning Loss *with* eq. 4 in place of eq. 1.
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **Margin against BCE at scale.** Train the eq. 1 and eq. 4 predictors at the `cpu` preset on five seeds
+#    and compare Spearman's correlation and the top-10 % overlap on held-out images, with their spread. Is the
+#    paper's "more stable" visible as a smaller spread across seeds?
+# 2. **A listwise ranking loss.** Replace the pairwise losses by a listwise one (e.g. ListNet's softmax cross-entropy
+#    over a batch) and compare the held-out rank quality. Does using all $B(B-1)/2$ pairs instead of $B/2$ help
+#    a predictor trained on a few hundred images?

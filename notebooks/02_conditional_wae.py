@@ -29,7 +29,8 @@
 # **Prerequisites**: notebooks 00 and 01; the idea of an auto-encoder.
 #
 # **Run time** (top to bottom): `ci` about 1 minute; `cpu` 2-4 minutes on a 2-core CPU; `paper` on one
-# GPU about 3 minutes (an estimate: one ResNet-18 training and 8,593 VAE iterations).
+# GPU about 3 minutes (an estimate: one ResNet-18 training and 8,593 VAE iterations, the public code's count
+# at the paper's sizes).
 
 # %% tags=["colab-setup", "nbval-skip"]
 # Colab only: install tavaal-nb from its repository and enable Colab's widget manager.
@@ -53,6 +54,14 @@ if "google.colab" in sys.modules:
 # Its architecture in the public code, which the package follows: four $4 \times 4$ stride-2 convolutions
 # with 128, 256, 512, 1024 channels, batch norm and ReLU, linear maps to $\mu$ and $\log\sigma^2$ with
 # $z \in \mathbb R^{32}$; the decoder mirrors it with transposed convolutions. About 22.9 million parameters.
+#
+# In TA-VAAL's pipeline the VAE is the box between the Ranker and the discriminator: it encodes images of both
+# pools and its decoder also reads the Ranker's $r$.
+
+# %%
+from tavaal_nb.diagram import pipeline_diagram
+
+pipeline_diagram("vae")
 
 # %%
 import torch
@@ -79,7 +88,10 @@ assert paper_vae.fc_decode.in_features == 32 + 1  # the decoder reads [z, r]
 # $$L^{trans}_{VAE} = \mathbb E[\log p_\theta(x_L \mid z_L, r_L)] - \lambda\, KL\big(q_\theta(z_L \mid x_L) \,\|\, p(z)\big)
 # + \mathbb E[\log p_\theta(x_U \mid z_U, r_U)] - \lambda\, KL\big(q_\theta(z_U \mid x_U) \,\|\, p(z)\big)$$
 #
-# to be maximised, with $p(z) = \mathcal N(0, I)$ and $\lambda = 1$. With a Gaussian decoder of fixed
+# to be maximised, with $p(z) = \mathcal N(0, I)$; the paper calls $\lambda$ a hyper-parameter without a value,
+# and $\lambda = 1$ is the public code's. (The paper then writes that the VAE's final *loss* is "the sum of (6)
+# and (7)": eq. 7 is a loss to minimise, eq. 6 an objective to maximise, so the sum only makes sense with eq. 6's
+# sign flipped, which is what the package does.) With a Gaussian decoder of fixed
 # variance, $-\log p_\theta(x \mid z, r)$ is the squared reconstruction error up to constants, so the package
 # *minimises* `MSE(recon, x) + λ KL` per pool (`tavaal_nb.losses.vae_loss`), averaging the KL over its
 # elements as the public code does. The decoder gets $\mathrm{sig}(r)$ (the Ranker's raw output squashed into
@@ -168,18 +180,22 @@ check_conditional_vae_objective(my_conditional_vae_objective)
 import tavaal_nb
 from tavaal_nb.analysis import train_task_with_ranker
 from tavaal_nb.environment import pick_dataset
+from tavaal_nb.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
 from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import infer
 
-config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
+config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
 data = prepare_data(config)
 augmenter = make_augmenter(config, data)
 generator = torch.Generator().manual_seed(0)
 pool = ActivePool.random(data.train_size, config.initial, generator)
 labeled, candidates = pool.labeled, pool.candidates(config.subset, generator)
 print(f"preset {config.preset}: {labeled.numel()} labeled, {candidates.numel()} candidates")
+announce_minutes(phase_minutes(config, task_images=config.epochs * labeled.numel(), cycles=1,
+                               vae_iterations=config.vae_iterations_for(labeled.numel(), candidates.numel())),
+                 "Training the task model and the VAE")
 
 # %%
 task, _ = train_task_with_ranker(config, data, labeled, bce_ranking_loss, seed=0)
@@ -190,7 +206,8 @@ print(f"r on the candidates: min {r_candidates.min():.3f}, median {r_candidates.
 
 # %% [markdown]
 # Now the VAE and its discriminator, trained together for the public code's number of iterations,
-# `int((labeled + candidates) * vae_epochs / batch)` (8,593 in the paper's first query). Each iteration is one
+# `int((labeled + candidates) * vae_epochs / batch)` (8,593 in the first query at the paper's sizes; the paper
+# itself states no number of VAE iterations). Each iteration is one
 # VAE step on eqs. 6 + 7 and one discriminator step on eq. 8 (notebook 03 is about those two); we ask for the
 # loss terms every 1/20 of the run.
 
@@ -282,6 +299,24 @@ assert (one.int() - recons[:1].int()).abs().max().item() <= 1  # decoding with a
 assert sweep.shape == (len(r_values), 6, *shown.shape[1:])
 
 # %% [markdown]
+# The same, one $r$ at a time: the slider steps through 11 values of $r$ from the lowest to the highest among
+# the candidates; the top row is decoded with the slider's $r$, the bottom row with the lowest.
+
+# %%
+from tavaal_nb.widgets import RankSlider
+
+r_steps = torch.linspace(r_values[0], r_values[-1], 11).tolist()
+slider = RankSlider(decode_with_r(vae, shown[:6], r_steps, augmenter, config.decoder_r), r_steps,
+                    question="Which features of the images change as r grows, and do hard images "
+                             "(high predicted loss) decode differently from easy ones?")
+slider
+
+# %%
+slider.r.value = len(r_steps) - 1
+assert abs(slider.change - moved_by_r) <= 1.0  # the slider's last step is the sweep's last row
+slider.r.value = 0
+
+# %% [markdown]
 # ## 7. "Wasserstein auto-encoder"?
 #
 # Sec. 5.3 says: "a modified Wasserstein auto-encoder (Tolstikhin et al., 2018) for taking ranking information
@@ -289,9 +324,13 @@ assert sweep.shape == (len(r_values), 6, *shown.shape[1:])
 # distribution of the codes, $q(z) = \mathbb E_x\, q(z \mid x)$, and the prior (an MMD or an adversarial
 # penalty), and usually uses a deterministic encoder. But the objective the paper writes, eq. 6, is the VAE's
 # evidence lower bound with a per-image $KL(q_\theta(z \mid x) \,\|\, p(z))$, and the public code trains exactly
-# that (MSE reconstruction + KL, the reparameterisation trick). The package trains eq. 6 as written; what is
-# "Wasserstein" about the paper's model is at most the adversarial term of eq. 7, which pushes the labeled and
-# unlabeled code distributions together.
+# that (MSE reconstruction + KL, the reparameterisation trick). The package trains eq. 6 as written.
+#
+# Nor is the adversarial term of eq. 7 a Wasserstein penalty: it pulls the *labeled* and *unlabeled* pools'
+# codes together (it makes $D$ unable to tell them apart); nothing in it pushes $q(z)$ towards the prior $p(z)$,
+# which is what a WAE's penalty does. The name most plausibly comes from where the architecture came from:
+# VAAL's public code names its VAE and discriminator after WAE code (WAE-MMD and WAE-GAN), and TA-VAAL's builds
+# on VAAL's.
 #
 # | | VAE (eq. 6, the package, the public code) | WAE (Tolstikhin et al.) |
 # |---|---|---|
@@ -308,7 +347,8 @@ assert sweep.shape == (len(r_values), 6, *shown.shape[1:])
 # - The objective is reconstruction (MSE) plus $\lambda$ KL for each pool, plus the adversarial term of eq. 7;
 #   `train_adversarial` reports each term.
 # - Decoding one code with different $r$ shows how much the decoder relies on the rank variable.
-# - The paper's "Wasserstein auto-encoder" is, in its equations and code, a VAE.
+# - The paper's "Wasserstein auto-encoder" is, in its equations and code, a VAE; the name most plausibly comes
+#   from the WAE code VAAL's architecture was taken from.
 #
 # ## Exercises
 #
@@ -327,7 +367,7 @@ assert sweep.shape == (len(r_values), 6, *shown.shape[1:])
 #    latent space is no longer regularised (codes need not be near the prior), which the discriminator then sees.
 # 2. During the VAE phase the task model and its Ranker are frozen and the images are not augmented, so each
 #    image's $r$ is a constant: computing it once gives identical numbers and removes most of the task-model
-#    work of that phase (reference note 11).
+#    work of that phase.
 # 3. `ConditionalVAE(..., r_dim=0)` and `Discriminator(..., r_dim=0)`; `train_adversarial(vae, d, labeled_images,
 #    candidate_images, None, None, ...)`. With small models the two curves are often close: $r$ is one number
 #    next to a 16- or 32-dimensional $z$.
@@ -336,3 +376,125 @@ assert sweep.shape == (len(r_values), 6, *shown.shape[1:])
 #    images to make them indistinguishable from labeled ones.
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** What does the encoder output for one image, and how is $z$ drawn from it?
+#
+# <details><summary>Answer</summary>
+#
+# A mean $\mu$ and a log-variance $\log\sigma^2$; $z = \mu + \sigma \odot \varepsilon$ with
+# $\varepsilon \sim \mathcal N(0, I)$ (the reparameterisation trick), so gradients flow through $\mu$ and $\sigma$.
+#
+# </details>
+#
+# **2.** Why is VAAL's VAE trained on the unlabeled images too?
+#
+# <details><summary>Answer</summary>
+#
+# The latent space must describe the whole pool (transductive learning) so that the discriminator can find where
+# the labeled set does not cover it, and eq. 7 needs codes of unlabeled images.
+#
+# </details>
+#
+# **3.** Where does $r$ enter the conditional VAE, and what form of $r$ does each part see in the package?
+#
+# <details><summary>Answer</summary>
+#
+# At the decoder's input, next to $z$ ($p_\theta(x \mid z, r)$, eq. 6). The decoder gets $\mathrm{sig}(r)$, the
+# discriminator the raw $r$ (`config.decoder_r`, `config.discriminator_r`).
+#
+# </details>
+#
+# **4.** Eq. 6 is written to be maximised. What does the package minimise, and why is that the same thing?
+#
+# <details><summary>Answer</summary>
+#
+# MSE reconstruction plus $\lambda$ KL for each pool. With a Gaussian decoder of fixed variance,
+# $-\log p(x \mid z, r)$ is the squared error up to constants, so minimising it maximises eq. 6.
+#
+# </details>
+#
+# **5.** Compute the KL of $\mathcal N(0, 4)$ to $\mathcal N(0, 1)$ for one element.
+#
+# <details><summary>Answer</summary>
+#
+# $-\tfrac12(1 + \log 4 - 0 - 4) = 0.806853$.
+#
+# </details>
+#
+# **6.** Where do $\lambda = 1$ and 8,593 VAE iterations come from?
+#
+# <details><summary>Answer</summary>
+#
+# From the authors' public code, not the paper: the paper calls $\lambda$ a hyper-parameter and states no number
+# of iterations; the code's count is `int((1000 + 10000) * 100 / 128)` = 8,593 in the first query.
+#
+# </details>
+#
+# **7.** Why may $r$ be computed once per cycle instead of in every VAE iteration?
+#
+# <details><summary>Answer</summary>
+#
+# The task model and Ranker are frozen during the VAE phase and the images are not augmented there, so each
+# image's $r$ is a constant.
+#
+# </details>
+#
+# **8.** The adversarial and discriminator losses hover near 1.39 during training. What does that mean?
+#
+# <details><summary>Answer</summary>
+#
+# $2\log 2 \approx 1.386$ is their value when $D = 1/2$ everywhere: neither player is winning.
+#
+# </details>
+#
+# **9.** How would you tell from the $r$ sweep whether the decoder uses $r$ at all?
+#
+# <details><summary>Answer</summary>
+#
+# Compare the pixel change caused by moving $r$ over its range with the change between two different images'
+# reconstructions; a first number near 0 means the decoder ignores $r$.
+#
+# </details>
+#
+# **10.** Why might a trained decoder ignore $r$ even though it is an input?
+#
+# <details><summary>Answer</summary>
+#
+# $r$ is one number next to a 16-32 dimensional $z$, which already carries the image; and if the Ranker's outputs
+# are all clearly negative, $\mathrm{sig}(r)$ spans only a sliver of $(0, 1)$.
+#
+# </details>
+#
+# **11.** Is eq. 7 a Wasserstein penalty? What does it pull together?
+#
+# <details><summary>Answer</summary>
+#
+# No. It trains the VAE so that $D$ says "labeled" for both pools, pulling the labeled and unlabeled codes
+# together; nothing in it pushes the aggregate $q(z)$ towards the prior, as a WAE's penalty does.
+#
+# </details>
+#
+# **12.** Where does the name "Wasserstein auto-encoder" most plausibly come from, then?
+#
+# <details><summary>Answer</summary>
+#
+# From the architecture's origin: VAAL's public code names its VAE and discriminator after WAE code (WAE-MMD,
+# WAE-GAN), and TA-VAAL builds on VAAL's code.
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **A real WAE.** Replace the per-image KL by an MMD penalty between a batch of codes and samples of the prior
+#    (WAE-MMD) with a deterministic encoder, keep eqs. 7-9, and compare the selections' class entropy and the
+#    learning curves with the VAE at the `cpu` preset.
+# 2. **Does the decoder need r?** Train TA-VAAL with $r$ given to the discriminator only (decoder `r_dim=0`) and
+#    with $r$ given to the decoder only, and compare with the full model on an imbalanced pool. Which path carries
+#    the task-awareness?

@@ -70,6 +70,21 @@ if "google.colab" in sys.modules:
 # | right and confident | $+3$ | $-3$ | $2 \log(1 + e^{-3}) = 0.097174$ | $\log(1 + e^{-3}) + \log(1 + e^{3}) = 3.097174$ |
 #
 # When $D$ wins, the VAE pays; at the balance point both sit near $2 \log 2$.
+#
+# ### Where the paper's text contradicts itself
+#
+# As with eq. 1's leading minus sign (notebook 01), the course follows the equations where the prose disagrees:
+#
+# - **What $D$ predicts.** Sec. 3.3 says VAAL's discriminator is "trained to predict the probability that a point
+#   in the latent space belongs to unlabeled data pool". Eqs. 8 and 9 say the opposite: eq. 8 pushes $D$ towards 1
+#   on the labeled pool, and eq. 9 labels the *lowest* $D$, which only makes sense if $D$ is the probability of
+#   "labeled". The course uses eqs. 8-9: **labeled = 1**.
+# - **Eq. 6's sign.** Eq. 6 is a log-likelihood minus KL terms, written to be *maximised*, but sec. 4.3 says the
+#   VAE's final loss is "the sum of (6) and (7)", a loss to *minimise*. The sum only makes sense with eq. 6 negated
+#   (reconstruction error plus $\lambda$ KL), which is what the package minimises (notebook 02).
+# - **"Without proposed ranking loss (4)".** Sec. 6.2 calls learning loss_v2 Learning Loss "without proposed ranking
+#   loss (4)", then concludes that using eq. 4 with task learners is advantageous; the conclusion only follows if
+#   v2 is Learning Loss *with* eq. 4 in place of eq. 1, and the course reads it so.
 
 # %%
 import math
@@ -271,6 +286,15 @@ assert comparison["TA-VAAL"][2] < 1e-6  # the same weights but for float32's las
 # %% [markdown]
 # ## 2. The selection rule: eq. 9
 #
+# The two boxes of the pipeline this notebook is about:
+
+# %%
+from tavaal_nb.diagram import pipeline_diagram
+
+pipeline_diagram(["discriminator", "selection"])
+
+# %% [markdown]
+#
 # After training, every candidate gets a score $D(r_U, \mu_U)$, and the $b$ with the **lowest** scores, the
 # ones $D$ is surest are *unlabeled-like*, the farthest from what is already labeled, are labeled:
 #
@@ -287,9 +311,11 @@ assert comparison["TA-VAAL"][2] < 1e-6  # the same weights but for float32's las
 import tavaal_nb
 from tavaal_nb.analysis import SelectionRecorder
 from tavaal_nb.environment import pick_dataset
+from tavaal_nb.course_runtime import announce_run, notebook_preset
 
-config = tavaal_nb.make_config(None, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
+config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("vaal", "tavaal"), trials=1, cycles=2)
+announce_run(config)
 recorder = SelectionRecorder()
 results = tavaal_nb.run_experiment(config, callbacks=[recorder])
 print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candidates, budget {config.budget}")
@@ -365,14 +391,38 @@ assert all(len(record["discriminator_scores"]) == recorder.selections[(m, 0, 0)]
            for m, record in histogram.records.items())
 
 # %% [markdown]
+# Which classes did eq. 9 pick? The same scores stacked by the candidates' true classes (which the method never
+# saw); the slider moves the threshold (label the $k$ lowest; it starts at the budget) and the list names the
+# classes left of it.
+
+# %%
+from tavaal_nb.loop import prepare_data
+from tavaal_nb.widgets import ClassDiscriminatorHistogram
+
+pool_data = prepare_data(config)  # the train pool the run's indices point into
+by_class = ClassDiscriminatorHistogram({m: recorder.selections[(m, 0, 0)] for m in config.methods},
+                                       pool_data.train_labels, class_names=pool_data.class_names,
+                                       question="Are the lowest scores spread over the classes, or bunched in a few? "
+                                                "Which classes would a budget twice as large add?")
+by_class
+
+# %%
+assert by_class.k.value == config.budget
+assert sum(by_class.left_counts.values()) == config.budget
+assert sum(sum(trace.y) for trace in by_class.figure.data) == by_class.scores.numel()
+
+# %% [markdown]
 # Where are the chosen images in the latent space? The VAE's latent means of the labeled images and the
 # candidates, on their first two principal components, with TA-VAAL's selection highlighted (switch the
 # colouring to $r$ to see the Ranker's predicted loss).
 
 # %%
-from tavaal_nb.widgets import LatentExplorer
+from tavaal_nb.widgets import LatentExplorer, ask
 
-LatentExplorer(recorder.selections[("tavaal", 0, 0)])
+ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
+    "Colour by r: do the selected candidates (stars) sit where the Ranker predicts high losses, or where the "
+    "labeled images are sparse?",
+    hint="Compare the stars with the labeled points around them, then with the colours of r.")
 
 # %% [markdown]
 # ## Summary
@@ -406,3 +456,123 @@ LatentExplorer(recorder.selections[("tavaal", 0, 0)])
 #    paper's reading of VAAL's Fig. 7.
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** In VAAL and TA-VAAL, what plays the generator of the GAN, and what does the discriminator look at?
+#
+# <details><summary>Answer</summary>
+#
+# The VAE's encoder; $D$ looks at the latent mean $\mu$ of an image and, in TA-VAAL, at the Ranker's $r$ too.
+#
+# </details>
+#
+# **2.** State the label convention of eq. 8 and how a gradient check confirms it.
+#
+# <details><summary>Answer</summary>
+#
+# Labeled $\to 1$, unlabeled $\to 0$. From $D = 1/2$, the gradient of eq. 8 with respect to the logits is
+# $(-1/2, +1/2)$: descent raises the labeled logit and lowers the unlabeled one.
+#
+# </details>
+#
+# **3.** What does the VAE's adversarial loss, eq. 7, ask of the encoder?
+#
+# <details><summary>Answer</summary>
+#
+# To make $D$ say "labeled" for both pools, i.e. to encode unlabeled images so that they cannot be told from
+# labeled ones.
+#
+# </details>
+#
+# **4.** Compute eq. 8 for logits $+3$ (labeled) and $-3$ (unlabeled).
+#
+# <details><summary>Answer</summary>
+#
+# $2\log(1 + e^{-3}) = 0.097174$.
+#
+# </details>
+#
+# **5.** What does sec. 3.3 say $D$ predicts, and why does the course not follow it?
+#
+# <details><summary>Answer</summary>
+#
+# "The probability that a point ... belongs to unlabeled data pool". Eq. 8 trains $D$ towards 1 on labeled images
+# and eq. 9 labels the lowest $D$; both only make sense with $D$ = probability of "labeled".
+#
+# </details>
+#
+# **6.** Eq. 6 and eq. 7 are summed into the VAE's loss. What is odd about that sum as printed?
+#
+# <details><summary>Answer</summary>
+#
+# Eq. 6 is a log-likelihood minus KL, written to be maximised; eq. 7 is a loss. The sum is only a loss with eq. 6
+# negated (reconstruction error plus $\lambda$ KL).
+#
+# </details>
+#
+# **7.** Which candidates does eq. 9 label, and from which set are they drawn?
+#
+# <details><summary>Answer</summary>
+#
+# The $b$ with the lowest $D$, among a random subset of the unlabeled pool drawn anew for every query (10,000 in
+# the paper); the rest go back to the pool.
+#
+# </details>
+#
+# **8.** How do you check, from one recorded query, that eq. 9 was applied?
+#
+# <details><summary>Answer</summary>
+#
+# Exactly `budget` candidates are chosen, every chosen score is at most every unchosen one, and the chosen
+# candidates were unlabeled.
+#
+# </details>
+#
+# **9.** An implementation trains $D$ with labeled = 0 but keeps the argmin. What does it select?
+#
+# <details><summary>Answer</summary>
+#
+# The candidates most like the labeled set: redundant picks. The sign check of eq. 8 catches it.
+#
+# </details>
+#
+# **10.** What does the paper's Fig. 7 show for VAAL at the last stage, and why does it matter for selection?
+#
+# <details><summary>Answer</summary>
+#
+# VAAL's $D$ outputs bunch into a narrow range, so ranking by them is nearly random; TA-VAAL's stay spread.
+#
+# </details>
+#
+# **11.** In the by-class histogram, what does it mean if the candidates left of the threshold are mostly of one class?
+#
+# <details><summary>Answer</summary>
+#
+# The query spends its budget on one class: low class-count entropy of the selection (Fig. 6), good only if that
+# class is the one the model lacks.
+#
+# </details>
+#
+# **12.** Why does the method never see the classes the by-class histogram is coloured with?
+#
+# <details><summary>Answer</summary>
+#
+# The candidates are unlabeled: their classes are known here only because the course uses a labeled dataset and
+# hides the labels from the method. The colouring is an after-the-fact check.
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **Scores from the latent sample or the mean?** The package scores $D(r, \mu)$. Score $D$ on sampled codes
+#    $z \sim q(z \mid x)$ (averaged over a few samples) instead and compare the spread of the scores (Fig. 7)
+#    and the class entropy of the selections on an imbalanced pool.
+# 2. **Does $D$ collapse over cycles?** Record $D$'s standard deviation on the candidates at every query of a
+#    `cpu`-preset run for VAAL and TA-VAAL (5 trials). Does VAAL's spread fall with the cycle, as Fig. 7 suggests,
+#    and does TA-VAAL's stay?

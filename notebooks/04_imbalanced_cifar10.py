@@ -56,8 +56,9 @@ if "google.colab" in sys.modules:
 # | middle | 30, 30, 40, 50, 5, 5, 2, 3, 5, 20 | 19,000 | 1.89 |
 # | least imbalanced | 30, 30, 40, 50, 10, 10, 10, 10, 10, 30 | 23,000 | 2.11 |
 #
-# The test set stays balanced (1,000 per class), so accuracy weighs every class equally; the paper runs these
-# pools to 5,000 labeled images (5 cycles). The package names the profiles:
+# The paper runs these pools to 5,000 labeled images (5 cycles). It does not say what happens to the test set;
+# the authors' public code keeps CIFAR-10's balanced test set (1,000 per class), so that accuracy weighs every
+# class equally, and so does the package. The package names the profiles:
 
 # %%
 from tavaal_nb.data import IMBALANCE_PROFILES
@@ -104,10 +105,11 @@ assert abs(entropies["entropy-2.11"] - by_hand) < 1e-12
 assert [round(entropies[n], 3) for n in table_1] == [1.657, 1.900, 2.115]
 assert [math.floor(100 * entropies[n]) / 100 for n in table_1] == [1.65, 1.89, 2.11]
 assert abs(class_entropy([5000] * 10) - math.log(10)) < 1e-12
+assert [round(entropies[n], 2) for n in table_1] == [1.66, 1.90, 2.11]
 
 # %% [markdown]
-# The paper's 1.65, 1.89 and 2.11 are the entropies **cut** to two decimals, not rounded: rounded, the middle
-# one would read 1.90.
+# The paper's 1.65, 1.89 and 2.11 are the entropies **cut** to two decimals, not rounded: rounded to two places
+# the three would read 1.66, 1.90 and 2.11.
 #
 # ## 3. The public code's profile
 #
@@ -216,7 +218,7 @@ assert apply_imbalance(data.train_labels, "entropy-1.65", seed=0).equal(pools["e
 # %% [markdown]
 # The same pools are registered datasets, ready for a run: `cifar10-imb-1.65`, `-1.89`, `-2.11`,
 # `-official`, and `fashion-mnist-imb-...` (which work offline). Their test set is the base dataset's,
-# balanced:
+# balanced (the public code's choice; the paper does not say):
 
 # %%
 if name in ("cifar10", "fashion-mnist"):
@@ -266,8 +268,8 @@ assert len(draws) == 50 and all(0.0 < h <= math.log(10) for h in draws)
 assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 
 # %% [markdown]
-# To run the paper's imbalanced experiment (4 methods, 5 trials, to 5,000 labeled) on a GPU, see notebook 06;
-# one pool, one command:
+# To run the paper's imbalanced experiment (4 methods, 5 trials, to 5,000 labeled) on a GPU, see the appendix,
+# [09 Operations](09_appendix_operations.ipynb); one pool, one command:
 #
 # ```bash
 # python -m tavaal_nb run --preset paper --dataset cifar10-imb-1.65 --method random,lloss,vaal,tavaal \
@@ -283,7 +285,8 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 #   their entropies are 1.657, 1.900 and 2.115 nats, which the paper cuts to 1.65, 1.89, 2.11.
 # - The public code's pool is different: 50 or 5,000 per class alternately (100x), 25,250 images, entropy 1.665,
 #   first-$N$ rather than random.
-# - `apply_imbalance(labels, profile, seed)` draws any profile from any labeled pool; the test set stays balanced.
+# - `apply_imbalance(labels, profile, seed)` draws any profile from any labeled pool; the test set stays balanced
+#   (the public code's choice, which the package follows; the paper does not say).
 # - Random sampling reproduces the pool's imbalance in its selections; Fig. 6 asks which methods do better.
 #
 # ## Exercises
@@ -291,7 +294,8 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # 1. What is the largest-to-smallest class ratio of each Table 1 row?
 # 2. With the builder, make a profile whose entropy is between 1.99 and 2.01 while keeping the first four
 #    classes as in Table 1.
-# 3. Why keep the test set balanced?
+# 3. The paper does not say what it does with the test set; the public code keeps it balanced. Why is that the
+#    sensible choice?
 # 4. The public code keeps the first $N$ images of each class. When could that differ from a random $N$?
 #
 # <details><summary>Answers</summary>
@@ -306,3 +310,121 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 #    small, but a random draw with a recorded seed is the safe, reproducible choice.
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** How are Table 1's pools made from CIFAR-10's 5,000 images per class?
+#
+# <details><summary>Answer</summary>
+#
+# Images are removed at random: the first four classes down to 3,000, 3,000, 4,000 and 5,000 (15,000 in all), and
+# the last six to 1,550, 4,000 or 8,000 in all, depending on the row.
+#
+# </details>
+#
+# **2.** Write the class-count entropy and give its maximum for 10 classes.
+#
+# <details><summary>Answer</summary>
+#
+# $H = -\sum_c p_c \log p_c$ with $p_c = n_c / \sum_k n_k$, in nats; at most $\log 10 = 2.302585$ (balanced).
+#
+# </details>
+#
+# **3.** What are the three pools' entropies to three decimals, and how did the paper turn them into 1.65, 1.89, 2.11?
+#
+# <details><summary>Answer</summary>
+#
+# 1.657, 1.900, 2.115; the paper cuts them to two decimals. Rounded, they would read 1.66, 1.90, 2.11.
+#
+# </details>
+#
+# **4.** What is the largest-to-smallest class ratio of the most imbalanced row?
+#
+# <details><summary>Answer</summary>
+#
+# 5,000 / 50 = 100.
+#
+# </details>
+#
+# **5.** How does the public code's imbalanced CIFAR-10 differ from Table 1's?
+#
+# <details><summary>Answer</summary>
+#
+# Even classes keep 50 images, odd ones 5,000 (25,250 in all, entropy 1.665), and it keeps the *first* $N$ images
+# of a class rather than a random $N$; five classes are rare instead of six.
+#
+# </details>
+#
+# **6.** Does the paper say the test set stays balanced?
+#
+# <details><summary>Answer</summary>
+#
+# No. The balanced test set is the public code's choice (and the package's); it makes accuracy weigh every class
+# equally.
+#
+# </details>
+#
+# **7.** Two pools have the same entropy. Must they have the same class counts?
+#
+# <details><summary>Answer</summary>
+#
+# No: entropy summarises a distribution in one number. The public code's pool (1.665) and Table 1's first row
+# (1.657) have nearly the same entropy but different rare classes.
+#
+# </details>
+#
+# **8.** About how many images of the rarest class does a random 1,000 of the 1.65 pool hold?
+#
+# <details><summary>Answer</summary>
+#
+# $1000 \times 50 / 16550 \approx 3$.
+#
+# </details>
+#
+# **9.** What entropy do random selections from an imbalanced pool have on average, and why?
+#
+# <details><summary>Answer</summary>
+#
+# About the pool's own: a uniform sample reproduces the pool's class proportions (slightly less, since the
+# entropy of a finite sample is biased low).
+#
+# </details>
+#
+# **10.** What does a *higher* selection entropy than the pool's mean for a method on an imbalanced pool?
+#
+# <details><summary>Answer</summary>
+#
+# It picks the rare classes more often than their share of the pool: it corrects the imbalance in what it labels,
+# which the paper credits TA-VAAL with on the 1.65 pool (Fig. 6).
+#
+# </details>
+#
+# **11.** Why draw the kept images at random with a recorded seed, rather than the first $N$ of each class?
+#
+# <details><summary>Answer</summary>
+#
+# The first $N$ can be biased when files are ordered within a class; a seeded random draw is unbiased and
+# reproducible.
+#
+# </details>
+#
+# **12.** Why can the Table 1 profiles be drawn from Fashion-MNIST?
+#
+# <details><summary>Answer</summary>
+#
+# Fashion-MNIST has 6,000 training images per class, more than the 5,000 of the largest profile class.
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **Entropy is not everything.** Build two profiles with the same entropy (within 0.01) but different numbers
+#    of rare classes (e.g. two very rare classes against five moderately rare ones) and run random sampling and
+#    TA-VAAL on both at the `cpu` preset. Does the accuracy gap follow the entropy or the number of rare classes?
+# 2. **An imbalanced test set.** Evaluate the same runs on a test set drawn with the training profile. How do the
+#    methods' rankings change, and what does per-class accuracy show that the mean hides?

@@ -20,8 +20,9 @@
 #
 # The previous notebooks built TA-VAAL piece by piece. Here the whole active-learning loop runs:
 # random sampling, Learning Loss, VAAL and TA-VAAL, several cycles and trials each, on an
-# imbalanced pool; a live dashboard follows it, and the paper's figures are redrawn from the
-# results file as interactive views.
+# imbalanced pool, and the paper's figures are redrawn from the results file as interactive views,
+# each with a question to answer. (To watch a run live, cycle by cycle, see the dashboard in the
+# appendix, [09 Operations](09_appendix_operations.ipynb).)
 
 # %% tags=["colab-setup", "nbval-skip"]
 # Colab only: install tavaal-nb from its repository and enable Colab's widget manager.
@@ -48,8 +49,9 @@ if "google.colab" in sys.modules:
 # **Prerequisites.** The loss functions of the paper (eqs. 1 and 4, the Ranker), VAAL's VAE and
 # discriminator (eqs. 6-8) and the selection rule (eq. 9), from the earlier notebooks; basic numpy/torch.
 #
-# **Run time.** The size of the run comes from the preset in `$TAVAAL_PRESET` (default `auto`:
-# `paper` on a GPU, `cpu` otherwise):
+# **Run time.** The size of the run comes from the preset in `$TAVAAL_PRESET` (unset or `auto`: `cpu`,
+# on a GPU too; `paper` only when set on purpose). The run cell prints its expected time first when
+# that is over two minutes:
 #
 # | preset | what runs | expected time |
 # |---|---|---|
@@ -57,8 +59,8 @@ if "google.colab" in sys.modules:
 # | `cpu` | 4 methods × 2 trials × 5 cycles, 200 → 1,000 labeled, small models | about 15-25 minutes on 2 CPU cores |
 # | `paper` | 4 methods × 5 trials × 5 cycles (imbalanced set), 1,000 → 5,000 labeled, ResNet-18 | hours on one GPU |
 #
-# Everything after the run reads the results, so you can stop a long run, resume it later
-# (`run_experiment(..., resume=True)`) and still draw every view.
+# The run writes its results after every cycle and is started with `resume=True`: stop it, run the
+# cell again, and it continues after the last finished cycle (or, when it is complete, reads it back).
 
 # %%
 import math
@@ -66,11 +68,12 @@ import statistics
 
 
 from tavaal_nb import make_config, run_experiment
-from tavaal_nb.config import resolve_preset
 from tavaal_nb.environment import pick_dataset
+from tavaal_nb.analysis import SelectionRecorder
+from tavaal_nb.course_runtime import announce_run, notebook_preset
 from tavaal_nb.loop import prepare_data
-from tavaal_nb.widgets import (ClassEntropyView, DiscriminatorHistogram, LatentExplorer, LearningCurves,
-                               LiveDashboard, SelectionGallery)
+from tavaal_nb.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, DiscriminatorHistogram, LatentExplorer,
+                               LearningCurves, SelectionGallery, ask)
 
 # %% [markdown]
 # ## 1. The experiment
@@ -80,7 +83,8 @@ from tavaal_nb.widgets import (ClassEntropyView, DiscriminatorHistogram, LatentE
 # `budget` images from a random *subset* of the unlabeled pool $X_U$, which are then labeled. Every
 # method of a trial starts from the same initial set, so the comparison is paired.
 #
-# TA-VAAL's task model is trained with the Ranker (eq. 5, $\eta = 1$), and its query labels the
+# TA-VAAL's task model is trained with the Ranker (eq. 5, with the public code's $\eta = 1$; the
+# paper gives no value), and its query labels the
 # candidates the discriminator finds least "labeled-looking":
 #
 # $$L_T(\hat y_L, y_L) + \eta\, L_R(R(x_P), l_P) \qquad (5)$$
@@ -92,41 +96,41 @@ from tavaal_nb.widgets import (ClassEntropyView, DiscriminatorHistogram, LatentE
 # not available (it is downloaded when it can be).
 
 # %%
-PRESET = resolve_preset()                       # ci, cpu or paper
+PRESET = notebook_preset()                      # ci or cpu; paper only if TAVAAL_PRESET=paper
 METHODS = ("random", "lloss", "vaal", "tavaal")
 TRIALS = 2 if PRESET in ("ci", "cpu") else None  # None: the preset's own (5 for paper)
 dataset = pick_dataset(["fashion-mnist-imb-1.65", "synthetic-grey"], download=True)
-config = make_config(None, dataset=dataset, methods=METHODS, trials=TRIALS)
+config = make_config(PRESET, dataset=dataset, methods=METHODS, trials=TRIALS)
 data = prepare_data(config)
 print(f"preset {config.preset}: {config.dataset}, {data.train_size} pool images, methods {', '.join(config.methods)}, "
       f"{config.trials} trials x {config.cycles} cycles, {config.initial} + {config.budget} per query "
       f"from {config.subset} candidates, device {data.train_labels.device}")
+announce_run(config)
 
 # %% [markdown]
-# ## 2. Watching the run
+# ## 2. The run
 #
-# `LiveDashboard` is a `tavaal_nb.loop.Callback`: the loop calls it after every epoch and every
-# cycle. It only appends numbers there and redraws at most twice a second, so it costs the run
-# next to nothing. Display it first, then start the run in the next cell and watch it fill in.
-# It also keeps each method's latest query (`dashboard.selections`) for section 6.
+# A `SelectionRecorder` (a `tavaal_nb.loop.Callback`) keeps every query's `Selection`: the candidates'
+# pool indices, their scores and, for VAAL and TA-VAAL, the latent means. The results file stores the
+# scores but not the candidates or the latent codes, so sections 5-6 need it.
 
 # %%
-dashboard = LiveDashboard()
-dashboard
-
-# %%
-OUT = f"runs/05_active_loop-{config.preset}-{config.dataset}"
-results = run_experiment(config, OUT, overwrite=True, callbacks=[dashboard], progress=False, data=data)
-print(f"{len(results.runs)} runs written to {results.path}")
+recorder = SelectionRecorder()
+OUT = f"runs/05_active_loop-{config.preset}-{config.dataset}-{config.trials}trials"
+results = run_experiment(config, OUT, resume=True, callbacks=[recorder], progress=False, data=data)
+print(f"{len(results.runs)} runs in {results.path}; {len(recorder.records)} cycles computed now")
 
 # %% [markdown]
-# `overwrite=True` starts the run again each time this cell runs (the previous file is kept as
-# `results.json.replaced-<time>`); use `resume=True` to continue an interrupted run instead.
-# A check that the dashboard saw every cycle of every run:
+# `resume=True` continues the file in `OUT` after its last finished cycle, or starts it when there is
+# none; a complete file is read back without computing anything (then the recorder is empty: delete
+# `OUT` to compute the queries again). A check that every run has every cycle, and that the cycles
+# computed now are the ones the file did not have before:
 
 # %%
-assert dashboard.cycles_done == len(METHODS) * config.trials * config.cycles
 assert all(run["finished"] and len(run["cycles"]) == config.cycles for run in results.runs)
+assert len(recorder.records) <= len(METHODS) * config.trials * config.cycles
+for (method, trial, cycle), record in recorder.records.items():
+    assert results.run(method, trial)["cycles"][cycle]["test_accuracy"] == record["test_accuracy"]
 
 # %% [markdown]
 # ## 3. Learning curves: mean and spread over trials (Figs. 2-3)
@@ -168,6 +172,11 @@ print({s: [round(a, 2) for a in by_size[s]] for s in sizes})
 # in nats: $\log 10 = 2.303$ for a perfectly balanced pick of 10 classes, 0 when every image is of one
 # class. The dashed line is the entropy of the whole pool. On an imbalanced pool, random picks
 # mirror the pool's imbalance; a good method picks more of the rare classes (higher bars).
+#
+# **Which images?** Fig. 6 plots "the number of labeled images (selected samples) versus the
+# entropies of the data class counts of selected samples" without saying whether that is the batch
+# one query selected or the whole labeled set at that stage. The bars below take the first reading
+# (each query's $b$ images); the second reading follows after the check.
 
 # %%
 entropy_view = ClassEntropyView(results)
@@ -187,6 +196,22 @@ for bars in entropy_view.figure.data:
                   for rec in run["cycles"] if rec["selected_class_counts"] and rec["labeled_size"] + config.budget == int(size)]
         assert abs(height - statistics.mean(values)) < 1e-9, (bars.name, size)
 print("pool entropy:", round(entropy_by_hand(results.dataset["class_counts"]), 3))
+
+# %% [markdown]
+# The other reading of Fig. 6: the class-count entropy of the whole labeled set each cycle trained on
+# (the initial random set, then every selection added to it). It moves slowly, since each query adds
+# $b$ images to a growing set, and it is what the task model actually learned from.
+
+# %%
+from tavaal_nb.entropy_readings import entropy_by_size, entropy_readings_figure
+
+entropy_readings_figure(results, "labeled")
+
+# %%
+labeled_entropy = entropy_by_size(results, "random", "labeled")
+assert list(labeled_entropy) == [config.initial + k * config.budget for k in range(config.cycles)]
+first = [entropy_by_hand(run["cycles"][0]["labeled_class_counts"]) for run in results.runs if run["method"] == "random"]
+assert all(abs(a - b) < 1e-9 for a, b in zip(labeled_entropy[config.initial], first))
 
 # %% [markdown]
 # ## 5. The discriminator's verdict (Fig. 7)
@@ -216,6 +241,24 @@ for method, record in histogram.records.items():
     print(f"{method}: {sum(bars.y)} candidates, threshold D = {record['selection_threshold']:.4f}")
 
 # %% [markdown]
+# The results file does not know the candidates' classes; the recorder does. The last query of each
+# method, its scores stacked by true class, with the classes left of the threshold listed. Move $k$:
+# which classes would a larger budget have added?
+
+# %%
+last_query = {method: max((key for key in recorder.selections if key[0] == method), default=None)
+              for method in ("vaal", "tavaal")}
+if all(last_query.values()):
+    by_class = ClassDiscriminatorHistogram({m: recorder.selections[key] for m, key in last_query.items()},
+                                           data.train_labels, class_names=data.class_names,
+                                           question="Do the rare classes of the pool show up left of the line, "
+                                                    "and for which method more?")
+    assert sum(by_class.left_counts.values()) == config.budget
+else:
+    by_class = "every cycle was read back from the results file: delete OUT and rerun to see the candidates' classes"
+by_class
+
+# %% [markdown]
 # ## 6. Inside TA-VAAL's latent space
 #
 # TA-VAAL's VAE encodes every image to a mean $\mu$ and is conditioned on the Ranker's output $r$:
@@ -227,15 +270,20 @@ for method, record in histogram.records.items():
 # candidates (stars) where the Ranker predicts high losses?
 
 # %%
-trial, cycle, selection = dashboard.selections["tavaal"]
-latent = LatentExplorer(selection, title=f"TA-VAAL latent means, trial {trial}, query of cycle {cycle}")
+if last_query["tavaal"] is not None:
+    _, trial, cycle = last_query["tavaal"]
+    selection = recorder.selections[last_query["tavaal"]]
+    latent = LatentExplorer(selection, title=f"TA-VAAL latent means, trial {trial}, query of cycle {cycle}")
+    assert int(latent.selected_mask.sum()) == config.budget
+    r_selected = selection.extras["r_candidates"][latent.selected_mask].mean().item()
+    r_all = selection.extras["r_candidates"].mean().item()
+    print(f"mean r of the selected candidates {r_selected:.3f}, of all candidates {r_all:.3f}")
+    latent = ask(latent, "Colour by r: are the selected candidates (stars) where the Ranker predicts high "
+                         "losses, where the labeled images are sparse, or both?",
+                 hint="Compare the printed mean r of the selected candidates with that of all candidates.")
+else:
+    latent = "every cycle was read back from the results file: delete OUT and rerun to see the latent space"
 latent
-
-# %%
-assert int(latent.selected_mask.sum()) == config.budget
-r_selected = selection.extras["r_candidates"][latent.selected_mask].mean().item()
-r_all = selection.extras["r_candidates"].mean().item()
-print(f"mean r of the selected candidates {r_selected:.3f}, of all candidates {r_all:.3f}")
 
 # %% [markdown]
 # ## 7. What was picked
@@ -244,7 +292,9 @@ print(f"mean r of the selected candidates {r_selected:.3f}, of all candidates {r
 
 # %%
 gallery = SelectionGallery(data, results=results, method="tavaal", cycle=0, max_images=30)
-gallery
+ask(gallery, "Which classes does TA-VAAL's first query pick, and how do they compare with the pool's class "
+             "counts? Move the cycle slider: does the mix change?",
+    hint="The line above the images counts the classes of the whole selection.")
 
 # %%
 labels = data.train_labels.cpu().tolist()
@@ -263,13 +313,17 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # %% [markdown]
 # ## Summary
 #
-# - `run_experiment(config, out_dir, callbacks=[...])` runs every (method, trial) from a shared
-#   initial set and writes `results.json` after every cycle; a `Callback` such as `LiveDashboard`
-#   watches it.
-# - Learning curves need the spread over trials: a gap smaller than the bands is not evidence.
-# - The class-count entropy of each selection shows whether a method keeps finding the rare classes
-#   of an imbalanced pool (Fig. 6); the discriminator histogram shows whether its scores still
-#   separate the candidates (Fig. 7).
+# - `run_experiment(config, out_dir, resume=True, callbacks=[...])` runs every (method, trial) from a
+#   shared initial set, writes `results.json` after every cycle and continues an interrupted run; a
+#   `Callback` such as `SelectionRecorder` keeps what each query saw.
+# - Learning curves need the spread over trials. The bands show how much one method's accuracy varies
+#   from trial to trial; because the methods of a trial share their initial set, the *paired*
+#   differences (method A minus method B, trial by trial) can show a consistent gap that is smaller than
+#   the bands. Judge a gap by the spread of the paired differences, not by whether the bands overlap.
+# - The class-count entropy of each selection, or of the labeled set (Fig. 6 can be read either way),
+#   shows whether a method keeps finding the rare classes of an imbalanced pool; the discriminator
+#   histogram shows whether its scores still separate the candidates (Fig. 7), and by class, which
+#   classes its threshold lets through.
 # - The views work from the results file alone, so they also draw runs made with the command line
 #   (`python -m tavaal_nb run ...`) or a sweep directory.
 #
@@ -297,3 +351,122 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 #    `ci` preset the models are far too small for a stable answer; try the `cpu` preset.)
 #
 # </details>
+
+# %% [markdown]
+# ## Questionnaire
+#
+# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
+# course is made by removing the `<details>` blocks.)
+#
+# **1.** What do the line and the band of a learning curve show?
+#
+# <details><summary>Answer</summary>
+#
+# The mean test accuracy over trials at each labeled size, and $\pm 1$ sample standard deviation over trials.
+#
+# </details>
+#
+# **2.** Two methods' bands overlap at every stage. Can one still be reliably better? How would you check?
+#
+# <details><summary>Answer</summary>
+#
+# Yes: the trials are paired (same initial set), so compute the per-trial differences; if they are consistently
+# of one sign, with a small spread, the gap is real even though it is smaller than the bands.
+#
+# </details>
+#
+# **3.** Does the band get narrower with more trials?
+#
+# <details><summary>Answer</summary>
+#
+# Not on average: it estimates the trial-to-trial spread, which does not depend on $n$. The standard error of the
+# mean, $s / \sqrt n$, shrinks.
+#
+# </details>
+#
+# **4.** What does `resume=True` do when the results file is complete, partial, or missing?
+#
+# <details><summary>Answer</summary>
+#
+# Complete: reads it back, computing nothing. Partial: continues after the last finished cycle. Missing: starts
+# the run. (A file made with a different configuration is refused.)
+#
+# </details>
+#
+# **5.** Why does the notebook keep a `SelectionRecorder` next to the results file?
+#
+# <details><summary>Answer</summary>
+#
+# The file stores scores, selected indices and class counts, but not the candidates' indices or the latent codes,
+# which the by-class histogram and the latent view need.
+#
+# </details>
+#
+# **6.** Name the two readings of Fig. 6, and which one moves faster from cycle to cycle.
+#
+# <details><summary>Answer</summary>
+#
+# The entropy of each query's selected batch, and the entropy of the whole labeled set at that stage. The first
+# moves faster: the second averages every selection so far with the initial set.
+#
+# </details>
+#
+# **7.** Where should random sampling's selection entropy sit on an imbalanced pool?
+#
+# <details><summary>Answer</summary>
+#
+# Around the pool's own entropy (the dashed line), slightly below it, since a uniform sample mirrors the pool.
+#
+# </details>
+#
+# **8.** How many candidates are left of each dotted line of the $D$ histogram, and why?
+#
+# <details><summary>Answer</summary>
+#
+# Exactly the budget $b$: eq. 9 labels the $b$ lowest scores and the line is drawn at the largest score selected.
+#
+# </details>
+#
+# **9.** What would the $D$ histogram look like if the discriminator's choice were nearly random?
+#
+# <details><summary>Answer</summary>
+#
+# All scores bunched in a narrow range (VAAL in the paper's Fig. 7): the order within it is mostly noise.
+#
+# </details>
+#
+# **10.** If TA-VAAL's choice ignored $r$, what would the mean $r$ of the selected candidates be?
+#
+# <details><summary>Answer</summary>
+#
+# About the mean $r$ of all candidates. A difference shows that the rank variable shaped the choice.
+#
+# </details>
+#
+# **11.** Why does TA-VAAL not simply label the candidates with the highest $r$?
+#
+# <details><summary>Answer</summary>
+#
+# That is Learning Loss's rule. TA-VAAL combines $r$ with the data distribution: $r$ conditions the VAE and $D$,
+# and the selection favours candidates unlike the labeled pool *given* their predicted loss.
+#
+# </details>
+#
+# **12.** Why compare methods on an imbalanced pool at all?
+#
+# <details><summary>Answer</summary>
+#
+# Real pools are rarely balanced; a method that keeps finding the rare classes helps most there, and random
+# sampling mirrors the imbalance (the paper's Figs. 3 and 6).
+#
+# </details>
+
+# %% [markdown]
+# ## Further research
+#
+# 1. **Paired evidence.** Run the four methods with 5 trials at the `cpu` preset and, for each pair of methods
+#    and stage, compute the mean and standard deviation of the paired differences and a sign test over trials.
+#    Which gaps are consistent although the bands overlap?
+# 2. **Selection entropy and accuracy.** Across methods, stages and trials, plot the accuracy gain of a cycle
+#    against the selection entropy of the query that preceded it (both readings). Does a higher entropy predict
+#    a larger gain on the 1.65 pool, as sec. 6.3 suggests?

@@ -93,6 +93,9 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_reproducing_the_paper", "Reproducing the paper",
            "the paper preset on a GPU, long resumable runs, sweeps, reading results, the paper's headline numbers",
            "1", "1 (hours for the runs it shows)"),
+    Lesson("09_appendix_operations", "Appendix: operations",
+           "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
+           "1", "1"),
 )
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from tavaal_nb.exercises.harness import Case, call_learner, compare_tensors, expect_value_error, run_cases
-from tavaal_nb.losses import ranker_loss
+from tavaal_nb.losses import bce_ranking_loss
 
 __all__ = ["check_ranker_loss"]
 
@@ -21,7 +21,7 @@ def _value_case(name: str, pred: Tensor, target: Tensor) -> Case:
     def run(fn: RankingLoss) -> str | None:
         got = call_learner(fn, pred.clone(), target.clone())
         return compare_tensors(f"the loss for pred={_brief(pred)}, target={_brief(target)}", got,
-                               ranker_loss(pred, target))
+                               bce_ranking_loss(pred, target))
 
     return Case(name, run)
 
@@ -38,7 +38,7 @@ def _gradient_case(name: str, pred: Tensor, target: Tensor) -> Case:
         if grads[1] is not None and grads[1].abs().max() > 0:
             return "a gradient reaches the true losses l; they are targets, only the predictions may be trained"
         reference_leaf = pred.clone().requires_grad_(True)
-        expected = torch.autograd.grad(ranker_loss(reference_leaf, target), reference_leaf)[0]
+        expected = torch.autograd.grad(bce_ranking_loss(reference_leaf, target), reference_leaf)[0]
         if grads[0] is None:
             return "the loss does not depend on the predictions"
         return compare_tensors("d loss / d pred", grads[0], expected)
@@ -81,7 +81,7 @@ def ranker_loss_cases() -> list[Case]:
 
 
 def check_ranker_loss(fn: RankingLoss) -> int:
-    """Grade the learner's eq. 4: ``fn(pred, target)`` against :func:`tavaal_nb.losses.ranker_loss`.
+    """Grade the learner's eq. 4: ``fn(pred, target)`` against :func:`tavaal_nb.losses.bce_ranking_loss`.
 
     ``fn`` takes the predicted losses ``pred`` (shape ``(B,)`` or ``(B, 1)``) and the true
     losses ``target`` (shape ``(B,)``) and returns the mean over the pairs ``(i, B-1-i)`` of
@@ -89,4 +89,4 @@ def check_ranker_loss(fn: RankingLoss) -> int:
     dtype, differentiable in ``pred``; an odd ``B`` is a ValueError. Raises
     :class:`~tavaal_nb.exercises.harness.ExerciseFailed` at the first case that differs.
     """
-    return run_cases("eq. 4, the Ranker loss", fn, ranker_loss_cases(), "tavaal_nb.losses.ranker_loss")
+    return run_cases("eq. 4, the Ranker loss", fn, ranker_loss_cases(), "tavaal_nb.losses.bce_ranking_loss")

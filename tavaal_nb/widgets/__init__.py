@@ -10,6 +10,9 @@
 :class:`SelectionGallery`  thumbnails of the images a query selected, with their classes
 :class:`LiveDashboard`     a loop Callback that draws a run while it happens
 :class:`PairedComparisonView`  method a minus method b trial by trial, with interval and sign test
+:class:`RankSlider`        decoded images as the rank variable r moves (eq. 6's decoder)
+:class:`ClassDiscriminatorHistogram`  D on one query's candidates by true class, eq. 9's threshold
+:func:`ask`                attach a question (and a hint) to any view
 =========================  ====================================================================
 
 Every view has ``.figure`` (its plotly figure), ``.controls`` (an ipywidgets box),
@@ -21,6 +24,7 @@ forces either way.
 """
 
 from tavaal_nb.widgets._base import ImageExportError, set_static, static_reason
+from tavaal_nb.widgets.class_histogram import ClassDiscriminatorHistogram
 from tavaal_nb.widgets.curves import LearningCurves
 from tavaal_nb.widgets.dashboard import LiveDashboard
 from tavaal_nb.widgets.discriminator import DiscriminatorHistogram
@@ -29,9 +33,12 @@ from tavaal_nb.widgets.gallery import SelectionGallery
 from tavaal_nb.widgets.imbalance import ImbalanceBuilder
 from tavaal_nb.widgets.latent import LatentExplorer
 from tavaal_nb.widgets.paired import PairedComparisonView
+from tavaal_nb.widgets.question import Question, ask
+from tavaal_nb.widgets.rank_slider import RankSlider
 from tavaal_nb.widgets.ranking import RankingLossExplorer
 
 __all__ = [
+    "ClassDiscriminatorHistogram",
     "ClassEntropyView",
     "DiscriminatorHistogram",
     "ImageExportError",
@@ -40,8 +47,11 @@ __all__ = [
     "LearningCurves",
     "LiveDashboard",
     "PairedComparisonView",
+    "Question",
+    "RankSlider",
     "RankingLossExplorer",
     "SelectionGallery",
+    "ask",
     "set_static",
     "static_reason",
 ]

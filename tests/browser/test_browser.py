@@ -164,7 +164,7 @@ def test_notebook_runs_and_widgets_render(lab, page):
     assert "fig7-discriminator.html" in text, "the last cell did not run"
 
     views = page.locator(".tavaal-view")
-    assert views.count() == 6  # dashboard, curves, entropy, histogram, latent, gallery
+    assert views.count() == 6  # curves, entropy, histogram, histogram by class, latent, gallery
     for k in range(views.count()):
         view = views.nth(k)
         view.scroll_into_view_if_needed()
@@ -173,9 +173,10 @@ def test_notebook_runs_and_widgets_render(lab, page):
         view.screenshot(path=str(ARTIFACTS / f"{k + 1:02d}-{name}.png"))
     assert page.locator(".js-plotly-plot").count() >= 6
     assert page.locator(".tavaal-view .js-plotly-plot svg.main-svg").count() >= 6
-    # the dashboard drew the run: one accuracy line per (method, trial) = 8, and 8 loss lines
-    dashboard = page.locator(".tavaal-livedashboard .js-plotly-plot")
-    assert dashboard.locator("g.trace.scatter").count() == 16
+    # the histogram by class drew stacked bars, and the gallery and the latent view carry their questions
+    by_class = page.locator(".tavaal-classdiscriminatorhistogram .js-plotly-plot")
+    assert by_class.locator("g.trace.bars").count() >= 1
+    assert page.locator(".tavaal-question").count() == 2
 
     # move the histogram's cycle slider: the plot must change
     histogram = page.locator(".tavaal-discriminatorhistogram")
