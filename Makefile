@@ -1,10 +1,11 @@
 # tavaal-nb: two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the package, runs TA-VAAL vs random on the embedded default
 #   make test   creates .venv, installs the package, runs every test (unit tests, then the notebooks)
+#   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,lab,dask,browser,image
+EXTRAS ?= test,lab,dask,browser,image,site
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 FASHION_DIR := /usr/share/datasets/fashion-mnist
@@ -31,7 +32,8 @@ fashion-data:
 		echo "Fashion-MNIST: not found and not root; the tests that need it will be skipped"; \
 	fi
 
-demo: venv
+# Real Fashion-MNIST when Debian's dataset-fashion-mnist is (or, as root, can be) installed; the demo says which it used.
+demo: venv fashion-data
 	$(PY) -m tavaal_nb demo
 
 unit-test: venv fashion-data
@@ -75,3 +77,17 @@ chromium:
 
 browser-test: venv chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
+
+# The course site (docs/site/build.py): every notebooks/NN_*.ipynb executed at $(PRESET) with the widgets'
+# static figures (a cell error fails the build, as under nbval), rendered by Sphinx + myst-nb into
+# build/site/$(PRESET)/html; executed notebooks are cached in build/site/$(PRESET)/executed.
+# `make site-test` checks the site in headless Chromium (screenshots in artifacts/site/).
+.PHONY: site site-test
+PRESET ?= ci
+SITE_DIR := build/site/$(PRESET)
+
+site: venv fashion-data
+	$(PY) docs/site/build.py --preset $(PRESET) --out $(SITE_DIR)
+
+site-test: site chromium
+	TAVAAL_SITE_DIR=$(SITE_DIR)/html $(PY) -m pytest -m browser tests/site -p no:cacheprovider
