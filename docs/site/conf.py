@@ -32,8 +32,14 @@ bibtex_default_style = "plain"
 bibtex_reference_style = "author_year"
 
 # offline: local MathJax 2 and plotly.js
+# MathJax 2, jupyter-server-mathjax's copy: its combined TeX config and the STIX-Web fonts (no TeX fonts).
+# MathJax_Blank, its fallback for glyphs a web font lacks, is a font at about:blank, which Chromium reports as
+# a console error when a page needs it: here it is a local() font, never fetched.
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax2_config = {"showMathMenu": False, "messageStyle": "none",
+mathjax2_config = {"HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web",
+                                "imageFont": None,
+                                "styles": {"@font-face": {"font-family": "MathJax_Blank", "src": "local('MathJax_Blank')"}}},
+                   "showMathMenu": False, "messageStyle": "none",
                    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
                                "processRefs": False, "processEnvironments": False}}
 html_static_path = ["_static"]
@@ -42,6 +48,7 @@ html_css_files = []
 
 html_theme = "sphinx_book_theme"
 html_title = "TA-VAAL course"
+html_context = {"default_mode": "light"}  # the theme logs a console error when no mode is set
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
