@@ -82,12 +82,23 @@ browser-test: venv chromium fashion-data
 # static figures (a cell error fails the build, as under nbval), rendered by Sphinx + myst-nb into
 # build/site/$(PRESET)/html; executed notebooks are cached in build/site/$(PRESET)/executed.
 # `make site-test` checks the site in headless Chromium (screenshots in artifacts/site/).
-.PHONY: site site-test
+.PHONY: site site-test mathjax
 PRESET ?= ci
 SITE_DIR := build/site/$(PRESET)
 
-site: venv fashion-data
+site: venv fashion-data mathjax
 	$(PY) docs/site/build.py --preset $(PRESET) --out $(SITE_DIR)
+
+# MathJax 2 with its TeX fonts for the site's offline math: Debian's libjs-mathjax (installed when root).
+mathjax:
+	@if [ -f /usr/share/javascript/mathjax/MathJax.js ]; then \
+		echo "MathJax: found in /usr/share/javascript/mathjax"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "MathJax: installing Debian's libjs-mathjax"; \
+		apt-get update -qq && apt-get install -y -qq libjs-mathjax >/dev/null; \
+	else \
+		echo "MathJax: /usr/share/javascript/mathjax is missing; install Debian's libjs-mathjax" >&2; exit 1; \
+	fi
 
 site-test: site chromium
 	TAVAAL_SITE_DIR=$(SITE_DIR)/html $(PY) -m pytest -m browser tests/site -p no:cacheprovider

@@ -21,7 +21,7 @@ Steps, each a function below:
 4. **Render** with ``sphinx-build -W`` (a broken cross-reference or a missing page is an error) and the
    configuration in ``docs/site/conf.py``.
 
-The site is self-contained: MathJax (``jupyter-server-mathjax``'s copy), plotly.js and the badges are
+The site is self-contained: MathJax 2 (Debian's libjs-mathjax), plotly.js and the badges are
 local files, so it works offline (a classroom, a USB stick) and its check can forbid every outside request.
 """
 
@@ -40,7 +40,6 @@ import sys
 import time
 from pathlib import Path
 
-import jupyter_server_mathjax
 import nbformat
 import plotly.io as pio
 from nbclient import NotebookClient
@@ -302,6 +301,28 @@ The papers the course and its notebooks cite (`docs/teaching/references.bib`).
 """
 
 
+MATHJAX_DIR = Path(os.environ.get("TAVAAL_MATHJAX_DIR", "/usr/share/javascript/mathjax"))
+"""MathJax 2 with its TeX fonts: Debian's libjs-mathjax (``make site`` installs it when root)."""
+MATHJAX_PARTS = ("MathJax.js", "config/TeX-AMS-MML_HTMLorMML.js", "extensions", "jax/input/TeX", "jax/element",
+                 "jax/output/HTML-CSS", "fonts/HTML-CSS/TeX/woff", "fonts/HTML-CSS/TeX/otf")
+"""What the site's pages use of it (about 3 MB of its 40): TeX input, HTML-CSS output, the TeX web fonts."""
+
+
+def copy_mathjax(target: Path, source: Path = MATHJAX_DIR) -> None:
+    """Copy the parts of MathJax 2 the site uses (symbolic links followed: Debian links the fonts)."""
+    if not (source / "MathJax.js").is_file():
+        raise ValueError(f"MathJax 2 not found in {source}: install Debian's libjs-mathjax "
+                         "(`sudo apt-get install libjs-mathjax`) or set TAVAAL_MATHJAX_DIR to a MathJax 2.7 folder")
+    for part in MATHJAX_PARTS:
+        origin, copy_to = source / part, target / part
+        copy_to.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, copy_to, ignore=shutil.ignore_patterns("imageFonts.js", "STIX*", "Asana*",
+                                                                          "Gyre*", "Latin-Modern", "Neo-Euler"))
+        else:
+            shutil.copy(origin, copy_to)
+
+
 def assemble_source(executed: list[Path], preset: str, src: Path, repo: Path = REPO) -> Path:
     """Write the Sphinx source folder ``src`` (replaced): notebooks, teaching kit, docs, landing page."""
     if src.exists():
@@ -332,8 +353,7 @@ def assemble_source(executed: list[Path], preset: str, src: Path, repo: Path = R
     shutil.copy(CONF_DIR / "conf.py", src / "conf.py")
     static = src / "_static"
     shutil.copy(Path(pio.__file__).parents[1] / "package_data" / "plotly.min.js", static / "plotly.min.js")
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", static / "mathjax",
-                    ignore=shutil.ignore_patterns("localization"))  # MathJax's English is built in
+    copy_mathjax(static / "mathjax")
     (src / "references.md").write_text(REFERENCES_PAGE)
     return src
 

@@ -2,8 +2,8 @@
 file into the source folder it assembles and runs ``sphinx-build -W`` on it).
 
 The notebooks arrive executed (myst-nb executes nothing), with their widgets frozen into plotly figures
-whose HTML draws with ``_static/plotly.min.js``; MathJax 2 comes from ``_static/mathjax`` (a copy of
-jupyter-server-mathjax's): no page loads anything from another site.
+whose HTML draws with ``_static/plotly.min.js``; MathJax 2 comes from ``_static/mathjax`` (parts of
+Debian's libjs-mathjax): no page loads anything from another site.
 """
 
 import os
@@ -32,16 +32,20 @@ bibtex_default_style = "plain"
 bibtex_reference_style = "author_year"
 
 # offline: local MathJax 2 and plotly.js
-# MathJax 2, jupyter-server-mathjax's copy: its combined TeX config and the STIX-Web fonts (no TeX fonts).
-# MathJax_Blank, its fallback for glyphs a web font lacks, is a font at about:blank, which Chromium reports as
-# a console error when a page needs it: here it is a local() font, never fetched.
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax2_config = {"HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web",
-                                "imageFont": None,
-                                "styles": {"@font-face": {"font-family": "MathJax_Blank", "src": "local('MathJax_Blank')"}}},
-                   "showMathMenu": False, "messageStyle": "none",
+# MathJax 2 (Debian's libjs-mathjax, the parts build.py copies): TeX input, HTML-CSS output, TeX web fonts.
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+mathjax2_config = {"fast-preview": {"disabled": True}, "showMathMenu": False, "messageStyle": "none",
+                   "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "TeX", "imageFont": None,
+                                # MathJax_Blank, the fallback for glyphs a web font lacks, is a font at
+                                # about:blank, which Chromium reports as a console error: a local() font instead
+                                "styles": {"@font-face": {"font-family": "MathJax_Blank",
+                                                          "src": "local('MathJax_Blank')"}}},
                    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
-                               "processRefs": False, "processEnvironments": False}}
+                               "processRefs": False, "processEnvironments": False,
+                               # MyST marks each page tex2jax_ignore and its math elements "math" (v2 spelling)
+                               "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+                               "processClass": "tex2jax_process|mathjax_process|math|output_area"}}
+myst_update_mathjax = False  # MyST would write the same classes into a MathJax 3/4 config
 html_static_path = ["_static"]
 html_js_files = ["plotly.min.js"]
 html_css_files = []

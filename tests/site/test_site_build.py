@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("jupyter_server_mathjax", reason="the site extra: pip install -e '.[site]'")
+pytest.importorskip("myst_nb", reason="the site extra: pip install -e '.[site]'")
 nbformat = pytest.importorskip("nbformat")
 from nbclient.exceptions import CellExecutionError  # noqa: E402
 
