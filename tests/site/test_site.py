@@ -137,7 +137,7 @@ def test_landing_page_maps_every_notebook_and_the_teaching_kit():
     for stem in notebooks:
         assert (SITE / "notebooks" / f"{stem}.html").is_file(), f"no page for {stem}"
         assert f'href="notebooks/{stem}.html"' in index, f"the course map does not link {stem}"
-        assert f"colab.research.google.com/github/" in index and f"/notebooks/{stem}.ipynb" in index
+        assert "colab.research.google.com/github/" in index and f"/notebooks/{stem}.ipynb" in index
     assert 'href="docs/teaching/README.html"' in index
     assert 'href="references.html"' in index
     references = (SITE / "references.html").read_text(encoding="utf-8")
