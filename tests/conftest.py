@@ -59,7 +59,8 @@ CI_CYCLES, CI_INITIAL, CI_BUDGET, CI_SUBSET = 3, 20, 20, 100
 # i.e. ``pytest -m browser tests/browser``. A plain ``pytest tests`` collects and skips them, so it needs
 # neither Chromium nor a free port. (These hooks live here, in the one conftest module, because the
 # test files import helpers ``from conftest``: a second conftest.py would shadow that name.)
-BROWSER_SKIP_REASON = "browser test: run it with `make browser-test` (pytest -m browser tests/browser); needs /usr/bin/chromium"
+BROWSER_SKIP_REASON = ("browser test: run it with `make browser-test` (JupyterLab) or `make site-test` (the course site); "
+                       "needs /usr/bin/chromium")
 
 
 CHROMIUM = os.environ.get("TAVAAL_CHROMIUM", "/usr/bin/chromium")
