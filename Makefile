@@ -1,10 +1,11 @@
 # tavaal-nb: two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the package, runs TA-VAAL vs random on the embedded default
 #   make test   creates .venv, installs the package, runs every test (unit tests, then the notebooks)
+#   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,lab,dask,browser,image,teach
+EXTRAS ?= test,lab,dask,browser,image,teach,site
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 FASHION_DIR := /usr/share/datasets/fashion-mnist
@@ -31,7 +32,8 @@ fashion-data:
 		echo "Fashion-MNIST: not found and not root; the tests that need it will be skipped"; \
 	fi
 
-demo: venv
+# Real Fashion-MNIST when Debian's dataset-fashion-mnist is (or, as root, can be) installed; the demo says which it used.
+demo: venv fashion-data
 	$(PY) -m tavaal_nb demo
 
 unit-test: venv fashion-data
@@ -85,3 +87,28 @@ student: venv
 	rm -rf $(STUDENT_DIR)
 	$(PY) -m nbconvert --config teaching/student_version.py --to notebook --output-dir $(STUDENT_DIR) \
 		notebooks/[0-9][0-9]_*.ipynb
+
+# The course site (docs/site/build.py): every notebooks/NN_*.ipynb executed at $(PRESET) with the widgets'
+# static figures (a cell error fails the build, as under nbval), rendered by Sphinx + myst-nb into
+# build/site/$(PRESET)/html; executed notebooks are cached in build/site/$(PRESET)/executed.
+# `make site-test` checks the site in headless Chromium (screenshots in artifacts/site/).
+.PHONY: site site-test mathjax
+PRESET ?= ci
+SITE_DIR := build/site/$(PRESET)
+
+site: venv fashion-data mathjax
+	$(PY) docs/site/build.py --preset $(PRESET) --out $(SITE_DIR)
+
+# MathJax 2 with its TeX fonts for the site's offline math: Debian's libjs-mathjax (installed when root).
+mathjax:
+	@if [ -f /usr/share/javascript/mathjax/MathJax.js ]; then \
+		echo "MathJax: found in /usr/share/javascript/mathjax"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "MathJax: installing Debian's libjs-mathjax"; \
+		apt-get update -qq && apt-get install -y -qq libjs-mathjax >/dev/null; \
+	else \
+		echo "MathJax: /usr/share/javascript/mathjax is missing; install Debian's libjs-mathjax" >&2; exit 1; \
+	fi
+
+site-test: site chromium
+	TAVAAL_SITE_DIR=$(SITE_DIR)/html $(PY) -m pytest -m browser tests/site -p no:cacheprovider

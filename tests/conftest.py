@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 import time
 from collections import Counter
@@ -61,7 +62,21 @@ CI_CYCLES, CI_INITIAL, CI_BUDGET, CI_SUBSET = 3, 20, 20, 100
 # i.e. ``pytest -m browser tests/browser``. A plain ``pytest tests`` collects and skips them, so it needs
 # neither Chromium nor a free port. (These hooks live here, in the one conftest module, because the
 # test files import helpers ``from conftest``: a second conftest.py would shadow that name.)
-BROWSER_SKIP_REASON = "browser test: run it with `make browser-test` (pytest -m browser tests/browser); needs /usr/bin/chromium"
+BROWSER_SKIP_REASON = ("browser test: run it with `make browser-test` (JupyterLab) or `make site-test` (the course site); "
+                       "needs /usr/bin/chromium")
+
+
+CHROMIUM = os.environ.get("TAVAAL_CHROMIUM", "/usr/bin/chromium")
+"""Debian's Chromium, which playwright drives (no browser download); TAVAAL_CHROMIUM names another."""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def pytest_configure(config):
