@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from tavaal_nb.sandbox.learner import SandboxMLP, train_mlp
+from tavaal_nb.sandbox.learner import SandboxMLP, single_thread, train_mlp
 from tavaal_nb.sandbox.pool import ToyPool
 from tavaal_nb.sandbox.strategies import SandboxContext, SandboxStrategy, resolve_strategy
 
@@ -68,6 +68,11 @@ class SandboxRun:
 
     def advance(self, cycles: int) -> SandboxRun:
         """Run cycles until ``cycles`` are recorded (or the pool is exhausted); returns ``self``."""
+        with single_thread():
+            self._advance(cycles)
+        return self
+
+    def _advance(self, cycles: int) -> None:
         xs, ys = self.grid_axes
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
@@ -87,7 +92,6 @@ class SandboxRun:
             self.picks.append(picks)
             self.accuracy.append(100.0 * accuracy)
             self.next_labeled = torch.cat([labeled, picks]).sort().values
-        return self
 
 
 def initial_labeled(pool: ToyPool, initial: int, seed: int = 0) -> Tensor:
