@@ -9,8 +9,9 @@ only, so strategies run with the same seed start from the same points (a paired 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -132,8 +133,10 @@ def run_sandbox(pool: ToyPool, strategy: str | SandboxStrategy | Callable[[Sandb
     return run.advance(cycles)
 
 
-def compare_strategies(pool: ToyPool, strategies, seeds=(0,), **options) -> dict[str, list[SandboxRun]]:
-    """One run per (strategy, seed) with the same settings: ``{name: [run per seed]}``."""
+def compare_strategies(pool: ToyPool, strategies: Sequence[str | SandboxStrategy | Callable[[SandboxContext], Tensor]],
+                       seeds: Sequence[int] = (0,), **options: Any) -> dict[str, list[SandboxRun]]:
+    """One run per (strategy, seed) with the same settings (``options`` of :func:`run_sandbox`):
+    ``{name: [run per seed]}``."""
     runs: dict[str, list[SandboxRun]] = {}
     for strategy in strategies:
         resolved = resolve_strategy(strategy)
