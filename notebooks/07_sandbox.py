@@ -306,7 +306,7 @@ assert "my-margin" in tavaal_nb.strategy_names()
 #   set's accuracy on the minority classes pays for.
 # - A strategy is a scoring function; the sandbox and the package take the same kind of function.
 #
-# ## Questionnaire
+# ## Exercises: a questionnaire
 #
 # 1. What does one active-learning cycle consist of?
 # 2. Why are the random and entropy runs of section 1 a *paired* comparison?

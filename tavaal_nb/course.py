@@ -69,10 +69,6 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("00_quickstart", "Quickstart",
            "TA-VAAL against random sampling on Fashion-MNIST, the learning curves, a map of the course",
            "8", "~20 (est.)"),
-    Lesson("07_sandbox", "Active-learning sandbox",
-           "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
-           "your own strategy, then registered in the real loop",
-           "under 1", "under 1"),
     Lesson("01_ranking_loss", "Ranking the loss",
            "why predict a loss and why rank it: eq. 1 vs eq. 4 by hand, MSE's scale problem, Spearman on held-out losses",
            "2-3", "~3 (est.)"),
@@ -91,6 +87,10 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_reproducing_the_paper", "Reproducing the paper",
            "the paper preset on a GPU, long resumable runs, sweeps, reading results, the paper's headline numbers",
            "1", "1 (hours for the runs it shows)"),
+    Lesson("07_sandbox", "Active-learning sandbox",
+           "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
+           "your own strategy, then registered in the real loop",
+           "under 1", "under 1"),
 )
 
 

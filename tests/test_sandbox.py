@@ -67,7 +67,8 @@ def test_entropy_and_margin_pick_the_most_uncertain_points():
 def test_discriminator_scores_the_far_cluster_as_unlabeled():
     generator = torch.Generator().manual_seed(0)
     labeled = 0.1 * torch.randn(20, 2, generator=generator)
-    candidates = torch.cat([0.1 * torch.randn(10, 2, generator=generator), 3.0 + 0.1 * torch.randn(10, 2, generator=generator)])
+    near, far = 0.1 * torch.randn(10, 2, generator=generator), 3.0 + 0.1 * torch.randn(10, 2, generator=generator)
+    candidates = torch.cat([near, far])
     d = discriminator_scores(labeled, candidates, torch.Generator().manual_seed(1))
     assert d[10:].max() < d[:10].min()  # eq. 9 takes the lowest D: the cluster nobody labeled
 

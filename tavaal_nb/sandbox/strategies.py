@@ -33,7 +33,8 @@ class SandboxContext:
 
     ``features`` (m, 2): the candidates' coordinates; ``probabilities`` (m, C): the MLP's softmax;
     ``embedding`` (m, h): its last hidden layer; ``predicted_loss`` (m,): its loss-prediction head
-    (trained with eq. 1 only for a strategy with ``trains_loss_head``; None otherwise). ``labeled_*``: the same for the labeled points, with their ``labeled_labels``.
+    (trained with eq. 1 only for a strategy with ``trains_loss_head``; None otherwise).
+    ``labeled_*``: the same for the labeled points, with their ``labeled_labels``.
     ``candidates``: pool indices of the candidates; ``labeled``: the pool's labeled mask.
     ``generator``: a seeded CPU generator for any randomness a strategy needs.
     """
