@@ -93,6 +93,10 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_reproducing_the_paper", "Reproducing the paper",
            "the paper preset on a GPU, long resumable runs, sweeps, reading results, the paper's headline numbers",
            "1", "1 (hours for the runs it shows)"),
+    Lesson("07_sandbox", "Active-learning sandbox",
+           "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
+           "your own strategy, then registered in the real loop",
+           "under 1", "under 1"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
            "1", "1"),
