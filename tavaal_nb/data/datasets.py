@@ -20,6 +20,7 @@ from tavaal_nb.data.synthetic import make_synthetic_images
 __all__ = [
     "ImageData",
     "DatasetSpec",
+    "channel_statistics",
     "DATASETS",
     "DatasetNotFoundError",
     "DEBIAN_FASHION_MNIST",
@@ -44,6 +45,23 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("TAVAAL_DATA", Path.home() / ".cache" / "tavaal_nb" / "data")).expanduser()
 
 
+def channel_statistics(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation (floored at 1e-3) of uint8 ``(N, C, H, W)`` images in [0, 1].
+
+    One channel is converted to float32 at a time, so the transient copy is a third of the
+    whole set's for RGB (200 MB instead of 600 MB for 50k 32x32 images). The standard
+    deviations, and both statistics of a one-channel set, are bit for bit those of a
+    reduction over the whole float copy; an RGB mean may differ from it in the last bit.
+    """
+    means, stds = [], []
+    for channel in range(images.shape[1]):
+        values = images[:, channel : channel + 1].float().div_(255.0)
+        means.append(float(values.mean()))
+        stds.append(float(values.std().clamp_min(1e-3)))
+        del values
+    return tuple(means), tuple(stds)
+
+
 @dataclass
 class ImageData:
     """A train pool and a test set as uint8 ``(N, C, H, W)`` tensors with integer labels."""
@@ -65,9 +83,7 @@ class ImageData:
         if self.train_images.shape[0] != self.train_labels.shape[0]:
             raise ValueError("train_images and train_labels differ in length")
         if not self.mean:
-            stats = self.train_images.float().div(255.0)
-            self.mean = tuple(stats.mean(dim=(0, 2, 3)).tolist())
-            self.std = tuple(stats.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+            self.mean, self.std = channel_statistics(self.train_images)
 
     @property
     def num_classes(self) -> int:
