@@ -261,8 +261,8 @@ def test_existing_directories_are_refused_or_overwritten(tmp_path, reference, on
 def test_bad_arguments_are_refused_clearly(tmp_path, capsys):
     with pytest.raises(ValueError, match="parallel trials must be a positive integer"):
         run_parallel_trials(config(), tmp_path / "a", 0)
-    with pytest.raises(ValueError, match="method 'badge' is unknown"):
-        run_parallel_trials(config(methods=("random", "badge")), tmp_path / "b", 2)
+    with pytest.raises(ValueError, match="method 'bald' is unknown"):
+        run_parallel_trials(config(methods=("random", "bald")), tmp_path / "b", 2)
     with pytest.raises(SystemExit):
         main([*FLAGS, "--out", str(tmp_path / "c"), "--parallel-trials", "0"])
     assert "positive integer" in capsys.readouterr().err
