@@ -82,10 +82,9 @@ LearningCurves(evidence.results) if evidence else "no shipped results: see 'Run 
 
 # %%
 if evidence:
-    for pool in evidence.pools:
-        print(pool)
-        for other in (m for m in evidence.trials(pool) if m != "tavaal"):
-            print("  ", evidence.comparisons("tavaal", other)[pool])
+    for pool, methods in ((pool, evidence.trials(pool)) for pool in evidence.pools):
+        others = [m for m in methods if m != "tavaal"] if "tavaal" in methods else ["random"]
+        print(pool, *(evidence.comparisons("tavaal", other)[pool] for other in others), sep="\n   ")
 
 # %% [markdown]
 # The same comparison at every labeled size, each trial's difference a dot; pick the two methods and the pool.

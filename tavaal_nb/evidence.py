@@ -125,7 +125,7 @@ class Evidence:
         last = config["initial"] + config["budget"] * (config["cycles"] - 1)
         return (f"{' / '.join(self.presets())} preset, {' and '.join(self.pools)}, {trials}: "
                 f"not the paper's setting ({config['initial']:,} to {last:,} labeled images, "
-                f"{config['epochs']} epochs, {config.get('subset', '?')} candidates per query; {PAPER_SETTING}).")
+                f"{config['epochs']} epochs, {config['subset']:,} candidates per query; {PAPER_SETTING}).")
 
     def trial_table(self) -> str:
         """Finished trials per pool and method, as plain text."""

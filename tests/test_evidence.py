@@ -42,7 +42,7 @@ def test_unfinished_runs_are_left_out_and_the_banner_counts_the_finished_trials(
     assert evidence.trials("toy") == {"random": 2, "tavaal": 2} and evidence.trials("toy-imb") == {"random": 1}
     banner = evidence.banner()
     assert banner.startswith("cpu preset, toy and toy-imb, 1 to 2 trials per method: not the paper's setting")
-    assert "200 to 600 labeled images, 12 epochs" in banner
+    assert "200 to 600 labeled images, 12 epochs, 1,500 candidates per query" in banner
     assert evidence.trial_table().splitlines()[2].split() == ["toy-imb", "1", "-"]
     assert evidence.pools_with(["tavaal"]) == ["toy"]
     with pytest.raises(ValueError, match="valid: toy, toy-imb"):
