@@ -135,10 +135,10 @@ def test_accuracy_table_says_one_trial_and_survives_null_accuracies():
     table = accuracy_table([one])
     assert "+-" not in table
     rows = {line.split()[0]: line for line in table.splitlines()}
-    assert rows["random"].split() == ["random", "50.00", "60.00", "1", "trial"]
-    assert rows["tavaal"].split() == ["tavaal", "55.00", "n/a", "0-1", "trials"]
+    assert rows["random"].split() == ["random", "50.00", "60.00", "(1", "trial)"]
+    assert rows["tavaal"].split() == ["tavaal", "55.00", "n/a", "(0-1", "trials)"]
     two = _results({"random": [[50.0, 60.0], [54.0, 61.0]]})
-    assert accuracy_table([two]).splitlines()[1].split() == ["random", "52.00+-2.83", "60.50+-0.71", "2", "trials"]
+    assert accuracy_table([two]).splitlines()[1].split() == ["random", "52.00+-2.83", "60.50+-0.71", "(2", "trials)"]
 
 
 def test_paired_difference_figure_lives_with_the_other_figure_builders():
