@@ -23,11 +23,13 @@ from tavaal_nb.analysis import histogram_counts, image_grid, ranking_loss_curves
 from tavaal_nb.metrics import class_entropy
 from tavaal_nb.pooling import learning_curve_stats
 from tavaal_nb.results import Results, mean_std
+from tavaal_nb.stats import PairedComparison
 from tavaal_nb.strategies import BUILTIN_METHODS
 
 __all__ = ["PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
            "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
-           "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure"]
+           "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure",
+           "paired_difference_figure"]
 
 PALETTE = (
     "#7f7f7f", "#1f77b4", "#17becf", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd",
@@ -310,3 +312,29 @@ def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, i
                       yaxis_type="log", title="Conditional VAE and discriminator: the loss terms during training")
     return fig
 
+
+def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, list[float]], method_a: str,
+                             method_b: str, confidence: float = 0.95) -> go.Figure:
+    """Mean of ``a - b`` per labeled-set size with its confidence interval, each trial's difference as a dot."""
+    fig = go.Figure()
+    sizes = [row.labeled_size for row in rows]
+    for trial, diffs in sorted(per_trial.items()):
+        fig.add_trace(go.Scatter(x=sizes, y=diffs, mode="markers", name=f"trial {trial}", legendgroup="trials",
+                                 marker={"size": 6, "color": "rgba(120,120,120,0.55)"}, showlegend=trial == min(per_trial),
+                                 hovertemplate=f"trial {trial}<br>%{{x}} labeled: %{{y:+.2f}} points<extra></extra>"))
+    upper = [row.high - row.mean_difference if not math.isnan(row.high) else None for row in rows]
+    lower = [row.mean_difference - row.low if not math.isnan(row.low) else None for row in rows]
+    hover = [f"{row.trials} trials, sign test p = {row.sign_test_p:.3f}, "
+             f"trials needed ~ {row.trials_needed if row.trials_needed is not None else 'n/a'}<br>{row.verdict}"
+             for row in rows]
+    fig.add_trace(go.Scatter(
+        x=sizes, y=[row.mean_difference for row in rows], mode="lines+markers", name=f"mean {method_a} - {method_b}",
+        line={"color": method_color(method_a), "width": 3}, text=hover,
+        error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
+        hovertemplate="%{x} labeled: %{y:+.2f} points<br>%{text}<extra></extra>"))
+    fig.add_hline(y=0, line={"color": "black", "dash": "dot"})
+    fig.update_layout(
+        title=f"{method_a} minus {method_b}, trial by trial ({int(round(confidence * 100))} % t interval)",
+        xaxis_title="labeled images", yaxis_title="accuracy difference (points)", height=420,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return fig

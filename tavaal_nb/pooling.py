@@ -51,9 +51,11 @@ def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
 def merge_results(results: Sequence[Results]) -> Results:
     """One in-memory :class:`Results` holding the runs of several (same dataset and settings).
 
-    Trials are renumbered per method (0, 1, ...) in the order met, so runs from several
-    directories that each call their trial 0 stay apart; a run's original place is kept in
-    its ``source`` field. A single result is returned unchanged.
+    Trials keep their numbers when no (method, trial) appears twice (a sweep's files: trial ``k``
+    of every method started from the same labeled set, which paired comparisons rely on);
+    otherwise they are renumbered per method (0, 1, ...) in the order met, so runs from several
+    directories that each call their trial 0 stay apart. A run's original place is kept in its
+    ``source`` field. A single result is returned unchanged.
     """
     results = list(results)
     if not results:
@@ -65,13 +67,15 @@ def merge_results(results: Sequence[Results]) -> Results:
     methods: list[str] = []
     runs: list[dict] = []
     next_trial: dict[str, int] = {}
+    keys = [(run["method"], run["trial"]) for result in results for run in result.runs]
+    keep = len(set(keys)) == len(keys)
     for result in results:
         for run in result.runs:
             if run["method"] not in methods:
                 methods.append(run["method"])
             copy = dict(run)
-            copy["trial"] = next_trial.get(run["method"], 0)
-            next_trial[run["method"]] = copy["trial"] + 1
+            copy["trial"] = run["trial"] if keep else next_trial.get(run["method"], 0)
+            next_trial[run["method"]] = next_trial.get(run["method"], 0) + 1
             copy["source"] = {"path": str(result.path) if result.path else None, "trial": run["trial"]}
             runs.append(copy)
     config["methods"] = methods

@@ -9,12 +9,15 @@ from pathlib import Path
 from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
 from tavaal_nb.pooling import group_results, learning_curve_stats, merge_results
 from tavaal_nb.results import Results, atomic_write_text, load_results
+from tavaal_nb.stats import format_mean_spread, trial_count
 
 __all__ = ["accuracy_table", "write_report"]
 
 
 def accuracy_table(results: Sequence[Results]) -> str:
-    """Plain-text table: mean +- std accuracy per method (rows) and labeled size (columns).
+    """Plain-text table: mean +- std accuracy per method (rows) and labeled size (columns), and the
+    number of trials per method: a method run once shows its accuracy alone ("1 trial"), not "+-0.00".
+    Missing accuracies (null in the file) are left out and not counted.
 
     Values are pooled over every run of a method (trials, and results files such as a
     sweep's); results of different datasets or settings (:func:`~tavaal_nb.pooling.group_results`)
@@ -30,16 +33,13 @@ def accuracy_table(results: Sequence[Results]) -> str:
 def _table(results: Sequence[Results]) -> str:
     stats = learning_curve_stats(results)
     sizes = sorted({s for entry in stats.values() for s in entry["labeled_size"]})
-    lines = ["method".ljust(10) + "".join(f"{s:>14d}" for s in sizes)]
+    lines = ["method".ljust(10) + "".join(f"{s:>16d}" for s in sizes)]
     for method, entry in stats.items():
-        cells = []
-        for size in sizes:
-            if size in entry["labeled_size"]:
-                k = entry["labeled_size"].index(size)
-                cells.append(f"{entry['mean'][k]:8.2f}+-{entry['std'][k]:<4.2f}")
-            else:
-                cells.append("-")
-        lines.append(method.ljust(10) + "".join(c.rjust(14) for c in cells))
+        cells = [format_mean_spread(entry["values"][entry["labeled_size"].index(size)], count=False)
+                 if size in entry["labeled_size"] else "-" for size in sizes]
+        counts = sorted({len([v for v in values if v is not None]) for values in entry["values"]})
+        trials = trial_count(counts[-1]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]} trials"
+        lines.append(method.ljust(10) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
     return "\n".join(lines)
 
 

@@ -48,6 +48,16 @@ def test_merge_renumbers_trials_per_method_and_stats_pool_every_trial():
     assert learning_curve_stats([merged]) == learning_curve_stats([a, b])
 
 
+def test_merge_keeps_distinct_trial_numbers_so_a_sweeps_pairs_stay_paired():
+    # a sweep's files: random has trials 0 and 2 finished, tavaal trial 2 only; trial 2 must stay trial 2
+    random0, random2 = fake_results({"random": [[50.0]]}), fake_results({"random": [[52.0]]})
+    tavaal2 = fake_results({"tavaal": [[57.0]]})
+    random2.runs[0]["trial"] = tavaal2.runs[0]["trial"] = 2
+    merged = merge_results([random0, random2, tavaal2])
+    assert [(r["method"], r["trial"]) for r in merged.runs] == [("random", 0), ("random", 2), ("tavaal", 2)]
+    assert merged.config["trials"] == 2
+
+
 def test_the_report_groups_by_the_same_rule_as_the_widgets():
     a = fake_results({"random": [[50.0, 60.0]]})
     b = fake_results({"tavaal": [[55.0, 70.0]]})

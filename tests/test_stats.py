@@ -6,11 +6,13 @@ import math
 
 import pytest
 
+from tavaal_nb.plots import paired_difference_figure
+from tavaal_nb.report import accuracy_table
 from tavaal_nb.results import Results
 from tavaal_nb.widgets.paired import PairedComparisonView
 from tavaal_nb.stats import (
     compare_paired, format_mean_spread, mean_confidence_interval, paired_differences, per_trial_accuracy,
-    sign_test, trials_needed,
+    sign_test, summarize_comparison, trials_needed,
 )
 
 
@@ -28,6 +30,8 @@ def test_one_value_has_no_interval_and_says_one_trial():
     assert format_mean_spread([80.0]) == "80.00 (1 trial)"
     assert format_mean_spread([1.0, 3.0]) == "2.00 +- 1.41 (2 trials)"
     assert format_mean_spread([None]) == "n/a (0 trials)"
+    assert format_mean_spread([1.0, None, 3.0, float("nan")]) == "2.00 +- 1.41 (2 trials)"
+    assert format_mean_spread([80.0], count=False) == "80.00" and format_mean_spread([], count=False) == "n/a"
 
 
 def test_sign_test_exact_binomial():
@@ -96,3 +100,59 @@ def test_paired_comparison_view_draws_the_mean_difference():
     assert list(view.figure.data[-1].y) == pytest.approx([3.0, 1.0])
     with pytest.raises(ValueError, match="not in these results"):
         PairedComparisonView(results, method_a="badge", static=True)
+
+
+def test_summarize_comparison_no_clear_difference_by_hand():
+    # differences 1, 2, 3: mean 2, s = 1, t(0.975, 2) = 4.302653 -> half width 4.302653 / sqrt(3) = 2.4841
+    results = _results({"tavaal": [[70.0, 80.0], [75.0, 82.0], [72.0, 84.0]],
+                        "random": [[71.0, 79.0], [74.0, 80.0], [73.0, 81.0]]})
+    sentence = summarize_comparison(results, "tavaal", "random")
+    assert sentence.startswith("At 200 labeled, tavaal minus random: +2.0 points, 95 % interval [-0.5, +4.5] "
+                               "over 3 trials (sign test p = 0.25): no clear difference")  # 3 of 3 positive: 2/8
+    assert f"about {trials_needed(2.0, 1.0)} paired trials" in sentence
+    # at the first size the differences are -1, +1, -1: mean -1/3
+    assert summarize_comparison(results, "tavaal", "random", at=100).startswith(
+        "At 100 labeled, tavaal minus random: -0.3 points")
+
+
+def test_summarize_comparison_names_the_method_ahead_and_says_one_trial():
+    base = [60.0, 70.0, 80.0, 65.0, 75.0]
+    ahead = _results({"a": [[b + d] for b, d in zip(base, [1, 2, 3, 2, 2])], "b": [[b] for b in base]})
+    assert summarize_comparison(ahead, "a", "b").endswith("over 5 trials (sign test p = 0.06): a ahead.")
+    assert summarize_comparison(ahead, "b", "a").endswith(": a ahead.")  # b - a: interval below 0
+    single = _results({"tavaal": [[79.0, 80.5]], "random": [[80.0, 80.0]]})
+    assert summarize_comparison(single, "tavaal", "random") == (
+        "At 200 labeled, tavaal minus random: +0.5 points in 1 trial; one trial gives no interval, "
+        "so it cannot tell the two methods apart.")
+    with pytest.raises(ValueError, match="valid sizes: 100, 200"):
+        summarize_comparison(single, "tavaal", "random", at=300)
+    with pytest.raises(ValueError, match="no runs of method 'vaal'"):
+        summarize_comparison(single, "vaal", "random")
+
+
+def test_accuracy_table_says_one_trial_and_survives_null_accuracies():
+    one = _results({"random": [[50.0, 60.0]], "tavaal": [[55.0, None]]})
+    table = accuracy_table([one])
+    assert "+-" not in table
+    rows = {line.split()[0]: line for line in table.splitlines()}
+    assert rows["random"].split() == ["random", "50.00", "60.00", "(1", "trial)"]
+    assert rows["tavaal"].split() == ["tavaal", "55.00", "n/a", "(0-1", "trials)"]
+    two = _results({"random": [[50.0, 60.0], [54.0, 61.0]]})
+    assert accuracy_table([two]).splitlines()[1].split() == ["random", "52.00+-2.83", "60.50+-0.71", "(2", "trials)"]
+
+
+def test_paired_difference_figure_lives_with_the_other_figure_builders():
+    results = _results({"a": [[61.0], [72.0]], "b": [[60.0], [70.0]]})
+    rows = compare_paired(results, "a", "b")
+    fig = paired_difference_figure(rows, {0: [1.0], 1: [2.0]}, "a", "b")
+    assert list(fig.data[-1].y) == pytest.approx([1.5])
+    assert list(fig.data[-1].error_y.array) == pytest.approx([rows[0].high - 1.5])
+
+
+def test_paired_view_says_why_when_a_method_is_missing_from_the_selected_experiment():
+    results = _results({"tavaal": [[61.0]], "random": [[60.0]]})
+    other = Results({"config": {"epochs": 9}, "dataset": {"name": "toy2"},
+                     "runs": [{"method": "random", "trial": 0, "cycles": [{"labeled_size": 100, "test_accuracy": 1.0}]}]})
+    view = PairedComparisonView([results, other], "tavaal", "random", static=True)
+    view.group_selector.value = list(view.groups)[1]
+    assert "no runs of method 'tavaal'" in view.table.value

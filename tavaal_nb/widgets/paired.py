@@ -8,38 +8,11 @@ import math
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.plots import method_color
+from tavaal_nb.plots import paired_difference_figure
 from tavaal_nb.stats import PairedComparison, compare_paired, per_trial_accuracy
 from tavaal_nb.widgets._base import ResultsView
 
-__all__ = ["PairedComparisonView", "paired_difference_figure"]
-
-
-def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, list[float]], method_a: str,
-                             method_b: str, confidence: float = 0.95) -> go.Figure:
-    """Mean of ``a - b`` per labeled-set size with its confidence interval, each trial's difference as a dot."""
-    fig = go.Figure()
-    sizes = [row.labeled_size for row in rows]
-    for trial, diffs in sorted(per_trial.items()):
-        fig.add_trace(go.Scatter(x=sizes, y=diffs, mode="markers", name=f"trial {trial}", legendgroup="trials",
-                                 marker={"size": 6, "color": "rgba(120,120,120,0.55)"}, showlegend=trial == min(per_trial),
-                                 hovertemplate=f"trial {trial}<br>%{{x}} labeled: %{{y:+.2f}} points<extra></extra>"))
-    upper = [row.high - row.mean_difference if not math.isnan(row.high) else None for row in rows]
-    lower = [row.mean_difference - row.low if not math.isnan(row.low) else None for row in rows]
-    hover = [f"{row.trials} trials, sign test p = {row.sign_test_p:.3f}, "
-             f"trials needed ~ {row.trials_needed if row.trials_needed is not None else 'n/a'}<br>{row.verdict}"
-             for row in rows]
-    fig.add_trace(go.Scatter(
-        x=sizes, y=[row.mean_difference for row in rows], mode="lines+markers", name=f"mean {method_a} - {method_b}",
-        line={"color": method_color(method_a), "width": 3}, text=hover,
-        error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
-        hovertemplate="%{x} labeled: %{y:+.2f} points<br>%{text}<extra></extra>"))
-    fig.add_hline(y=0, line={"color": "black", "dash": "dot"})
-    fig.update_layout(
-        title=f"{method_a} minus {method_b}, trial by trial ({int(round(confidence * 100))} % t interval)",
-        xaxis_title="labeled images", yaxis_title="accuracy difference (points)", height=420,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50})
-    return fig
+__all__ = ["PairedComparisonView"]
 
 
 class PairedComparisonView(ResultsView):
@@ -80,7 +53,11 @@ class PairedComparisonView(ResultsView):
         if a == b:
             self.table.value = "<i>pick two different methods</i>"
             return go.Figure(layout={"title": "pick two different methods"})
-        rows = self.rows()
+        try:
+            rows = self.rows()
+        except ValueError as error:  # e.g. a method not (yet) run in the selected experiment
+            self.table.value = f"<i>{error}</i>"
+            return go.Figure(layout={"title": str(error)})
         acc_a, acc_b = per_trial_accuracy(self.results, a), per_trial_accuracy(self.results, b)
         per_trial = {t: [(acc_a[t].get(r.labeled_size) or math.nan) - (acc_b[t].get(r.labeled_size) or math.nan)
                          for r in rows] for t in sorted(set(acc_a) & set(acc_b))}
