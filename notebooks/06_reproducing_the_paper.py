@@ -126,7 +126,8 @@ scored = evidence.pools_with(["vaal", "tavaal"]) if evidence else []
 # The paper's text fixes most settings (sec. 5.1-5.3): 1,000 initial labeled images, $b = 1{,}000$ per query
 # to 10,000, a random subset of 10,000 candidates per query, ResNet-18 trained 200 epochs with SGD (lr 0.1,
 # momentum 0.9, weight decay 0.005, lr $\times 0.1$ after epoch 160), batch 128, Adam (lr $5 \times 10^{-4}$)
-# for the VAE and the discriminator, a 5-layer MLP discriminator, 5 trials. Where the paper is silent the preset
+# for the VAE and the discriminator, a "5-layer MLP" discriminator (which the preset reads, with the public
+# code, as Linear-ReLU-Linear-ReLU-Linear: five modules, three Linear layers), 5 trials. Where the paper is silent the preset
 # takes the public code's value: the Ranker's design and schedule, the weights $\eta = 1$ (eq. 5) and
 # $\lambda = 1$ (eq. 6), which the paper names without values, the VAE's architecture, and the number of VAE
 # iterations per query (8,593 in the first query; the paper states none).
@@ -149,9 +150,10 @@ for key in changed:
 # %%
 assert (paper.initial, paper.budget, paper.cycles, paper.subset, paper.trials) == (1000, 1000, 10, 10_000, 5)
 assert (paper.epochs, paper.lr, paper.momentum, paper.weight_decay, paper.milestones) == (200, 0.1, 0.9, 0.005, (160,))
-assert (paper.vae_lr, paper.disc_lr, paper.batch_size, paper.disc_depth) == (5e-4, 5e-4, 128, 5)
-assert changed == ["crop_padding", "disc_depth", "preset", "weight_decay"]
-assert (authors.weight_decay, authors.crop_padding, authors.disc_depth) == (5e-4, 4, 3)
+assert (paper.vae_lr, paper.disc_lr, paper.batch_size, paper.disc_depth) == (5e-4, 5e-4, 128, 3)
+assert changed == ["allow_tf32", "crop_padding", "fused_optimizers", "memory_format", "precision", "preset",
+                   "vae_layout", "weight_decay"]
+assert (authors.weight_decay, authors.crop_padding, authors.precision, authors.allow_tf32) == (5e-4, 4, "fp32", False)
 assert paper.vae_iterations_for(1000, 10_000) == 8_593 and paper.vae_iterations_for(9000, 10_000) == 14_843
 
 # %% [markdown]
