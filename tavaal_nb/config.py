@@ -20,7 +20,8 @@ import torch
 from tavaal_nb.data.datasets import DATASETS
 from tavaal_nb.models.vae import VAE_LAYOUTS
 
-__all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff"]
+__all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
+           "completed_config", "VALUE_BEFORE_FIELD_EXISTED"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
 ADVERSARIAL_INITS = ("kaiming", "pytorch")
@@ -53,7 +54,7 @@ class Config:
     batch_size: int = 128
     crop_padding: int = 2
     ranker_weight: float = 1.0
-    ranker_detach_epoch: int = 120
+    ranker_detach_epoch: int = 121
     margin: float = 1.0
     # conditional VAE and discriminator
     vae_width: int = 128
@@ -239,7 +240,8 @@ _PAPER: dict[str, Any] = {
     "batch_size": 128,          # sec. 5.3
     "crop_padding": 2,          # sec. 5.3: random 32x32 crops of the 36x36 zero-padded image (code: 4 px)
     "ranker_weight": 1.0,       # code: eta of eq. 5 (paper silent)
-    "ranker_detach_epoch": 120,  # code: the Ranker's input is detached when epoch > 120 (79 of 200; paper silent)
+    "ranker_detach_epoch": 121,  # code: the Ranker's input is detached when epoch > 120, i.e. from epoch 121 on
+                                 # (79 of 200 epochs; paper silent)
     "margin": 1.0,              # Learning Loss (Yoo & Kweon): eq. 1's margin, for lloss only
     "vae_width": 128,           # code: encoder channels 128..1024 (paper: "modified WAE", no sizes)
     "z_dim": 32,                # code (paper silent)
@@ -280,7 +282,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "width": 16,            # ours: a quarter of the paper's ResNet-18 widths (~1/16 of its compute)
         "epochs": 12,           # ours: enough for the small task model to fit 200..1,000 images
         "milestones": (10,),    # ours: lr x0.1 at 10/12 of training, the paper's 160/200 rounded
-        "ranker_detach_epoch": 6,  # ours: detached after epoch 6 (5 of 12 epochs), as the code's 79 of 200
+        "ranker_detach_epoch": 7,  # ours: detached from epoch 7 on (5 of 12 epochs), near the code's 79 of 200
         "batch_size": 64,       # ours: keeps several steps per epoch on 200 images
         "vae_width": 16,        # ours: a small VAE, as for the task model
         "z_dim": 16,            # ours: half the code's 32 for the small VAE
@@ -301,7 +303,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "width": 4,             # ours: the narrowest ResNet-18 that runs
         "epochs": 2,            # ours: two epochs, so the Ranker's detached epoch is reached
         "milestones": (2,),     # ours: no lr step inside two epochs
-        "ranker_detach_epoch": 0,  # ours: epoch 1 (> 0) runs with detached features
+        "ranker_detach_epoch": 1,  # ours: epoch 1 runs with detached features
         "batch_size": 16,       # ours: several steps per epoch on 20..60 images
         "vae_width": 4,         # ours: tiny VAE
         "z_dim": 4,             # ours: tiny latent
@@ -391,19 +393,34 @@ def authors_code_adjustments(dataset: str) -> dict[str, Any]:
 
 _IGNORED_ON_RESUME = ("device", "data_dir")
 
+VALUE_BEFORE_FIELD_EXISTED: dict[str, Any] = {
+    "adversarial_init": "pytorch",  # the VAE and D kept PyTorch's initialisation before the option existed
+    "vae_layout": "padded",
+    "allow_tf32": True,
+    "retrain_plain": False,
+}
+"""What a results file written before a field was added ran with, where that is not the field's default."""
+
+
+def completed_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored config dict with every field present: a field added after the file was written gets the
+    value that run used (:data:`VALUE_BEFORE_FIELD_EXISTED`, else the field's default)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    return {**defaults, **VALUE_BEFORE_FIELD_EXISTED, **data}
+
 
 def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two config dicts, ignoring where the run executes.
 
-    A field missing from either side counts as its default, so a results file written before a
-    field was added still resumes when the command uses that default.
+    A field missing from the stored side counts as what that run used (:func:`completed_config`), so a
+    results file written before a field was added still resumes when the command runs the same way.
     """
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    stored, wanted = completed_config(stored), completed_config(wanted)
     lines = []
     for key in sorted(set(stored) | set(wanted)):
         if key in _IGNORED_ON_RESUME:
             continue
-        a, b = stored.get(key, defaults.get(key, "<absent>")), wanted.get(key, defaults.get(key, "<absent>"))
+        a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
         if isinstance(a, (list, tuple)):
             a = list(a)
         if isinstance(b, (list, tuple)):

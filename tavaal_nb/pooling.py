@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from tavaal_nb.config import completed_config
 from tavaal_nb.results import Results, mean_std
 
 __all__ = ["POOLED_FIELDS", "group_results", "merge_results", "learning_curve_stats"]
@@ -31,7 +32,7 @@ def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
     """
     keyed: dict[str, list[Results]] = {}
     for result in results:
-        key = json.dumps({k: v for k, v in result.config.items() if k not in POOLED_FIELDS},
+        key = json.dumps({k: v for k, v in completed_config(result.config).items() if k not in POOLED_FIELDS},
                          sort_keys=True, default=str)
         keyed.setdefault(key, []).append(result)
     configs = {key: json.loads(key) for key in keyed}

@@ -150,9 +150,9 @@ def train_task_model(
     """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
 
     Objective (eq. 5): ``L_T(y^, y) + eta * L_rank(R(x), l)`` where ``l`` are the
-    detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. After epoch
-    ``ranker_detach_epoch`` (``epoch > ranker_detach_epoch``, epochs counted from 0, as the public code tests
-    it: 79 of 200 epochs at 120), the Ranker sees detached features, so it no longer
+    detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. From epoch
+    ``ranker_detach_epoch`` on (``epoch >= ranker_detach_epoch``, epochs counted from 0; the public code tests
+    ``epoch > 120``, so the ``paper`` preset says 121: 79 of 200 epochs), the Ranker sees detached features, so it no longer
     shapes the backbone (Learning Loss's schedule). SGD with momentum and weight
     decay, lr x0.1 at each milestone.
     """
@@ -171,7 +171,7 @@ def train_task_model(
     task.train()
     bar = progress_bar(range(config.epochs), desc="task epochs", leave=False, disable=not progress)
     for epoch in bar:
-        detach = epoch > config.ranker_detach_epoch
+        detach = epoch >= config.ranker_detach_epoch
         total = torch.zeros((), device=device)
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
         batches = index_batches(labeled, config.batch_size, generator)

@@ -7,7 +7,7 @@ import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
 from tavaal_nb import Config, make_config
-from tavaal_nb.config import config_diff
+from tavaal_nb.config import VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff
 from tavaal_nb.loop import check_names
 
 
@@ -86,9 +86,9 @@ def test_unknown_preset():
         # paper: milestone 160 of 200 epochs and the ranker detach at 120 -> 0.8 and 0.6 of the new length
         ("paper", 20, (16,), 12),
         ("paper", 50, (40,), 30),
-        ("paper", 200, (160,), 120),
-        # cpu: 10 and 6 of 12 epochs -> halved for 6 epochs
-        ("cpu", 6, (5,), 3),
+        ("paper", 200, (160,), 121),
+        # cpu: 10 and 7 of 12 epochs -> halved for 6 epochs (round(3.5) == 4)
+        ("cpu", 6, (5,), 4),
     ],
 )
 def test_epoch_override_rescales_milestones(preset, epochs, milestones, detach):
@@ -162,3 +162,15 @@ def test_names_and_values_are_reported_together_by_their_checks():
     assert lines[1].startswith("- method 'nada' is unknown; valid: random,") and len(lines) == 2
     with pytest.raises(ValueError, match="methods is empty"):
         ci_config(methods=())
+
+
+def test_a_results_file_from_before_a_field_existed_resumes_and_pools_with_new_ones():
+    """The shipped cpu results were written before adversarial_init, vae_layout, allow_tf32 and retrain_plain
+    existed: they ran with PyTorch's initialisation, which the cpu preset still uses, so they resume."""
+    new = make_config("cpu", dataset="fashion-mnist").to_dict()
+    old = {k: v for k, v in new.items() if k not in VALUE_BEFORE_FIELD_EXISTED}
+    assert config_diff(old, new) == []
+    paper = make_config("paper", dataset="fashion-mnist").to_dict()
+    old_paper = {k: v for k, v in paper.items() if k not in VALUE_BEFORE_FIELD_EXISTED}
+    assert config_diff(old_paper, paper) == ["adversarial_init: results file has 'pytorch', this command has 'kaiming'"]
+    assert completed_config(old) == completed_config(new)
