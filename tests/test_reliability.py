@@ -432,3 +432,17 @@ def test_a_stale_lock_file_never_blocks(tmp_path):
     with claim_folder(tmp_path, "run"):
         assert f"pid {os.getpid()} " in holder_of(tmp_path)
     assert time.monotonic() - started < 5 and not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_failed_write_leaves_the_old_file(run_copy, monkeypatch):
+    path = run_copy / "results.json"
+    before = path.read_bytes()
+
+    def crash(_fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(results_module.os, "fsync", crash)
+    with pytest.raises(OSError):
+        results_module.atomic_write_text(path, "torn")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in run_copy.iterdir()) == ["results.json"]  # no temporary file left
