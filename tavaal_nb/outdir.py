@@ -107,8 +107,10 @@ class FolderClaim:
                     raise self._unwritable(error) from error
                 holder = os.read(fd, 4096).decode("utf-8", errors="replace").strip() or "a process starting up"
                 os.close(fd)
+                who = ("this same process (a call that has not finished)"
+                       if holder.startswith(f"pid {os.getpid()} on {socket.gethostname()},") else "another tavaal-nb process")
                 raise FolderBusyError(
-                    f"{self.directory} is being written by another tavaal-nb process: {holder}. A results folder "
+                    f"{self.directory} is being written by {who}: {holder}. A results folder "
                     "has one writer at a time: wait for it to finish (then --resume if needed), or choose "
                     "another --out") from None
             try:  # the holder before us may have removed the file as it released it: lock a fresh one

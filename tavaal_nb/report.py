@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,10 +35,10 @@ def _table(results: Sequence[Results]) -> str:
     for method, entry in stats.items():
         cells = []
         for size in sizes:
-            if size in entry["labeled_size"]:
-                k = entry["labeled_size"].index(size)
+            k = entry["labeled_size"].index(size) if size in entry["labeled_size"] else None
+            if k is not None and math.isfinite(entry["mean"][k]):
                 cells.append(f"{entry['mean'][k]:8.2f}+-{entry['std'][k]:<4.2f}")
-            else:
+            else:  # not run, or only null (NaN) accuracies: a gap
                 cells.append("-")
         lines.append(method.ljust(10) + "".join(c.rjust(14) for c in cells))
     return "\n".join(lines)
