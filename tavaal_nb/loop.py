@@ -168,10 +168,12 @@ def run_experiment(
 ) -> Results:
     """Run every (trial, method) of ``config`` in this process and return the results.
 
-    With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle.
+    With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle; the
+    folder is claimed for the whole run (:func:`tavaal_nb.outdir.claim_folder`: one writer at
+    a time, checked writable before anything trains).
     An existing file is refused unless ``resume`` (continue after the last finished
     cycle; the configuration must match) or ``overwrite`` (start again; the old file
-    is kept as ``results.json.replaced-<time>``). Randomness is derived from
+    is kept as ``results.json.replaced-<time>[-n]``). Randomness is derived from
     ``(seed, dataset, trial)`` for the initial labeled set (shared by every method of
     a trial: the comparison is paired) and from ``(seed, dataset, method, trial,
     cycle)`` for everything else, so a resumed run gives the records of an
