@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Collection
 from pathlib import Path
@@ -284,22 +286,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that a run stops after its last saved cycle and says so."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    else:  # signal handlers can only be set from the main thread (main() called from a thread)
+        previous = None
     try:
         load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError) as error:  # OSError: folders and files (not writable, full, ...)
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:  # NonFiniteLossError: the finished cycles are saved
         print(f"error: {error}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         saved = args.command in ("run", "demo", "sweep")
         print("interrupted" + (": finished cycles are saved; continue with --resume" if saved else ""), file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

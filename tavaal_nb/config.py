@@ -9,6 +9,7 @@ registries' users and imports only the dataset registry (for the paper's per-dat
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import sys
 from collections.abc import Mapping
@@ -26,6 +27,18 @@ __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset
 R_TRANSFORMS = ("sigmoid", "raw")
 ADVERSARIAL_INITS = ("kaiming", "pytorch")
 """VAE/discriminator initialisation (:mod:`tavaal_nb.models.adversarial`): the public code's or PyTorch's."""
+MAX_COUNT = 2**31 - 1
+"""The largest count a Config takes (epochs, sizes, widths): larger ones overflow torch and the progress bars."""
+MAX_SEED = 2**63 - 1
+"""The largest seed (torch generators take 64-bit seeds; derived seeds are 63-bit)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,18 @@ class Config:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "methods", tuple(self.methods))
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        methods = self.methods
+        if isinstance(methods, str):  # "tavaal,random" is two methods, as on the command line
+            methods = [m.strip() for m in methods.split(",") if m.strip()]
+        if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
+            raise ValueError(f"invalid configuration:\n  - methods must be method names (a list of str, or one str "
+                             f"with commas), got {self.methods!r}")
+        object.__setattr__(self, "methods", tuple(methods))
+        try:  # operator.index: ints (numpy's too), never floats or strings
+            object.__setattr__(self, "milestones", tuple(operator.index(m) for m in self.milestones))
+        except TypeError:
+            raise ValueError(f"invalid configuration:\n  - milestones must be a list of epoch numbers (integers), "
+                             f"got {self.milestones!r}") from None
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -106,13 +129,27 @@ class Config:
                     "vae_width", "z_dim", "vae_batch_size", "disc_hidden", "eval_batch_size"]
         for name in positive:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a positive integer, got {value!r}")
+            if not _is_int(value) or not 1 <= value <= MAX_COUNT:
+                problems.append(f"{name} must be a positive integer up to {MAX_COUNT}, got {value!r}")
+        for name in ("ranker_detach_epoch", "crop_padding", "disc_depth", "first_trial"):
+            if not _is_int(getattr(self, name)) or abs(getattr(self, name)) > MAX_COUNT:
+                problems.append(f"{name} must be an integer up to {MAX_COUNT}, got {getattr(self, name)!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {self.seed!r}")
+        if self.vae_iterations is not None and (not _is_int(self.vae_iterations) or self.vae_iterations > MAX_COUNT):
+            problems.append(f"vae_iterations must be a positive integer up to {MAX_COUNT} or None, "
+                            f"got {self.vae_iterations!r}")
+        numbers = ("lr", "vae_lr", "disc_lr", "vae_epochs", "momentum", "weight_decay", "ranker_weight", "kl_weight",
+                   "adversarial_weight", "margin")
+        for name in numbers:
+            if not _is_number(getattr(self, name)):
+                problems.append(f"{name} must be a number, got {getattr(self, name)!r}")
+        # the comparisons below look only at values of the right type (the others are named above)
         for name in ("lr", "vae_lr", "disc_lr"):
-            if not getattr(self, name) > 0:
+            if _is_number(getattr(self, name)) and not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("momentum", "weight_decay", "ranker_weight", "kl_weight", "adversarial_weight", "margin"):
-            if not getattr(self, name) >= 0:
+            if _is_number(getattr(self, name)) and not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if isinstance(self.subset, int) and isinstance(self.budget, int) and self.subset < self.budget:
             problems.append(f"subset ({self.subset}) must be at least the budget ({self.budget})")
@@ -124,15 +161,15 @@ class Config:
             problems.append(f"milestones must lie in 1..epochs={self.epochs}, got {list(self.milestones)}")
         if list(self.milestones) != sorted(self.milestones):
             problems.append(f"milestones must be ascending, got {list(self.milestones)}")
-        if not 0 <= self.ranker_detach_epoch:
+        if _is_int(self.ranker_detach_epoch) and not 0 <= self.ranker_detach_epoch:
             problems.append(f"ranker_detach_epoch must be >= 0, got {self.ranker_detach_epoch}")
-        if self.crop_padding < 0:
+        if _is_int(self.crop_padding) and self.crop_padding < 0:
             problems.append(f"crop_padding must be >= 0, got {self.crop_padding}")
-        if self.disc_depth < 2:
+        if _is_int(self.disc_depth) and self.disc_depth < 2:
             problems.append(f"disc_depth (Linear layers of the discriminator) must be >= 2, got {self.disc_depth}")
-        if self.vae_iterations is not None and self.vae_iterations < 1:
+        if _is_int(self.vae_iterations) and self.vae_iterations < 1:
             problems.append(f"vae_iterations must be a positive integer or None, got {self.vae_iterations}")
-        if not self.vae_epochs > 0:
+        if _is_number(self.vae_epochs) and not self.vae_epochs > 0:
             problems.append(f"vae_epochs must be > 0, got {self.vae_epochs}")
         for name in ("decoder_r", "discriminator_r"):
             if getattr(self, name) not in R_TRANSFORMS:
@@ -159,11 +196,11 @@ class Config:
             if unavailable:
                 problems.append(f"compile=True needs torch.compile, which is not available here ({unavailable}); "
                                 f"run with compile=False (the default)")
-        if not isinstance(self.first_trial, int) or isinstance(self.first_trial, bool) or self.first_trial < 0:
+        if _is_int(self.first_trial) and self.first_trial < 0:
             problems.append(f"first_trial must be an integer >= 0, got {self.first_trial!r}")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not _is_int(value) or not 1 <= value <= MAX_COUNT):
                 problems.append(f"{name} must be a positive integer or None, got {value!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
@@ -373,16 +410,15 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
             values.update(authors_code_adjustments(dataset))
     else:
         values = base.to_dict()
-    if "epochs" in overrides and overrides["epochs"] != values["epochs"]:
+    if "epochs" in overrides and _is_int(overrides["epochs"]) and 0 < overrides["epochs"] <= MAX_COUNT \
+            and overrides["epochs"] != values["epochs"]:
         scale = overrides["epochs"] / values["epochs"]
         if "milestones" not in overrides:
             values["milestones"] = tuple(sorted({max(1, min(overrides["epochs"], round(m * scale))) for m in values["milestones"]}))
         if "ranker_detach_epoch" not in overrides:
             values["ranker_detach_epoch"] = round(values["ranker_detach_epoch"] * scale)
     values.update(overrides)
-    if isinstance(values.get("methods"), str):
-        values["methods"] = tuple(m.strip() for m in values["methods"].split(",") if m.strip())
-    return Config(**values)
+    return Config(**values)  # a str of methods is split on commas there
 
 
 def authors_code_adjustments(dataset: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "ResultsMismatchError"]
+__all__ = ["NonFiniteLossError", "ResultsMismatchError", "FolderBusyError", "OutputFolderError", "ResultsSaveError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -19,3 +19,15 @@ class NonFiniteLossError(FloatingPointError):
 
 class ResultsMismatchError(ValueError):
     """An existing results file cannot be continued by this command."""
+
+
+class FolderBusyError(RuntimeError):
+    """Another process (or another call in this one) is writing the same results folder."""
+
+
+class OutputFolderError(OSError):
+    """The output folder cannot be created or written; found before any training."""
+
+
+class ResultsSaveError(OSError):
+    """Saving the results file failed mid-run (disk full, folder gone); the cycles saved before are kept."""

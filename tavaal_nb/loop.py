@@ -22,17 +22,18 @@ from tavaal_nb.config import Config, config_diff
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import DATASETS, ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
-from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError
+from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
+from tavaal_nb.outdir import claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import get_strategy, strategy_names
 from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
-__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "open_results", "check_sizes", "session_entry",
-           "prepare_data", "make_augmenter", "SCORE_DECIMALS"]
+__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "check_config", "open_results", "check_sizes",
+           "session_entry", "prepare_data", "make_augmenter", "save_results", "SCORE_DECIMALS"]
 
 SCORE_DECIMALS = 6
 """Discriminator scores are stored rounded to this many decimals (keeps files small)."""
@@ -53,12 +54,20 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
+def check_config(config: Any) -> None:
+    """Raise ``ValueError`` unless ``config`` is a :class:`Config` (a dict or None is not one)."""
+    if not isinstance(config, Config):
+        raise ValueError(f"a run needs a Config, got {type(config).__name__} {str(config)[:60]!r}; build one with "
+                         "tavaal_nb.config.make_config(preset, **overrides) or Config.from_dict(a_dict)")
+
+
 def check_names(config: Config) -> None:
     """Raise ``ValueError`` naming every dataset or method of ``config`` that no registry knows.
 
     :class:`Config` checks values only; names are looked up here, in the dataset registry and
     the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
     """
+    check_config(config)
     problems = []
     if config.dataset not in DATASETS:
         problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
@@ -77,8 +86,13 @@ def make_augmenter(config: Config, data: ImageData) -> Augmenter:
 def prepare_data(config: Config, device: torch.device | None = None) -> ImageData:
     """The configured dataset, subset as configured, on the run's device."""
     device = device or config.resolved_device()
-    data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
-                        train_limit=config.train_limit, test_limit=config.test_limit)
+    try:
+        data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                            train_limit=config.train_limit, test_limit=config.test_limit)
+    except PermissionError as error:
+        raise ValueError(f"the data directory cannot be read ({error.strerror or error}: "
+                         f"{error.filename or config.data_dir}); fix its permissions or give another "
+                         "--data-dir") from error
     return data.to(device)
 
 
@@ -96,7 +110,8 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
     """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only).
 
     An existing file is refused unless ``resume`` or ``overwrite`` (it is then moved aside to
-    ``results.json.replaced-<time>``); a file that does not parse is left untouched.
+    ``results.json.replaced-<time>[-n]``, never onto an existing backup); a file that does not
+    parse is left untouched.
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
@@ -119,9 +134,7 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
         stored.data["config"] = config.to_dict()  # only the execution fields (device, data_dir) may differ
         return stored
     if overwrite:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        backup = path.with_name(f"{RESULTS_NAME}.replaced-{stamp}")
-        path.rename(backup)
+        backup = move_aside(path)
         print(f"--overwrite: the previous results were moved to {backup}")
         return fresh
     raise FileExistsError(
@@ -155,10 +168,12 @@ def run_experiment(
 ) -> Results:
     """Run every (trial, method) of ``config`` in this process and return the results.
 
-    With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle.
+    With ``out_dir``, ``results.json`` there is rewritten atomically after every cycle; the
+    folder is claimed for the whole run (:func:`tavaal_nb.outdir.claim_folder`: one writer at
+    a time, checked writable before anything trains).
     An existing file is refused unless ``resume`` (continue after the last finished
     cycle; the configuration must match) or ``overwrite`` (start again; the old file
-    is kept as ``results.json.replaced-<time>``). Randomness is derived from
+    is kept as ``results.json.replaced-<time>[-n]``). Randomness is derived from
     ``(seed, dataset, trial)`` for the initial labeled set (shared by every method of
     a trial: the comparison is paired) and from ``(seed, dataset, method, trial,
     cycle)`` for everything else, so a resumed run gives the records of an
@@ -169,11 +184,37 @@ def run_experiment(
     device = config.resolved_device()
     data = prepare_data(config, device) if data is None else data.to(device)
     check_sizes(config, data)
-    results = open_results(config, data, Path(out_dir) if out_dir is not None else None, resume, overwrite)
+    if out_dir is None:
+        return _run_all(config, data, None, resume, overwrite, callbacks, progress, device)
+    with claim_folder(out_dir, "run"):  # one writer per folder, checked writable before anything trains
+        return _run_all(config, data, Path(out_dir), resume, overwrite, callbacks, progress, device)
+
+
+def save_results(results: Results) -> None:
+    """Save ``results`` after a cycle; a failed write becomes a :class:`ResultsSaveError` that says what is kept."""
+    try:
+        results.save()
+    except OSError as error:
+        raise ResultsSaveError(
+            f"could not save {results.path} ({(error.strerror or str(error)).lower()}); the cycles saved before "
+            "are kept: fix the cause (space, permissions), then --resume continues from the last saved cycle"
+        ) from error
+
+
+def _saved_cycles(results: Results) -> int:
+    return sum(len(run["cycles"]) for run in results.runs)
+
+
+def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,
+             callbacks: Sequence[Callback], progress: bool, device: torch.device) -> Results:
+    """The body of :func:`run_experiment`, once ``out_dir`` is claimed."""
+    results = open_results(config, data, out_dir, resume, overwrite)
+    existed = results.path is not None and results.path.exists()
     session = session_entry(device)
     results.data.setdefault("sessions", []).append(session)
     augmenter = make_augmenter(config, data)
     started = time.perf_counter()
+    stopped: BaseException | None = None
     try:
         for trial in range(config.first_trial, config.first_trial + config.trials):
             for method in config.methods:
@@ -181,11 +222,21 @@ def run_experiment(
         results.data["status"] = "finished"
     except NonFiniteLossError as error:
         results.data["status"] = f"stopped: {error}"
+        stopped = error
+        raise
+    except BaseException as error:
+        stopped = error
         raise
     finally:
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
-        if results.path is not None:
-            results.save()
+        # a new file is written once it holds a cycle or a NaN stop; a run that failed before either leaves nothing
+        keep = existed or _saved_cycles(results) > 0 or isinstance(stopped, NonFiniteLossError)
+        if results.path is not None and (stopped is None or keep):
+            try:
+                save_results(results)
+            except ResultsSaveError:
+                if stopped is None:
+                    raise  # otherwise the error that stopped the run is the one to report
     return results
 
 
@@ -254,13 +305,13 @@ def _run_one(
         run["cycles"].append(record)
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
         if results.path is not None:
-            results.save()
+            save_results(results)
         bar.set_postfix(labeled=record["labeled_size"], acc=f"{accuracy:.2f}%")
         for callback in callbacks:
             callback.on_cycle_end(method, trial, record, selection)
     run["finished"] = True
     if results.path is not None:
-        results.save()
+        save_results(results)
     for callback in callbacks:
         callback.on_run_end(method, trial, run)
 

@@ -70,7 +70,7 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
                                  fillcolor=_rgba(color, 0.18),
                                  line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=method,
                                  name=f"{method} +-1 std"))
-        hover = [", ".join(f"{v:.2f}" for v in values) for values in entry["values"]]
+        hover = [", ".join("n/a" if v is None else f"{v:.2f}" for v in values) for values in entry["values"]]
         fig.add_trace(go.Scatter(x=x, y=entry["mean"], mode="lines+markers", name=method, legendgroup=method,
                                  line={"color": color}, customdata=hover,
                                  hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + method + "</extra>"))

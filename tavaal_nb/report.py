@@ -51,6 +51,8 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     """
     results = load_results(sources)
     html_path = Path(html_path)
+    if html_path.is_dir():
+        raise ValueError(f"{html_path} is a folder; give the report a file name, e.g. {html_path / 'report.html'}")
     if html_path.exists() and not overwrite:
         raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
     groups = group_results(results)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Results", "ResultsFileError", "load_results", "atomic_write_text", "mean_std", "RESULTS_NAME", "FORMAT"]
+__all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "atomic_write_text", "mean_std", "RESULTS_NAME", "FORMAT"]
 
 FORMAT = "tavaal-nb/results"
 VERSION = 1
@@ -74,9 +74,54 @@ def read_document(path: Path, fmt: str, version: int, what: str) -> dict[str, An
         raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ResultsFileError(f"{path} is not a tavaal-nb {what} (no 'format': '{fmt}'); it was left untouched")
-    if data.get("version") != version:
-        raise ResultsFileError(f"{path} has {what} format version {data.get('version')}, this tavaal-nb reads {version}")
+    stored = data.get("version")
+    if type(stored) is not int or stored != version:
+        raise ResultsFileError(f"{path} has {what} format version {stored!r}, this tavaal-nb reads version {version!r} "
+                               "(an integer); it was left untouched")
     return data
+
+
+def _is_index_list(value: Any) -> bool:
+    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+
+
+_RUN_FIELDS = {"method": lambda v: isinstance(v, str) and bool(v), "trial": lambda v: type(v) is int and v >= 0,
+               "initial_indices": _is_index_list, "cycles": lambda v: isinstance(v, list)}
+_CYCLE_FIELDS = {"cycle": lambda v: type(v) is int and v >= 0, "labeled_size": lambda v: type(v) is int and v >= 0,
+                 "test_accuracy": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+                 "selected_indices": _is_index_list}
+_EXPECTED = {"method": "a method name", "trial": "an integer >= 0", "initial_indices": "a list of pool indices",
+             "cycles": "a list of cycle records", "cycle": "an integer >= 0", "labeled_size": "an integer >= 0",
+             "test_accuracy": "a number or null", "selected_indices": "a list of pool indices"}
+
+
+def check_runs(data: dict[str, Any]) -> str | None:
+    """The first problem of a results document's ``runs`` (run, cycle, field), or None when there is none.
+
+    Checked: every field the loop reads when it resumes or the views read when they plot.
+    """
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        return "'runs' is not a list"
+    for k, run in enumerate(runs):
+        if not isinstance(run, dict):
+            return f"run {k} is not an object"
+        where = f"run {k}" + (f" ({run['method']}, trial {run['trial']})"
+                              if isinstance(run.get("method"), str) and "trial" in run else "")
+        for name, valid in _RUN_FIELDS.items():
+            if name not in run:
+                return f"{where} lacks its '{name}' field"
+            if not valid(run[name]):
+                return f"{where}: '{name}' must be {_EXPECTED[name]}, got {str(run[name])[:60]}"
+        for c, record in enumerate(run["cycles"]):
+            if not isinstance(record, dict):
+                return f"{where}, cycle {c}: not an object"
+            for name, valid in _CYCLE_FIELDS.items():
+                if name not in record:
+                    return f"{where}, cycle {c} lacks its '{name}' field"
+                if not valid(record[name]):
+                    return f"{where}, cycle {c}: '{name}' must be {_EXPECTED[name]}, got {str(record[name])[:60]}"
+    return None
 
 
 class Results:
@@ -104,6 +149,9 @@ class Results:
         for key in ("config", "dataset", "runs"):
             if key not in data:
                 raise ResultsFileError(f"{path} lacks its '{key}' section; it was left untouched")
+        problem = check_runs(data)
+        if problem is not None:
+            raise ResultsFileError(f"{path} is malformed: {problem}; it was left untouched")
         return cls(data, path)
 
     def save(self, path: str | Path | None = None) -> Path:

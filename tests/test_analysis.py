@@ -206,9 +206,10 @@ def test_random_selection_entropies():
 def _fake_results(dataset: str, accuracies: dict[int, list[float]]) -> Results:
     results = Results.new({"methods": ["tavaal"], "trials": 2}, {"name": dataset})
     for trial in range(2):
-        cycles = [{"cycle": k, "labeled_size": size, "test_accuracy": values[trial]}
+        cycles = [{"cycle": k, "labeled_size": size, "test_accuracy": values[trial], "selected_indices": []}
                   for k, (size, values) in enumerate(sorted(accuracies.items()))]
-        results.runs.append({"method": "tavaal", "trial": trial, "cycles": cycles, "finished": True})
+        results.runs.append({"method": "tavaal", "trial": trial, "initial_indices": [], "cycles": cycles,
+                             "finished": True})  # every field a results file must have (results.check_runs)
     return results
 
 

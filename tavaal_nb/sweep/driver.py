@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.errors import ResultsMismatchError
+from tavaal_nb.outdir import LOCK_NAME, claim_folder
 from tavaal_nb.sweep.backends import Backend, check_executor, make_backend
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.manifest import SWEEP_NAME, Sweep
@@ -143,7 +144,7 @@ def _open_sweep(spec: SweepSpec | None, directory: Path, resume: bool) -> tuple[
         return sweep, spec
     if spec is None:
         raise FileNotFoundError(f"no sweep to resume in {directory} (no {SWEEP_NAME}); give datasets and methods")
-    if directory.exists() and any(directory.iterdir()):
+    if directory.exists() and any(p.name != LOCK_NAME for p in directory.iterdir()):
         raise FileExistsError(f"{directory} exists and is not a sweep directory (no {SWEEP_NAME}); "
                               "choose another --out directory")
     return Sweep.new(spec, directory), spec
@@ -179,6 +180,14 @@ def run_sweep(
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     check_executor(executor, scheduler, gpus)
     directory = Path(out).resolve()
+    with claim_folder(directory, "sweep"):  # one sweep per folder; each task claims its own run folder
+        return _run_claimed(spec, directory, executor, resume, retries, workers, scheduler, gpus, say)
+
+
+def _run_claimed(spec: SweepSpec | None, directory: Path, executor: str | cf.Executor | Any, resume: bool,
+                 retries: int, workers: int | None, scheduler: str | None, gpus: Sequence[str | int] | None,
+                 say: Callable[[str], None]) -> Sweep:
+    """The body of :func:`run_sweep`, once ``directory`` is claimed."""
     # plan
     sweep, spec = _open_sweep(spec, directory, resume)
     todo = sweep.plan(spec)

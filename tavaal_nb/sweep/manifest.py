@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.config import config_diff
+from tavaal_nb.outdir import SWEEP_NAME
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results, read_document
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.task import LOG_NAME, now
 
 __all__ = ["Sweep", "load_sweep", "task_state", "SWEEP_NAME", "SWEEP_FORMAT", "SWEEP_VERSION"]
 
-SWEEP_NAME = "sweep.json"
 SWEEP_FORMAT = "tavaal-nb/sweep"
 SWEEP_VERSION = 1
 

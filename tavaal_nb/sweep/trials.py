@@ -10,7 +10,6 @@ torch thread (timings and session entries differ). Once everything is merged, ``
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import torch
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.loop import check_names, check_sizes, open_results, prepare_data, session_entry
+from tavaal_nb.outdir import claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
 from tavaal_nb.sweep.backends import ProcessBackend
@@ -166,7 +166,8 @@ def run_parallel_trials(
     temporary = tempfile.TemporaryDirectory(prefix="tavaal-trials-") if out_dir is None else None
     root = Path(temporary.name if temporary is not None else out_dir)
     try:
-        merged = _run(config, root, workers, resume, overwrite, progress, device)
+        with claim_folder(root, "run"):  # the trials' workers each claim their own trials/trial-<k>/
+            merged = _run(config, root, workers, resume, overwrite, progress, device)
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -186,8 +187,7 @@ def _open(config: Config, root: Path, resume: bool, overwrite: bool) -> Results:
     check_sizes(config, data)
     merged = open_results(config, data, root, resume, overwrite)
     if overwrite and trials_root.exists():
-        backup = root / f"{TRIALS_DIR}.replaced-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        trials_root.rename(backup)
+        backup = move_aside(trials_root)
         print(f"--overwrite: the previous per-trial runs were moved to {backup}")
     return merged
 
