@@ -18,11 +18,13 @@ CONFIG = {"preset": "cpu", "initial": 200, "budget": 200, "cycles": 3, "epochs":
 def write_run(folder: Path, dataset: str, method: str, trial: int, accuracies: list[float], finished: bool = True,
               scores: list[float] | None = None) -> None:
     cycles = [{"cycle": k, "labeled_size": 200 * (k + 1), "test_accuracy": acc, "selected_class_entropy": 1.0 + k,
+               "selected_indices": list(range(200 * (k + 1), 200 * (k + 2))) if k < len(accuracies) - 1 else [],
                "discriminator_scores": scores if k < len(accuracies) - 1 else None}
               for k, acc in enumerate(accuracies)]
     result = Results.new({**CONFIG, "dataset": dataset, "methods": [method], "first_trial": trial},
                          {"name": dataset, "class_counts": [10, 10]})
-    result.runs.append({"method": method, "trial": trial, "finished": finished, "cycles": cycles})
+    result.runs.append({"method": method, "trial": trial, "finished": finished, "initial_indices": list(range(200)),
+                        "cycles": cycles})
     result.save(folder / dataset / method / f"trial-{trial}" / "results.json")
 
 
