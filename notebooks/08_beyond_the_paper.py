@@ -292,7 +292,7 @@ for result in timed:
 #
 # Fig. 6 shows the entropy of the selected images' class counts on the *imbalanced* pools, where low entropy is
 # expected. On a balanced pool, a random batch of 200 images has an entropy close to $\ln 10 \approx 2.30$
-# nats. What do TA-VAAL's batches look like there? (The synthetic demo of notebook 05 gave 0.8 to 1.4 nats.)
+# nats. What do TA-VAAL's batches look like there? (A run on the synthetic set gave 0.8 to 1.4 nats.)
 
 # %%
 from tavaal_nb.metrics import class_entropy

@@ -100,7 +100,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("08_beyond_the_paper", "Beyond the paper",
            "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
-           "3-5", "~5 (est.)"),
+           "~5 (est.)", "~5 (est.)"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
            "1", "1"),
