@@ -330,6 +330,27 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # - TA-VAAL's batches from a balanced pool are less balanced than random ones.
 
 # %% [markdown]
+# ## Exercises
+#
+# 1. Compute, for each method of the small run, the mean of `plain_test_accuracy - test_accuracy` over the cycles
+#    with `tavaal_nb.stats.per_trial_accuracy`, and say which methods' gaps lie outside VAAL's and random's.
+# 2. Repeat section 3 with the decoder given the raw $r$ (`config.replace(decoder_r="raw")`): does the decoder's
+#    response to $r$ grow?
+# 3. For the first query of the shipped TA-VAAL run, how many of the selected candidates would change if the
+#    threshold moved by 0.005 either way?
+#
+# <details><summary>Answers</summary>
+#
+# 1. The cell of section 1 prints the opposite sign of the same numbers (`with its training - plain`); a gap
+#    matters only where it is larger than the gaps of the plain-trained methods, which differ by the seed alone.
+# 2. Raw $r$ spans the Ranker's whole output range instead of a sliver of $(0, 1)$, so the decoder's input moves
+#    more; whether the images move more depends on how much weight training gives it. Measure `moved_by_r` again.
+# 3. Count `((scores - threshold).abs() <= 0.005).sum()` on `discriminator_scores`: every candidate in that band can
+#    enter or leave the selection.
+#
+# </details>
+
+# %% [markdown]
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
