@@ -11,11 +11,9 @@ notebooks share.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 
-from tavaal_nb.config import Config
 from tavaal_nb.results import Results, mean_std
 
 __all__ = ["POOLED_FIELDS", "group_results", "merge_results", "learning_curve_stats"]
@@ -32,11 +30,9 @@ def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
     dataset apart (``"synthetic (epochs=4)"``).
     """
     keyed: dict[str, list[Results]] = {}
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
     for result in results:
-        # a field a results file predates counts as its default (as when resuming: config_diff)
-        config = {**defaults, **result.config}
-        key = json.dumps({k: v for k, v in config.items() if k not in POOLED_FIELDS}, sort_keys=True, default=str)
+        key = json.dumps({k: v for k, v in result.config.items() if k not in POOLED_FIELDS},
+                         sort_keys=True, default=str)
         keyed.setdefault(key, []).append(result)
     configs = {key: json.loads(key) for key in keyed}
     labels: dict[str, list[Results]] = {}

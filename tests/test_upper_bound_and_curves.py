@@ -14,7 +14,6 @@ from tavaal_nb.cli import main
 from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.plots import learning_curves_figure
-from tavaal_nb.pooling import group_results
 from tavaal_nb.report import write_report
 from tavaal_nb.results import Results
 from tavaal_nb.strategies.vaal import train_adversarial
@@ -140,11 +139,3 @@ def test_learning_curves_widget_toggles_the_plain_curves():
     view.plain_toggle.value = False
     assert "tavaal (plain)" not in [t.name for t in view._build().data]
 
-
-def test_results_older_than_a_config_field_pool_with_runs_at_its_default():
-    current = ci_config().to_dict()
-    older = {key: value for key, value in current.items() if key not in ("num_vae_steps", "retrain_plain")}
-    groups = group_results([Results.new(current, {"name": "synthetic"}), Results.new(older, {"name": "synthetic"}),
-                            Results.new(ci_config(num_vae_steps=2).to_dict(), {"name": "synthetic"})])
-    assert sorted(len(members) for members in groups.values()) == [1, 2]
-    assert "synthetic (num_vae_steps=2)" in groups
