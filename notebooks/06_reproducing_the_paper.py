@@ -317,7 +317,7 @@ assert all(row["ours_mean"] is None or 0.0 <= row["ours_mean"] <= 100.0 for row 
 #     --datasets cifar10,svhn,fashion-mnist,cifar10-imb-1.65,cifar10-imb-1.89,cifar10-imb-2.11 \
 #     --methods random,lloss,vaal,tavaal --trials 5 --out results/paper-grid          # Figs. 2, 3, 6, 7
 # python -m tavaal_nb sweep --preset paper --datasets svhn --methods random,lloss,vaal,tavaal \
-#     --trials 5 --retrain-plain --out results/fig4-svhn-plain                      # Fig. 4
+#     --trials 5 --retrain-plain true --out results/fig4-svhn-plain                 # Fig. 4
 # python -m tavaal_nb sweep --preset paper --datasets cifar10-imb-1.89 \
 #     --methods lloss,lloss-v2,vaal,vaal-lloss,tavaal --trials 5 --out results/ablation   # Fig. 5
 # python -m tavaal_nb report results/paper-grid --html results/paper-grid/report.html
@@ -326,6 +326,85 @@ assert all(row["ours_mean"] is None or 0.0 <= row["ours_mean"] <= 100.0 for row 
 # (`vaal-lloss` and `--retrain-plain` are recent additions: `python -m tavaal_nb methods` and `run --help` say
 # whether your version has them.) `find_results("results/paper-grid")`, `LearningCurves(...)` and
 # `compare_with_paper(...)` read the results like any other.
+
+# %% [markdown]
+# ## 8. Fig. 4, Fig. 5 and the upper bound at the ci preset
+#
+# The three extra pieces of the grid, each run here at a tiny size so you can see what its result looks like:
+#
+# - **Fig. 4** (sec. 6.1): after each query the selected images are also used to train a *plain* task model,
+#   one without the Ranker (`retrain_plain=True`). Its accuracy, `plain_test_accuracy`, is recorded beside the
+#   jointly trained one; `LearningCurves` draws it dashed, as "method (plain)".
+# - **Fig. 5** (sec. 6.2): the ablation arms, Learning Loss with eq. 1 (`lloss`) and with eq. 4 (`lloss-v2`),
+#   VAAL with Learning Loss's module as the Ranker (`vaal-lloss`) and TA-VAAL (`tavaal`).
+# - **The upper bound**: the plain task model trained on the whole pool, the height the curves climb towards.
+#   The paper does not draw one; it tells you how much of the gap to "everything labeled" a method closes.
+#
+# The preset is `notebook_preset()` (your `TAVAAL_PRESET`); at `ci` the sizes are `ci`'s (seconds), and at any
+# other preset the run is cut to one trial of three cycles on a pool of 5,000 images, so it stays a demonstration
+# (several minutes at `cpu`: the estimates are printed before anything long starts).
+
+# %%
+from tavaal_nb.course_runtime import announce_minutes, announce_run, notebook_preset, phase_minutes
+
+preset = notebook_preset()
+ablation_methods = ("lloss", "lloss-v2", "vaal-lloss", "tavaal")
+shorter = {} if preset == "ci" else {"trials": 1, "cycles": 3, "train_limit": 5000}
+ablation = tavaal_nb.make_config(preset, dataset=dataset, methods=ablation_methods, retrain_plain=True, **shorter)
+announce_run(ablation)
+announce_minutes(phase_minutes(ablation, task_images=ablation.epochs * ablation.train_limit, cycles=1),
+                 "The upper bound (the whole pool, one trial)")
+print(f"preset {ablation.preset}, dataset {ablation.dataset}: {', '.join(ablation.methods)}, "
+      f"{ablation.cycles} cycles, retrain_plain={ablation.retrain_plain}")
+
+# %% [markdown]
+# One run holds all four arms, each with its plain retraining (so Fig. 4 comes for every arm, not only TA-VAAL);
+# then `train_upper_bound` trains the plain model on the whole pool with the same schedule and writes
+# `upper_bound.json` into the same folder, where `LearningCurves` and the report find it.
+
+# %%
+from tavaal_nb.upper_bound import UPPER_BOUND_NAME, train_upper_bound
+
+figures_dir = Path(tempfile.mkdtemp(prefix="tavaal-fig4-fig5-"))
+grid = tavaal_nb.run_experiment(ablation, out_dir=figures_dir, progress=False)
+bound = train_upper_bound(ablation, figures_dir / UPPER_BOUND_NAME, progress=False)
+print(f"full pool ({bound.train_size} images): {bound.test_accuracy:.2f}% test accuracy")
+
+# %% [markdown]
+# Solid lines: the task model trained with its Ranker (what the paper's Figs. 2, 3 and 5 plot). Dashed lines
+# with open markers: the same selections, retrained without it (Fig. 4). The grey dashed line: the full pool.
+# At this size the numbers are noise (20 to 60 labeled images, two epochs); the picture is what counts.
+
+# %%
+LearningCurves(figures_dir)
+
+# %%
+plain_gaps = {run["method"]: [round(record["plain_test_accuracy"] - record["test_accuracy"], 2)
+                              for record in run["cycles"]] for run in grid.runs}
+print("plain minus joint accuracy (points), per cycle:")
+for method, gaps in plain_gaps.items():
+    print(f"  {method:<11}{gaps}")
+
+# %% [markdown]
+# At the paper's size the same three pieces are three commands (printed, not run: hours on a GPU each, and the
+# estimate beside each is `expected_minutes`'s). Each writes into `results/<dataset>-paper/`; an upper bound
+# written into the folder of a dataset's results is found there by `report` and `LearningCurves`, which draw its
+# line.
+
+# %%
+paper_runs = {
+    "Fig. 4": tavaal_nb.make_config("paper", dataset="svhn", methods=("random", "lloss", "vaal", "tavaal"),
+                                    retrain_plain=True),
+    "Fig. 5": tavaal_nb.make_config("paper", dataset="cifar10-imb-1.89", methods=ablation_methods),
+}
+for figure, config in paper_runs.items():
+    folder = f"results/{config.dataset}-paper"
+    print(f"{figure}: python -m tavaal_nb run --preset paper --dataset {config.dataset} "
+          f"--method {','.join(config.methods)}" + (" --retrain-plain true" if config.retrain_plain else "")
+          + f" --out {folder} --resume\n    -> {folder}/results.json, about "
+          f"{expected_minutes(config, 'cuda') / 60:.0f} hours on one GPU")
+print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fashion-mnist --trials 5 "
+      f"--out results/fashion-mnist-paper\n    -> results/fashion-mnist-paper/{UPPER_BOUND_NAME}")
 
 # %% [markdown]
 # ## Summary

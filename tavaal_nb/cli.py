@@ -1,4 +1,4 @@
-"""Command line: ``python -m tavaal_nb {run,sweep,report,demo,bench,datasets,methods,presets}``.
+"""Command line: ``python -m tavaal_nb {run,sweep,report,upper-bound,demo,bench,datasets,methods,presets}``.
 
 Every sub-command is wired here: its flags (the Config flags come from one helper,
 :func:`_add_config_flags`) and its handler, which calls into the package.
@@ -28,11 +28,15 @@ from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
 from tavaal_nb.sweep import (
     RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, run_parallel_trials, run_sweep, split_names,
 )
+from tavaal_nb.upper_bound import train_upper_bound, upper_bound_path
 
 __all__ = ["main", "build_parser"]
 
 RUN_FIXED = ("preset", "methods")
 """Config fields `run` takes through its own flags (--preset, --method), not as overrides."""
+UPPER_BOUND_FIXED = ("preset", "methods", "dataset", "trials", "first_trial", "cycles", "initial", "budget", "subset",
+                     "retrain_plain")
+"""Config fields `upper-bound` sets itself (its own flags) or does not use (the active-learning schedule)."""
 
 
 def _parse_bool(text: str) -> bool:
@@ -140,6 +144,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         path = write_report(results, args.html, overwrite=args.overwrite)
         print(f"report: {path}")
+    return 0
+
+
+def _cmd_upper_bound(args: argparse.Namespace) -> int:
+    config = make_config(args.preset, dataset=args.dataset, **_overrides(args, UPPER_BOUND_FIXED))
+    check_names(config)
+    path = upper_bound_path(args.out, overwrite=args.overwrite)
+    print(f"upper bound: preset {config.preset}, dataset {config.dataset}, {args.trials} trial(s) on the whole pool, "
+          f"device {config.resolved_device()}")
+    bound = train_upper_bound(config, path, trials=args.trials, progress=not args.no_progress)
+    print(f"full pool ({bound.train_size} images): test accuracy {bound.test_accuracy:.2f}% "
+          f"(trials: {', '.join(f'{a:.2f}' for a in bound.accuracies)})\nupper bound: {path}")
     return 0
 
 
@@ -256,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--overwrite", action="store_true", help="replace an existing HTML file")
     _add_plugin_flag(report)
     report.set_defaults(func=_cmd_report)
+
+    upper = sub.add_parser("upper-bound", help="the full-pool upper bound: a plain task model on every pool image",
+                           description="Train the plain task model (no Ranker) on the whole pool with the preset's "
+                                       "schedule; OUT/upper_bound.json is drawn as a dashed line by `report` and "
+                                       "LearningCurves for results beside it.")
+    upper.add_argument("--dataset", required=True, help="dataset name (see `datasets`)")
+    upper.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
+    upper.add_argument("--trials", type=_positive_int, default=1, help="task models trained, each its own seed (default 1)")
+    upper.add_argument("--out", required=True, type=Path, help="directory of upper_bound.json (e.g. the results directory)")
+    upper.add_argument("--overwrite", action="store_true",
+                       help="replace an existing upper_bound.json (the old file is kept as a backup)")
+    upper.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_config_flags(upper, UPPER_BOUND_FIXED, "overrides of the preset (default: the preset's value)")
+    upper.set_defaults(func=_cmd_upper_bound)
 
     demo = sub.add_parser("demo", help="TA-VAAL vs random on Fashion-MNIST (or synthetic), cpu preset")
     demo.add_argument("--out", default="runs/demo", help="results directory (default runs/demo; resumed if present)")

@@ -77,6 +77,7 @@ class Config:
     vae_batch_size: int = 128
     vae_epochs: float = 100.0
     vae_iterations: int | None = None
+    num_vae_steps: int = 1  # VAE steps per discriminator step (TA-VAAL's code: 1; VAAL's: 2)
     kl_weight: float = 1.0
     adversarial_weight: float = 1.0
     disc_depth: int = 3  # Linear layers: the public code's Linear-ReLU-Linear-ReLU-Linear
@@ -126,7 +127,7 @@ class Config:
         if len(set(self.methods)) != len(self.methods):
             problems.append(f"methods repeat a name: {list(self.methods)}")
         positive = ["trials", "cycles", "initial", "budget", "subset", "width", "epochs", "batch_size",
-                    "vae_width", "z_dim", "vae_batch_size", "disc_hidden", "eval_batch_size"]
+                    "vae_width", "z_dim", "vae_batch_size", "num_vae_steps", "disc_hidden", "eval_batch_size"]
         for name in positive:
             value = getattr(self, name)
             if not _is_int(value) or not 1 <= value <= MAX_COUNT:
@@ -287,6 +288,7 @@ _PAPER: dict[str, Any] = {
     "vae_batch_size": 128,      # sec. 5.3
     "vae_epochs": 100.0,        # code: int((labeled + candidates) * 100 / 128) VAE/D iterations per query
     "vae_iterations": None,     # ours: None means "from vae_epochs"; set to fix the count (small presets)
+    "num_vae_steps": 1,         # code: one VAE step per discriminator step (VAAL's own code takes 2: an option)
     "kl_weight": 1.0,           # code: lambda of eq. 6 (paper silent)
     "adversarial_weight": 1.0,  # code: weight of eq. 7 in the VAE's objective (paper silent)
     "disc_depth": 3,            # code: Linear-ReLU-Linear-ReLU-Linear, what the authors ran (sec. 5.3's "5-layer

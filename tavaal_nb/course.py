@@ -97,6 +97,10 @@ LESSONS: tuple[Lesson, ...] = (
            "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
            "your own strategy, then registered in the real loop",
            "under 1", "under 1"),
+    Lesson("08_beyond_the_paper", "Beyond the paper",
+           "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
+           "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
+           "~5 (est.)", "~5 (est.)"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
            "1", "1"),

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 
 from tavaal_nb.config import PRESET_HELP, Config
+from tavaal_nb.strategies import VAAL, get_strategy
 
 __all__ = [
     "LONG_PRESETS", "ANNOUNCE_ABOVE_MINUTES", "SUSTAINED_TFLOPS", "notebook_preset", "phase_minutes",
@@ -37,7 +38,6 @@ SUSTAINED_TFLOPS = {"cpu": 0.06, "cuda": 100.0}
 sustains at the paper's sizes, so GPU figures err long."""
 FIXED_SECONDS_PER_CYCLE = {"cpu": 2.0, "cuda": 3.0}
 """Per-cycle overhead the FLOP count misses (model construction, evaluation passes, Python)."""
-METHODS_WITH_VAE = ("vaal", "tavaal")
 
 
 def notebook_preset(environ: Mapping[str, str] | None = None) -> str:
@@ -90,7 +90,7 @@ def expected_minutes(config: Config, device: str | None = None) -> float:
     minutes = 0.0
     for method in config.methods:
         sizes = [config.initial + cycle * config.budget for cycle in range(config.cycles)]
-        queries = sizes[:-1] if method in METHODS_WITH_VAE else []
+        queries = sizes[:-1] if isinstance(get_strategy(method), VAAL) else []  # VAAL, TA-VAAL, vaal-lloss
         minutes += phase_minutes(config, task_images=config.epochs * sum(sizes),
                                  vae_iterations=sum(config.vae_iterations_for(n, config.subset) for n in queries),
                                  cycles=config.cycles, device=device)

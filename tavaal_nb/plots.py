@@ -25,6 +25,7 @@ from tavaal_nb.pooling import learning_curve_stats
 from tavaal_nb.results import Results, mean_std
 from tavaal_nb.stats import PairedComparison
 from tavaal_nb.strategies import BUILTIN_METHODS
+from tavaal_nb.upper_bound import UpperBound
 
 __all__ = ["PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
            "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
@@ -55,9 +56,17 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | None = None,
-                           title: str = "Test accuracy against labeled-set size") -> go.Figure:
-    """Paper Figs. 2-5: mean accuracy per method with a +-1 std band over trials."""
+                           title: str = "Test accuracy against labeled-set size",
+                           upper_bound: UpperBound | None = None, plain: bool = True) -> go.Figure:
+    """Paper Figs. 2-5: mean accuracy per method with a +-1 std band over trials.
+
+    With ``plain`` (the default), a method whose runs recorded ``plain_test_accuracy``
+    (``Config.retrain_plain``: Fig. 4's task model retrained without the Ranker) also gets a
+    dashed "<method> (plain)" curve of its means. ``upper_bound`` (the whole pool labeled:
+    :mod:`tavaal_nb.upper_bound`) is drawn as a horizontal dashed line at its mean accuracy.
+    """
     stats = learning_curve_stats(results)
+    plain_stats = learning_curve_stats(results, "plain_test_accuracy") if plain else {}
     fig = go.Figure()
     for method, entry in stats.items():
         if methods is not None and method not in methods:
@@ -74,6 +83,19 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
         fig.add_trace(go.Scatter(x=x, y=entry["mean"], mode="lines+markers", name=method, legendgroup=method,
                                  line={"color": color}, customdata=hover,
                                  hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + method + "</extra>"))
+        if method in plain_stats:
+            retrained = plain_stats[method]
+            hover = [", ".join(f"{v:.2f}" for v in values) for values in retrained["values"]]
+            name = f"{method} (plain)"
+            fig.add_trace(go.Scatter(x=retrained["labeled_size"], y=retrained["mean"], mode="lines+markers", name=name,
+                                     legendgroup=method, line={"color": color, "dash": "dash"},
+                                     marker={"symbol": "circle-open"}, customdata=hover,
+                                     hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + name
+                                     + "</extra>"))
+    if upper_bound is not None:
+        fig.add_hline(y=upper_bound.test_accuracy, line={"dash": "dash", "color": "#444444"},
+                      annotation_text=f"full pool ({upper_bound.train_size:,} images)",
+                      annotation_position="bottom right")
     fig.update_layout(title=title, xaxis_title="labeled images", yaxis_title="test accuracy (%)",
                       template="plotly_white", legend_title="method")
     return fig

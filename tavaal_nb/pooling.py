@@ -86,11 +86,12 @@ def merge_results(results: Sequence[Results]) -> Results:
     return merged
 
 
-def learning_curve_stats(results: Sequence[Results]) -> dict[str, dict[str, list]]:
-    """Per method, pooled over every results object: sizes, per-trial values, mean and std."""
+def learning_curve_stats(results: Sequence[Results], field: str = "test_accuracy") -> dict[str, dict[str, list]]:
+    """Per method, pooled over every results object: sizes, per-trial values, mean and std of the
+    records' ``field`` (``plain_test_accuracy``: Fig. 4's plain retraining, where recorded)."""
     pooled: dict[str, dict[int, list[float]]] = {}
     for result in results:
-        for method, curve in result.curves().items():
+        for method, curve in result.curves(field).items():
             target = pooled.setdefault(method, {})
             for size, values in zip(curve["labeled_size"], curve["accuracy"]):
                 target.setdefault(size, []).extend(values)

@@ -10,6 +10,7 @@ from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure
 from tavaal_nb.pooling import group_results, learning_curve_stats, merge_results
 from tavaal_nb.results import Results, atomic_write_text, load_results
 from tavaal_nb.stats import format_mean_spread, trial_count
+from tavaal_nb.upper_bound import find_upper_bound
 
 __all__ = ["accuracy_table", "write_report"]
 
@@ -57,7 +58,7 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
         raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
     groups = group_results(results)
     parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {name}" if len(groups) > 1
-                                    else "Test accuracy against labeled-set size")
+                                    else "Test accuracy against labeled-set size", upper_bound=find_upper_bound(group))
              .to_html(full_html=False, include_plotlyjs=not k) for k, (name, group) in enumerate(groups.items())]
     for label, result in ((label, merge_results(group)) for label, group in groups.items()):
         parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {label}")

@@ -198,17 +198,23 @@ class Results:
                 return run
         return None
 
-    def curves(self) -> dict[str, dict[str, list]]:
-        """Per method: ``labeled_size`` and ``accuracy`` (one list of trial values per size)."""
+    def curves(self, field: str = "test_accuracy") -> dict[str, dict[str, list]]:
+        """Per method: ``labeled_size`` and ``accuracy`` (one list of trial values per size).
+
+        ``field`` is the record's accuracy to gather (``plain_test_accuracy``: Fig. 4's plain
+        retraining); records without it are left out, and so are methods with none.
+        """
         out: dict[str, dict[str, list]] = {}
         for run in self.runs:
-            entry = out.setdefault(run["method"], {"labeled_size": [], "accuracy": []})
             for record in run["cycles"]:
+                if record.get(field) is None:
+                    continue
+                entry = out.setdefault(run["method"], {"labeled_size": [], "accuracy": []})
                 size = record["labeled_size"]
                 if size not in entry["labeled_size"]:
                     entry["labeled_size"].append(size)
                     entry["accuracy"].append([])
-                entry["accuracy"][entry["labeled_size"].index(size)].append(record["test_accuracy"])
+                entry["accuracy"][entry["labeled_size"].index(size)].append(record[field])
         for entry in out.values():
             order = sorted(range(len(entry["labeled_size"])), key=entry["labeled_size"].__getitem__)
             entry["labeled_size"] = [entry["labeled_size"][k] for k in order]

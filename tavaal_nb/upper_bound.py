@@ -18,8 +18,10 @@ File layout (``format: tavaal-nb/upper-bound``, ``version: 1``)::
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,11 @@ import torch
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.loop import derive_seed, make_augmenter, prepare_data
-from tavaal_nb.results import atomic_write_text, read_document
+from tavaal_nb.results import Results, atomic_write_text, read_document
 from tavaal_nb.training import plain_test_accuracy
 
 __all__ = ["UpperBound", "UPPER_BOUND_NAME", "FORMAT", "VERSION", "train_upper_bound", "write_upper_bound",
-           "read_upper_bound"]
+           "read_upper_bound", "upper_bound_path", "find_upper_bound"]
 
 FORMAT = "tavaal-nb/upper-bound"
 VERSION = 1
@@ -106,3 +108,43 @@ def read_upper_bound(path: str | Path) -> UpperBound:
     data = read_document(path, FORMAT, VERSION, "upper-bound file")
     names = UpperBound.__dataclass_fields__
     return UpperBound(**{key: value for key, value in data.items() if key in names})
+
+
+def upper_bound_path(out: str | Path, overwrite: bool = False) -> Path:
+    """Where the command line writes an upper bound: ``out/upper_bound.json``.
+
+    An existing file is refused unless ``overwrite``; then it is moved aside to a uniquely
+    named backup (``upper_bound.json.replaced-<time>[-k]``) first.
+    """
+    path = Path(out) / UPPER_BOUND_NAME
+    if not path.exists():
+        return path
+    if not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it (the old file is kept as a "
+                              f"backup), or choose another --out directory")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{UPPER_BOUND_NAME}.replaced-{stamp}")
+    k = 1
+    while backup.exists():
+        backup = path.with_name(f"{UPPER_BOUND_NAME}.replaced-{stamp}-{k}")
+        k += 1
+    path.rename(backup)
+    print(f"--overwrite: the previous upper bound was moved to {backup}")
+    return path
+
+
+def find_upper_bound(results: Sequence[Results]) -> UpperBound | None:
+    """The upper bound stored beside the results: an ``upper_bound.json`` in the directory of a
+    results file or in one of the two above it (``DIR/upper_bound.json`` beside ``DIR/<method>/results.json``
+    or a sweep's ``DIR/<method>/trial-k/results.json``)
+    whose dataset is the results' dataset; None when there is none."""
+    for result in results:
+        if result.path is None:
+            continue
+        for folder in list(result.path.parents)[:3]:
+            candidate = folder / UPPER_BOUND_NAME
+            if candidate.is_file():
+                bound = read_upper_bound(candidate)
+                if bound.dataset == result.dataset.get("name"):
+                    return bound
+    return None

@@ -63,7 +63,9 @@ def train_adversarial(
     progress: bool = True,
     log_every: int = CHECK_EVERY,
 ) -> dict[str, list[float]]:
-    """Train the VAE (eqs. 6 + 7) and the discriminator (eq. 8), one step each per iteration.
+    """Train the VAE (eqs. 6 + 7) and the discriminator (eq. 8): per iteration,
+    ``config.num_vae_steps`` VAE steps on successive batches, then one discriminator step
+    on the last of them (TA-VAAL's code takes one VAE step, VAAL's code two).
 
     ``labeled_images`` / ``unlabeled_images`` are uint8 on the device, shown
     un-augmented (as ``r`` was computed on them). ``r_*`` are the raw Ranker outputs
@@ -74,7 +76,8 @@ def train_adversarial(
     may be shorter): ``vae`` (the VAE's whole objective, eq. 6 + weighted eq. 7),
     ``discriminator`` (eq. 8) and the VAE's terms, unweighted and summed over the
     labeled and the unlabeled batch: ``reconstruction`` (MSE), ``kl`` (KL to N(0, I),
-    element mean) and ``adversarial`` (eq. 7). The host syncs once per block.
+    element mean) and ``adversarial`` (eq. 7); the VAE's values are means over an
+    iteration's VAE steps. The host syncs once per block.
     """
     device = labeled_images.device
     runtime = Runtime.resolve(config, device)
@@ -82,10 +85,11 @@ def train_adversarial(
     vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
     disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
     batch = config.vae_batch_size
-    labeled_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]), iterations,
-                                      generator)
-    unlabeled_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]), iterations,
-                                        generator)
+    vae_steps = config.num_vae_steps
+    labeled_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]),
+                                      iterations * vae_steps, generator)
+    unlabeled_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]),
+                                        iterations * vae_steps, generator)
     # The rank variable as each model sees it: the decoder's (eq. 6) and the discriminator's (eqs. 7-8) input.
     decoder_r_labeled = transform_r(r_labeled, config.decoder_r)
     decoder_r_unlabeled = transform_r(r_unlabeled, config.decoder_r)
@@ -100,22 +104,20 @@ def train_adversarial(
     block_start = 0
     vae.train()
     discriminator.train()
-    bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
-    for it in bar:
-        labeled_batch, unlabeled_batch = labeled_batches[it], unlabeled_batches[it]
+
+    def vae_step(step: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One VAE step (eq. 6 + weighted eq. 7) on batch ``step``: its batches and its loss terms."""
+        labeled_batch, unlabeled_batch = labeled_batches[step], unlabeled_batches[step]
         x_l = runtime.batch(augment(labeled_images[labeled_batch]))
         x_u = runtime.batch(augment(unlabeled_images[unlabeled_batch]))
-        decoder_r_l = _rows(decoder_r_labeled, labeled_batch)
-        decoder_r_u = _rows(decoder_r_unlabeled, unlabeled_batch)
-        discriminator_r_l = _rows(discriminator_r_labeled, labeled_batch)
-        discriminator_r_u = _rows(discriminator_r_unlabeled, unlabeled_batch)
         with runtime.autocast(device):
-            recon_l, _, mu_l, logvar_l = vae(x_l, decoder_r_l)
-            recon_u, _, mu_u, logvar_u = vae(x_u, decoder_r_u)
+            recon_l, _, mu_l, logvar_l = vae(x_l, _rows(decoder_r_labeled, labeled_batch))
+            recon_u, _, mu_u, logvar_u = vae(x_u, _rows(decoder_r_unlabeled, unlabeled_batch))
             recon_l, mu_l, logvar_l = recon_l.float(), mu_l.float(), logvar_l.float()
             recon_u, mu_u, logvar_u = recon_u.float(), mu_u.float(), logvar_u.float()
-            adversarial = vae_adversarial_loss(discriminator(mu_l, discriminator_r_l).float(),
-                                               discriminator(mu_u, discriminator_r_u).float())
+            adversarial = vae_adversarial_loss(
+                discriminator(mu_l, _rows(discriminator_r_labeled, labeled_batch)).float(),
+                discriminator(mu_u, _rows(discriminator_r_unlabeled, unlabeled_batch)).float())
             vae_total = conditional_vae_loss(
                 (x_l, recon_l, mu_l, logvar_l), (x_u, recon_u, mu_u, logvar_u), kl_weight=config.kl_weight,
             ) + config.adversarial_weight * adversarial
@@ -125,23 +127,34 @@ def train_adversarial(
         vae_opt.zero_grad(set_to_none=True)
         vae_total.backward()
         vae_opt.step()
+        return x_l, x_u, vae_total.detach(), reconstruction, kl, adversarial.detach()
+
+    bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
+    for it in bar:
+        vae_losses = torch.zeros(4, device=device)
+        for step in range(it * vae_steps, (it + 1) * vae_steps):
+            x_l, x_u, *terms = vae_step(step)
+            vae_losses += torch.stack(terms)
+        vae_losses /= vae_steps
+        # The discriminator's step (eq. 8) on the last VAE step's batches.
+        labeled_batch, unlabeled_batch = labeled_batches[step], unlabeled_batches[step]
         with torch.no_grad(), runtime.autocast(device):
             mu_l = vae.encode(x_l)[0]  # encoder only: the D step needs no decoder
             mu_u = vae.encode(x_u)[0]
         with runtime.autocast(device):
-            disc_total = discriminator_loss(discriminator(mu_l, discriminator_r_l).float(),
-                                            discriminator(mu_u, discriminator_r_u).float())
+            disc_total = discriminator_loss(discriminator(mu_l, _rows(discriminator_r_labeled, labeled_batch)).float(),
+                                            discriminator(mu_u, _rows(discriminator_r_unlabeled, unlabeled_batch)).float())
         disc_opt.zero_grad(set_to_none=True)
         disc_total.backward()
         disc_opt.step()
-        losses = torch.stack([vae_total.detach(), disc_total.detach(), reconstruction, kl, adversarial.detach()])
+        losses = torch.stack([vae_losses[0], disc_total.detach(), *vae_losses[1:]])
         sums += losses
         first_bad = torch.where((~torch.isfinite(losses[:2])) & (first_bad < 0), torch.full_like(first_bad, it), first_bad)
         if (it + 1) % log_every == 0 or it + 1 == iterations:
             bad = first_bad.tolist()  # host sync once per block
-            for name, step in zip(("conditional VAE", "discriminator"), bad):
-                if step >= 0:
-                    raise NonFiniteLossError(name, step, "VAE/discriminator phase")
+            for name, step_number in zip(("conditional VAE", "discriminator"), bad):
+                if step_number >= 0:
+                    raise NonFiniteLossError(name, step_number, "VAE/discriminator phase")
             means = (sums / (it + 1 - block_start)).tolist()
             for name, value in zip(names, means):
                 history[name].append(value)

@@ -218,8 +218,8 @@ class ResultsView(View):
         results = load_results(sources)
         if not results:
             raise ValueError("no results given")
-        self.groups: dict[str, Results] = {label: merge_results(members)
-                                           for label, members in group_results(results).items()}
+        self.members: dict[str, list[Results]] = group_results(results)  # each experiment's results, as loaded
+        self.groups: dict[str, Results] = {label: merge_results(members) for label, members in self.members.items()}
         self.group_selector = widgets.Dropdown(options=list(self.groups), description="experiment",
                                                style={"description_width": "initial"},
                                                layout=widgets.Layout(width="auto"))

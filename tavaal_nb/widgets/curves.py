@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.plots import learning_curves_figure, method_color
+from tavaal_nb.upper_bound import find_upper_bound
 from tavaal_nb.widgets._base import ResultsView
 
 __all__ = ["LearningCurves"]
@@ -23,6 +24,11 @@ class LearningCurves(ResultsView):
     dataset and settings, e.g. one directory per method) are pooled; different experiments get
     a selector.
 
+    An ``upper_bound.json`` beside the results (:func:`~tavaal_nb.upper_bound.find_upper_bound`)
+    is drawn as a dashed "full pool" line; runs that recorded Fig. 4's plain retraining
+    (``retrain_plain``) get dashed "(plain)" curves, shown while the "plain retraining" toggle
+    is on (``plain`` sets it at the start).
+
     Example::
 
         from tavaal_nb.widgets import LearningCurves
@@ -33,9 +39,14 @@ class LearningCurves(ResultsView):
     """
 
     def __init__(self, sources, methods: Sequence[str] | None = None, static: bool | None = None,
-                 title: str = "Test accuracy against labeled-set size (mean +- 1 std over trials)") -> None:
+                 title: str = "Test accuracy against labeled-set size (mean +- 1 std over trials)",
+                 plain: bool = True) -> None:
         super().__init__(sources, static)
         self.title = title
+        self.upper_bounds = {label: find_upper_bound(members) for label, members in self.members.items()}
+        self.plain_toggle = widgets.ToggleButton(value=plain, description="plain retraining",
+                                                 tooltip="dashed: the task model retrained without the Ranker (Fig. 4)",
+                                                 layout=widgets.Layout(width="auto"))
         everything = list(dict.fromkeys(m for result in self.groups.values() for m in result.methods))
         shown = set(everything if methods is None else methods)
         self.toggles = {
@@ -46,8 +57,8 @@ class LearningCurves(ResultsView):
         for method, toggle in self.toggles.items():
             toggle.style.text_color = method_color(method)
             toggle.style.font_weight = "bold"
-        self._watch(self.group_selector, *self.toggles.values())
-        self._finish([self.group_selector, widgets.HBox(list(self.toggles.values()))])
+        self._watch(self.group_selector, self.plain_toggle, *self.toggles.values())
+        self._finish([self.group_selector, widgets.HBox([*self.toggles.values(), self.plain_toggle])])
 
     @property
     def methods(self) -> list[str]:
@@ -57,4 +68,5 @@ class LearningCurves(ResultsView):
     def _build(self) -> go.Figure:
         label = self.group_selector.value
         title = self.title + (f": {label}" if len(self.groups) > 1 else "")
-        return learning_curves_figure([self.results], methods=self.methods, title=title)
+        return learning_curves_figure([self.results], methods=self.methods, title=title,
+                                      upper_bound=self.upper_bounds[label], plain=self.plain_toggle.value)
