@@ -7,9 +7,13 @@ set -euo pipefail
 OUT=${1:-results/cpu/sweep}
 PY=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-for t in 1 2 3 4 5; do
+start=1
+if [ -e "$OUT/sweep.json" ]; then  # a sweep's trial count can grow, not shrink: continue from the stored one
+  start=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["spec"]["trials"])' "$OUT/sweep.json")
+fi
+for t in $(seq "$start" 5); do
   resume=""; [ -e "$OUT/sweep.json" ] && resume="--resume"
-  $PY -m tavaal_nb sweep --preset cpu --seed 0 --datasets fashion-mnist,fashion-mnist-imb-1.65 \
+  "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets fashion-mnist,fashion-mnist-imb-1.65 \
       --methods random,entropy,coreset,lloss,vaal,tavaal --trials "$t" --workers 2 --quiet \
       --out "$OUT" $resume
 done
