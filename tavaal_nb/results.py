@@ -202,12 +202,13 @@ class Results:
         """Per method: ``labeled_size`` and ``accuracy`` (one list of trial values per size).
 
         ``field`` is the record's accuracy to gather (``plain_test_accuracy``: Fig. 4's plain
-        retraining); records without it are left out, and so are methods with none.
+        retraining); records without it are left out, and so are methods with none. A recorded
+        ``null`` (a non-finite accuracy) stays as None: a gap where it belongs.
         """
         out: dict[str, dict[str, list]] = {}
         for run in self.runs:
             for record in run["cycles"]:
-                if record.get(field) is None:
+                if field not in record:
                     continue
                 entry = out.setdefault(run["method"], {"labeled_size": [], "accuracy": []})
                 size = record["labeled_size"]

@@ -65,11 +65,13 @@ def _results(plain: bool = False) -> Results:
     def run(method, trial, accuracies, plains):
         cycles = []
         for k, (size, accuracy) in enumerate(zip((20, 40), accuracies)):
-            record = {"cycle": k, "labeled_size": size, "test_accuracy": accuracy}
+            record = {"cycle": k, "labeled_size": size, "test_accuracy": accuracy,
+                      "selected_indices": list(range(size, size + 20)) if k == 0 else []}
             if plain and plains is not None:
                 record["plain_test_accuracy"] = plains[k]
             cycles.append(record)
-        return {"method": method, "trial": trial, "cycles": cycles, "finished": True}
+        return {"method": method, "trial": trial, "initial_indices": list(range(20)), "cycles": cycles,
+                "finished": True}
 
     results = Results.new(ci_config(methods=("tavaal", "random")).to_dict(), {"name": "synthetic", "class_counts": [40] * 10})
     results.data["runs"] = [run("tavaal", 0, (30.0, 50.0), (28.0, 44.0)), run("tavaal", 1, (40.0, 60.0), (32.0, 46.0)),
