@@ -12,12 +12,14 @@ to get the files, when those are missing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,24 @@ CHROMIUM = os.environ.get("TAVAAL_CHROMIUM", "/usr/bin/chromium")
 """Debian's Chromium, which playwright drives (no browser download); TAVAAL_CHROMIUM names another."""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def chromium_context(profile: Path) -> Iterator:
+    """A headless persistent Chromium context (playwright driving Debian's Chromium), closed on exit.
+    playwright is imported here, not at the top: only the browser tests need it installed."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (or set TAVAAL_CHROMIUM)")
+    with sync_playwright() as play:
+        context = play.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            yield context
+        finally:
+            context.close()
 
 
 def free_port() -> int:

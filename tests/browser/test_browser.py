@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from conftest import CHROMIUM, chromium_context, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -91,21 +91,14 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(lab, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as play:
-        context = play.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000})
+    with chromium_context(tmp_path_factory.mktemp("chromium-profile")) as context:
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(60_000)
         try:
             yield page
         finally:
             page.screenshot(path=str(ARTIFACTS / "zz-final-viewport.png"))
-            context.close()
 
 
 def code_cells() -> int:

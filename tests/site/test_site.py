@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import chromium_context
 
 pytestmark = pytest.mark.browser
 
@@ -88,20 +88,9 @@ def site_url():
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (or set TAVAAL_CHROMIUM)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    profile = tmp_path_factory.mktemp("chromium-profile-site")
-    with sync_playwright() as play:
-        context = play.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000})
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_context(tmp_path_factory.mktemp("chromium-profile-site")) as context:
+        yield context
 
 
 def test_every_internal_link_and_image_resolves():
