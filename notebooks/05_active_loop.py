@@ -302,7 +302,8 @@ print("pool entropy:", round(entropy_by_hand(results.dataset["class_counts"]), 3
 # $b$ images to a growing set, and it is what the task model actually learned from.
 
 # %%
-from tavaal_nb.entropy_readings import entropy_by_size, entropy_readings_figure
+from tavaal_nb.metrics import entropy_by_size
+from tavaal_nb.plots import entropy_readings_figure
 
 entropy_readings_figure(results, "labeled")
 

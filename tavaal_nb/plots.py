@@ -10,6 +10,7 @@ Every method's colour comes from :func:`method_color`.
 from __future__ import annotations
 
 import math
+import statistics
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -20,14 +21,14 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from tavaal_nb.analysis import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
-from tavaal_nb.metrics import class_entropy
+from tavaal_nb.metrics import class_entropy, entropy_by_size
 from tavaal_nb.pooling import learning_curve_stats
 from tavaal_nb.results import Results, mean_std
 from tavaal_nb.stats import PairedComparison
 from tavaal_nb.strategies import BUILTIN_METHODS
 from tavaal_nb.upper_bound import UpperBound
 
-__all__ = ["PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
+__all__ = ["entropy_readings_figure", "PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
            "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
            "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure",
            "paired_difference_figure"]
@@ -359,4 +360,24 @@ def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, 
         title=f"{method_a} minus {method_b}, trial by trial ({int(round(confidence * 100))} % t interval)",
         xaxis_title="labeled images", yaxis_title="accuracy difference (points)", height=420,
         margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return fig
+
+
+def entropy_readings_figure(results: Results, reading: str = "labeled", title: str | None = None) -> go.Figure:
+    """Mean (line) and std over trials (error bars) of :func:`entropy_by_size` for every method, with the
+    train pool's own entropy as a dashed line."""
+    fig = go.Figure()
+    for method in results.methods:
+        by_size = entropy_by_size(results, method, reading)
+        sizes = list(by_size)
+        means = [statistics.mean(v) for v in by_size.values()]
+        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in by_size.values()]
+        fig.add_trace(go.Scatter(x=sizes, y=means, name=method, mode="lines+markers", line={"color": method_color(method)},
+                                 error_y={"type": "data", "array": stds, "visible": True}))
+    reference = class_entropy(results.dataset["class_counts"])
+    fig.add_hline(y=reference, line_dash="dash", line_color="black",
+                  annotation_text=f"pool entropy {reference:.3f}", annotation_position="bottom right")
+    what = "the labeled set" if reading == "labeled" else "each query's selection"
+    fig.update_layout(title=title or f"Class-count entropy of {what}", template="plotly_white",
+                      xaxis_title="labeled images", yaxis_title="entropy of class counts (nats)")
     return fig
