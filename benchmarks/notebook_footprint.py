@@ -3,8 +3,12 @@
 Each notebook is executed by ``jupyter nbconvert --execute`` in a child process; a sampler
 reads the resident size (RSS) of that process and of every descendant (the kernel is one)
 every ``--interval`` seconds and keeps the peak of the kernel alone and of the whole tree.
-The load average at the start and at the end is recorded beside the figures, since a busy
-machine stretches the wall time (memory much less). Prints a markdown table.
+It also reads the executed notebook's cell timings (nbclient records them in each cell's
+``metadata.execution``) and reports when the first figure appeared: the first output that is an
+image, an SVG, a plotly figure or a widget, counted from the start of ``nbconvert`` (kernel start
+included, as a learner who opens the notebook and runs all waits for it). The load average at
+the start and at the end is recorded beside the figures, since a busy machine stretches the wall
+time (memory much less). Prints a markdown table.
 
     TAVAAL_PRESET=cpu python benchmarks/notebook_footprint.py notebooks/00_quickstart.ipynb
     python benchmarks/notebook_footprint.py --preset cpu --timeout 720 notebooks/*.ipynb
@@ -13,6 +17,8 @@ machine stretches the wall time (memory much less). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +41,24 @@ def tree_rss(root: psutil.Process) -> tuple[int, int]:
     return (max(sizes), sum(sizes)) if sizes else (0, 0)
 
 
+FIGURE_TYPES = ("image/png", "image/svg+xml", "image/jpeg", "application/vnd.plotly.v1+json",
+                "application/vnd.jupyter.widget-view+json")
+"""Output types counted as a figure."""
+
+
+def first_figure_seconds(executed: dict, started: datetime.datetime) -> tuple[float | None, int | None]:
+    """Seconds from ``started`` (UTC) to the end of the first code cell with a figure output, and that
+    cell's index among the code cells; (None, None) when no cell shows a figure or timings are missing."""
+    code_cells = [cell for cell in executed["cells"] if cell["cell_type"] == "code"]
+    for index, cell in enumerate(code_cells):
+        shown = any(kind in output.get("data", {}) for output in cell.get("outputs", []) for kind in FIGURE_TYPES)
+        stamp = cell.get("metadata", {}).get("execution", {}).get("shell.execute_reply")
+        if shown and stamp:
+            ended = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            return (ended - started).total_seconds(), index
+    return None, None
+
+
 def measure(notebook: Path, preset: str, timeout_s: float, interval_s: float) -> dict:
     """Run one notebook; its wall time, peak RSS (largest process and whole tree) and how it ended."""
     env = dict(os.environ, TAVAAL_PRESET=preset, TAVAAL_STATIC_WIDGETS="1")
@@ -43,6 +67,7 @@ def measure(notebook: Path, preset: str, timeout_s: float, interval_s: float) ->
         command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                    "--ExecutePreprocessor.timeout=-1", "--output-dir", scratch, str(notebook)]
         started = time.perf_counter()
+        started_utc = datetime.datetime.now(datetime.timezone.utc)
         child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         watcher = psutil.Process(child.pid)
         peak_process = peak_tree = 0
@@ -60,10 +85,15 @@ def measure(notebook: Path, preset: str, timeout_s: float, interval_s: float) ->
         child.wait()
         if ended == "finished" and child.returncode != 0:
             ended = f"failed (exit {child.returncode}): {child.stderr.read().decode()[-300:]}"
+        first_figure = (None, None)
+        executed_path = Path(scratch) / notebook.name
+        if executed_path.exists():
+            first_figure = first_figure_seconds(json.loads(executed_path.read_text()), started_utc)
     return {
         "notebook": notebook.stem, "minutes": (time.perf_counter() - started) / 60,
         "peak_kernel_mb": peak_process / 2**20, "peak_tree_mb": peak_tree / 2**20,
         "load": (load_before, os.getloadavg()[0]), "ended": ended,
+        "first_figure_s": first_figure[0], "first_figure_cell": first_figure[1],
     }
 
 
@@ -79,11 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between RSS samples")
     args = parser.parse_args(argv)
     print(f"preset {args.preset}, torch {torch_build()}, {os.cpu_count()} CPUs")
-    print("| notebook | minutes | peak MB (kernel) | peak MB (all processes) | load avg start/end | ended |")
-    print("|---|---:|---:|---:|---|---|")
+    print("| notebook | minutes | first figure (s, code cell) | peak MB (kernel) | peak MB (all processes) "
+          "| load avg start/end | ended |")
+    print("|---|---:|---:|---:|---:|---|---|")
     for notebook in args.notebooks:
         row = measure(notebook, args.preset, args.timeout, args.interval)
-        print(f"| {row['notebook']} | {row['minutes']:.1f} | {row['peak_kernel_mb']:.0f} | {row['peak_tree_mb']:.0f} "
+        seconds, cell = row["first_figure_s"], row["first_figure_cell"]
+        first = "none" if seconds is None else f"{seconds:.0f} (#{cell})"
+        print(f"| {row['notebook']} | {row['minutes']:.1f} | {first} | {row['peak_kernel_mb']:.0f} | {row['peak_tree_mb']:.0f} "
               f"| {row['load'][0]:.1f} / {row['load'][1]:.1f} | {row['ended']} |", flush=True)
 
 

@@ -191,6 +191,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # 2. Run 3 trials instead of 1. What happens to the band around each curve, and to the gaps printed above?
 # 3. Save the run to a folder and open it again later without rerunning anything.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. `methods=("tavaal", "random", "lloss")`. Learning Loss trains the same task model with a loss-prediction
@@ -204,122 +205,147 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 #    interrupted run after its last finished cycle.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** What is a *cycle* of active learning, and what happens in it, in order?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Train the task model on the labeled pool, measure its test accuracy, then let the query strategy pick $b$
 # images of the unlabeled pool, which the oracle labels and which join the labeled pool for the next cycle.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** What are the initial labeled size, the budget per query, the final labeled size and the candidate
 # subset size in the paper's balanced experiments?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # 1,000 random images to start, $b = 1{,}000$ per query, up to 10,000 labeled, and 10,000 random candidates per
 # query (sec. 5.1; 10 times the query size, sec. 4.3).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** Why does each query look only at a random subset of the unlabeled pool?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The paper's reasons: "to avoid overlapped samples and introduce diversity" (sec. 5.1) and to avoid outliers
 # (the "subset method" of Learning Loss, sec. 4.3). It also keeps each query cheap, which the paper does not say.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** In eq. 9, which candidates are labeled: those with the highest or the lowest $D$? What does $D$ estimate?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The lowest. $D(r, \mu)$ is trained (eq. 8) to give the probability that an image belongs to the *labeled*
 # pool, so the lowest scores are the candidates least like what is already labeled.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** What is $r$, and where does it enter TA-VAAL?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The Ranker's output, the task model's predicted loss of an image. It conditions the VAE's decoder (eq. 6)
 # and is given to the discriminator next to the latent mean (eqs. 7-9).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Why do both methods start from the same initial labeled set, and what does "paired" buy?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # So that the difference between them at each stage comes from their queries, not from a luckier start. Paired
 # trials let one compare per-trial differences, which vary less than the accuracies themselves.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** Both methods trained on the same images at the first cycle, yet their first accuracies differ. Why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # TA-VAAL's task model also trains its Ranker (eq. 5), which changes the backbone's gradients, and each
 # method draws its own initialisation and batches.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** The `cpu` preset runs one trial with small models. Why can't a gap of one point between the curves
 # be taken as evidence that TA-VAAL is better?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # One trial gives no estimate of the trial-to-trial spread, and at small scale that spread is several points;
 # the paper's claims are about means of 5 trials at full scale.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** What must hold of every query's bookkeeping, whatever the method?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # It selects exactly `budget` distinct images, none of which was labeled before; the labeled set grows by
 # `budget` per cycle.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** What does random sampling stand for in the paper's figures, and why must every method beat it?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The cost-free baseline: labeling a uniform sample. A query strategy that cannot beat it wastes its
 # computation (and, on imbalanced pools, random picks mirror the imbalance).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** Why does a notebook not start a `paper` run on a GPU when `TAVAAL_PRESET` is unset?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # A `paper` run takes hours per trial even on a GPU. `notebook_preset()` reads unset or `auto` as `cpu`, so
 # running a notebook top to bottom never starts hours of work by accident; `TAVAAL_PRESET=paper` says it on purpose.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Which version of the paper does the course quote, and why does it matter?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The first arXiv version (12 February 2020). The published version numbers its equations, sections and
 # figures differently, so a citation like "sec. 5.4" or "eq. 4" only makes sense with the version named.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

@@ -344,6 +344,7 @@ for name, entry in comparison.items():
 # 4. What value of eq. 4 does a predictor that outputs the same number for every image get, whatever the
 #    true losses?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. Gap $0.2$, $I = +1$ / $1$: eq. 1 $= \max(0, -0.2 + 1) = 0.8$; eq. 4 $= \log(1 + e^{-0.2}) = 0.598139$.
@@ -357,126 +358,153 @@ for name, entry in comparison.items():
 #    coin flip; eq. 1 would give exactly the margin, 1.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** Why can't the loss of an unlabeled image be computed, and what does Learning Loss do instead?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The loss $L_T(T(x), y)$ needs the label $y$. Learning Loss trains a small module on the task model's features
 # to *predict* that loss, and labels the images with the highest predicted loss.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** What does selection need from the predicted losses: their values or their order?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Only their order: Learning Loss takes the top $b$, and TA-VAAL uses $r$ as a rank variable. That is why the
 # predictor is trained with a ranking loss.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** How does the batch become pairs in eqs. 1 and 4?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Sample $i$ is paired with sample $B - 1 - i$, for $i < B/2$: $B/2$ pairs, so $B$ must be even.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** What is wrong with eq. 1 as printed in the paper, and how does the course handle it?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # It carries a leading minus sign, which would make the loss something to maximise. The course (and the package)
 # uses the margin ranking loss without it, as Learning Loss defines it.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** For one pair with gap $2$ and the right order, what are eq. 1 and eq. 4?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Eq. 1: $\max(0, -2 + 1) = 0$. Eq. 4: $\log(1 + e^{-2}) = 0.126928$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** What is the gradient of eq. 4 with respect to the gap, and when is it zero?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $\mathrm{sig}(\text{gap}) - I$. It is never exactly zero; it fades as the gap grows in the right direction.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** What is $\partial L / \partial \hat l_1$ for eq. 4 in the worked example, and where does it come from?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $\mathrm{sig}(-0.5)/2 = 0.377541 / 2 = 0.188770$: pair $(1, 2)$ has gap $-0.5$ and $I = 0$, and the mean
 # over two pairs halves it.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** Name two transformations of the inputs that leave eqs. 1 and 4 unchanged but change MSE.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Rescaling the true losses by a positive factor (the order is kept) and shifting every prediction by the same
 # amount (the gaps are kept).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** Why does the scale of the task loss matter for an MSE predictor during training?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The task loss falls by orders of magnitude as the model fits its labeled images, so the regression targets
 # shrink; MSE spends its effort on the level of the loss, which selection never uses (sec. 3.2, after Yoo & Kweon).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** The paper says eq. 4 trained "more stable" than the original. Compared with what?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # With Learning Loss's margin ranking loss, eq. 1 (sec. 4.2). The argument against MSE is a different one,
 # made by Yoo & Kweon and repeated in sec. 3.2.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** What is $\eta$ in eq. 5, and where does its value 1 come from?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The weight of the Ranker's loss next to the task loss. The paper only calls it a scaling parameter; 1 is the
 # value in the authors' public code.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Why is Spearman's rank correlation a better yardstick for a loss predictor than its mean squared error?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Selection depends only on the order of the predictions, and Spearman's correlation measures exactly agreement
 # of orders, independent of scale; the top-10 % overlap measures the part of the order a top-$b$ query uses.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **13.** What does sec. 6.2 literally say learning loss_v2 is, and why does the course read it otherwise?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # "Learning loss method without proposed ranking loss (4)". The same paragraph concludes that using eq. 4 with
 # task learners is advantageous, which only follows if v2 is Learning Loss *with* eq. 4 in place of eq. 1.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

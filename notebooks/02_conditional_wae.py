@@ -360,6 +360,7 @@ slider.r.value = 0
 #    its reconstruction curve with TA-VAAL's.
 # 4. Why is the VAE trained on the unlabeled candidates at all, if only the discriminator selects?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. $\lambda$ weighs how close each $q(z \mid x)$ must stay to $\mathcal N(0, I)$ against how well images are
@@ -376,118 +377,143 @@ slider.r.value = 0
 #    images to make them indistinguishable from labeled ones.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** What does the encoder output for one image, and how is $z$ drawn from it?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # A mean $\mu$ and a log-variance $\log\sigma^2$; $z = \mu + \sigma \odot \varepsilon$ with
 # $\varepsilon \sim \mathcal N(0, I)$ (the reparameterisation trick), so gradients flow through $\mu$ and $\sigma$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** Why is VAAL's VAE trained on the unlabeled images too?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The latent space must describe the whole pool (transductive learning) so that the discriminator can find where
 # the labeled set does not cover it, and eq. 7 needs codes of unlabeled images.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** Where does $r$ enter the conditional VAE, and what form of $r$ does each part see in the package?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # At the decoder's input, next to $z$ ($p_\theta(x \mid z, r)$, eq. 6). The decoder gets $\mathrm{sig}(r)$, the
 # discriminator the raw $r$ (`config.decoder_r`, `config.discriminator_r`).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** Eq. 6 is written to be maximised. What does the package minimise, and why is that the same thing?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # MSE reconstruction plus $\lambda$ KL for each pool. With a Gaussian decoder of fixed variance,
 # $-\log p(x \mid z, r)$ is the squared error up to constants, so minimising it maximises eq. 6.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** Compute the KL of $\mathcal N(0, 4)$ to $\mathcal N(0, 1)$ for one element.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $-\tfrac12(1 + \log 4 - 0 - 4) = 0.806853$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Where do $\lambda = 1$ and 8,593 VAE iterations come from?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # From the authors' public code, not the paper: the paper calls $\lambda$ a hyper-parameter and states no number
 # of iterations; the code's count is `int((1000 + 10000) * 100 / 128)` = 8,593 in the first query.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** Why may $r$ be computed once per cycle instead of in every VAE iteration?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The task model and Ranker are frozen during the VAE phase and the images are not augmented there, so each
 # image's $r$ is a constant.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** The adversarial and discriminator losses hover near 1.39 during training. What does that mean?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $2\log 2 \approx 1.386$ is their value when $D = 1/2$ everywhere: neither player is winning.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** How would you tell from the $r$ sweep whether the decoder uses $r$ at all?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Compare the pixel change caused by moving $r$ over its range with the change between two different images'
 # reconstructions; a first number near 0 means the decoder ignores $r$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** Why might a trained decoder ignore $r$ even though it is an input?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $r$ is one number next to a 16-32 dimensional $z$, which already carries the image; and if the Ranker's outputs
 # are all clearly negative, $\mathrm{sig}(r)$ spans only a sliver of $(0, 1)$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** Is eq. 7 a Wasserstein penalty? What does it pull together?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # No. It trains the VAE so that $D$ says "labeled" for both pools, pulling the labeled and unlabeled codes
 # together; nothing in it pushes the aggregate $q(z)$ towards the prior, as a WAE's penalty does.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Where does the name "Wasserstein auto-encoder" most plausibly come from, then?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # From the architecture's origin: VAAL's public code names its VAE and discriminator after WAE code (WAE-MMD,
 # WAE-GAN), and TA-VAAL builds on VAAL's code.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

@@ -441,6 +441,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # 3. Why draw a random candidate subset instead of scoring the whole unlabeled pool?
 # 4. If every candidate got $D = 0.5 \pm 0.001$, what would eq. 9 amount to?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. $D$ is the probability of "labeled"; the lowest scores are the images $D$ is surest are *not* like the
@@ -456,116 +457,141 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 #    paper's reading of VAAL's Fig. 7.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** In VAAL and TA-VAAL, what plays the generator of the GAN, and what does the discriminator look at?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The VAE's encoder; $D$ looks at the latent mean $\mu$ of an image and, in TA-VAAL, at the Ranker's $r$ too.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** State the label convention of eq. 8 and how a gradient check confirms it.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Labeled $\to 1$, unlabeled $\to 0$. From $D = 1/2$, the gradient of eq. 8 with respect to the logits is
 # $(-1/2, +1/2)$: descent raises the labeled logit and lowers the unlabeled one.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** What does the VAE's adversarial loss, eq. 7, ask of the encoder?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # To make $D$ say "labeled" for both pools, i.e. to encode unlabeled images so that they cannot be told from
 # labeled ones.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** Compute eq. 8 for logits $+3$ (labeled) and $-3$ (unlabeled).
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $2\log(1 + e^{-3}) = 0.097174$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** What does sec. 3.3 say $D$ predicts, and why does the course not follow it?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # "The probability that a point ... belongs to unlabeled data pool". Eq. 8 trains $D$ towards 1 on labeled images
 # and eq. 9 labels the lowest $D$; both only make sense with $D$ = probability of "labeled".
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Eq. 6 and eq. 7 are summed into the VAE's loss. What is odd about that sum as printed?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Eq. 6 is a log-likelihood minus KL, written to be maximised; eq. 7 is a loss. The sum is only a loss with eq. 6
 # negated (reconstruction error plus $\lambda$ KL).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** Which candidates does eq. 9 label, and from which set are they drawn?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The $b$ with the lowest $D$, among a random subset of the unlabeled pool drawn anew for every query (10,000 in
 # the paper); the rest go back to the pool.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** How do you check, from one recorded query, that eq. 9 was applied?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Exactly `budget` candidates are chosen, every chosen score is at most every unchosen one, and the chosen
 # candidates were unlabeled.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** An implementation trains $D$ with labeled = 0 but keeps the argmin. What does it select?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The candidates most like the labeled set: redundant picks. The sign check of eq. 8 catches it.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** What does the paper's Fig. 7 show for VAAL at the last stage, and why does it matter for selection?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # VAAL's $D$ outputs bunch into a narrow range, so ranking by them is nearly random; TA-VAAL's stay spread.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** In the by-class histogram, what does it mean if the candidates left of the threshold are mostly of one class?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The query spends its budget on one class: low class-count entropy of the selection (Fig. 6), good only if that
 # class is the one the model lacks.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Why does the method never see the classes the by-class histogram is coloured with?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The candidates are unlabeled: their classes are known here only because the course uses a labeled dataset and
 # hides the labels from the method. The colouring is an after-the-fact check.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

@@ -298,6 +298,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 #    sensible choice?
 # 4. The public code keeps the first $N$ images of each class. When could that differ from a random $N$?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. 5,000 / 50 = 100, 5,000 / 200 = 25 and 5,000 / 1,000 = 5.
@@ -310,115 +311,140 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 #    small, but a random draw with a recorded seed is the safe, reproducible choice.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** How are Table 1's pools made from CIFAR-10's 5,000 images per class?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Images are removed at random: the first four classes down to 3,000, 3,000, 4,000 and 5,000 (15,000 in all), and
 # the last six to 1,550, 4,000 or 8,000 in all, depending on the row.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** Write the class-count entropy and give its maximum for 10 classes.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $H = -\sum_c p_c \log p_c$ with $p_c = n_c / \sum_k n_k$, in nats; at most $\log 10 = 2.302585$ (balanced).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** What are the three pools' entropies to three decimals, and how did the paper turn them into 1.65, 1.89, 2.11?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # 1.657, 1.900, 2.115; the paper cuts them to two decimals. Rounded, they would read 1.66, 1.90, 2.11.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** What is the largest-to-smallest class ratio of the most imbalanced row?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # 5,000 / 50 = 100.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** How does the public code's imbalanced CIFAR-10 differ from Table 1's?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Even classes keep 50 images, odd ones 5,000 (25,250 in all, entropy 1.665), and it keeps the *first* $N$ images
 # of a class rather than a random $N$; five classes are rare instead of six.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Does the paper say the test set stays balanced?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # No. The balanced test set is the public code's choice (and the package's); it makes accuracy weigh every class
 # equally.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** Two pools have the same entropy. Must they have the same class counts?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # No: entropy summarises a distribution in one number. The public code's pool (1.665) and Table 1's first row
 # (1.657) have nearly the same entropy but different rare classes.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** About how many images of the rarest class does a random 1,000 of the 1.65 pool hold?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # $1000 \times 50 / 16550 \approx 3$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** What entropy do random selections from an imbalanced pool have on average, and why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # About the pool's own: a uniform sample reproduces the pool's class proportions (slightly less, since the
 # entropy of a finite sample is biased low).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** What does a *higher* selection entropy than the pool's mean for a method on an imbalanced pool?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # It picks the rare classes more often than their share of the pool: it corrects the imbalance in what it labels,
 # which the paper credits TA-VAAL with on the 1.65 pool (Fig. 6).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** Why draw the kept images at random with a recorded seed, rather than the first $N$ of each class?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The first $N$ can be biased when files are ordered within a class; a seeded random draw is unbiased and
 # reproducible.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Why can the Table 1 profiles be drawn from Fashion-MNIST?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Fashion-MNIST has 6,000 training images per class, more than the 5,000 of the largest profile class.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

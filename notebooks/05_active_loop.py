@@ -436,6 +436,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # 4. In the latent explorer, colour by $r$. If TA-VAAL's selections had ignored $r$, what would you expect
 #    the printed mean $r$ of the selected candidates to be?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. Exactly `budget` (here `config.budget`) for each method: eq. 9 labels the $b$ lowest scores, and the
@@ -451,119 +452,145 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 #    `ci` preset the models are far too small for a stable answer; try the `cpu` preset.)
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** What do the line and the band of a learning curve show?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The mean test accuracy over trials at each labeled size, and $\pm 1$ sample standard deviation over trials.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** Two methods' bands overlap at every stage. Can one still be reliably better? How would you check?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Yes: the trials are paired (same initial set), so compute the per-trial differences; if they are consistently
 # of one sign, with a small spread, the gap is real even though it is smaller than the bands.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** Does the band get narrower with more trials?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Not on average: it estimates the trial-to-trial spread, which does not depend on $n$. The standard error of the
 # mean, $s / \sqrt n$, shrinks.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** What does `resume=True` do when the results file is complete, partial, or missing?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Complete: reads it back, computing nothing. Partial: continues after the last finished cycle. Missing: starts
 # the run. (A file made with a different configuration is refused.)
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** Why does the notebook keep a `SelectionRecorder` next to the results file?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The file stores scores, selected indices and class counts, but not the candidates' indices or the latent codes,
 # which the by-class histogram and the latent view need.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Name the two readings of Fig. 6, and which one moves faster from cycle to cycle.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The entropy of each query's selected batch, and the entropy of the whole labeled set at that stage. The first
 # moves faster: the second averages every selection so far with the initial set.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** Where should random sampling's selection entropy sit on an imbalanced pool?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Around the pool's own entropy (the dashed line), slightly below it, since a uniform sample mirrors the pool.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** How many candidates are left of each dotted line of the $D$ histogram, and why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Exactly the budget $b$: eq. 9 labels the $b$ lowest scores and the line is drawn at the largest score selected.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** What would the $D$ histogram look like if the discriminator's choice were nearly random?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # All scores bunched in a narrow range (VAAL in the paper's Fig. 7): the order within it is mostly noise.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** If TA-VAAL's choice ignored $r$, what would the mean $r$ of the selected candidates be?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # About the mean $r$ of all candidates. A difference shows that the rank variable shaped the choice.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** Why does TA-VAAL not simply label the candidates with the highest $r$?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # That is Learning Loss's rule. TA-VAAL combines $r$ with the data distribution: $r$ conditions the VAE and $D$,
 # and the selection favours candidates unlike the labeled pool *given* their predicted loss.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** Why compare methods on an imbalanced pool at all?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Real pools are rarely balanced; a method that keeps finding the rare classes helps most there, and random
 # sampling mirrors the imbalance (the paper's Figs. 3 and 6).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **13.** What did the evidence section print for TA-VAAL minus random at the largest labeled size, over how
 # many trials, and can you call a winner from it?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Read your printed sentence: a mean difference in points, and with two or more trials a 95 % interval and a
@@ -572,15 +599,18 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # difference at this scale", not "no difference", and the table's *trials needed* says how many more it would take.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **14.** The sweep gains a trial and the interval of a gap gets wider. How can that be?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The interval's width is $2\,t_{0.975,\,n-1}\, s_d/\sqrt n$: a new trial can raise the estimated spread $s_d$ of
 # the differences more than the larger $n$ (and the smaller $t$) narrow it. On average it narrows as $1/\sqrt n$.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

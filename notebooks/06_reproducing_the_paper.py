@@ -425,6 +425,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # 3. Your CIFAR-10 run gives TA-VAAL 88.9 ± 0.4 at 10k over 5 trials. Is that a failure to reproduce 90.32?
 # 4. Why might `authors-code` give different numbers from `paper`, and how would you find out which matters?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. `python -m tavaal_nb run --preset paper --dataset cifar10-imb-1.65 --method random,lloss,vaal,tavaal
@@ -440,15 +441,17 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 #    override one setting at a time (`--weight-decay 5e-4` on the paper preset, and so on).
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** Name three settings the paper's text fixes and three it leaves out.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Fixed (sec. 5.1-5.3): 1,000 initial and 1,000 per query, 10,000 candidates, ResNet-18 with SGD (lr 0.1, momentum
@@ -457,108 +460,132 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # iterations.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** Where the paper is silent, where do the `paper` preset's values come from?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # From the authors' public code (`docs/settings.md` names the source of each value).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** In which settings does `authors-code` differ from `paper`, and why do they differ?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Weight decay (5e-4 against 0.005), crop padding (4 against 2 pixels) and the discriminator's depth (3 against 5
 # layers): the public code disagrees with the paper's text there.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** Why must a paper-scale run write its results after every cycle?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # It takes hours; a lost session or Ctrl-C would otherwise lose everything. With `--resume` only the unfinished
 # cycle is recomputed.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** After a resume, why are the records the same as those of an uninterrupted run?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Each cycle's randomness is derived from (seed, dataset, method, trial, cycle), not from what ran before in the
 # process, and finished cycles are read from the file.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Which runs does Fig. 4 need, and why is its 92.27% not what a plain TA-VAAL run measures?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The SVHN selections of Learning Loss and TA-VAAL, with task learners retrained *without* their loss prediction
 # module / Ranker. A plain run's accuracy is that of the task learner trained with its Ranker.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** What do the -0.48 and +0.24 points of sec. 6.1 compare?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The accuracy at 10k on SVHN of the task learner retrained without its module against the one trained with it,
 # on the same selections: TA-VAAL's drops by 0.48 points, Learning Loss's rises by 0.24.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** Which method arms make up the ablation of Fig. 5?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Learning Loss, learning loss_v2 (eq. 4 in Learning Loss), VAAL, VAAL + learning loss (Learning Loss's module as
 # the Ranker in VAAL) and TA-VAAL, on the 1.89 pool.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** On the 1.65 pool, what accuracy does the paper report at 5k, and why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Below 70% for every method: some classes have only 50-100 images in the whole pool, which bounds what any
 # selection can do (sec. 5.5).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** Your CIFAR-10 TA-VAAL run gives 88.9 ± 0.4 at 10k over 5 trials. Did you fail to reproduce 90.32%?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Not by itself: hardware, library versions, precision and unstated settings move absolute numbers. The claim to
 # test is the ordering of the methods, judged on paired differences over trials.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** Why is it important to name the version of a paper whose numbers you quote?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Versions renumber sections, equations and figures (this course quotes arXiv v1 of 12 February 2020); a citation
 # such as "sec. 6.1" or "Fig. 5" is otherwise ambiguous.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** How would you find out which of `authors-code`'s three differences matters?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Change one setting at a time on the `paper` preset (e.g. `--weight-decay 5e-4`), with paired trials, and compare
 # each with both presets.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **13.** For one pool of the shipped evidence, what did the notebook print for TA-VAAL minus random at the largest
 # labeled size, over how many trials? Does it reproduce the paper's ordering at this scale?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Read your printed sentence. It reproduces the ordering only if the 95 % interval lies above 0; an interval
@@ -567,6 +594,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # which were measured at a far larger scale.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

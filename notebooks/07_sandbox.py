@@ -324,6 +324,7 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # 14. Your scoring function returns one score per candidate. What must you pass when lower means better?
 # 15. What is the difference between a sandbox strategy's `context` and the real loop's `QueryContext`?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. Train the task model on the labeled set, evaluate it, score the unlabeled candidates with the strategy,
@@ -358,6 +359,7 @@ assert "my-margin" in tavaal_nb.strategy_names()
 #     strategy computes what it needs (e.g. logits with `infer`).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # ## Further research
 #

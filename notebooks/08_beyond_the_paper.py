@@ -339,6 +339,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # 3. For the first query of the shipped TA-VAAL run, how many of the selected candidates would change if the
 #    threshold moved by 0.005 either way?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. The cell of section 1 prints the opposite sign of the same numbers (`with its training - plain`); a gap
@@ -349,42 +350,50 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 #    enter or leave the selection.
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (The student version of the
-# course is made by removing the `<details>` blocks.)
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
 #
 # **1.** What two things differ between TA-VAAL's and VAAL's learning curves in Fig. 2?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The selected images (TA-VAAL's $D(\mu, r)$ against VAAL's $D(\mu)$) and the training of the task model: TA-VAAL's
 # is trained jointly with a Ranker (eq. 5), VAAL's is plain.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **2.** What does `retrain_plain=True` add to each cycle's record, and how?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # `plain_test_accuracy`: a second task model without a Ranker, trained from scratch on the same labeled set with
 # the same schedule (its own seed), evaluated on the test set.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **3.** Why is the gap between the two accuracies of a VAAL or random run a useful number?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Both models are plain, so the gap is only the effect of the retraining's seed: the noise floor. A Ranker effect
 # in TA-VAAL's gap must be larger than that to count.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **4.** What did the paper's Fig. 4 find for TA-VAAL and for Learning Loss on SVHN at 10,000 labels?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Retrained without the Ranker, TA-VAAL's selections gave 0.48 points less; Learning Loss's 0.24 points more
@@ -392,106 +401,129 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # quarter of a point.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **5.** Which comparison of Fig. 5 isolates the rank variable $r$, and which the ranking objective?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # VAAL against `vaal-lloss` (the same VAE and $D$, with and without $r$ from a Ranker); `vaal-lloss` against TA-VAAL
 # (the same structure, eq. 1's margin loss against eq. 4's loss for the Ranker).
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **6.** Why can a conditional decoder ignore $r$ and still reach a low eq. 6 loss?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The reconstruction term only asks the decoder to rebuild $x$, and the encoder's $z$ already carries the image;
 # $r$ is one scalar beside 32 latent dimensions and adds nothing the reconstruction needs.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **7.** How does section 3 measure whether the decoder uses $r$?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # `decode_with_r` decodes fixed codes $\mu$ with the lowest and the highest $r$ of the candidates; the mean absolute
 # pixel change is set against the change between the reconstructions of neighbouring images.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **8.** If the decoder ignores $r$, does $r$ still affect the selection?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Yes, through the discriminator: $D(\mu, r)$ takes $r$ as an input (eqs. 7-9), and the VAE's encoder is trained
 # against that $D$.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **9.** What goes wrong with "label the $b$ lowest $D(\mu, r)$" when the scores bunch up?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The threshold falls inside the bunch; which candidates make it is decided by differences smaller than $D$'s noise
 # between seeds or iterations, so the selection is close to a random draw from the bunch.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **10.** Which recorded fields let you study the bunching after the fact?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # `discriminator_scores` (one per candidate) and `selection_threshold` of each cycle's record; with
 # `selected_indices` you know which were taken.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **11.** About what share of a paper-preset trial's FLOPs goes to the VAE and the discriminator, and why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # About 70% (88 of 125 PFLOP in `docs/benchmarks.md`): 8,593 to 14,843 iterations per query, each 834 GFLOP for a
 # large VAE on two batches of 128, against 3.33 GFLOP per training image of ResNet-18.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **12.** What does `timings_s['select']` include for TA-VAAL, and for random sampling?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # For TA-VAAL: computing $r$, training the VAE and $D$ from scratch and scoring the candidates. For random
 # sampling: drawing indices, close to nothing.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **13.** What entropy does a random batch of 200 from a balanced 10-class pool have, roughly, and why not exactly
 # $\ln 10$?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Close to $\ln 10 \approx 2.30$ nats, a little below: 200 draws do not give exactly 20 per class, and any
 # deviation lowers the entropy.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **14.** Give one good and one bad reason for TA-VAAL to select class-imbalanced batches.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # Good: the hard classes (high predicted loss) need more labels. Bad: the VAE's latent space separates some classes
 # from the labeled pool more easily, so $D$ prefers them whatever the task model needs.
 #
 # </details>
+# <!-- END SOLUTION -->
 #
 # **15.** Why do the small runs of this notebook not settle any of these questions?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # One trial, tiny models and a few dozen labels: the differences are within the noise. They show the measurements;
 # settling needs the paper's sizes and several trials (paired comparisons, notebook 05).
 #
 # </details>
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Further research

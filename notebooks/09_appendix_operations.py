@@ -189,6 +189,7 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 # 2. A sweep on two GPUs was interrupted. What do you type, and which runs are recomputed?
 # 3. `expected_minutes` says 20 minutes for your run, `bench` predicts 45. Which do you believe, and why?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
 #
 # 1. `cpu`: `notebook_preset()` reads an unset variable as `cpu`, on a GPU too. Run `%env TAVAAL_PRESET=paper` (or set
@@ -199,3 +200,4 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 #    throughput, meant only to warn before long runs.
 #
 # </details>
+# <!-- END SOLUTION -->

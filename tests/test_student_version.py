@@ -86,3 +86,30 @@ def test_student_checkers_say_not_implemented_yet(student_dir, name):
         function = re.search(r"^def (\w+)\(", cells[k], re.M).group(1)
         with pytest.raises(NotImplementedYet, match=f"not implemented yet: write {function} in the cell above"):
             exec(checker, namespace)
+
+
+MARKDOWN_ANSWER = re.compile(r"<!-- BEGIN SOLUTION -->\n(.*?)<!-- END SOLUTION -->", re.S)
+
+
+def markdown_cells(path: Path) -> list[str]:
+    cells = json.loads(path.read_text())["cells"]
+    return ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for cell in cells if cell["cell_type"] == "markdown"]
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+def test_student_version_holds_no_answer(student_dir, name):
+    """Every notebook's exercise and questionnaire answers sit in markdown solution regions; the student
+    version replaces each by nbgrader's text stub, and no line of an answer survives."""
+    instructor = markdown_cells(ROOT / "notebooks" / f"{name}.ipynb")
+    answers = [region for source in instructor for region in MARKDOWN_ANSWER.findall(source)]
+    lesson = "\n".join(MARKDOWN_ANSWER.sub("", source) for source in instructor)  # the text outside the answers
+    assert answers, f"{name} has no answer region"
+    assert all("<details>" in region for region in answers)
+    text = "\n".join(markdown_cells(student_dir / f"{name}.ipynb"))
+    assert "<details>" not in text and "SOLUTION" not in text
+    assert text.count("YOUR ANSWER HERE") == len(answers)
+    for region in answers:
+        for line in (line.strip() for line in region.splitlines()):
+            if len(line) > 30 and line not in lesson:  # a line the lesson also says may stay
+                assert line not in text, f"{name}: answer line {line!r} is in the student version"
