@@ -61,7 +61,7 @@ bench: venv
 clean-venv:
 	rm -rf $(VENV)
 
-# The real-browser test: JupyterLab + /usr/bin/chromium (playwright) run notebooks/05_active_loop.ipynb
+# The real-browser test: JupyterLab + /usr/bin/chromium (playwright) run notebooks/06_active_loop.ipynb
 # and move a widget; screenshots in artifacts/browser/. Not part of `make test`.
 .PHONY: browser-test chromium
 # Debian's Chromium drives the browser test (playwright uses /usr/bin/chromium: no browser download).

@@ -68,12 +68,12 @@ if "google.colab" in sys.modules:
 #
 # $$(x_1^\dagger, \dots, x_b^\dagger) = \operatorname*{argmin}_{(x_1, \dots, x_b) \subset X_U} D\big(r_U, q_\theta(z_U \mid x_U)\big).$$
 #
-# Random sampling picks $b$ candidates uniformly. Notebooks 01-03 build TA-VAAL's pieces one by one.
+# Random sampling picks $b$ candidates uniformly. Notebooks 02-04 build TA-VAAL's pieces one by one.
 #
 # The whole method in one picture (the paper's Fig. 1b, redrawn): the task learner trains with a **Ranker**
 # that predicts its loss; the Ranker's output $r$ is fed to a **conditional VAE**, which encodes both pools, and
 # to a **discriminator** that tells labeled codes from unlabeled ones; the **selection** labels the candidates
-# it finds least like the labeled pool. Notebooks 01, 02 and 03 highlight one box each.
+# it finds least like the labeled pool. Notebooks 02, 03 and 04 highlight one box each.
 
 # %%
 from tavaal_nb.diagram import pipeline_diagram
@@ -89,7 +89,7 @@ dataset = pick_dataset(["fashion-mnist", "synthetic-grey"], download=True)
 
 # %% [markdown]
 # The settings come from the preset; we only name the dataset, the two methods and one trial (the
-# paper averages 5; notebook 06 runs them). The two methods start from the *same* initial labeled set,
+# paper averages 5; notebook 07 runs them). The two methods start from the *same* initial labeled set,
 # so the comparison is paired.
 
 # %%
@@ -166,13 +166,18 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 #
 # | notebook | what it takes apart |
 # |---|---|
-# | [01 Ranking the loss](01_ranking_loss.ipynb) | why predict the task model's loss, and why *rank* it: eq. 1 vs eq. 4, MSE's scale problem |
-# | [02 The conditional VAE](02_conditional_wae.ipynb) | VAAL's VAE, and TA-VAAL's rank variable $r$ in the decoder (eq. 6) |
-# | [03 Discriminator and selection](03_discriminator_selection.ipynb) | the adversarial game (eqs. 7-8) and the selection rule (eq. 9) |
-# | [04 Imbalanced CIFAR-10](04_imbalanced_cifar10.ipynb) | the paper's imbalanced pools (Table 1) and their entropies |
-# | [05 The active-learning loop](05_active_loop.ipynb) | the whole loop, live, with every view of it |
-# | [06 Reproducing the paper](06_reproducing_the_paper.ipynb) | what the paper fixes and leaves out, resumable runs, and the paper's checkable numbers |
+# | [01 Active-learning sandbox](01_sandbox.ipynb) | active learning's basic ideas on 2-D toy pools, in seconds: uncertainty against diversity, redundant batches, the cold start, sampling bias; your own strategy |
+# | [02 Ranking the loss](02_ranking_loss.ipynb) | why predict the task model's loss, and why *rank* it: eq. 1 vs eq. 4, MSE's scale problem |
+# | [03 The conditional VAE](03_conditional_wae.ipynb) | VAAL's VAE, and TA-VAAL's rank variable $r$ in the decoder (eq. 6) |
+# | [04 Discriminator and selection](04_discriminator_selection.ipynb) | the adversarial game (eqs. 7-8) and the selection rule (eq. 9) |
+# | [05 Imbalanced CIFAR-10](05_imbalanced_cifar10.ipynb) | the paper's imbalanced pools (Table 1) and their entropies |
+# | [06 The active-learning loop](06_active_loop.ipynb) | the whole loop, live, with every view of it |
+# | [07 Reproducing the paper](07_reproducing_the_paper.ipynb) | what the paper fixes and leaves out, resumable runs, and the paper's checkable numbers |
 # | [09 Operations (appendix)](09_appendix_operations.ipynb) | presets, Colab and Google Drive, long GPU runs, sweeps, the live dashboard |
+#
+# **Next**: [01 The active-learning sandbox](01_sandbox.ipynb). Before any ResNet, it plays the game you just
+# watched on points in a plane, where every pick can be seen and every run takes milliseconds; notebooks 02-04
+# then take TA-VAAL apart piece by piece.
 #
 # The same experiment from a terminal: `python -m tavaal_nb run --dataset fashion-mnist --method tavaal,random --out runs/fm`.
 

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 07 · The active-learning sandbox: strategies in two dimensions
+# # 01 · The active-learning sandbox: strategies in two dimensions
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/07_sandbox.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/07_sandbox.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/01_sandbox.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/01_sandbox.ipynb)
 #
 # **What you will learn**
 # - the active-learning game at toy scale: a pool of unlabeled points, a small labeled set, a model, a
@@ -28,8 +28,10 @@
 # - VAAL's discriminator (eqs. 8-9) and Learning Loss's loss prediction (eq. 1) on points you can see;
 # - how to write your own strategy, try it here, then register it and run it in the package's real loop.
 #
-# **Prerequisites**: notebook 00 (the whole method in one run). No ResNet appears here: the task model is
-# a two-layer MLP that trains in milliseconds, so every figure is recomputed as you move a slider.
+# **Prerequisites**: notebook 00 (the whole method in one run); nothing from the notebooks after this one.
+# No ResNet appears here: the task model is a two-layer MLP that trains in milliseconds, so every figure is
+# recomputed as you move a slider. The ideas met here at toy scale come back at full scale later: the loss
+# ranking in notebook 02, the discriminator in notebook 04, the selections' class counts in notebook 06.
 #
 # **Run time** (top to bottom): under a minute on a 2-core CPU at any preset; the last section runs the
 # real loop at the `ci` preset.
@@ -190,7 +192,7 @@ sandbox_figure(biased["entropy"], cycle=4, references=[biased["random"]])
 
 # %% [markdown]
 # In the sandbox above, raise the imbalance slider and read the title: it prints the class counts of the
-# cycle's picks beside those of the pool. Notebook 05 measures the same thing at full scale, the entropy of
+# cycle's picks beside those of the pool. Notebook 06 measures the same thing at full scale, the entropy of
 # each selection's class counts (the paper's Fig. 6).
 
 # %% [markdown]
@@ -223,7 +225,7 @@ assert vaal_run.labeled_sizes == lloss_run.labeled_sizes == [10, 20, 30, 40]
 # %% [markdown]
 # The discriminator's picks fill the gaps between labeled points, wherever they are: a diversity method that
 # knows nothing about the classes. The loss head only sees a few dozen labeled losses, nearly all close to
-# zero once the MLP fits them, which is the scale problem notebook 01 discusses.
+# zero once the MLP fits them: the scale problem that notebook 02 takes apart.
 
 # %% [markdown]
 # ## 7. Write your own strategy

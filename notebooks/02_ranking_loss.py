@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 01 · Ranking the loss: eq. 1, eq. 4, and why not MSE
+# # 02 · Ranking the loss: eq. 1, eq. 4, and why not MSE
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/01_ranking_loss.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/01_ranking_loss.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/02_ranking_loss.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/02_ranking_loss.ipynb)
 #
 # **What you will learn**
 # - why Learning Loss and TA-VAAL *predict the task model's loss* on images nobody has labeled;

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 02 · The conditional VAE: VAAL's VAE with TA-VAAL's rank variable
+# # 03 · The conditional VAE: VAAL's VAE with TA-VAAL's rank variable
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/02_conditional_wae.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/02_conditional_wae.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/03_conditional_wae.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/03_conditional_wae.ipynb)
 #
 # **What you will learn**
 # - the VAE that VAAL trains on the labeled *and* the unlabeled pool, and its objective;
@@ -26,7 +26,7 @@
 # - how the reconstruction and KL terms evolve during training;
 # - what the paper calls a "Wasserstein auto-encoder" and what the loss it writes down actually is.
 #
-# **Prerequisites**: notebooks 00 and 01; the idea of an auto-encoder.
+# **Prerequisites**: notebooks 00 and 02; the idea of an auto-encoder.
 #
 # **Run time** (top to bottom): `ci` about 1 minute; `cpu` 2-4 minutes on a 2-core CPU; `paper` on one
 # GPU about 3 minutes (an estimate: one ResNet-18 training and 8,593 VAE iterations, the public code's count
@@ -208,7 +208,7 @@ print(f"r on the candidates: min {r_candidates.min():.3f}, median {r_candidates.
 # Now the VAE and its discriminator, trained together for the public code's number of iterations,
 # `int((labeled + candidates) * vae_epochs / batch)` (8,593 in the first query at the paper's sizes; the paper
 # itself states no number of VAE iterations). Each iteration is one
-# VAE step on eqs. 6 + 7 and one discriminator step on eq. 8 (notebook 03 is about those two); we ask for the
+# VAE step on eqs. 6 + 7 and one discriminator step on eq. 8 (notebook 04 is about those two); we ask for the
 # loss terms every 1/20 of the run.
 
 # %%
@@ -241,7 +241,7 @@ assert all(math.isfinite(v) for values in history.values() for v in values)
 #
 # The reconstruction error falls as the decoder learns the images; the KL term is what the encoder pays for
 # putting information into $z$, and usually rises from near zero as it does. The adversarial and
-# discriminator terms hover near $2 \log 2 \approx 1.39$ while neither player wins (notebook 03).
+# discriminator terms hover near $2 \log 2 \approx 1.39$ while neither player wins (notebook 04).
 
 # %%
 from tavaal_nb.plots import vae_history_figure

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 03 · The discriminator and the selection rule
+# # 04 · The discriminator and the selection rule
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/03_discriminator_selection.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/03_discriminator_selection.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/04_discriminator_selection.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/04_discriminator_selection.ipynb)
 #
 # **What you will learn**
 # - the adversarial game between the VAE and the discriminator $D$ (eqs. 7 and 8), with its label
@@ -26,7 +26,7 @@
 # - how to check that rule on a real query of VAAL and of TA-VAAL;
 # - how to read the histogram of $D$ over the candidates (the paper's Fig. 7).
 #
-# **Prerequisites**: notebooks 00-02; the binary cross-entropy.
+# **Prerequisites**: notebooks 00-03; the binary cross-entropy.
 #
 # **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 3 minutes on a 2-core CPU; `paper` on one
 # GPU about 5 minutes (an estimate).
@@ -73,7 +73,7 @@ if "google.colab" in sys.modules:
 #
 # ### Where the paper's text contradicts itself
 #
-# As with eq. 1's leading minus sign (notebook 01), the course follows the equations where the prose disagrees:
+# As with eq. 1's leading minus sign (notebook 02), the course follows the equations where the prose disagrees:
 #
 # - **What $D$ predicts.** Sec. 3.3 says VAAL's discriminator is "trained to predict the probability that a point
 #   in the latent space belongs to unlabeled data pool". Eqs. 8 and 9 say the opposite: eq. 8 pushes $D$ towards 1
@@ -81,7 +81,7 @@ if "google.colab" in sys.modules:
 #   "labeled". The course uses eqs. 8-9: **labeled = 1**.
 # - **Eq. 6's sign.** Eq. 6 is a log-likelihood minus KL terms, written to be *maximised*, but sec. 4.3 says the
 #   VAE's final loss is "the sum of (6) and (7)", a loss to *minimise*. The sum only makes sense with eq. 6 negated
-#   (reconstruction error plus $\lambda$ KL), which is what the package minimises (notebook 02).
+#   (reconstruction error plus $\lambda$ KL), which is what the package minimises (notebook 03).
 # - **"Without proposed ranking loss (4)".** Sec. 6.2 calls learning loss_v2 Learning Loss "without proposed ranking
 #   loss (4)", then concludes that using eq. 4 with task learners is advantageous; the conclusion only follows if
 #   v2 is Learning Loss *with* eq. 4 in place of eq. 1, and the course reads it so.
@@ -128,7 +128,7 @@ assert grad_vae.tolist() == [-0.5, -0.5]  # descent on eq. 7: both pools pushed 
 # outputs for them (`None` for VAAL). In order:
 #
 # 1. **The VAE's step.** For each pool, labeled first: `recon, z, mu, logvar = vae(x, sig(r))` (the decoder reads
-#    $\mathrm{sig}(r)$; `vae(x, None)` for VAAL), the eq. 6 terms (your function of notebook 02, or
+#    $\mathrm{sig}(r)$; `vae(x, None)` for VAAL), the eq. 6 terms (your function of notebook 03, or
 #    `tavaal_nb.losses.conditional_vae_loss`), and $D$'s logits `discriminator(mu, r)` (raw $r$). The VAE's loss is
 #    eq. 6 + `adversarial_weight` $\times$ eq. 7. Zero the VAE optimizer's gradients, backpropagate, step.
 # 2. **The discriminator's step.** Encode both batches again with the *updated* encoder, without gradients
@@ -377,7 +377,7 @@ check_selection(my_selection)
 # range, so that picking the lowest scores is "almost random", while TA-VAAL's scores stay spread. Here is the
 # same view after one cycle; the dotted lines are the selection thresholds (everything left of its line was
 # chosen). Use the method buttons to see one at a time. One small query proves nothing about the paper's
-# claim; notebook 05 follows $D$ over a whole run.
+# claim; notebook 06 follows $D$ over a whole run.
 
 # %%
 from tavaal_nb.widgets import DiscriminatorHistogram

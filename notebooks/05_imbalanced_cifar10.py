@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 04 · Imbalanced CIFAR-10: the paper's Table 1
+# # 05 · Imbalanced CIFAR-10: the paper's Table 1
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/04_imbalanced_cifar10.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/04_imbalanced_cifar10.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/05_imbalanced_cifar10.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/05_imbalanced_cifar10.ipynb)
 #
 # **What you will learn**
 # - how the paper builds its three imbalanced CIFAR-10 pools (sec. 5.2, Table 1) and why it describes them by
@@ -28,7 +28,7 @@
 #
 # **Prerequisites**: notebook 00; the natural logarithm.
 #
-# **Run time** (top to bottom): under a minute at every preset (nothing is trained here); notebook 05 runs
+# **Run time** (top to bottom): under a minute at every preset (nothing is trained here); notebook 06 runs
 # the active-learning methods on these pools.
 
 # %% tags=["colab-setup", "nbval-skip"]
@@ -276,7 +276,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 #     --out results/cifar10-imb-1.65 --resume
 # ```
 #
-# Notebook 05 runs the loop live on such a pool at a small scale, with the entropy view of Fig. 6.
+# Notebook 06 runs the loop live on such a pool at a small scale, with the entropy view of Fig. 6.
 
 # %% [markdown]
 # ## Summary

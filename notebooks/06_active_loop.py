@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 05 · The active loop and its widgets
+# # 06 · The active loop and its widgets
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/05_active_loop.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/05_active_loop.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/06_active_loop.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/06_active_loop.ipynb)
 #
 # The previous notebooks built TA-VAAL piece by piece. Here the whole active-learning loop runs:
 # random sampling, Learning Loss, VAAL and TA-VAAL, several cycles and trials each, on an
@@ -191,7 +191,7 @@ from tavaal_nb.widgets import ClassDiscriminatorHistogram, LatentExplorer, Selec
 # $$(x_1^\dagger, \dots, x_b^\dagger) = \operatorname*{argmin}_{(x_1,\dots,x_b) \subset X_U} D\big(r_U, q_\theta(z_U \mid x_U)\big) \qquad (9)$$
 #
 # The pool is Fashion-MNIST cut to the first row of the paper's Table 1 (class-count entropy 1.657
-# nats, some classes with 50 images; notebook 04), or the synthetic grey set when Fashion-MNIST is
+# nats, some classes with 50 images; notebook 05), or the synthetic grey set when Fashion-MNIST is
 # not available (it is downloaded when it can be).
 
 # %%
@@ -215,7 +215,7 @@ announce_run(config)
 
 # %%
 recorder = SelectionRecorder()
-OUT = f"runs/05_active_loop-{config.preset}-{config.dataset}-{config.trials}trials"
+OUT = f"runs/06_active_loop-{config.preset}-{config.dataset}-{config.trials}trials"
 results = run_experiment(config, OUT, resume=True, callbacks=[recorder], progress=False, data=data)
 print(f"{len(results.runs)} runs in {results.path}; {len(recorder.records)} cycles computed now")
 

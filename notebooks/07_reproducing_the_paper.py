@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 06 · Reproducing the paper
+# # 07 · Reproducing the paper
 #
-# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/06_reproducing_the_paper.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/06_reproducing_the_paper.ipynb)
+# [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/07_reproducing_the_paper.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/07_reproducing_the_paper.ipynb)
 #
 # **What you will learn**
 # - what a small-scale reproduction shows, from the results shipped with the repository, and how to judge a gap
@@ -32,7 +32,7 @@
 # [09 Operations](09_appendix_operations.ipynb). The numbering quoted (sections, equations, figures) is that of
 # the paper's first arXiv version (v1, 12 February 2020).
 #
-# **Prerequisites**: notebook 00 (notebooks 01-05 explain what is being reproduced).
+# **Prerequisites**: notebook 00 (notebooks 02-06 explain what is being reproduced).
 #
 # **Run time** (top to bottom): about 1 minute at every preset, because the run executed here always uses the
 # tiny `ci` preset. The notebook opens on the evidence: the shipped results, drawn in seconds; then **Run your

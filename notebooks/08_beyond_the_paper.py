@@ -31,7 +31,7 @@
 # `cpu`-preset results in `results/cpu/sweep/` (real Fashion-MNIST, six methods). Every number printed is
 # computed in the cell that prints it.
 #
-# **Prerequisites**: notebooks 01-03 (the Ranker, the conditional VAE, the discriminator) and 05 (the loop).
+# **Prerequisites**: notebooks 02-04 (the Ranker, the conditional VAE, the discriminator) and 06 (the loop).
 #
 # **Run time** (top to bottom): under a minute at the `ci` preset; a few minutes at `cpu` on a 2-core CPU.
 
@@ -148,7 +148,7 @@ for method in ("vaal", "vaal-lloss", "tavaal"):
           f"(plain retraining {record['plain_test_accuracy']:.2f}%)")
 
 # %% [markdown]
-# With one trial of a tiny run these numbers cannot order the arms; notebook 06 prints the paper-scale command
+# With one trial of a tiny run these numbers cannot order the arms; notebook 07 prints the paper-scale command
 # for Fig. 5 (`cifar10-imb-1.89`, five trials). Note what the arm does *not* separate: `vaal-lloss` and TA-VAAL
 # both have the Ranker confound of section 1, so the dashed curves are again the fair comparison.
 
@@ -157,7 +157,7 @@ for method in ("vaal", "vaal-lloss", "tavaal"):
 #
 # Eq. 6 conditions the decoder on $r$: $p_\theta(x \mid z, r)$. Nothing in the objective forces the decoder to
 # *use* it: the encoder's $z$ already carries the image, and reconstruction is the decoder's whole task. Notebook
-# 02 measures how much the decoded image changes as $r$ moves; here the same measurement on a freshly trained
+# 03 measures how much the decoded image changes as $r$ moves; here the same measurement on a freshly trained
 # conditional VAE of one TA-VAAL query (a task model with Ranker on a random labeled pool, $r$ on both pools,
 # then the VAE and $D$ as in the loop).
 
@@ -520,7 +520,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # <details><summary>Answer</summary>
 #
 # One trial, tiny models and a few dozen labels: the differences are within the noise. They show the measurements;
-# settling needs the paper's sizes and several trials (paired comparisons, notebook 05).
+# settling needs the paper's sizes and several trials (paired comparisons, notebook 06).
 #
 # </details>
 # <!-- END SOLUTION -->
@@ -534,5 +534,5 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 #    ranking of the methods change when every method is compared on its plain curve?
 # 2. **A selection that knows when $D$ is unsure.** When many candidates sit within a small band of the threshold,
 #    replace "lowest $b$" inside the band by a diversity rule (k-center on $\mu$, as Core-set does) and register it
-#    as a new method (notebook 07 shows how). Measure the class entropy of its batches and its learning curve
+#    as a new method (notebook 01 shows how). Measure the class entropy of its batches and its learning curve
 #    against TA-VAAL on a balanced and an imbalanced pool.

@@ -137,7 +137,7 @@ else:
 #
 # `python -m tavaal_nb sweep` runs one ordinary, resumable run per (dataset, method, trial) under
 # `--out/<dataset>/<method>/trial-<k>/` and keeps a manifest, `sweep.json`; finished runs are never recomputed.
-# The commands for each of the paper's figures are in notebook 06, section 7; for example the main grid and its
+# The commands for each of the paper's figures are in notebook 07, section 7; for example the main grid and its
 # continuation after an interruption:
 #
 # ```bash
@@ -184,7 +184,7 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 #
 # ## Exercises
 #
-# 1. On Colab with a GPU runtime and nothing set, which preset does notebook 05 use, and how do you make it run at
+# 1. On Colab with a GPU runtime and nothing set, which preset does notebook 06 use, and how do you make it run at
 #    the paper's scale?
 # 2. A sweep on two GPUs was interrupted. What do you type, and which runs are recomputed?
 # 3. `expected_minutes` says 20 minutes for your run, `bench` predicts 45. Which do you believe, and why?

@@ -102,7 +102,7 @@ class InterruptAfter(Callback):
             raise KeyboardInterrupt(f"interrupted after {self.finished} finished cycle(s), as asked")
 
 
-# ---------------------------------------------------------------------- loss prediction (01)
+# ---------------------------------------------------------------------- loss prediction (02)
 def ranking_objectives(margin: float = 1.0) -> dict[str, PairwiseRankingLoss]:
     """The loss-prediction objectives the paper discusses, by name, each ``f(pred, target)``:
 
@@ -210,7 +210,7 @@ def top_fraction_overlap(predicted: Tensor, true: Tensor, fraction: float = 0.1)
     return len(top_true & top_pred) / k
 
 
-# ---------------------------------------------------------------------- imbalanced pools (04)
+# ---------------------------------------------------------------------- imbalanced pools (05)
 def random_selection_entropies(labels: Tensor, size: int, draws: int = 20, seed: int = 0) -> list[float]:
     """Class-count entropies (nats) of ``draws`` uniform random selections of ``size`` images
     from a pool with these ``labels``: the baseline for the paper's Fig. 6. Random sampling
@@ -224,7 +224,7 @@ def random_selection_entropies(labels: Tensor, size: int, draws: int = 20, seed:
             for _ in range(draws)]
 
 
-# --------------------------------------------------------------------- conditional VAE (02)
+# --------------------------------------------------------------------- conditional VAE (03)
 def to_uint8(x: Tensor, augmenter: Augmenter) -> Tensor:
     """Undo the normalisation of a float batch ``(B, C, H, W)``: uint8 pixels for viewing."""
     mean, std = augmenter.mean.to(x.device), augmenter.std.to(x.device)

@@ -1,7 +1,7 @@
 """TA-VAAL's pipeline as a diagram (the paper's Fig. 1b, redrawn): one SVG, any piece highlighted.
 
 The course shows the whole picture in notebook 00 and the same picture with the piece being taught
-highlighted in notebooks 01 (the Ranker), 02 (the conditional VAE) and 03 (the discriminator and the
+highlighted in notebooks 02 (the Ranker), 03 (the conditional VAE) and 04 (the discriminator and the
 selection)::
 
     from tavaal_nb.diagram import pipeline_diagram

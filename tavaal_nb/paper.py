@@ -1,4 +1,4 @@
-"""The paper's headline accuracies, and how a set of results compares with them (notebook 06)."""
+"""The paper's headline accuracies, and how a set of results compares with them (notebook 07)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ NOTEBOOKS = course.notebook_paths(REPO)
 
 def test_the_course_has_its_seven_notebooks():
     stems = [p.stem for p in NOTEBOOKS]
-    for number in ("00", "01", "02", "03", "04", "06"):
+    for number in ("00", "01", "02", "03", "04", "05", "07"):
         assert any(stem.startswith(number + "_") for stem in stems), f"notebook {number} is missing"
     assert [lesson.stem for lesson in course.LESSONS] == sorted(lesson.stem for lesson in course.LESSONS)
     assert {lesson.stem for lesson in course.LESSONS} >= set(stems)

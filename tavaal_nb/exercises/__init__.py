@@ -10,10 +10,10 @@ cell above".
 
 | notebook | the learner writes | checker |
 |---|---|---|
-| 01 | eq. 4, the Ranker loss | :func:`check_ranker_loss` |
-| 02 | the reparameterisation; eq. 6 | :func:`check_reparameterize`, :func:`check_conditional_vae_objective` |
-| 03 | one adversarial step (eqs. 7, 8); eq. 9 | :func:`check_adversarial_step`, :func:`check_selection` |
-| 04 | the class-count entropy; Table 1 | :func:`check_class_entropy`, :func:`check_table_1_row` |
+| 02 | eq. 4, the Ranker loss | :func:`check_ranker_loss` |
+| 03 | the reparameterisation; eq. 6 | :func:`check_reparameterize`, :func:`check_conditional_vae_objective` |
+| 04 | one adversarial step (eqs. 7, 8); eq. 9 | :func:`check_adversarial_step`, :func:`check_selection` |
+| 05 | the class-count entropy; Table 1 | :func:`check_class_entropy`, :func:`check_table_1_row` |
 """
 
 from tavaal_nb.exercises.adversarial import check_adversarial_step, check_selection

@@ -1,4 +1,4 @@
-"""Checkers for the learner's adversarial step (**eqs. 7 and 8**) and selection (**eq. 9**) (notebook 03).
+"""Checkers for the learner's adversarial step (**eqs. 7 and 8**) and selection (**eq. 9**) (notebook 04).
 
 The adversarial step is graded against the package's own loop,
 :func:`tavaal_nb.strategies.vaal.train_adversarial`, run in fp32 on the CPU: the

@@ -1,4 +1,4 @@
-"""Checkers for the learner's class-count entropy and Table 1 rows (notebook 04)."""
+"""Checkers for the learner's class-count entropy and Table 1 rows (notebook 05)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checker for the learner's Ranker loss, **eq. 4** (notebook 01)."""
+"""Checker for the learner's Ranker loss, **eq. 4** (notebook 02)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def ranker_loss_cases() -> list[Case]:
     random_target = torch.rand(64, generator=generator)
     mixed_target = torch.tensor([0.5, 0.2, 0.2, 0.5, 0.1, 0.3])  # pairs (0,5) (1,4) (2,3): I = 1, 1, 0
     return [
-        _value_case("the worked example of notebook 01 (B = 4)",
+        _value_case("the worked example of notebook 02 (B = 4)",
                     torch.tensor([2.0, 0.5, 1.0, 0.0]), torch.tensor([0.9, 0.1, 0.3, 0.2])),
         _value_case("one pair, i ahead but wrongly ordered", torch.tensor([1.5, -0.5]), torch.tensor([0.1, 0.7])),
         _value_case("random batch of 64", random_pred, random_target),

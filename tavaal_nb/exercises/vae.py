@@ -1,4 +1,4 @@
-"""Checkers for the learner's reparameterisation and conditional VAE objective, **eq. 6** (notebook 02)."""
+"""Checkers for the learner's reparameterisation and conditional VAE objective, **eq. 6** (notebook 03)."""
 
 from __future__ import annotations
 

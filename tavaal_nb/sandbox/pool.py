@@ -2,7 +2,7 @@
 
 Made with torch alone (seeded), so the sandbox needs no scikit-learn. The imbalance knob is the
 ratio of the largest class to the smallest, the measure of the paper's Table 1 ("imbalance ratio");
-the counts in between fall geometrically, like the long-tailed pools of notebook 04.
+the counts in between fall geometrically, like the long-tailed pools of notebook 05.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JupyterLab + Chromium: open notebooks/05_active_loop.ipynb, run every cell, move a widget
+"""JupyterLab + Chromium: open notebooks/06_active_loop.ipynb, run every cell, move a widget
 slider, and check that the plotly widgets rendered and redrew.
 
 Runs with ``make browser-test``. It starts its own JupyterLab (127.0.0.1, a free port, a token,
@@ -25,7 +25,7 @@ from conftest import CHROMIUM, chromium_context, free_port
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "notebooks" / "05_active_loop.ipynb"
+NOTEBOOK = REPO / "notebooks" / "06_active_loop.ipynb"
 ARTIFACTS = REPO / "artifacts" / "browser"
 RUN_ALL_TIMEOUT_S = 420
 

@@ -91,10 +91,10 @@ def test_notebooks_are_discovered_in_course_order(tmp_path):
     folder.mkdir()
     with pytest.raises(ValueError, match="no notebooks matching"):
         site_build.discover_notebooks(tmp_path)
-    for name in ("10_later.ipynb", "00_first.ipynb", "scratch.ipynb", "07_sandbox.ipynb", "07_sandbox.py"):
+    for name in ("10_later.ipynb", "00_first.ipynb", "scratch.ipynb", "01_sandbox.ipynb", "01_sandbox.py"):
         (folder / name).write_text("{}")
     assert [p.name for p in site_build.discover_notebooks(tmp_path)] == [
-        "00_first.ipynb", "07_sandbox.ipynb", "10_later.ipynb"]
+        "00_first.ipynb", "01_sandbox.ipynb", "10_later.ipynb"]
 
 
 def test_the_landing_page_maps_every_notebook_found_even_one_the_course_table_lacks():
