@@ -26,7 +26,7 @@
 #
 # **Prerequisites**: Python and a little PyTorch. No GPU needed.
 #
-# **Run time** (top to bottom): `ci` preset about 1 minute; `cpu` preset about 8 minutes on a 2-core CPU
+# **Run time** (top to bottom): `ci` preset about 1 minute; `cpu` preset about 3.5 minutes on a 2-core CPU (measured)
 # (a laptop with more cores: less); `paper` preset on one GPU about 20 minutes (one trial; an estimate).
 #
 # The preset comes from the environment variable `TAVAAL_PRESET` (`ci`, `cpu`, `paper`, `authors-code`).
@@ -173,6 +173,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # | [05 Imbalanced CIFAR-10](05_imbalanced_cifar10.ipynb) | the paper's imbalanced pools (Table 1) and their entropies |
 # | [06 The active-learning loop](06_active_loop.ipynb) | the whole loop, live, with every view of it |
 # | [07 Reproducing the paper](07_reproducing_the_paper.ipynb) | what the paper fixes and leaves out, resumable runs, and the paper's checkable numbers |
+# | [08 Beyond the paper](08_beyond_the_paper.ipynb) | what the paper does not show: the Ranker confound, a decoder that ignores $r$, bunched scores, the compute split |
 # | [09 Operations (appendix)](09_appendix_operations.ipynb) | presets, Colab and Google Drive, long GPU runs, sweeps, the live dashboard |
 #
 # **Next**: [01 The active-learning sandbox](01_sandbox.ipynb). Before any ResNet, it plays the game you just

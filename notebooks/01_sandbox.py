@@ -258,9 +258,6 @@ assert [p.tolist() for p in mine.picks] == [p.tolist() for p in builtin.picks]  
 # %% [markdown]
 # ## 8. Register it and run the real loop
 #
-# > **Note.** This section uses the package's plug-in API (`tavaal_nb.register_strategy`), which arrives
-# > with the strategy registry. On a checkout without it the cells below fail with an `AttributeError`.
-#
 # The real loop gives a strategy a `QueryContext`: the trained ResNet (`context.task`), the image pool
 # (`context.data`), the indices of the `candidates`, the `budget`. The same margin, computed from the task
 # model's logits on the candidate images with `tavaal_nb.training.infer`, registered under a name that

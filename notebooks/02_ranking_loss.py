@@ -28,7 +28,7 @@
 #
 # **Prerequisites**: notebook 00; cross-entropy and the sigmoid $\mathrm{sig}(t) = 1 / (1 + e^{-t})$.
 #
-# **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 2-3 minutes on a 2-core CPU; `paper` on one
+# **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 30 seconds on a 2-core CPU (measured); `paper` on one
 # GPU about 3 minutes (an estimate).
 
 # %% tags=["colab-setup", "nbval-skip"]

@@ -28,7 +28,7 @@
 #
 # **Prerequisites**: notebooks 00 and 02; the idea of an auto-encoder.
 #
-# **Run time** (top to bottom): `ci` about 1 minute; `cpu` 2-4 minutes on a 2-core CPU; `paper` on one
+# **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 30 seconds on a 2-core CPU (measured); `paper` on one
 # GPU about 3 minutes (an estimate: one ResNet-18 training and 8,593 VAE iterations, the public code's count
 # at the paper's sizes).
 

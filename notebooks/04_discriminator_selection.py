@@ -28,7 +28,7 @@
 #
 # **Prerequisites**: notebooks 00-03; the binary cross-entropy.
 #
-# **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 3 minutes on a 2-core CPU; `paper` on one
+# **Run time** (top to bottom): `ci` about 1 minute; `cpu` about 1 minute on a 2-core CPU (measured); `paper` on one
 # GPU about 5 minutes (an estimate).
 
 # %% tags=["colab-setup", "nbval-skip"]

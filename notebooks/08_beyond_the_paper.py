@@ -33,7 +33,7 @@
 #
 # **Prerequisites**: notebooks 02-04 (the Ranker, the conditional VAE, the discriminator) and 06 (the loop).
 #
-# **Run time** (top to bottom): under a minute at the `ci` preset; a few minutes at `cpu` on a 2-core CPU.
+# **Run time** (top to bottom): under a minute at the `ci` preset; about 3 minutes at `cpu` on a 2-core CPU (measured).
 
 # %% tags=["colab-setup", "nbval-skip"]
 # Colab only: install tavaal-nb from its repository and enable Colab's widget manager.
@@ -49,10 +49,21 @@ if "google.colab" in sys.modules:
     output.enable_custom_widget_manager()
 
 # %% [markdown]
+# The pieces of the pipeline this notebook questions: the task learner trained with its Ranker (sections 1 and
+# 2), the conditional VAE that may ignore $r$ (section 3), the discriminator whose scores may bunch up (section
+# 4), and the selection, whose batches need not be class-balanced (section 6).
+
+# %%
+from tavaal_nb.diagram import pipeline_diagram
+
+pipeline_diagram(["task", "ranker", "vae", "discriminator", "selection"],
+                 title="What the paper does not show: each highlighted piece is measured below")
+
+# %% [markdown]
 # ## 0. The material: a small run here, and the shipped results
 #
 # The small run has four methods at the preset `notebook_preset()` gives (at any preset other than `ci`, cut to
-# one trial of three cycles): TA-VAAL, VAAL + Learning Loss (`vaal-lloss`, Fig. 5's arm), VAAL and random
+# one trial of two cycles, one query): TA-VAAL, VAAL + Learning Loss (`vaal-lloss`, Fig. 5's arm), VAAL and random
 # sampling, each with `retrain_plain=True`: after each query the labeled set also trains a *plain* task model,
 # one without a Ranker, and its accuracy is stored as `plain_test_accuracy` (the paper's Fig. 4, sec. 6.1).
 
@@ -65,7 +76,7 @@ from tavaal_nb.course_runtime import announce_run, notebook_preset
 from tavaal_nb.environment import pick_dataset
 
 preset = notebook_preset()
-shorter = {} if preset == "ci" else {"trials": 1, "cycles": 3}
+shorter = {} if preset == "ci" else {"trials": 1, "cycles": 2}
 config = tavaal_nb.make_config(preset, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("tavaal", "vaal-lloss", "vaal", "random"), retrain_plain=True, **shorter)
 announce_run(config)

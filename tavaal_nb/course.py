@@ -60,8 +60,10 @@ BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 class Lesson:
     """One notebook of the course, as the README's table describes it.
 
-    ``cpu_minutes``: measured, ``cpu`` preset, top to bottom on a 2-core CPU;
-    ``gpu_minutes``: ``paper`` preset on one GPU (estimates unless the text says measured).
+    ``cpu_minutes``, ``cpu_first_figure`` (seconds until the first figure shows) and ``cpu_peak`` (the kernel's
+    peak resident memory): measured at the ``cpu`` preset, top to bottom on an idle 2-core CPU, by
+    ``benchmarks/notebook_footprint.py`` (docs/benchmarks.md has the run); ``gpu_minutes``: ``paper`` preset on
+    one GPU (estimates unless the text says measured).
     """
 
     stem: str
@@ -69,41 +71,45 @@ class Lesson:
     teaches: str
     cpu_minutes: str
     gpu_minutes: str
+    cpu_first_figure: str
+    cpu_peak: str
 
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson("00_quickstart", "Quickstart",
            "TA-VAAL against random sampling on Fashion-MNIST, the learning curves, a map of the course",
-           "8", "~20 (est.)"),
+           "3.4", "~20 (est.)", "5 s", "1.36 GB"),
     Lesson("01_sandbox", "Active-learning sandbox",
            "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
            "your own strategy, then registered in the real loop",
-           "under 1", "under 1"),
+           "0.3", "under 1", "8 s", "0.96 GB"),
     Lesson("02_ranking_loss", "Ranking the loss",
            "why predict a loss and why rank it: eq. 1 vs eq. 4 by hand, MSE's scale problem, Spearman on held-out losses",
-           "2-3", "~3 (est.)"),
+           "0.5", "~3 (est.)", "5 s", "1.42 GB"),
     Lesson("03_conditional_wae", "The conditional VAE",
            "VAAL's VAE, the rank variable r in the decoder (eq. 6), reconstructions, what r does, KL and reconstruction terms",
-           "2-4", "~3 (est.)"),
+           "0.5", "~3 (est.)", "7 s", "1.36 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
            "the adversarial game (eqs. 7-8, labeled = 1), selection by lowest D (eq. 9), D's histogram for VAAL and TA-VAAL",
-           "3", "~5 (est.)"),
+           "1.1", "~5 (est.)", "5 s", "1.28 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
-           "under 1", "under 1"),
+           "0.2", "under 1", "8 s", "1.01 GB"),
     Lesson("06_active_loop", "The active-learning loop",
-           "four methods on an imbalanced pool, live: dashboard, learning curves, selection entropy (Fig. 6), D histograms (Fig. 7), latent space",
-           "15-25", "hours"),
+           "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
+           "intervals, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
+           "2.5", "hours", "6 s", "1.34 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
-           "the paper preset on a GPU, long resumable runs, sweeps, reading results, the paper's headline numbers",
-           "1", "1 (hours for the runs it shows)"),
+           "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
+           "Figs. 4-5 and the upper bound at a small scale",
+           "3.8", "1 (hours for the runs it shows)", "6 s", "1.36 GB"),
     Lesson("08_beyond_the_paper", "Beyond the paper",
            "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
-           "~5 (est.)", "~5 (est.)"),
+           "3.1", "~5 (est.)", "6 s", "1.33 GB"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
-           "1", "1"),
+           "0.2", "1", "6 s", "0.95 GB"),
 )
 
 
@@ -252,12 +258,13 @@ def _problems_of_notebook(path: Path, repository: str, branch: str) -> list[str]
 # ------------------------------------------------------------------------------ README
 def readme_table(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
     """The README's course table (between its markers)."""
-    rows = ["| notebook | what it teaches | minutes on a CPU (`cpu` preset) | minutes on a GPU (`paper` preset) | open |",
-            "|---|---|---|---|---|"]
+    rows = ["| notebook | what it teaches | minutes on a CPU (`cpu` preset) | first figure after | peak memory "
+            "| minutes on a GPU (`paper` preset) | open |",
+            "|---|---|---|---|---|---|---|"]
     for lesson in LESSONS:
         link = f"[{lesson.stem[:2]} {lesson.title}]({NOTEBOOK_DIR}/{lesson.stem}.ipynb)"
-        rows.append(f"| {link} | {lesson.teaches} | {lesson.cpu_minutes} | {lesson.gpu_minutes} | "
-                    f"{badges_markdown(lesson.stem, repository, branch)} |")
+        rows.append(f"| {link} | {lesson.teaches} | {lesson.cpu_minutes} | {lesson.cpu_first_figure} | "
+                    f"{lesson.cpu_peak} | {lesson.gpu_minutes} | {badges_markdown(lesson.stem, repository, branch)} |")
     return "\n".join(rows)
 
 
