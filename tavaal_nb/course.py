@@ -98,7 +98,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_active_loop", "The active-learning loop",
            "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
            "intervals, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
-           "2.5", "hours", "6 s", "1.34 GB"),
+           "2.4", "hours", "6 s", "1.37 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
            "Figs. 4-5 and the upper bound at a small scale",
