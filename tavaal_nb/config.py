@@ -93,6 +93,7 @@ class Config:
     precision: str = "auto"
     memory_format: str = "auto"
     fused_optimizers: str = "auto"  # fused SGD/Adam kernels: auto (on CUDA only), on, off
+    cuda_graphs: str = "auto"  # whole training steps as CUDA graphs: auto (on CUDA only), on (CUDA only), off
     compile: bool = False  # torch.compile the task model and the VAE (optional; off by default)
     allow_tf32: bool = True  # False: TF32 off on CUDA (convolutions and matmuls in true fp32)
     retrain_plain: bool = False  # also train a plain task model (no Ranker) per cycle (sec. 6.1, Fig. 4)
@@ -175,14 +176,23 @@ class Config:
         for name in ("decoder_r", "discriminator_r"):
             if getattr(self, name) not in R_TRANSFORMS:
                 problems.append(f"{name} must be one of {R_TRANSFORMS}, got {getattr(self, name)!r}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            problems.append(f"precision must be auto (bf16 on CUDA, fp32 on the CPU), bf16 or fp32, got {self.precision!r}")
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            problems.append(f"precision must be auto (bf16 on CUDA GPUs of compute capability >= 8.0, fp16 on older "
+                            f"ones, fp32 on the CPU), bf16, fp16 or fp32, got {self.precision!r}")
         if self.memory_format not in ("auto", "channels_last", "contiguous"):
             problems.append(f"memory_format must be auto (channels_last on CUDA), channels_last or contiguous, "
                             f"got {self.memory_format!r}")
         if self.fused_optimizers not in ("auto", "on", "off"):
             problems.append(f"fused_optimizers must be auto (fused SGD/Adam on CUDA, plain on the CPU), on or off, "
                             f"got {self.fused_optimizers!r}")
+        if self.cuda_graphs not in ("auto", "on", "off"):
+            problems.append(f"cuda_graphs must be auto (on when the device is CUDA), on (CUDA devices only) or off, "
+                            f"got {self.cuda_graphs!r}")
+        elif self.cuda_graphs == "on" and isinstance(self.device, str) and self.device == "cpu":
+            problems.append("cuda_graphs='on' needs a CUDA device, but device is 'cpu'; use cuda_graphs=auto or off")
+        elif self.cuda_graphs == "on" and self.precision == "fp16":
+            problems.append("cuda_graphs='on' does not work with precision='fp16' (its gradient scaler checks for "
+                            "overflow on the host every step); use precision bf16 or fp32, or cuda_graphs auto or off")
         for name in ("allow_tf32", "retrain_plain"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -311,6 +321,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vae_layout": "authors",  # code: Fashion-MNIST's VAE built for 28x28 (z = 28: authors_code_adjustments)
         # code's numerics: fp32 everywhere, TF32 off, default memory layout, plain optimizers
         "precision": "fp32", "memory_format": "contiguous", "fused_optimizers": "off", "allow_tf32": False,
+        "cuda_graphs": "off",   # ours: eager steps and plain Adam, as the code ran (graphs need capturable Adam)
     },
     "cpu": {  # ours: a whole run in minutes on a 2-core CPU (Binder); the paper's structure, smaller
         "trials": 1,            # ours: one trial; add --trials for error bars
@@ -429,7 +440,10 @@ def authors_code_adjustments(dataset: str) -> dict[str, Any]:
     return {"z_dim": 28} if dataset.split("-imb-")[0] == "fashion-mnist" else {}
 
 
-_IGNORED_ON_RESUME = ("device", "data_dir")
+_IGNORED_ON_RESUME = ("device", "data_dir", "cuda_graphs")
+"""Fields that only say where or how a run executes, not what it computes: a resumed run may change them
+(``cuda_graphs`` changes how steps are issued, not their maths). :data:`tavaal_nb.sweep.grid.EXECUTION_ONLY`
+is the same list."""
 
 VALUE_BEFORE_FIELD_EXISTED: dict[str, Any] = {
     "adversarial_init": "pytorch",  # the VAE and D kept PyTorch's initialisation before the option existed

@@ -1,8 +1,10 @@
 """Training and inference of the task learner (ResNet-18) with its optional Ranker (eq. 5).
 
 Data stays on the device as uint8; each step gathers a batch by index, augments it
-there and runs under bf16 autocast with channels_last on CUDA. The only host syncs
-are one per epoch (loss for the progress bar and the NaN check) and one per evaluation.
+there and runs under autocast (bf16, or fp16 with a gradient scaler on older GPUs) with
+channels_last on CUDA, where whole steps are replayed as CUDA graphs (:mod:`tavaal_nb.graphs`).
+The only host syncs are one per epoch (loss for the progress bar and the NaN check) and one
+per evaluation (and, at fp16, the gradient scaler's overflow check).
 """
 
 from __future__ import annotations
@@ -19,26 +21,51 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
+from tavaal_nb.graphs import DeviceTally, GraphedStep
 from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
 
-__all__ = ["Runtime", "TaskModel", "synchronize", "maybe_compile", "build_task_model", "train_task_model", "evaluate",
-           "infer", "index_batches", "plain_test_accuracy"]
+__all__ = ["Runtime", "auto_precision", "cuda_capability", "TaskModel", "synchronize", "maybe_compile",
+           "build_task_model", "train_task_model", "evaluate", "infer", "index_batches", "plain_test_accuracy"]
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int] | None:
+    """The compute capability of a CUDA ``device``, or None when it cannot be read (the CPU, or no CUDA here)."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+def auto_precision(device: torch.device) -> str:
+    """What ``precision="auto"`` means on ``device``: bf16 on CUDA GPUs of compute capability 8.0 or
+    newer (A100, H100, ...), fp16 with a gradient scaler on older ones (V100 7.0, T4 7.5), which have
+    no fast bf16, and fp32 on the CPU. A CUDA device whose capability cannot be read gets bf16."""
+    if device.type != "cuda":
+        return "fp32"
+    capability = cuda_capability(device)
+    return "fp16" if capability is not None and capability < (8, 0) else "bf16"
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How the numbers are computed: bf16 autocast, channels_last and fused optimizers, on by default
-    on CUDA only; ``torch.compile`` off unless asked for.
+    """How the numbers are computed: autocast, channels_last, fused optimizers and CUDA graphs, on by
+    default on CUDA only; ``torch.compile`` off unless asked for.
 
-    ``Config.precision`` (auto | bf16 | fp32), ``Config.memory_format``
+    ``Config.precision`` (auto | bf16 | fp16 | fp32), ``Config.memory_format``
     (auto | channels_last | contiguous) and ``Config.fused_optimizers`` (auto | on | off)
     force either on any device, so the CUDA code path also runs (and is tested) on the
     CPU. On the CPU, ``auto`` keeps fp32, the default layout and plain optimizers:
-    results stay exact and seed-reproducible. ``Config.compile`` compiles the task
+    results stay exact and seed-reproducible. On CUDA, ``auto`` precision is bf16 from compute
+    capability 8.0 on and fp16 below (:func:`auto_precision`); fp16 runs with a gradient scaler
+    (:meth:`grad_scaler`), which is a no-op at the other precisions. ``Config.compile`` compiles the task
     model and the VAE's encoder and decoder (:func:`maybe_compile`). ``Config.allow_tf32=False``
     turns TF32 off on CUDA (:meth:`apply_tf32`, called when a task model starts training).
+
+    ``Config.cuda_graphs`` (auto | on | off): capture a whole task step and a whole VAE/D iteration as
+    CUDA graphs (:mod:`tavaal_nb.graphs`). ``auto`` is on for CUDA devices, except with fp16 (its gradient
+    scaler reads its overflow check on the host every step, which a graph cannot do) or with
+    ``compile`` (``torch.compile`` has its own graph modes); ``on`` on a CPU device or with fp16 is an error.
     """
 
     amp: bool
@@ -46,16 +73,26 @@ class Runtime:
     fused: bool = False
     compile: bool = False
     tf32: bool = True
+    fp16: bool = False  # with amp: autocast to float16 (and a gradient scaler), not bfloat16
+    cuda_graphs: bool = False
 
     @classmethod
     def resolve(cls, config: Config | None, device: torch.device) -> Runtime:
         cuda = device.type == "cuda"
+        precision = auto_precision(device) if config is None or config.precision == "auto" else config.precision
+        amp, fp16 = precision in ("bf16", "fp16"), precision == "fp16"
         if config is None:
-            return cls(cuda, cuda, cuda)
-        amp = {"auto": cuda, "bf16": True, "fp32": False}[config.precision]
+            return cls(amp, cuda, cuda, fp16=fp16)
         channels_last = {"auto": cuda, "channels_last": True, "contiguous": False}[config.memory_format]
         fused = {"auto": cuda, "on": True, "off": False}[config.fused_optimizers]
-        return cls(amp, channels_last, fused, bool(config.compile), bool(config.allow_tf32))
+        graphs = {"auto": cuda and not fp16 and not config.compile, "on": True, "off": False}[config.cuda_graphs]
+        if graphs and not cuda:
+            raise ValueError(f"cuda_graphs='on' needs a CUDA device, but this run's device is {device.type}; "
+                             f"use cuda_graphs=auto (on exactly when the device is CUDA) or off")
+        if graphs and fp16:
+            raise ValueError("cuda_graphs='on' does not work with fp16 precision (its gradient scaler checks for "
+                             "overflow on the host every step); use precision=bf16 or fp32, or cuda_graphs=auto/off")
+        return cls(amp, channels_last, fused, bool(config.compile), bool(config.allow_tf32), fp16, graphs)
 
     def apply_tf32(self) -> None:
         """With ``allow_tf32=False`` turn TF32 off for cuDNN convolutions and CUDA matmuls (the
@@ -65,9 +102,16 @@ class Runtime:
             torch.backends.cuda.matmul.allow_tf32 = False
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """Autocast at the run's precision (nothing at fp32). With CUDA graphs the cast-weight cache is
+        off, as PyTorch requires for autocast inside a captured region (the same casts, recomputed)."""
         if self.amp:
-            return torch.autocast(device.type, dtype=torch.bfloat16)
+            return torch.autocast(device.type, dtype=torch.float16 if self.fp16 else torch.bfloat16,
+                                  cache_enabled=not self.cuda_graphs)
         return contextlib.nullcontext()
+
+    def grad_scaler(self, device: torch.device) -> torch.amp.GradScaler:
+        """A gradient scaler for one optimizer: active at fp16, a pass-through otherwise."""
+        return torch.amp.GradScaler(device.type, enabled=self.fp16)
 
     def batch(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -146,6 +190,7 @@ def train_task_model(
     ranker_criterion: PairwiseRankingLoss | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
+    _static_steps: bool | None = None,
 ) -> list[float]:
     """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
 
@@ -155,6 +200,14 @@ def train_task_model(
     ``epoch > 120``, so the ``paper`` preset says 121: 79 of 200 epochs), the Ranker sees detached features, so it no longer
     shapes the backbone (Learning Loss's schedule). SGD with momentum and weight
     decay, lr x0.1 at each milestone.
+
+    With ``Runtime.cuda_graphs`` every full batch of an epoch is one replay of a captured step
+    (:mod:`tavaal_nb.graphs`): the epoch's shuffled order is copied once into a static
+    ``(full batches, batch_size)`` table and the step reads its row through the device step counter.
+    The final partial batch (when the labeled count is not a multiple of the batch size) runs eagerly,
+    through the same step function. A new graph is captured when the learning rate or the Ranker's
+    detaching changes (both are constants inside a graph). ``_static_steps`` (internal, for tests)
+    forces that static-table path, captured or not; by default it is taken exactly with CUDA graphs.
     """
     device = labeled.device
     runtime = Runtime.resolve(config, device)
@@ -165,41 +218,61 @@ def train_task_model(
         list(task.parameters()), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
         fused=runtime.fused,
     )
+    scaler = runtime.grad_scaler(device)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=0.1)
     augment = data.augment
+    tally = DeviceTally((), (), device)
+    static = runtime.cuda_graphs if _static_steps is None else _static_steps
+    full = labeled.numel() // config.batch_size if static else 0
+    rows = torch.empty((full, config.batch_size), dtype=labeled.dtype, device=device)
+    graphed: GraphedStep | None = None
+    graph_key: tuple[bool, float] | None = None
+
+    def step(batch: Tensor, detach: bool) -> None:
+        """One SGD step of eq. 5 on ``batch`` (indices into the training pool); adds its loss to ``tally``."""
+        x = runtime.batch(augmenter(data.train_images[batch], generator, train=augment))
+        y = data.train_labels[batch]
+        with runtime.autocast(device):
+            logits, _, features = task.backbone(x)
+            per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+            loss = per_sample.mean()
+            if task.ranker is not None and ranker_criterion is not None:
+                feats = [f.detach() for f in features] if detach else features
+                predicted = task.ranker(feats).float()
+                even = (predicted.numel() // 2) * 2
+                if even:
+                    loss = loss + config.ranker_weight * ranker_criterion(predicted[:even], per_sample[:even])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        detached = loss.detach()
+        tally.add(detached, detached)
+
     history: list[float] = []
     task.train()
     bar = progress_bar(range(config.epochs), desc="task epochs", leave=False, disable=not progress)
     for epoch in bar:
         detach = epoch >= config.ranker_detach_epoch
-        total = torch.zeros((), device=device)
-        first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        tally.reset()
         batches = index_batches(labeled, config.batch_size, generator)
-        for step, batch in enumerate(batches):
-            x = runtime.batch(augmenter(data.train_images[batch], generator, train=augment))
-            y = data.train_labels[batch]
-            with runtime.autocast(device):
-                logits, _, features = task.backbone(x)
-                per_sample = F.cross_entropy(logits.float(), y, reduction="none")
-                loss = per_sample.mean()
-                if task.ranker is not None and ranker_criterion is not None:
-                    feats = [f.detach() for f in features] if detach else features
-                    predicted = task.ranker(feats).float()
-                    even = (predicted.numel() // 2) * 2
-                    if even:
-                        loss = loss + config.ranker_weight * ranker_criterion(predicted[:even], per_sample[:even])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            detached = loss.detach()
-            total += detached
-            bad = ~torch.isfinite(detached)
-            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+        if full:
+            rows.copy_(torch.cat(batches[:full]).view(rows.shape))
+            key = (detach, optimizer.param_groups[0]["lr"])
+            if key != graph_key:  # a new constant inside the step: a new graph
+                graphed = None  # frees the old graph's memory first
+                graphed = GraphedStep(lambda detach=detach: step(tally.row(rows), detach), runtime.cuda_graphs,
+                                      generators=[generator], optimizers=[optimizer])
+                graph_key = key
+            for _ in range(full):
+                graphed()
+        for batch in batches[full:]:
+            step(batch, detach)
         schedule.step()
-        bad_step = int(first_bad)  # one host sync per epoch
+        bad_step = int(tally.first_bad)  # one host sync per epoch
         if bad_step >= 0:
             raise NonFiniteLossError("task model", epoch * len(batches) + bad_step, f"epoch {epoch + 1}")
-        mean_loss = float(total) / max(1, len(batches))
+        mean_loss = float(tally.sums) / max(1, len(batches))
         history.append(mean_loss)
         bar.set_postfix(loss=f"{mean_loss:.3f}")
         if on_epoch is not None:

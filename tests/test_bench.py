@@ -195,7 +195,7 @@ def test_trial_estimate_at_the_paper_preset_counts_the_public_codes_iterations()
 def test_runtime_switches_resolve_from_the_config():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert Runtime.resolve(ci_config(), cpu) == Runtime(False, False, False, False)
-    assert Runtime.resolve(ci_config(), cuda) == Runtime(True, True, True, False)  # auto: all on for CUDA
+    assert Runtime.resolve(ci_config(), cuda) == Runtime(True, True, True, False, cuda_graphs=True)  # auto: all on for CUDA
     assert Runtime.resolve(None, cuda) == Runtime(True, True, True, False)
     forced = ci_config(precision="bf16", memory_format="channels_last", fused_optimizers="on", compile=True)
     assert Runtime.resolve(forced, cpu) == Runtime(True, True, True, True)

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from tavaal_nb.config import Config
 from tavaal_nb.errors import NonFiniteLossError
+from tavaal_nb.graphs import DeviceTally, GraphedStep
 from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.models.adversarial import build_discriminator, build_vae
@@ -62,6 +63,7 @@ def train_adversarial(
     generator: torch.Generator,
     progress: bool = True,
     log_every: int = CHECK_EVERY,
+    _static_steps: bool | None = None,
 ) -> dict[str, list[float]]:
     """Train the VAE (eqs. 6 + 7) and the discriminator (eq. 8): per iteration,
     ``config.num_vae_steps`` VAE steps on successive batches, then one discriminator step
@@ -78,46 +80,57 @@ def train_adversarial(
     labeled and the unlabeled batch: ``reconstruction`` (MSE), ``kl`` (KL to N(0, I),
     element mean) and ``adversarial`` (eq. 7); the VAE's values are means over an
     iteration's VAE steps. The host syncs once per block.
+
+    The batch positions of every iteration, and the rank variable's values at them, are gathered
+    before the first iteration into per-iteration tables. With ``Runtime.cuda_graphs`` a whole
+    iteration (its VAE steps and the D step) is one replay of a captured graph that reads its rows of
+    those tables through the device step counter (:mod:`tavaal_nb.graphs`); the reparameterisation
+    noise comes from the default CUDA generator, which the capture registers, so each replay draws
+    fresh noise. ``_static_steps`` (internal, for tests) forces that path, captured or not.
     """
     device = labeled_images.device
     runtime = Runtime.resolve(config, device)
-    fused = runtime.fused
-    vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused)
-    disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused)
+    fused, capturable = runtime.fused, runtime.cuda_graphs
+    vae_opt = torch.optim.Adam(vae.parameters(), lr=config.vae_lr, fused=fused, capturable=capturable)
+    disc_opt = torch.optim.Adam(discriminator.parameters(), lr=config.disc_lr, fused=fused, capturable=capturable)
+    vae_scaler, disc_scaler = runtime.grad_scaler(device), runtime.grad_scaler(device)
     batch = config.vae_batch_size
     vae_steps = config.num_vae_steps
     labeled_batches = cycling_batches(labeled_images.shape[0], min(batch, labeled_images.shape[0]),
                                       iterations * vae_steps, generator)
     unlabeled_batches = cycling_batches(unlabeled_images.shape[0], min(batch, unlabeled_images.shape[0]),
                                         iterations * vae_steps, generator)
-    # The rank variable as each model sees it: the decoder's (eq. 6) and the discriminator's (eqs. 7-8) input.
-    decoder_r_labeled = transform_r(r_labeled, config.decoder_r)
-    decoder_r_unlabeled = transform_r(r_unlabeled, config.decoder_r)
-    discriminator_r_labeled = transform_r(r_labeled, config.discriminator_r)
-    discriminator_r_unlabeled = transform_r(r_unlabeled, config.discriminator_r)
+    # Per iteration: its VAE steps' positions and the rank variable there as each model sees it,
+    # the decoder's (eq. 6) and the discriminator's (eqs. 7-8) input; shape (iterations, vae_steps, batch, ...).
+    tables = [labeled_batches, unlabeled_batches,
+              _rows(transform_r(r_labeled, config.decoder_r), labeled_batches),
+              _rows(transform_r(r_unlabeled, config.decoder_r), unlabeled_batches),
+              _rows(transform_r(r_labeled, config.discriminator_r), labeled_batches),
+              _rows(transform_r(r_unlabeled, config.discriminator_r), unlabeled_batches)]
+    tables = [None if t is None else t.view(iterations, vae_steps, *t.shape[1:]) for t in tables]
     if log_every < 1:
         raise ValueError(f"log_every must be a positive number of iterations, got {log_every}")
     names = ("vae", "discriminator", "reconstruction", "kl", "adversarial")
     history: dict[str, list[float]] = {name: [] for name in names}
-    sums = torch.zeros(len(names), device=device)
-    first_bad = torch.full((2,), -1, dtype=torch.long, device=device)
+    tally = DeviceTally((len(names),), (2,), device)  # its step counter is the iteration
     block_start = 0
     vae.train()
     discriminator.train()
 
-    def vae_step(step: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """One VAE step (eq. 6 + weighted eq. 7) on batch ``step``: its batches and its loss terms."""
-        labeled_batch, unlabeled_batch = labeled_batches[step], unlabeled_batches[step]
+    def vae_step(labeled_batch: Tensor, unlabeled_batch: Tensor, decoder_r_l: Tensor | None,
+                 decoder_r_u: Tensor | None, disc_r_l: Tensor | None,
+                 disc_r_u: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """One VAE step (eq. 6 + weighted eq. 7) on one labeled and one unlabeled batch: the batches
+        and the loss terms (whole objective, reconstruction, KL, adversarial), stacked."""
         x_l = runtime.batch(augment(labeled_images[labeled_batch]))
         x_u = runtime.batch(augment(unlabeled_images[unlabeled_batch]))
         with runtime.autocast(device):
-            recon_l, _, mu_l, logvar_l = vae(x_l, _rows(decoder_r_labeled, labeled_batch))
-            recon_u, _, mu_u, logvar_u = vae(x_u, _rows(decoder_r_unlabeled, unlabeled_batch))
+            recon_l, _, mu_l, logvar_l = vae(x_l, decoder_r_l)
+            recon_u, _, mu_u, logvar_u = vae(x_u, decoder_r_u)
             recon_l, mu_l, logvar_l = recon_l.float(), mu_l.float(), logvar_l.float()
             recon_u, mu_u, logvar_u = recon_u.float(), mu_u.float(), logvar_u.float()
-            adversarial = vae_adversarial_loss(
-                discriminator(mu_l, _rows(discriminator_r_labeled, labeled_batch)).float(),
-                discriminator(mu_u, _rows(discriminator_r_unlabeled, unlabeled_batch)).float())
+            adversarial = vae_adversarial_loss(discriminator(mu_l, disc_r_l).float(),
+                                               discriminator(mu_u, disc_r_u).float())
             vae_total = conditional_vae_loss(
                 (x_l, recon_l, mu_l, logvar_l), (x_u, recon_u, mu_u, logvar_u), kl_weight=config.kl_weight,
             ) + config.adversarial_weight * adversarial
@@ -125,41 +138,53 @@ def train_adversarial(
             reconstruction = F.mse_loss(recon_l, x_l.float()) + F.mse_loss(recon_u, x_u.float())
             kl = kl_divergence(mu_l, logvar_l) + kl_divergence(mu_u, logvar_u)
         vae_opt.zero_grad(set_to_none=True)
-        vae_total.backward()
-        vae_opt.step()
-        return x_l, x_u, vae_total.detach(), reconstruction, kl, adversarial.detach()
+        vae_scaler.scale(vae_total).backward()
+        vae_scaler.step(vae_opt)
+        vae_scaler.update()
+        return x_l, x_u, torch.stack([vae_total.detach(), reconstruction, kl, adversarial.detach()])
 
-    bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
-    for it in bar:
+    def iteration(pick) -> None:
+        """One iteration on ``pick(table)``, its rows of each table: the VAE steps, then the
+        discriminator's step (eq. 8) on the last VAE step's batches; adds the losses to ``tally``."""
+        rows = [None if table is None else pick(table) for table in tables]
         vae_losses = torch.zeros(4, device=device)
-        for step in range(it * vae_steps, (it + 1) * vae_steps):
-            x_l, x_u, *terms = vae_step(step)
-            vae_losses += torch.stack(terms)
+        for k in range(vae_steps):
+            x_l, x_u, terms = vae_step(*(None if r is None else r[k] for r in rows))
+            vae_losses += terms
         vae_losses /= vae_steps
-        # The discriminator's step (eq. 8) on the last VAE step's batches.
-        labeled_batch, unlabeled_batch = labeled_batches[step], unlabeled_batches[step]
+        disc_r_l, disc_r_u = (None if r is None else r[vae_steps - 1] for r in rows[4:])
         with torch.no_grad(), runtime.autocast(device):
             mu_l = vae.encode(x_l)[0]  # encoder only: the D step needs no decoder
             mu_u = vae.encode(x_u)[0]
         with runtime.autocast(device):
-            disc_total = discriminator_loss(discriminator(mu_l, _rows(discriminator_r_labeled, labeled_batch)).float(),
-                                            discriminator(mu_u, _rows(discriminator_r_unlabeled, unlabeled_batch)).float())
+            disc_total = discriminator_loss(discriminator(mu_l, disc_r_l).float(),
+                                            discriminator(mu_u, disc_r_u).float())
         disc_opt.zero_grad(set_to_none=True)
-        disc_total.backward()
-        disc_opt.step()
+        disc_scaler.scale(disc_total).backward()
+        disc_scaler.step(disc_opt)
+        disc_scaler.update()
         losses = torch.stack([vae_losses[0], disc_total.detach(), *vae_losses[1:]])
-        sums += losses
-        first_bad = torch.where((~torch.isfinite(losses[:2])) & (first_bad < 0), torch.full_like(first_bad, it), first_bad)
+        tally.add(losses, losses[:2])
+
+    static = runtime.cuda_graphs if _static_steps is None else _static_steps
+    graphed = GraphedStep(lambda: iteration(tally.row), runtime.cuda_graphs, generators=[generator],
+                          optimizers=[vae_opt, disc_opt])
+    bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
+    for it in bar:
+        if static:
+            graphed()
+        else:
+            iteration(lambda table, it=it: table[it])
         if (it + 1) % log_every == 0 or it + 1 == iterations:
-            bad = first_bad.tolist()  # host sync once per block
+            bad = tally.first_bad.tolist()  # host sync once per block
             for name, step_number in zip(("conditional VAE", "discriminator"), bad):
                 if step_number >= 0:
                     raise NonFiniteLossError(name, step_number, "VAE/discriminator phase")
-            means = (sums / (it + 1 - block_start)).tolist()
+            means = (tally.sums / (it + 1 - block_start)).tolist()
             for name, value in zip(names, means):
                 history[name].append(value)
             bar.set_postfix(vae=f"{means[0]:.3f}", d=f"{means[1]:.3f}")
-            sums.zero_()
+            tally.sums.zero_()
             block_start = it + 1
     vae.eval()
     discriminator.eval()

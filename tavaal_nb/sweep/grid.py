@@ -22,8 +22,9 @@ __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"
 
 RESERVED = ("dataset", "methods", "trials", "first_trial", "seed", "preset")
 """Config fields a sweep sets itself, per task; they cannot be overrides."""
-EXECUTION_ONLY = ("device", "data_dir")
-"""Overrides that only say where a task executes: they may change on resume (as for ``run --resume``)."""
+EXECUTION_ONLY = ("device", "data_dir", "cuda_graphs")
+"""Overrides that only say where or how a task executes: they may change on resume (as for ``run --resume``,
+whose list is ``tavaal_nb.config._IGNORED_ON_RESUME``)."""
 
 
 def split_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
