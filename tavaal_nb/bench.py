@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from tavaal_nb.baseline import run_baseline_bench
@@ -38,8 +41,10 @@ from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, 
 
 __all__ = [
     "BenchRow", "run_bench", "format_table", "matmul_peak_tflops", "phase_flops", "estimate_trial_seconds",
-    "AblationRow", "ABLATION", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "format_ablation_row",
-    "write_ablation_json",
+    "AblationRow", "ABLATION", "ALL_ABLATION", "available_variants", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "format_ablation_row",
+    "write_ablation_json", "host_ops_per_step", "count_host_ops", "device_busy_seconds", "busy_fraction",
+    "format_host_work", "ConcurrencyRow", "run_concurrency", "format_concurrency", "format_concurrency_row",
+    "write_concurrency_json", "CONCURRENCY_COLUMNS",
 ]
 
 
@@ -119,56 +124,183 @@ def _bench_data(config: Config, steps: int, pool: int) -> ImageData:
                         train_limit=pool, test_limit=64).to(device)
 
 
-def _time_phases(config: Config, data: ImageData, steps: int) -> tuple[list[BenchRow], dict[str, float]]:
-    """The three phases, timed under ``config``'s runtime switches (precision, memory format, fused
-    optimizers, compile). Returns the rows and each phase's warm-up seconds (compilation included)."""
-    device = config.resolved_device()
-    augmenter = make_augmenter(config, data)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    runtime = Runtime.resolve(config, device)
+class _Phases:
+    """The three phases, built once under ``config``'s runtime switches (precision, memory format,
+    fused optimizers, compile): models, data and generator, and one call per phase that does
+    ``steps`` units of its work (task optimizer steps, VAE/D iterations, one scoring pass)."""
+
+    def __init__(self, config: Config, data: ImageData) -> None:
+        self.config, self.data = config, data
+        self.device = device = config.resolved_device()
+        self.augmenter = make_augmenter(config, data)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.runtime = runtime = Runtime.resolve(config, device)
+        self.task_model = build_task_model(config, data, True, device)
+        # one epoch of as many optimizer steps as there are batches in the labeled indices
+        self.task_config = config.replace(epochs=1, milestones=(1,), ranker_detach_epoch=1)
+        vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, 1, config.vae_width).to(device)
+        self.disc = Discriminator(config.z_dim, 1, config.disc_hidden, config.disc_depth).to(device)
+        self.vae = vae.to(memory_format=runtime.memory_format)
+        maybe_compile(runtime, self.vae.encoder, self.vae.decoder)
+        half = data.train_size // 2
+        self.lab, self.unl = data.train_images[:half], data.train_images[half:]
+        # r computed beforehand (once per query, as in a run)
+        self.r_l = torch.randn(self.lab.shape[0], device=device)
+        self.r_u = torch.randn(self.unl.shape[0], device=device)
+
+    def units(self, phase: str, steps: int) -> int:
+        """What ``run(phase, steps)`` counts as its work: images, iterations, images."""
+        return {"task": steps * self.config.batch_size, "vae": steps, "scoring": self.data.train_size}[phase]
+
+    def run(self, phase: str, steps: int) -> None:
+        if phase == "task":
+            labeled = torch.arange(steps * self.config.batch_size, device=self.device) % self.data.train_size
+            train_task_model(self.task_model, self.data, labeled, self.task_config, self.augmenter, self.generator,
+                             bce_ranking_loss, progress=False)
+        elif phase == "vae":
+            train_adversarial(self.vae, self.disc, self.lab, self.unl, self.r_l, self.r_u, self.config,
+                              self.augmenter, steps, self.generator, progress=False)
+        else:  # rank variable, latent means and D(mu, r) for every pool image
+            candidates = self.data.train_images
+            with torch.no_grad():
+                r = infer(self.task_model, candidates, self.augmenter, self.config.eval_batch_size,
+                          self.runtime)["rank"]
+                mu = latent_means(self.vae, candidates, self.augmenter, self.config.eval_batch_size, self.runtime)
+                torch.sigmoid(self.disc(mu, r))
+
+    def warm_up(self, phase: str) -> float:
+        """Seconds of a short first call (compilation included): 2 task steps, 1 iteration, 1 pass."""
+        return _timed(self.device, lambda: self.run(phase, 2 if phase == "task" else 1))
+
+    def time(self, phase: str, steps: int) -> BenchRow:
+        seconds = _timed(self.device, lambda: self.run(phase, steps))
+        work = self.units(phase, steps)
+        return BenchRow(PHASE_NAMES[phase], PHASE_UNITS[phase], work / seconds, seconds, work)
+
+
+PHASE_NAMES = {"task": "task training (ResNet-18 + Ranker)", "vae": "VAE + discriminator",
+               "scoring": "scoring (Ranker + encoder + D)"}
+PHASE_UNITS = {"task": "images/s", "vae": "iterations/s", "scoring": "images/s"}
+
+
+def _time_phases(config: Config, data: ImageData, steps: int,
+                 before: Callable[[str], None] | None = None) -> tuple[list[BenchRow], dict[str, float]]:
+    """The three phases, timed under ``config``'s runtime switches, each after its warm-up; ``before``
+    (if given) is called with the phase's name between its warm-up and its timing. Returns the rows and
+    each phase's warm-up seconds (compilation included)."""
+    return _run_phases(_Phases(config, data), steps, before)
+
+
+def _run_phases(phases: _Phases, steps: int,
+                before: Callable[[str], None] | None = None) -> tuple[list[BenchRow], dict[str, float]]:
     rows: list[BenchRow] = []
     warmup: dict[str, float] = {}
-
-    # 1. task model with Ranker: one epoch of `steps` optimizer steps.
-    labeled = torch.arange(steps * config.batch_size, device=device)
-    task = build_task_model(config, data, True, device)
-    warm = config.replace(epochs=1, milestones=(1,), ranker_detach_epoch=1)
-    warmup["task"] = _timed(device, lambda: train_task_model(task, data, labeled[: 2 * config.batch_size], warm,
-                                                             augmenter, generator, bce_ranking_loss, progress=False))
-    seconds = _timed(device, lambda: train_task_model(task, data, labeled, warm, augmenter, generator, bce_ranking_loss,
-                                                      progress=False))
-    rows.append(BenchRow("task training (ResNet-18 + Ranker)", "images/s", labeled.numel() / seconds, seconds,
-                         labeled.numel()))
-
-    # 2. VAE + discriminator: `steps` iterations, r computed beforehand (once per query, as in a run).
-    vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, 1, config.vae_width).to(device)
-    disc = Discriminator(config.z_dim, 1, config.disc_hidden, config.disc_depth).to(device)
-    vae = vae.to(memory_format=runtime.memory_format)
-    maybe_compile(runtime, vae.encoder, vae.decoder)
-    half = data.train_size // 2
-    lab, unl = data.train_images[:half], data.train_images[half:]
-    r_l, r_u = torch.randn(lab.shape[0], device=device), torch.randn(unl.shape[0], device=device)
-    warmup["vae"] = _timed(device, lambda: train_adversarial(vae, disc, lab, unl, r_l, r_u, config, augmenter, 1,
-                                                             generator, progress=False))
-    seconds = _timed(device, lambda: train_adversarial(vae, disc, lab, unl, r_l, r_u, config, augmenter, steps,
-                                                       generator, progress=False))
-    rows.append(BenchRow("VAE + discriminator", "iterations/s", steps / seconds, seconds, steps))
-
-    # 3. scoring: rank variable, latent means and D(mu, r) for every pool image.
-    candidates = data.train_images
-
-    def score() -> None:
-        r = infer(task, candidates, augmenter, config.eval_batch_size, runtime)["rank"]
-        mu = latent_means(vae, candidates, augmenter, config.eval_batch_size, runtime)
-        torch.sigmoid(disc(mu, r))
-
-    with torch.no_grad():
-        warmup["scoring"] = _timed(device, score)
-        seconds = _timed(device, score)
-    rows.append(BenchRow("scoring (Ranker + encoder + D)", "images/s", candidates.shape[0] / seconds, seconds,
-                         candidates.shape[0]))
+    for phase in PHASES:
+        warmup[phase] = phases.warm_up(phase)
+        if before is not None:
+            before(phase)
+        rows.append(phases.time(phase, steps))
     return rows, warmup
+
+
+# ------------------------------------------------------------------------- host work, GPU busy
+COPY_OPS = frozenset({"aten::copy_", "aten::to", "aten::_to_copy"})
+"""The operators of a dtype/device/layout copy (``.to()``, ``.float()``, ``copy_``)."""
+HOST_OP_STEPS = (2, 4)
+"""The two step counts whose profiles are subtracted by :func:`host_ops_per_step`."""
+
+
+def _has_aten_parent(event: Any) -> bool:
+    parent = getattr(event, "cpu_parent", None)
+    while parent is not None:
+        if parent.name.startswith("aten::"):
+            return True
+        parent = getattr(parent, "cpu_parent", None)
+    return False
+
+
+def count_host_ops(events: Iterable[Any]) -> dict[str, int]:
+    """Operator calls in a list of profiler events (``torch.profiler.profile(...).events()``).
+
+    * ``aten_ops``: top-level ``aten::`` events (no ``aten::`` event above them): the operators
+      that Python code and the autograd engine dispatch, each of which costs host time;
+    * ``aten_calls``: every ``aten::`` event, nested ones included (``aten::to`` calls ``aten::_to_copy``,
+      which calls ``aten::copy_``: three);
+    * ``copies``: the ``aten::copy_``, ``aten::to`` and ``aten::_to_copy`` events, nested included;
+    * ``cpu_events``: every host event (operators, autograd nodes, optimizer and CUDA runtime calls).
+
+    Device-side events (kernels, memcpys) are not counted.
+    """
+    host = [e for e in events if getattr(e, "device_type", DeviceType.CPU) == DeviceType.CPU]
+    aten = [e for e in host if e.name.startswith("aten::")]
+    return {"aten_ops": sum(not _has_aten_parent(e) for e in aten), "aten_calls": len(aten),
+            "copies": sum(e.name in COPY_OPS for e in aten), "cpu_events": len(host)}
+
+
+def _profile(phases: _Phases, phase: str, steps: int, cuda: bool = False) -> list[Any]:
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        phases.run(phase, steps)
+        synchronize(phases.device)
+    return list(prof.events())
+
+
+def _host_ops(phases: _Phases, steps: tuple[int, int] = HOST_OP_STEPS) -> dict[str, dict[str, float]]:
+    low, high = steps
+    result: dict[str, dict[str, float]] = {}
+    for phase in ("task", "vae"):
+        few, many = (count_host_ops(_profile(phases, phase, n)) for n in (low, high))
+        result[phase] = {key: (many[key] - few[key]) / (high - low) for key in many}
+    return result
+
+
+def host_ops_per_step(config: Config, data: ImageData | None = None,
+                      steps: tuple[int, int] = HOST_OP_STEPS) -> dict[str, dict[str, float]]:
+    """Host operator calls per task-model optimizer step (``"task"``) and per VAE/D iteration
+    (``"vae"``): the host work that CPU-bound launch overhead on a GPU is made of, countable on a CPU.
+
+    Each phase is warmed up, then run under ``torch.profiler.profile(activities=[CPU])`` twice, for
+    ``steps[0]`` and for ``steps[1]`` steps; the counts of :func:`count_host_ops` (``aten_ops``,
+    ``aten_calls``, ``copies``, ``cpu_events``) of the two runs are subtracted and divided by the
+    difference of the step counts, so what a call does once (building optimizers, the per-epoch
+    or per-block host sync) drops out and the numbers are exactly the marginal cost of one step.
+    ``data`` defaults to the bench's synthetic images of the dataset's shape.
+    """
+    data = data if data is not None else _bench_data(config, max(steps), 64)
+    phases = _Phases(config, data)
+    for phase in ("task", "vae"):
+        phases.warm_up(phase)
+    return _host_ops(phases, steps)
+
+
+def device_busy_seconds(events: Iterable[Any]) -> float:
+    """Seconds during which the GPU ran something: the union of the intervals of the device-side
+    events (kernels, memcpys, memsets: ``device_type`` CUDA) of a profile, so that kernels that overlap
+    on several streams count once. On one stream this is the sum of the kernel durations."""
+    spans = sorted((e.time_range.start, e.time_range.end) for e in events
+                   if getattr(e, "device_type", None) == DeviceType.CUDA)
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop <= end:
+            continue
+        busy += stop - max(start, end)
+        end = stop
+    return busy / 1e6  # profiler times are microseconds
+
+
+def busy_fraction(events: Iterable[Any], wall_s: float) -> float:
+    """GPU busy: :func:`device_busy_seconds` of ``events`` over ``wall_s`` seconds of wall time."""
+    if wall_s <= 0:
+        raise ValueError(f"wall time must be positive, got {wall_s}")
+    return device_busy_seconds(events) / wall_s
+
+
+def _gpu_busy(phases: _Phases, rows: list[BenchRow], steps: int) -> dict[str, float]:
+    """Per phase, device-busy seconds under the profiler (CPU and CUDA activities) over the wall seconds
+    of the same work timed without it (``rows``): the profiler's own overhead does not dilute it."""
+    return {phase: busy_fraction(_profile(phases, phase, steps, cuda=True), row.seconds)
+            for phase, row in zip(PHASES, rows)}
 
 
 def _default_steps(device: torch.device, steps: int | None) -> int:
@@ -196,18 +328,24 @@ def _meta(config: Config, data: ImageData, steps: int, peak: bool) -> dict:
 
 
 def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseline: bool = False,
-              peak: bool = True) -> tuple[list[BenchRow], dict]:
+              peak: bool = True, host_ops: bool = True) -> tuple[list[BenchRow], dict]:
     """Time each phase at ``config``'s model sizes on synthetic data of the dataset's shape.
 
     ``steps`` optimizer steps (and VAE/D iterations) are timed after a warm-up;
     default 50 on CUDA, 3 on the CPU. The runtime switches are ``config``'s (by default
     bf16, channels_last and fused optimizers on CUDA, none of them on the CPU).
+    ``meta["host_ops_per_step"]`` is :func:`host_ops_per_step` of the same models (unless
+    ``host_ops`` is false); on CUDA, ``meta["gpu_busy"]`` is each phase's fraction of wall time
+    during which the GPU ran something (:func:`busy_fraction`).
     """
     device = config.resolved_device()
     steps = _default_steps(device, steps)
     data = _bench_data(config, steps, pool)
     flops = phase_flops(config, data)
-    rows, warmup = _time_phases(config, data, steps)
+    phases = _Phases(config, data)
+    rows, warmup = _run_phases(phases, steps)
+    measured = {"host_ops_per_step": _host_ops(phases) if host_ops else None,
+                "gpu_busy": _gpu_busy(phases, rows, steps) if device.type == "cuda" else None}
     for row, key in zip(rows, PHASES):
         row.tflops = row.rate * flops[key] / 1e12
     if baseline:
@@ -219,6 +357,7 @@ def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseli
     meta["warmup_s"] = warmup
     meta["runtime"] = dataclasses.asdict(Runtime.resolve(config, device))
     meta["trial_estimate_s"] = estimate_trial_seconds(config, rows)
+    meta.update(measured)
     if baseline:
         meta["baseline_trial_estimate_s"] = estimate_trial_seconds(
             config, [BenchRow(r.phase, r.unit, r.baseline_rate, 0.0, 0) for r in rows])
@@ -235,10 +374,25 @@ ABLATION: tuple[tuple[str, dict[str, Any]], ...] = (
     ("+ channels_last", {"memory_format": "channels_last"}),
     ("+ fused optimizers", {"fused_optimizers": "on"}),
     ("+ torch.compile (task model, VAE)", {"compile": True}),
+    ("+ CUDA graphs", {"cuda_graphs": "on"}),
 )
-"""The ablation's rows: each adds one change (Config fields) to the row before it."""
+"""Every ablation row this module knows: each adds one change (Config fields) to the row before it."""
 
-CUDA_GRAPHS_NOTE = (
+
+def available_variants(variants: tuple[tuple[str, dict[str, Any]], ...],
+                       fields: Collection[str] | None = None) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The variants whose settings are all fields of Config (``fields``, by default those of this
+    version): a row for a switch that this version does not have (``cuda_graphs`` before it is added)
+    is left out rather than failing."""
+    names = {f.name for f in dataclasses.fields(Config)} if fields is None else set(fields)
+    return tuple((change, delta) for change, delta in variants if set(delta) <= names)
+
+
+ALL_ABLATION = ABLATION
+ABLATION = available_variants(ALL_ABLATION)
+"""The ablation's rows in this version: :data:`ALL_ABLATION` less the switches Config does not have."""
+
+CUDA_GRAPHS_NOTE = (  # printed when the ablation has no CUDA-graphs row (Config without cuda_graphs)
     "CUDA graphs: not measured. The phases already run without host syncs (one per epoch or per "
     "500 VAE/D iterations), so launch overhead is what graphs would remove; capturing a step cleanly "
     "needs static shapes (the last batch of an epoch is smaller), static input buffers and capturable "
@@ -261,6 +415,10 @@ PREDICTED_SPEEDUP: dict[str, dict[str, dict[str, float]]] = {
         "+ fused optimizers": {"task": 1.03, "vae": 1.05, "scoring": 1.0},
         # fuses BN + ReLU + add chains; the Ranker, losses and augmentation stay eager
         "+ torch.compile (task model, VAE)": {"task": 1.15, "vae": 1.1, "scoring": 1.1},
+        # written 2026-12-04, after the H200 profile (VAE/D: 302 ms host vs 47 ms kernels per 10
+        # iterations) and before any CUDA-graphs run: replaying a step removes most launch overhead
+        # where the host is the bottleneck (VAE/D, small batches), little where kernels are (task)
+        "+ CUDA graphs": {"task": 1.2, "vae": 2.5, "scoring": 1.0},
     },
     "cpu": {
         # oneDNN bf16 kernels (avx512_bf16 here) but tiny widths (16): casts and reorders dominate
@@ -271,6 +429,8 @@ PREDICTED_SPEEDUP: dict[str, dict[str, dict[str, float]]] = {
         "+ fused optimizers": {"task": 1.0, "vae": 1.0, "scoring": 1.0},
         # inductor's C++ kernels fuse the element-wise work around oneDNN convolutions
         "+ torch.compile (task model, VAE)": {"task": 1.1, "vae": 1.1, "scoring": 1.1},
+        # no CUDA on the CPU: "on" is refused or does nothing
+        "+ CUDA graphs": {"task": 1.0, "vae": 1.0, "scoring": 1.0},
     },
 }
 """Predicted speedup over the previous ablation row, by device type, change and phase."""
@@ -287,9 +447,14 @@ class AblationRow:
     note: str | None = None
 
 
-def _compile_note(error: BaseException) -> str:
+def _compile_note(error: BaseException, what: str = "torch.compile") -> str:
     first = (str(error).strip().splitlines() or [""])[0][:200]
-    return f"skipped: torch.compile failed here ({type(error).__name__}: {first})"
+    return f"skipped: {what} failed here ({type(error).__name__}: {first})"
+
+
+def _delta(row: AblationRow) -> dict[str, Any]:
+    """The change ``row`` adds (its entry of :data:`ALL_ABLATION`; empty if it is not one of them)."""
+    return next((delta for change, delta in ALL_ABLATION if change == row.change), {})
 
 
 def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, peak: bool = True,
@@ -322,7 +487,7 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
         if on_row is not None:
             on_row(row)
     meta = _meta(config, data, steps, peak)
-    meta["cuda_graphs"] = CUDA_GRAPHS_NOTE
+    meta["cuda_graphs"] = None if any("cuda_graphs" in delta for _, delta in variants) else CUDA_GRAPHS_NOTE
     measured = [r for r in rows if r.rates]
     if len(measured) >= 2:
         meta["total_speedup"] = {k: measured[-1].rates[k] / measured[0].rates[k] for k in PHASES}
@@ -339,10 +504,11 @@ def _measure_variant(config: Config, row: AblationRow, data: ImageData, steps: i
         return False
     try:
         timed, warmup = _time_phases(variant, data, steps)
-    except Exception as error:  # noqa: BLE001 - a failing compile is reported, the other rows still run
-        if not variant.compile:
+    except Exception as error:  # noqa: BLE001 - a failing compile or capture is reported, the other rows still run
+        graphs = getattr(variant, "cuda_graphs", "off") == "on"
+        if not (variant.compile or graphs):
             raise
-        row.note = _compile_note(error)
+        row.note = _compile_note(error, "CUDA graphs" if "cuda_graphs" in _delta(row) else "torch.compile")
         return False
     finally:
         if variant.compile:
@@ -387,7 +553,8 @@ def format_ablation(rows: list[AblationRow], meta: dict) -> str:
     total = meta.get("total_speedup")
     if total:
         lines.append("last measured row vs the first: " + ", ".join(f"{k} {v:.2f}x" for k, v in total.items()))
-    lines.append(meta.get("cuda_graphs", CUDA_GRAPHS_NOTE))
+    if meta.get("cuda_graphs"):
+        lines.append(meta["cuda_graphs"])
     return "\n".join(lines)
 
 
@@ -448,9 +615,146 @@ def format_table(rows: list[BenchRow], meta: dict) -> str:
             f"the same trial through the public code's pipeline: {base['total'] / 60:.1f} min "
             f"(ratio {base['total'] / estimate['total']:.2f}x)"
         )
+    lines.extend(format_host_work(meta))
     return "\n".join(lines)
+
+
+def format_host_work(meta: dict) -> list[str]:
+    """The lines under the bench table: host operator calls per step, and GPU busy per phase."""
+    lines = []
+    ops = meta.get("host_ops_per_step")
+    if ops:
+        lines.append("host operator calls per step (torch.profiler, marginal over "
+                     f"{HOST_OP_STEPS[0]} -> {HOST_OP_STEPS[1]} steps): " + "; ".join(
+                         f"{label} {ops[key]['aten_ops']:.0f} aten ops ({ops[key]['aten_calls']:.0f} with nested, "
+                         f"{ops[key]['copies']:.0f} copy_/to/_to_copy, {ops[key]['cpu_events']:.0f} host events)"
+                         for key, label in (("task", "task step"), ("vae", "VAE/D iteration")) if key in ops))
+    busy = meta.get("gpu_busy")
+    if busy:
+        lines.append("GPU busy (device time under the profiler / wall time): "
+                     + ", ".join(f"{PHASE_NAMES[k].split(' (')[0]} {100 * v:.0f}%" for k, v in busy.items()))
+    return lines
 
 
 def write_json(rows: list[BenchRow], meta: dict, path: str | Path) -> None:
     payload = {"meta": meta, "rows": [dict(asdict(r), speedup=r.speedup) for r in rows]}
     Path(path).write_text(json.dumps(payload, indent=2))
+
+
+# ---------------------------------------------------------------------------------- concurrency
+@dataclass
+class ConcurrencyRow:
+    """N bench processes at once on one device: their phase rates and the trials per hour they predict."""
+
+    processes: int
+    rates: dict[str, float]  # per phase, the mean over the processes (each process' own rate)
+    trial_s: float  # one trial of the preset at those rates (:func:`estimate_trial_seconds`), mean over processes
+    trials_per_hour: float  # sum over the processes of 3600 / its trial estimate
+    vs_first: float | None = None  # trials_per_hour over the first level's
+
+
+CONCURRENCY_TIMEOUT_S = 900.0
+"""Seconds a level of :func:`run_concurrency` may take before its processes are stopped."""
+
+
+def _concurrent_worker(config: Config, steps: int, pool: int, barrier, conn) -> None:
+    """One process of :func:`run_concurrency`: the bench's phases, each timed when every process is ready."""
+    try:
+        torch.set_num_threads(1)  # as a --parallel-trials worker
+        data = _bench_data(config, steps, pool)
+        rows, _ = _time_phases(config, data, steps, before=lambda _phase: barrier.wait(CONCURRENCY_TIMEOUT_S))
+        conn.send(("ok", [row.rate for row in rows]))
+    except BaseException as error:  # noqa: BLE001 - told to the parent, and the others stop waiting
+        barrier.abort()
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
+
+
+def _run_level(config: Config, processes: int, steps: int, pool: int) -> list[list[float]]:
+    """The phase rates of each of ``processes`` bench processes started together (spawned, one torch thread)."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    started = []
+    try:
+        for _ in range(processes):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_concurrent_worker, args=(config, steps, pool, barrier, sender),
+                                      name="tavaal-bench-concurrency", daemon=True)
+            process.start()
+            sender.close()
+            started.append((process, receiver))
+        rates, errors = [], []
+        for process, receiver in started:
+            if not receiver.poll(CONCURRENCY_TIMEOUT_S):
+                raise RuntimeError(f"a bench process gave no result within {CONCURRENCY_TIMEOUT_S:.0f} s")
+            try:
+                kind, value = receiver.recv()
+            except EOFError:  # it died without a word
+                process.join(5)
+                kind, value = "error", f"the process exited with code {process.exitcode}"
+            (rates if kind == "ok" else errors).append(value)
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {processes} concurrent bench processes failed: {errors[0]}")
+        return rates
+    finally:
+        for process, _ in started:
+            process.join(5)
+            if process.exitcode is None:
+                process.kill()
+                process.join()
+
+
+def run_concurrency(config: Config, levels: tuple[int, ...] = (1, 2, 4, 8), steps: int | None = None,
+                    pool: int = 4096, on_row: Callable[[ConcurrencyRow], None] | None = None,
+                    ) -> tuple[list[ConcurrencyRow], dict]:
+    """Trials per hour with N trials sharing the device, for each N of ``levels``.
+
+    For each N, N processes (spawned, one torch thread each, like ``run --parallel-trials N``'s
+    workers) build the bench's phases; each phase is timed in all of them at once (they wait for
+    each other after its warm-up). Each process' rates give one trial's seconds
+    (:func:`estimate_trial_seconds`, the preset's schedule), and the N trials running side by side
+    complete ``sum(3600 / trial seconds)`` trials per hour: the steady state of N parallel trials,
+    without start-up (imports, data, CUDA context), which long trials amortize.
+    """
+    device = config.resolved_device()
+    steps = _default_steps(device, steps)
+    if not levels or any(not isinstance(n, int) or n < 1 for n in levels):
+        raise ValueError(f"concurrency levels must be positive integers, got {levels!r}")
+    rows: list[ConcurrencyRow] = []
+    for n in levels:
+        estimates = []
+        per_process = _run_level(config, n, steps, pool)
+        for rates in per_process:
+            fake = [BenchRow(PHASE_NAMES[k], PHASE_UNITS[k], rate, 0.0, 0) for k, rate in zip(PHASES, rates)]
+            estimates.append(estimate_trial_seconds(config, fake)["total"])
+        row = ConcurrencyRow(n, {k: sum(r[i] for r in per_process) / n for i, k in enumerate(PHASES)},
+                             sum(estimates) / n, sum(3600 / t for t in estimates))
+        row.vs_first = row.trials_per_hour / rows[0].trials_per_hour if rows else 1.0
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    meta = {"device": str(device), "preset": config.preset, "steps": steps, "cycles": config.cycles,
+            "dataset": config.dataset, "torch": torch.__version__, "levels": list(levels)}
+    return rows, meta
+
+
+CONCURRENCY_COLUMNS = (f"{'processes':>9}{'task img/s':>12}{'VAE+D it/s':>12}{'score img/s':>13}"
+                       f"{'trial min':>11}{'trials/h':>10}{'vs first':>10}")
+
+
+def format_concurrency_row(row: ConcurrencyRow) -> str:
+    """One line of the concurrency table (:data:`CONCURRENCY_COLUMNS`); rates are per process."""
+    return (f"{row.processes:>9}{row.rates['task']:>12.1f}{row.rates['vae']:>12.2f}{row.rates['scoring']:>13.1f}"
+            f"{row.trial_s / 60:>11.1f}{row.trials_per_hour:>10.2f}{row.vs_first:>9.2f}x")
+
+
+def format_concurrency(rows: list[ConcurrencyRow], meta: dict) -> str:
+    head = (f"concurrent trials on {meta['device']}, preset {meta['preset']} ({meta['cycles']} cycles), "
+            f"{meta['dataset']}-shaped images, {meta['steps']} timed steps per phase; rates are each process' own, "
+            "trials/h the steady state of N trials side by side (start-up not counted)")
+    return "\n".join([head, CONCURRENCY_COLUMNS, *(format_concurrency_row(r) for r in rows)])
+
+
+def write_concurrency_json(rows: list[ConcurrencyRow], meta: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))

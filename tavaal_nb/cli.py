@@ -16,8 +16,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from tavaal_nb.bench import (
-    ABLATION_COLUMNS, format_ablation, format_ablation_row, format_table, run_ablation, run_bench,
-    write_ablation_json, write_json,
+    ABLATION_COLUMNS, CONCURRENCY_COLUMNS, format_ablation, format_ablation_row, format_concurrency,
+    format_concurrency_row, format_table, run_ablation, run_bench, run_concurrency, write_ablation_json,
+    write_concurrency_json, write_json,
 )
 from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
@@ -26,7 +27,8 @@ from tavaal_nb.report import accuracy_table, write_report
 from tavaal_nb.results import load_results
 from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
 from tavaal_nb.sweep import (
-    RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, run_parallel_trials, run_sweep, split_names,
+    AUTO, RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, auto_parallel_trials, parse_parallel_trials,
+    run_parallel_trials, run_sweep, split_names,
 )
 from tavaal_nb.upper_bound import train_upper_bound, upper_bound_path
 
@@ -56,6 +58,23 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _parallel_trials(text: str) -> int | str:
+    try:
+        return parse_parallel_trials(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (e.g. 1,2,4,8), got {text!r}")
+    return levels
 
 
 def _flag_type(field: dataclasses.Field):
@@ -94,6 +113,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = make_config(args.preset, methods=split_names(args.method) or None, **_overrides(args, RUN_FIXED))
     check_names(config)
     parallel = args.parallel_trials
+    if parallel == AUTO:  # as many trials at once as the GPU's free memory holds; 1 on the CPU
+        parallel = auto_parallel_trials(config, config.trials, config.resolved_device())
     leftover = (Path(args.out) / TRIALS_DIR).is_dir()
     if parallel == 1 and leftover and args.resume:
         print(f"{Path(args.out) / TRIALS_DIR} holds the per-trial runs of a --parallel-trials run: "
@@ -182,18 +203,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     config = make_config(args.preset, dataset=args.dataset, device=args.device)
-    if args.ablation:
-        if args.baseline:
-            raise ValueError("--ablation and --baseline are separate benchmarks: run them one after the other")
-        print(f"ablation, preset {config.preset}, device {config.resolved_device()}: each row as it is done\n"
-              + ABLATION_COLUMNS, flush=True)
-        rows, meta = run_ablation(config, steps=args.steps,
-                                  on_row=lambda row: print(format_ablation_row(row), flush=True))
-        print()
-        print(format_ablation(rows, meta))
-        if args.json:
-            write_ablation_json(rows, meta, args.json)
-        return 0
+    chosen = [flag for flag, on in (("--ablation", args.ablation), ("--baseline", args.baseline),
+                                    ("--concurrency", args.concurrency)) if on]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} are separate benchmarks: run them one after the other")
+    streamed = {  # benchmark: (what, columns, run, format a row, format the table, write the JSON)
+        "concurrency": ("concurrent trials", "level", CONCURRENCY_COLUMNS,
+                        lambda **kw: run_concurrency(config, args.concurrency, **kw), format_concurrency_row,
+                        format_concurrency, write_concurrency_json),
+        "ablation": ("ablation", "row", ABLATION_COLUMNS, lambda **kw: run_ablation(config, **kw), format_ablation_row,
+                     format_ablation, write_ablation_json),
+    }
+    for flag, (what, unit, columns, run, format_row, format_all, write) in streamed.items():
+        if getattr(args, flag):
+            print(f"{what}, preset {config.preset}, device {config.resolved_device()}: each {unit} as it is done\n"
+                  + columns, flush=True)
+            rows, meta = run(steps=args.steps, on_row=lambda row, _format=format_row: print(_format(row), flush=True))
+            print()
+            print(format_all(rows, meta))
+            if args.json:
+                write(rows, meta, args.json)
+            return 0
     rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline)
     print(format_table(rows, meta))
     if args.json:
@@ -233,8 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the run in --out after its last finished cycle")
     run.add_argument("--overwrite", action="store_true", help="start again in --out (the old results file is kept as a backup)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--parallel-trials", type=_positive_int, default=1, metavar="N",
-                     help="run N trials at once, each in its own process on the same device (default 1); "
+    run.add_argument("--parallel-trials", type=_parallel_trials, default=AUTO, metavar="N",
+                     help="auto or a positive integer: run N trials at once, each in its own process on the same "
+                          "device; auto (default): on CUDA as many as the GPU's free memory holds (at most one per "
+                          "CPU core and per trial), on the CPU 1 (one after another, in this process); "
                           "results.json is the same, the trials' own runs live in OUT/trials/ until all are done")
     _add_plugin_flag(run)
     _add_config_flags(run, RUN_FIXED, "overrides of the preset (default: the preset's value)")
@@ -257,8 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local: a process per GPU (or this process); dask: a dask.distributed cluster")
     sweep.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786 "
                                                          "(default: a LocalCluster on 127.0.0.1)")
-    sweep.add_argument("--workers", type=int, default=None,
-                       help="local: processes (default: one per GPU, or this process); dask: LocalCluster workers")
+    sweep.add_argument("--workers", type=_parallel_trials, default=AUTO, metavar="N",
+                       help="auto or a positive integer. local: processes (auto, the default: on each GPU as many "
+                            "runs as its free memory holds, else one per GPU, or this process on the CPU); "
+                            "dask: LocalCluster workers (auto: one per GPU, or half the CPU cores)")
     sweep.add_argument("--gpus", default=None, help="local: GPU ids, one process each (default: every visible GPU)")
     sweep.add_argument("--retries", type=int, default=2, help="attempts after a failure, per task (default 2)")
     sweep.add_argument("--quiet", action="store_true", help="only the summary")
@@ -306,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--ablation", action="store_true",
                        help="time the phases under cumulative switches (fp32/contiguous/plain optimizers, + bf16, "
                             "+ channels_last, + fused optimizers, + torch.compile) beside the predicted speedups")
+    bench.add_argument("--concurrency", type=_levels, default=None, metavar="N,N,...",
+                       help="trials per hour with N bench processes sharing the device, for each N (e.g. 1,2,4,8): "
+                            "each times the phases at once with the others, its rates predict a trial")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
 

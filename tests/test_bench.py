@@ -7,8 +7,10 @@ is that every path runs and reports what it says, never how fast anything is.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,15 +18,20 @@ from conftest import ci_config
 
 import tavaal_nb.config as config_module
 from tavaal_nb import make_config
+from tavaal_nb.config import Config
 from tavaal_nb.bench import (
-    ABLATION, PREDICTED_SPEEDUP, BenchRow, estimate_trial_seconds, format_ablation, format_table, run_ablation,
+    ABLATION, ALL_ABLATION, PREDICTED_SPEEDUP, BenchRow, available_variants, busy_fraction, count_host_ops,
+    device_busy_seconds, estimate_trial_seconds, format_ablation, format_table, host_ops_per_step, run_ablation,
     run_bench, write_ablation_json, write_json,
 )
 from tavaal_nb.cli import build_parser, main
 from tavaal_nb.training import Runtime
+from torch.autograd import DeviceType
 
 PHASES = ("task", "vae", "scoring")
-CHANGES = [change for change, _ in ABLATION]
+# the rows every version runs on the CPU (CUDA graphs, once Config has them, are for CUDA)
+BASE = tuple((change, delta) for change, delta in ABLATION if "cuda_graphs" not in delta)
+CHANGES = [change for change, _ in BASE]
 TINY = {"steps": 1, "pool": 64, "peak": False}
 
 
@@ -104,12 +111,12 @@ def test_ablation_command_line_prints_rows_as_they_come_and_the_table(tmp_path, 
 # ------------------------------------------------------------------------------------- ablation
 def test_ablation_has_a_row_for_every_variant(tmp_path, eager_compile):
     streamed = []
-    rows, meta = run_ablation(ci_config(), on_row=streamed.append, **TINY)
+    rows, meta = run_ablation(ci_config(), on_row=streamed.append, variants=BASE, **TINY)
     assert [r.change for r in rows] == CHANGES
     assert streamed == rows  # each row handed over as soon as it was done, in order
     # cumulative: each row is the one above plus its change
     settings = {}
-    for row, (_, delta) in zip(rows, ABLATION):
+    for row, (_, delta) in zip(rows, BASE):
         settings = {**settings, **delta}
         assert row.settings == settings
         assert row.note is None and set(row.rates) == set(PHASES) and all(positive(v) for v in row.rates.values())
@@ -158,8 +165,9 @@ def test_compile_unavailable_is_a_note(monkeypatch):
 
 
 def test_predictions_name_every_change_and_phase():
+    every = [change for change, _ in ALL_ABLATION]
     for device, table in PREDICTED_SPEEDUP.items():
-        assert list(table) == CHANGES[1:], device
+        assert list(table) == every[1:], device
         for change, phases in table.items():
             assert set(phases) == set(PHASES) and all(v > 0 for v in phases.values()), (device, change)
 
@@ -255,3 +263,101 @@ def test_fused_optimizers_reach_the_optimizers(monkeypatch):
         train_adversarial(vae, disc, images[:32], images[32:], None, None, config, augmenter, 1, generator,
                           progress=False)
         assert seen == [("SGD", expected), ("Adam", expected), ("Adam", expected)], fused
+
+
+# ---------------------------------------------------------------- the CUDA-graphs row of the ablation
+def test_ablation_rows_need_their_config_fields():
+    graphs = ("+ CUDA graphs", {"cuda_graphs": "on"})
+    assert graphs in ALL_ABLATION
+    fields = {f.name for f in dataclasses.fields(Config)}
+    # before Config has cuda_graphs the row is left out, after it is there; the others always are
+    assert available_variants(ALL_ABLATION, fields - {"cuda_graphs"}) == BASE
+    assert available_variants(ALL_ABLATION, fields | {"cuda_graphs"}) == (*BASE, graphs)
+    assert ABLATION == available_variants(ALL_ABLATION)  # this version's Config decides
+    assert (graphs in ABLATION) == ("cuda_graphs" in fields)
+
+
+# -------------------------------------------------------------------- host work and GPU busy
+def test_host_operator_calls_per_step_stay_bounded():
+    """The host work of one step, counted by the profiler on the CPU (tavaal_nb.bench.host_ops_per_step).
+
+    On a GPU the VAE/D phase is host-bound (H200, 2026-12-04: 302 ms of host time per 10 iterations
+    against 47 ms of kernels), so every operator added to a step costs wall time there. Counted at the
+    ci preset on the CPU at commit 4f0e4ad + this test: a task step 687 top-level aten ops (298 copy_/to/
+    _to_copy), a VAE/D iteration 1,067 (674 copies). A change that adds per-step host work fails here:
+    look at what it adds to a step before raising a bound; lower them when work is taken out.
+    """
+    ops = host_ops_per_step(ci_config())
+    assert set(ops) == {"task", "vae"}
+    for counts in ops.values():
+        assert set(counts) == {"aten_ops", "aten_calls", "copies", "cpu_events"}
+        assert 0 < counts["copies"] <= counts["aten_calls"] and counts["aten_ops"] <= counts["aten_calls"]
+        assert counts["aten_calls"] <= counts["cpu_events"]
+    assert ops["task"]["aten_ops"] <= 760 and ops["task"]["copies"] <= 330, ops["task"]
+    assert ops["vae"]["aten_ops"] <= 1_180 and ops["vae"]["copies"] <= 740, ops["vae"]
+
+
+def test_host_ops_are_in_the_bench_meta_and_printed():
+    rows, meta = run_bench(ci_config(), **TINY)
+    ops = meta["host_ops_per_step"]
+    assert set(ops) == {"task", "vae"} and ops["vae"]["aten_ops"] > 0
+    assert meta["gpu_busy"] is None  # the CPU: no device time
+    table = format_table(rows, meta)
+    assert f"VAE/D iteration {ops['vae']['aten_ops']:.0f} aten ops" in table and "GPU busy" not in table
+    meta["gpu_busy"] = {"task": 0.8, "vae": 0.184, "scoring": 0.5}
+    assert "GPU busy (device time under the profiler / wall time): task training 80%, VAE + discriminator 18%, " \
+           "scoring 50%" in format_table(rows, meta)
+
+
+def fake_event(name, start, end, device="cpu", parent=None):
+    kind = DeviceType.CUDA if device == "cuda" else DeviceType.CPU
+    return SimpleNamespace(name=name, time_range=SimpleNamespace(start=start, end=end), device_type=kind,
+                           cpu_parent=parent)
+
+
+def test_count_host_ops_on_made_up_events():
+    to = fake_event("aten::to", 0, 10)
+    to_copy = fake_event("aten::_to_copy", 1, 9, parent=to)
+    copy = fake_event("aten::copy_", 2, 8, parent=to_copy)
+    node = fake_event("autograd::engine::evaluate_function: AddmmBackward0", 10, 20)
+    mm = fake_event("aten::mm", 11, 19, parent=node)  # under an autograd node, not an operator: top level
+    kernel = fake_event("ampere_sgemm", 12, 15, device="cuda")
+    assert count_host_ops([to, to_copy, copy, node, mm, kernel]) == {
+        "aten_ops": 2, "aten_calls": 4, "copies": 3, "cpu_events": 5}
+
+
+def test_gpu_busy_is_device_time_over_wall_time():
+    kernels = [fake_event("k1", 0, 100, "cuda"), fake_event("k2", 50, 150, "cuda"),  # overlap: 150 us
+               fake_event("k3", 200, 250, "cuda"), fake_event("k4", 210, 220, "cuda"),  # inside k3: 50 us
+               fake_event("aten::mm", 0, 1_000)]  # host events are not device time
+    assert device_busy_seconds(kernels) == pytest.approx(200e-6)
+    assert busy_fraction(kernels, 1e-3) == pytest.approx(0.2)
+    assert busy_fraction([], 1.0) == 0.0
+    with pytest.raises(ValueError, match="wall time must be positive"):
+        busy_fraction(kernels, 0.0)
+
+
+# ------------------------------------------------------------------------- concurrent trials
+def test_concurrency_command_line_gives_trials_per_hour_per_level(tmp_path, capsys):
+    path = tmp_path / "concurrency.json"
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--concurrency", "1,2",
+                 "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "each level as it is done" in out and "trials/h" in out
+    stored = json.loads(path.read_text())
+    rows = stored["rows"]
+    assert [r["processes"] for r in rows] == [1, 2] and stored["meta"]["levels"] == [1, 2]
+    for row in rows:
+        assert set(row["rates"]) == set(PHASES) and all(positive(v) for v in row["rates"].values())
+        assert positive(row["trial_s"]) and positive(row["trials_per_hour"]) and positive(row["vs_first"])
+    assert rows[0]["vs_first"] == 1.0
+    assert rows[1]["vs_first"] == pytest.approx(rows[1]["trials_per_hour"] / rows[0]["trials_per_hour"])
+
+
+def test_concurrency_flags_are_refused_clearly(capsys):
+    for bad in ("0", "1,x", ""):
+        with pytest.raises(SystemExit):
+            main(["bench", "--concurrency", bad])
+        assert "expected positive integers separated by commas (e.g. 1,2,4,8)" in capsys.readouterr().err
+    assert main(["bench", "--preset", "ci", "--device", "cpu", "--concurrency", "1", "--ablation"]) == 2
+    assert "--ablation and --concurrency are separate benchmarks" in capsys.readouterr().err

@@ -259,7 +259,7 @@ def test_existing_directories_are_refused_or_overwritten(tmp_path, reference, on
 
 
 def test_bad_arguments_are_refused_clearly(tmp_path, capsys):
-    with pytest.raises(ValueError, match="parallel trials must be a positive integer"):
+    with pytest.raises(ValueError, match="parallel trials must be auto or a positive integer"):
         run_parallel_trials(config(), tmp_path / "a", 0)
     with pytest.raises(ValueError, match="method 'bald' is unknown"):
         run_parallel_trials(config(methods=("random", "bald")), tmp_path / "b", 2)

@@ -263,9 +263,11 @@ def _gpu_count() -> int:
         return 0
 
 
-def _local_backend(workers: int | None, gpus: Sequence[str | int] | None, device: str | None) -> Backend:
-    """One process per GPU when several are visible (or ``gpus`` names some), ``workers``
-    processes when asked, else this process."""
+def _local_backend(workers: int | None, gpus: Sequence[str | int] | None, device: str | None,
+                   per_gpu: int = 1) -> Backend:
+    """``per_gpu`` processes per GPU when several are visible (or ``gpus`` names some), or on the
+    one device when ``per_gpu`` > 1; ``workers`` processes when asked; else this process.
+    Packed processes (``per_gpu`` > 1) run one torch thread each, as parallel trials do."""
     explicit = gpus is not None
     if gpus is None:
         gpus = []
@@ -276,11 +278,12 @@ def _local_backend(workers: int | None, gpus: Sequence[str | int] | None, device
             ids = [g.strip() for g in visible.split(",") if g.strip()] if visible else []
             gpus = ids[:count] if ids else [str(k) for k in range(count)]
     gpus = [str(g) for g in gpus]
-    n = workers or (len(gpus) if len(gpus) > 1 or explicit else 1)
+    packed = not workers and per_gpu > 1
+    n = workers or max(1, len(gpus) if len(gpus) > 1 or explicit else 1) * per_gpu
     if n == 1 and not explicit:
         return InlineBackend()
     slots = [gpus[k % len(gpus)] for k in range(n)] if gpus else [None] * n
-    return ProcessBackend(slots)
+    return ProcessBackend(slots, torch_threads=1 if packed else None)
 
 
 def _is_dask_client(obj: Any) -> bool:
@@ -303,11 +306,12 @@ def check_executor(executor: Any, scheduler: str | None, gpus: Sequence[str | in
 
 
 def make_backend(executor: Any, workers: int | None = None, scheduler: str | None = None,
-                 gpus: Sequence[str | int] | None = None, device: str | None = None) -> Backend:
-    """The back-end for ``executor`` (``"local"``, ``"dask"``, a distributed.Client or an Executor)."""
+                 gpus: Sequence[str | int] | None = None, device: str | None = None, per_gpu: int = 1) -> Backend:
+    """The back-end for ``executor`` (``"local"``, ``"dask"``, a distributed.Client or an Executor);
+    ``per_gpu``: local processes per GPU when ``workers`` is not given."""
     check_executor(executor, scheduler, gpus)
     if executor == "local":
-        return _local_backend(workers, gpus, device)
+        return _local_backend(workers, gpus, device, per_gpu)
     if executor == "dask":
         return _dask_backend(scheduler, workers)
     if _is_dask_client(executor):

@@ -21,6 +21,7 @@ from tavaal_nb.outdir import LOCK_NAME, claim_folder
 from tavaal_nb.sweep.backends import Backend, check_executor, make_backend
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.manifest import SWEEP_NAME, Sweep
+from tavaal_nb.sweep.packing import AUTO, auto_parallel_trials, trial_memory_bytes
 from tavaal_nb.sweep.task import SweepTaskError, log_tail, now
 
 __all__ = ["Ledger", "execute", "run_sweep", "describe"]
@@ -157,7 +158,7 @@ def run_sweep(
     *,
     resume: bool = False,
     retries: int = 2,
-    workers: int | None = None,
+    workers: int | str | None = None,
     scheduler: str | None = None,
     gpus: Sequence[str | int] | None = None,
     log: Callable[[str], None] | None = print,
@@ -171,13 +172,17 @@ def run_sweep(
     methods or trials (``spec=None`` continues the stored one). A failing attempt (an
     exception, or a worker that dies) is tried again up to ``retries`` times in this
     call, then the task is reported as failed in the manifest, with its log; the other
-    tasks go on.
+    tasks go on. ``workers`` ``None`` or ``"auto"``: with the local executor, each GPU runs as many tasks
+    at once as its free memory holds (:func:`~tavaal_nb.sweep.packing.auto_parallel_trials`; one
+    process per GPU, or this process, when that is 1, as on the CPU); with dask, the LocalCluster's default.
     """
     say = log or (lambda _text: None)
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+    if workers == AUTO:
+        workers = None
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        raise ValueError(f"workers must be auto or a positive integer, got {workers!r}")
     check_executor(executor, scheduler, gpus)
     directory = Path(out).resolve()
     with claim_folder(directory, "sweep"):  # one sweep per folder; each task claims its own run folder
@@ -205,7 +210,11 @@ def _run_claimed(spec: SweepSpec | None, directory: Path, executor: str | cf.Exe
     backend, interrupted = None, False
     try:
         if todo:
-            backend = make_backend(executor, workers, scheduler, gpus, spec.overrides.get("device"))
+            per_gpu = 1
+            if executor == "local" and workers is None:  # auto: pack tasks onto each GPU while memory allows
+                biggest = max((spec.config_for(task) for task in todo), key=trial_memory_bytes)
+                per_gpu = auto_parallel_trials(biggest, len(todo))
+            backend = make_backend(executor, workers, scheduler, gpus, spec.overrides.get("device"), per_gpu)
             session["executor"] = backend.name
             say(f"sweep: {len(todo)} run(s) to do on {backend.name}, writing {directory}")
             execute([task.id for task in todo], backend, _SweepLedger(sweep, spec, todo, retries, say), retries)

@@ -27,6 +27,7 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
 from tavaal_nb.sweep.backends import ProcessBackend
 from tavaal_nb.sweep.driver import Ledger, describe, execute
+from tavaal_nb.sweep.packing import AUTO, auto_parallel_trials
 
 __all__ = ["run_parallel_trials", "TRIALS_DIR", "MERGE_EVERY_S"]
 
@@ -142,12 +143,13 @@ def _user_error(trial: int, error: BaseException) -> Exception:
 def run_parallel_trials(
     config: Config,
     out_dir: str | Path | None,
-    workers: int = 2,
+    workers: int | str = 2,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Results:
-    """Run the trials of ``config`` concurrently, ``workers`` at a time, each in its own process.
+    """Run the trials of ``config`` concurrently, ``workers`` at a time, each in its own process
+    (``"auto"``: as many as the GPU's free memory holds, :func:`~tavaal_nb.sweep.packing.auto_parallel_trials`).
 
     ``results.json`` in ``out_dir`` is merged from the trials at the start, after each finished
     trial, every :data:`MERGE_EVERY_S` seconds and at the end. The rules for an existing
@@ -157,8 +159,10 @@ def run_parallel_trials(
     returned without a path. A trial that fails stops the others (after their last saved
     cycle) and its error is raised here; Ctrl-C does the same; ``resume`` continues.
     """
+    if workers == AUTO:
+        workers = auto_parallel_trials(config, config.trials)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"the number of parallel trials must be a positive integer, got {workers!r}")
+        raise ValueError(f"the number of parallel trials must be auto or a positive integer, got {workers!r}")
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     check_names(config)
