@@ -19,7 +19,7 @@ import json
 import multiprocessing
 import platform
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
+from tavaal_nb.isolation import ChildProcessFailed, run_isolated
 from tavaal_nb.loop import make_augmenter
 from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
@@ -41,7 +42,7 @@ from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, 
 
 __all__ = [
     "BenchRow", "run_bench", "format_table", "matmul_peak_tflops", "phase_flops", "estimate_trial_seconds",
-    "AblationRow", "ABLATION", "ALL_ABLATION", "available_variants", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "format_ablation_row",
+    "AblationRow", "ABLATION", "VARIANT_TIMEOUT_S", "PREDICTED_SPEEDUP", "run_ablation", "format_ablation", "format_ablation_row",
     "write_ablation_json", "host_ops_per_step", "count_host_ops", "device_busy_seconds", "busy_fraction",
     "format_host_work", "ConcurrencyRow", "run_concurrency", "format_concurrency", "format_concurrency_row",
     "write_concurrency_json", "CONCURRENCY_COLUMNS",
@@ -369,36 +370,17 @@ PHASES = ("task", "vae", "scoring")
 
 ABLATION: tuple[tuple[str, dict[str, Any]], ...] = (
     ("fp32, contiguous, plain optimizers", {"precision": "fp32", "memory_format": "contiguous",
-                                            "fused_optimizers": "off", "compile": False}),
+                                            "fused_optimizers": "off", "compile": False, "cuda_graphs": "off"}),
     ("+ bf16 autocast", {"precision": "bf16"}),
     ("+ channels_last", {"memory_format": "channels_last"}),
     ("+ fused optimizers", {"fused_optimizers": "on"}),
     ("+ torch.compile (task model, VAE)", {"compile": True}),
     ("+ CUDA graphs", {"cuda_graphs": "on"}),
 )
-"""Every ablation row this module knows: each adds one change (Config fields) to the row before it."""
+"""The ablation's rows: each adds one change (Config fields) to the row before it."""
 
-
-def available_variants(variants: tuple[tuple[str, dict[str, Any]], ...],
-                       fields: Collection[str] | None = None) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The variants whose settings are all fields of Config (``fields``, by default those of this
-    version): a row for a switch that this version does not have (``cuda_graphs`` before it is added)
-    is left out rather than failing."""
-    names = {f.name for f in dataclasses.fields(Config)} if fields is None else set(fields)
-    return tuple((change, delta) for change, delta in variants if set(delta) <= names)
-
-
-ALL_ABLATION = ABLATION
-ABLATION = available_variants(ALL_ABLATION)
-"""The ablation's rows in this version: :data:`ALL_ABLATION` less the switches Config does not have."""
-
-CUDA_GRAPHS_NOTE = (  # printed when the ablation has no CUDA-graphs row (Config without cuda_graphs)
-    "CUDA graphs: not measured. The phases already run without host syncs (one per epoch or per "
-    "500 VAE/D iterations), so launch overhead is what graphs would remove; capturing a step cleanly "
-    "needs static shapes (the last batch of an epoch is smaller), static input buffers and capturable "
-    "optimizers, and torch.compile's mode='reduce-overhead' reuses output buffers that the loops keep "
-    "across steps. Left out rather than done half-way; see docs/benchmarks.md."
-)
+VARIANT_TIMEOUT_S = 900.0
+"""Seconds an isolated ablation variant may take (compilation included) before it counts as a hang."""
 
 PREDICTED_SPEEDUP: dict[str, dict[str, dict[str, float]]] = {
     # Written before any GPU measurement (2026-11-23): the speedup each change should give over
@@ -452,26 +434,25 @@ def _compile_note(error: BaseException, what: str = "torch.compile") -> str:
     return f"skipped: {what} failed here ({type(error).__name__}: {first})"
 
 
-def _delta(row: AblationRow) -> dict[str, Any]:
-    """The change ``row`` adds (its entry of :data:`ALL_ABLATION`; empty if it is not one of them)."""
-    return next((delta for change, delta in ALL_ABLATION if change == row.change), {})
-
-
 def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, peak: bool = True,
                  variants: tuple[tuple[str, dict[str, Any]], ...] | None = None,
-                 on_row: Callable[[AblationRow], None] | None = None) -> tuple[list[AblationRow], dict]:
+                 on_row: Callable[[AblationRow], None] | None = None, isolate: bool = True,
+                 timeout: float = VARIANT_TIMEOUT_S) -> tuple[list[AblationRow], dict]:
     """Time the three phases under each cumulative variant of :data:`ABLATION`.
 
     ``variants`` defaults to :data:`ABLATION`. Every row is the row above plus one change;
     its speedup is over the last row that ran.
-    A variant that cannot run (``torch.compile`` unavailable or failing) gets a note
-    instead of rates, and the next row adds its change to the last one that ran.
+    A variant that cannot run (``torch.compile`` or a CUDA-graph capture unavailable or failing, or
+    a crash or hang inside PyTorch) gets a note instead of rates, and the next row adds its change
+    to the last one that ran. With ``isolate`` (the default) each variant runs in its own spawned
+    process (:func:`tavaal_nb.isolation.run_isolated`, ``timeout`` seconds at most), so a native
+    crash costs one row, not the command; ``isolate=False`` measures in this process.
     ``on_row`` is called with each row as soon as it is done (the CLI prints it, so a run
     stopped by a time limit still shows the rows it finished).
     """
     device = config.resolved_device()
     steps = _default_steps(device, steps)
-    data = _bench_data(config, steps, pool)
+    data = None if isolate else _bench_data(config, steps, pool)
     predictions = PREDICTED_SPEEDUP.get(device.type, {})
     variants = ABLATION if variants is None else variants
     rows: list[AblationRow] = []
@@ -481,40 +462,52 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
         trial = {**settings, **delta}
         row = AblationRow(change, trial, predicted=predictions.get(change))
         rows.append(row)
-        if _measure_variant(config, row, data, steps, last):
+        if _measure_variant(config, row, delta, steps, pool, last, data, timeout):
             last = row.rates
             settings = trial
         if on_row is not None:
             on_row(row)
-    meta = _meta(config, data, steps, peak)
-    meta["cuda_graphs"] = None if any("cuda_graphs" in delta for _, delta in variants) else CUDA_GRAPHS_NOTE
+    meta = _meta(config, data if data is not None else _bench_data(config, steps, pool), steps, peak)
+    meta["isolated"] = isolate
     measured = [r for r in rows if r.rates]
     if len(measured) >= 2:
         meta["total_speedup"] = {k: measured[-1].rates[k] / measured[0].rates[k] for k in PHASES}
     return rows, meta
 
 
-def _measure_variant(config: Config, row: AblationRow, data: ImageData, steps: int,
-                     last: dict[str, float] | None) -> bool:
-    """Fill ``row`` with its rates (True) or with a note saying why it could not run (False)."""
+def _variant_rates(variant: Config, steps: int, pool: int,
+                   data: ImageData | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """The phase rates and warm-up seconds of one ablation variant (module level: it runs isolated)."""
     try:
-        variant = config.replace(**row.settings)
-    except ValueError as error:  # e.g. compile=True where torch.compile is unavailable
-        row.note = "skipped: " + " ".join(str(error).replace("invalid configuration:", "").split())
-        return False
-    try:
-        timed, warmup = _time_phases(variant, data, steps)
-    except Exception as error:  # noqa: BLE001 - a failing compile or capture is reported, the other rows still run
-        graphs = getattr(variant, "cuda_graphs", "off") == "on"
-        if not (variant.compile or graphs):
-            raise
-        row.note = _compile_note(error, "CUDA graphs" if "cuda_graphs" in _delta(row) else "torch.compile")
-        return False
+        timed, warmup = _time_phases(variant, data if data is not None else _bench_data(variant, steps, pool), steps)
     finally:
         if variant.compile:
             _reset_compile()
-    row.rates = {key: r.rate for key, r in zip(PHASES, timed)}
-    row.warmup_s = warmup
+    return {key: r.rate for key, r in zip(PHASES, timed)}, warmup
+
+
+def _measure_variant(config: Config, row: AblationRow, delta: dict[str, Any], steps: int, pool: int,
+                     last: dict[str, float] | None, data: ImageData | None, timeout: float) -> bool:
+    """Fill ``row`` with its rates (True) or with a note saying why it could not run (False).
+    ``data`` None: measure in a spawned process (:func:`run_isolated`); else here, on ``data``."""
+    try:
+        variant = config.replace(**row.settings)
+    except ValueError as error:  # e.g. compile=True where torch.compile is unavailable, CUDA graphs on a CPU
+        row.note = "skipped: " + " ".join(str(error).replace("invalid configuration:", "").split())
+        return False
+    try:
+        if data is None:
+            row.rates, row.warmup_s = run_isolated(_variant_rates, (variant, steps, pool), timeout)
+        else:
+            row.rates, row.warmup_s = _variant_rates(variant, steps, pool, data)
+    except ChildProcessFailed as error:
+        row.note = f"skipped: crashed inside PyTorch ({error}); see docs/benchmarks.md"
+        return False
+    except Exception as error:  # noqa: BLE001 - a failing compile or capture is reported, the other rows still run
+        if not (variant.compile or variant.cuda_graphs == "on"):
+            raise
+        row.note = _compile_note(error, "CUDA graphs" if "cuda_graphs" in delta else "torch.compile")
+        return False
     if last is not None:
         row.speedup = {key: row.rates[key] / last[key] for key in PHASES}
     return True
@@ -553,8 +546,6 @@ def format_ablation(rows: list[AblationRow], meta: dict) -> str:
     total = meta.get("total_speedup")
     if total:
         lines.append("last measured row vs the first: " + ", ".join(f"{k} {v:.2f}x" for k, v in total.items()))
-    if meta.get("cuda_graphs"):
-        lines.append(meta["cuda_graphs"])
     return "\n".join(lines)
 
 

@@ -6,7 +6,6 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
 from tavaal_nb.pooling import group_results, learning_curve_stats, merge_results
 from tavaal_nb.results import Results, atomic_write_text, load_results
 from tavaal_nb.stats import format_mean_spread, trial_count
@@ -48,8 +47,12 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     """Write an HTML report of ``sources`` (files, directories or Results) to ``html_path``.
 
     The page embeds plotly.js, so it opens offline. Refuses to replace an existing
-    file when ``overwrite`` is False.
+    file when ``overwrite`` is False. plotly is imported here, where the figures are drawn: the
+    engine (``run``, ``sweep``, ``bench``, ``upper-bound``, ``report`` without ``--html``) needs none
+    of the plotting libraries.
     """
+    from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+
     results = load_results(sources)
     html_path = Path(html_path)
     if html_path.is_dir():
