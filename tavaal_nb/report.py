@@ -51,7 +51,11 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     engine (``run``, ``sweep``, ``bench``, ``upper-bound``, ``report`` without ``--html``) needs none
     of the plotting libraries.
     """
-    from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+    try:
+        from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+    except ImportError as error:
+        raise RuntimeError(f"the HTML report draws its figures with plotly, which is not installed here ({error}); "
+                           f"`pip install plotly`, or leave out --html for the text table") from None
 
     results = load_results(sources)
     html_path = Path(html_path)
