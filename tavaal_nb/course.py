@@ -62,8 +62,9 @@ class Lesson:
 
     ``cpu_minutes``, ``cpu_first_figure`` (seconds until the first figure shows) and ``cpu_peak`` (the kernel's
     peak resident memory): measured at the ``cpu`` preset, top to bottom on an idle 2-core CPU, by
-    ``benchmarks/notebook_footprint.py`` (docs/benchmarks.md has the run); ``gpu_minutes``: ``paper`` preset on
-    one GPU (estimates unless the text says measured).
+    ``benchmarks/notebook_footprint.py`` (docs/benchmarks.md has the run); ``gpu_minutes``: the notebook's runs
+    at the ``paper`` preset on one GPU, from :func:`tavaal_nb.course_runtime.expected_minutes` with the step times
+    measured on one H200 (2026-12-04, before CUDA graphs); other GPUs are estimates.
     """
 
     stem: str
@@ -78,27 +79,27 @@ class Lesson:
 LESSONS: tuple[Lesson, ...] = (
     Lesson("00_quickstart", "Quickstart",
            "TA-VAAL against random sampling on Fashion-MNIST, the learning curves, a map of the course",
-           "3.4", "~20 (est.)", "5 s", "1.36 GB"),
+           "3.4", "~90", "5 s", "1.36 GB"),
     Lesson("01_sandbox", "Active-learning sandbox",
            "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
            "your own strategy, then registered in the real loop",
            "0.3", "under 1", "8 s", "0.96 GB"),
     Lesson("02_ranking_loss", "Ranking the loss",
            "why predict a loss and why rank it: eq. 1 vs eq. 4 by hand, MSE's scale problem, Spearman on held-out losses",
-           "0.5", "~3 (est.)", "5 s", "1.42 GB"),
+           "0.5", "~2", "5 s", "1.42 GB"),
     Lesson("03_conditional_wae", "The conditional VAE",
            "VAAL's VAE, the rank variable r in the decoder (eq. 6), reconstructions, what r does, KL and reconstruction terms",
-           "0.5", "~3 (est.)", "7 s", "1.36 GB"),
+           "0.5", "~4", "7 s", "1.36 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
            "the adversarial game (eqs. 7-8, labeled = 1), selection by lowest D (eq. 9), D's histogram for VAAL and TA-VAAL",
-           "1.1", "~5 (est.)", "5 s", "1.28 GB"),
+           "1.1", "~9", "5 s", "1.28 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
            "0.2", "under 1", "8 s", "1.01 GB"),
     Lesson("06_active_loop", "The active-learning loop",
            "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
            "intervals, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
-           "2.4", "hours", "6 s", "1.37 GB"),
+           "2.4", "~290 (5 trials)", "6 s", "1.37 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
            "Figs. 4-5 and the upper bound at a small scale",
@@ -106,7 +107,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("08_beyond_the_paper", "Beyond the paper",
            "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
-           "3.1", "~5 (est.)", "6 s", "1.33 GB"),
+           "3.1", "~21", "6 s", "1.33 GB"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
            "0.2", "1", "6 s", "0.95 GB"),
@@ -259,7 +260,7 @@ def _problems_of_notebook(path: Path, repository: str, branch: str) -> list[str]
 def readme_table(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
     """The README's course table (between its markers)."""
     rows = ["| notebook | what it teaches | minutes on a CPU (`cpu` preset) | first figure after | peak memory "
-            "| minutes on a GPU (`paper` preset) | open |",
+            "| minutes on a GPU (`paper` preset, H200 step times) | open |",
             "|---|---|---|---|---|---|---|"]
     for lesson in LESSONS:
         link = f"[{lesson.stem[:2]} {lesson.title}]({NOTEBOOK_DIR}/{lesson.stem}.ipynb)"

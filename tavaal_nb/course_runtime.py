@@ -7,7 +7,9 @@ Two rules, written once here and called from every notebook that trains somethin
   command line's ``auto`` would pick ``paper``: a student who opens a notebook on a Colab GPU must not
   start hours of work by running it top to bottom.
 * :func:`announce_run` prints the expected wall time before a run expected to last longer than
-  :data:`ANNOUNCE_ABOVE_MINUTES`, from the rough cost model of :func:`expected_minutes`.
+  :data:`ANNOUNCE_ABOVE_MINUTES`, from the cost model of :func:`expected_minutes`: on the CPU a FLOP count over
+  a sustained rate; on a GPU the step times measured on one H200 (the GPU waits for the host there, so a step
+  costs about the same at every preset up to the paper's sizes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tavaal_nb.config import PRESET_HELP, Config
 from tavaal_nb.strategies import VAAL, get_strategy
 
 __all__ = [
-    "LONG_PRESETS", "ANNOUNCE_ABOVE_MINUTES", "SUSTAINED_TFLOPS", "notebook_preset", "phase_minutes",
+    "LONG_PRESETS", "ANNOUNCE_ABOVE_MINUTES", "SUSTAINED_TFLOPS", "GPU_SECONDS_PER_STEP", "notebook_preset", "phase_minutes",
     "expected_minutes", "announce_minutes", "announce_run",
 ]
 
@@ -32,10 +34,15 @@ TASK_GFLOP_PER_IMAGE = 3.33
 """One training step of ResNet-18 (width 64) with its Ranker on one 32x32 image (flop counter; docs/benchmarks.md)."""
 VAE_GFLOP_PER_ITERATION = 834.0
 """One VAE + discriminator iteration, width 128, batches of 128 labeled + 128 unlabeled (docs/benchmarks.md)."""
-SUSTAINED_TFLOPS = {"cpu": 0.06, "cuda": 100.0}
-"""Conservative sustained throughput (TFLOP/s) of whole runs: 2 CPU cores sustain about 0.12 in each phase
-(docs/benchmarks.md) and about half of that over a notebook's run; 100 is well below what one recent GPU
-sustains at the paper's sizes, so GPU figures err long."""
+SUSTAINED_TFLOPS = 0.06
+"""Sustained throughput (TFLOP/s) of whole runs on a 2-core CPU: about 0.12 in each phase (docs/benchmarks.md)
+and about half of that over a notebook's run."""
+GPU_SECONDS_PER_STEP = {"task": 128 / 7599, "vae": 1 / 43.4}
+"""Measured on one H200 at the paper preset (commit 4f0e4ad, 2026-12-04, docs/benchmarks.md): a task-training
+step of 128 images with its Ranker took 16.8 ms (7,599 images/s), a VAE/discriminator iteration 23.0 ms (43.4
+iterations/s); the GPU's kernels took a small part of that (47 ms of 302 ms of host time over 10 VAE/D
+iterations), so smaller presets step no faster. A calibration, not a FLOP model: other GPUs, and the
+CUDA-graph path built since, are estimates until ``bench`` measures them."""
 FIXED_SECONDS_PER_CYCLE = {"cpu": 2.0, "cuda": 3.0}
 """Per-cycle overhead the FLOP count misses (model construction, evaluation passes, Python)."""
 
@@ -60,38 +67,44 @@ def _device_kind(config: Config, device: str | None) -> str:
 
 def phase_minutes(config: Config, task_images: int = 0, vae_iterations: int = 0, cycles: int = 0,
                   device: str | None = None) -> float:
-    """Rough wall time, in minutes, of ``task_images`` training steps of the task model (one image each, with
-    its Ranker), ``vae_iterations`` VAE/discriminator iterations and ``cycles`` fixed per-cycle costs, at the
-    sizes of ``config`` on ``device`` (default: the config's).
+    """Rough wall time, in minutes, of training the task model on ``task_images`` images (with its Ranker),
+    ``vae_iterations`` VAE/discriminator iterations and ``cycles`` fixed per-cycle costs, at the sizes of
+    ``config`` on ``device`` (default: the config's), plus :data:`FIXED_SECONDS_PER_CYCLE` per cycle.
 
-    FLOPs: :data:`TASK_GFLOP_PER_IMAGE` scaled by ``(width / 64)^2`` per image and
+    CPU: FLOPs, :data:`TASK_GFLOP_PER_IMAGE` scaled by ``(width / 64)^2`` per image and
     :data:`VAE_GFLOP_PER_ITERATION` scaled by ``(vae_width / 128)^2`` and ``vae_batch_size / 128`` per
-    iteration, divided by :data:`SUSTAINED_TFLOPS`, plus :data:`FIXED_SECONDS_PER_CYCLE` per cycle. Images
-    are counted as 32x32, so smaller images err long.
+    iteration, divided by :data:`SUSTAINED_TFLOPS` (images counted as 32x32, so smaller images err long).
+    GPU: ``task_images / batch_size`` steps and the VAE/D iterations at the measured
+    :data:`GPU_SECONDS_PER_STEP` (host-bound, so the same at every size up to the paper's).
     """
     if min(task_images, vae_iterations, cycles) < 0:
         raise ValueError(f"counts must be >= 0, got task_images={task_images}, vae_iterations={vae_iterations}, "
                          f"cycles={cycles}")
     kind = _device_kind(config, device)
-    task_gflop = TASK_GFLOP_PER_IMAGE * (config.width / 64) ** 2
-    vae_gflop = VAE_GFLOP_PER_ITERATION * (config.vae_width / 128) ** 2 * (config.vae_batch_size / 128)
-    gflop = task_images * task_gflop + vae_iterations * vae_gflop
-    return (gflop / (SUSTAINED_TFLOPS[kind] * 1e3) + cycles * FIXED_SECONDS_PER_CYCLE[kind]) / 60.0
+    if kind == "cuda":
+        seconds = (task_images / config.batch_size * GPU_SECONDS_PER_STEP["task"]
+                   + vae_iterations * GPU_SECONDS_PER_STEP["vae"])
+    else:
+        task_gflop = TASK_GFLOP_PER_IMAGE * (config.width / 64) ** 2
+        vae_gflop = VAE_GFLOP_PER_ITERATION * (config.vae_width / 128) ** 2 * (config.vae_batch_size / 128)
+        seconds = (task_images * task_gflop + vae_iterations * vae_gflop) / (SUSTAINED_TFLOPS * 1e3)
+    return (seconds + cycles * FIXED_SECONDS_PER_CYCLE[kind]) / 60.0
 
 
 def expected_minutes(config: Config, device: str | None = None) -> float:
     """Rough wall time, in minutes, of ``run_experiment(config)`` on ``device`` (default: the config's).
 
     Adds up :func:`phase_minutes` over every method, trial and cycle: ``epochs x labeled`` training images
-    per cycle, and for VAAL and TA-VAAL ``config.vae_iterations_for(labeled, subset)`` VAE/D iterations per
-    query. An estimate to decide whether to wait, not a measurement (``python -m tavaal_nb bench``
-    measures one).
+    per cycle (twice with ``retrain_plain``), and for VAAL and TA-VAAL ``config.vae_iterations_for(labeled,
+    subset)`` VAE/D iterations per query. An estimate to decide whether to wait (``python -m tavaal_nb bench`` measures the phases on your
+    device): the GPU figure is calibrated on one H200 (:data:`GPU_SECONDS_PER_STEP`), the CPU figure on 2 cores.
     """
     minutes = 0.0
     for method in config.methods:
         sizes = [config.initial + cycle * config.budget for cycle in range(config.cycles)]
         queries = sizes[:-1] if isinstance(get_strategy(method), VAAL) else []  # VAAL, TA-VAAL, vaal-lloss
-        minutes += phase_minutes(config, task_images=config.epochs * sum(sizes),
+        trained = 2 if config.retrain_plain else 1  # retrain_plain: a second, plain task model per cycle
+        minutes += phase_minutes(config, task_images=trained * config.epochs * sum(sizes),
                                  vae_iterations=sum(config.vae_iterations_for(n, config.subset) for n in queries),
                                  cycles=config.cycles, device=device)
     return minutes * config.trials

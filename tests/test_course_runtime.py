@@ -42,6 +42,24 @@ def test_paper_preset_is_hours_on_a_cpu_and_minutes_on_a_gpu():
     config = tavaal_nb.make_config("paper", dataset="cifar10", methods=("tavaal",), trials=1)
     assert expected_minutes(config, "cpu") > 24 * 60
     assert 5 < expected_minutes(config, "cuda") < 120
+
+
+def test_the_gpu_estimate_is_the_h200_measurement():
+    # bench on one H200 (commit 4f0e4ad): 7,599 images/s, 43.4 VAE/D iterations/s, and from them one paper
+    # trial of TA-VAAL predicted at 64.6 minutes (train 24.1, VAE/D 40.5; ../shared/measurements/...)
+    config = tavaal_nb.make_config("paper", dataset="cifar10", methods=("tavaal",), trials=1)
+    train = 200 * sum(1000 * (c + 1) for c in range(10)) / 7599 / 60
+    vae = sum(config.vae_iterations_for(1000 * (c + 1), 10_000) for c in range(9)) / 43.4 / 60
+    assert train == pytest.approx(24.1, abs=0.05) and vae == pytest.approx(40.5, abs=0.05)
+    assert expected_minutes(config, "cuda") == pytest.approx(train + vae + 10 * 3.0 / 60, rel=1e-9)
+    # retrain_plain trains a second, plain task model every cycle
+    assert expected_minutes(config.replace(retrain_plain=True), "cuda") == \
+        pytest.approx(expected_minutes(config, "cuda") + train, rel=1e-9)
+    # host-bound: a narrower model steps no faster; fewer images per step means more steps
+    narrow = config.replace(width=16, vae_width=16)
+    assert expected_minutes(narrow, "cuda") == pytest.approx(expected_minutes(config, "cuda"), rel=1e-9)
+    assert phase_minutes(config.replace(batch_size=64), task_images=1280, device="cuda") == \
+        pytest.approx(2 * phase_minutes(config, task_images=1280, device="cuda"), rel=1e-9)
     with pytest.raises(ValueError, match="device must be"):
         expected_minutes(config, "tpu")
 
