@@ -1,24 +1,38 @@
 # tavaal-nb: two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs the package, runs TA-VAAL vs random on the embedded default
-#   make test   creates .venv, installs the package, runs every test (unit tests, then the notebooks)
+#   make demo   creates .venv, installs the package alone, runs TA-VAAL vs random (cpu preset), writes runs/demo/
+#   make test   creates .venv, installs the package and what the tests need, runs every test (unit tests, then notebooks)
 #   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
+# Each target installs only the extras it needs into the one .venv (a stamp per set: .venv/.installed-<extras>).
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu installs PyTorch's CPU-only build when .venv is created
+# (about 0.5 GB less memory per notebook and a fraction of the disk; needs that index to be reachable):
+#   make clean-venv && make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,lab,dask,browser,image,teach,site
+TORCH_INDEX ?=
+DEMO_EXTRAS ?=
+TEST_EXTRAS ?= test,dask,teach,site,image
+LAB_EXTRAS ?= lab
+SITE_EXTRAS ?= test,site,browser
+BROWSER_EXTRAS ?= test,browser,lab
 comma := ,
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# the stamp of an installed set of extras ("base": the package and its dependencies alone)
+stamp = $(VENV)/.installed-$(if $(strip $(1)),$(subst $(comma),-,$(strip $(1))),base)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: venv demo test unit-test notebook-test notebook-sync-check lab fashion-data bench clean-venv
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
-	touch $(STAMP)
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) torch torchvision)
+	touch $@
 
-venv: $(STAMP)
+$(VENV)/.installed-%: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install --quiet -e ".$(if $(filter base,$*),,[$(subst -,$(comma),$*)])"
+	touch $@
+
+venv: $(call stamp,$(DEMO_EXTRAS))
 
 # Debian's dataset-fashion-mnist puts the real files in $(FASHION_DIR); installed when we are root.
 fashion-data:
@@ -33,29 +47,29 @@ fashion-data:
 	fi
 
 # Real Fashion-MNIST when Debian's dataset-fashion-mnist is (or, as root, can be) installed; the demo says which it used.
-demo: venv fashion-data
+demo: $(call stamp,$(DEMO_EXTRAS)) fashion-data
 	$(PY) -m tavaal_nb demo
 
-unit-test: venv fashion-data
+unit-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 	$(PY) -m pytest tests
 
 test: unit-test notebook-test notebook-sync-check
 
 # Every notebook top to bottom under nbval at the ci preset (a cell fails on an error; outputs are not compared).
-notebook-test: venv fashion-data
+notebook-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 	TAVAAL_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env notebooks/*.ipynb
 
 # Each notebooks/NN_*.py and its .ipynb are in sync (re-pairing changes nothing under notebooks/), and badges,
 # Colab cells, README table, twins and the absence of outputs agree with tavaal_nb/course.py.
-notebook-sync-check: venv
+notebook-sync-check: $(call stamp,$(TEST_EXTRAS))
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	git diff --exit-code -- notebooks/
 	$(PY) -m tavaal_nb.course check
 
-lab: venv
+lab: $(call stamp,$(LAB_EXTRAS))
 	$(VENV)/bin/jupyter lab notebooks
 
-bench: venv
+bench: $(call stamp,$(DEMO_EXTRAS))
 	$(PY) -m tavaal_nb bench --preset paper --dataset synthetic
 
 clean-venv:
@@ -75,7 +89,7 @@ chromium:
 		echo "Chromium: /usr/bin/chromium is missing; install Debian's chromium package" >&2; exit 1; \
 	fi
 
-browser-test: venv chromium fashion-data
+browser-test: $(call stamp,$(BROWSER_EXTRAS)) chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
 # The student version of the course: nbgrader's ClearSolutions (through nbconvert, teaching/student_version.py)
@@ -83,7 +97,7 @@ browser-test: venv chromium fashion-data
 # outputs; the notebooks land in $(STUDENT_DIR)/ (git-ignored). notebooks/ keeps the instructor's version.
 STUDENT_DIR ?= student
 .PHONY: student
-student: venv
+student: $(call stamp,test$(comma)teach)
 	rm -rf $(STUDENT_DIR)
 	$(PY) -m nbconvert --config teaching/student_version.py --to notebook --output-dir $(STUDENT_DIR) \
 		notebooks/[0-9][0-9]_*.ipynb
@@ -96,7 +110,7 @@ student: venv
 PRESET ?= ci
 SITE_DIR := build/site/$(PRESET)
 
-site: venv fashion-data mathjax
+site: $(call stamp,$(SITE_EXTRAS)) fashion-data mathjax
 	$(PY) docs/site/build.py --preset $(PRESET) --out $(SITE_DIR)
 
 # MathJax 2 with its TeX fonts for the site's offline math: Debian's libjs-mathjax (installed when root).

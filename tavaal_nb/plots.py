@@ -28,7 +28,7 @@ from tavaal_nb.stats import PairedComparison
 from tavaal_nb.strategies import BUILTIN_METHODS
 from tavaal_nb.upper_bound import UpperBound
 
-__all__ = ["entropy_readings_figure", "PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
+__all__ = ["SMOKE_TEST_NOTE", "mark_smoke_test", "trials_in", "entropy_readings_figure", "PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
            "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
            "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure",
            "paired_difference_figure"]
@@ -39,6 +39,35 @@ PALETTE = (
 )
 """Method colours: the built-in methods take the first ones in registration order, any other
 method one of the rest."""
+
+
+SMOKE_TEST_NOTE = ("SMOKE TEST (ci preset): a few images, an epoch or two, to exercise the code; "
+                   "these numbers mean nothing")
+"""What a figure drawn from a ``ci``-preset run says on its face (the course's site and tests run at ``ci``)."""
+
+
+def mark_smoke_test(fig: go.Figure, results: Results | Sequence[Results]) -> go.Figure:
+    """``fig`` with :data:`SMOKE_TEST_NOTE` across its top when any of ``results`` ran at the ``ci`` preset
+    (the title gains a "SMOKE TEST" prefix); unchanged otherwise. Marking twice adds nothing."""
+    members = [results] if isinstance(results, Results) else list(results)
+    if not any(member.config.get("preset") == "ci" for member in members):
+        return fig
+    if any(annotation.name == "smoke-test" for annotation in fig.layout.annotations):
+        return fig
+    title = fig.layout.title.text or ""
+    fig.update_layout(title_text="SMOKE TEST (ci preset): " + title if title else "SMOKE TEST (ci preset)",
+                      margin_t=max(fig.layout.margin.t or 0, 100))
+    fig.add_annotation(name="smoke-test", text=SMOKE_TEST_NOTE, xref="paper", yref="paper", x=0.5, y=1.0,
+                       yanchor="bottom", yshift=6, showarrow=False, font={"color": "#b00020", "size": 13},
+                       bgcolor="rgba(255,235,238,0.9)", bordercolor="#b00020", borderwidth=1)
+    return fig
+
+
+def trials_in(results: Sequence[Results]) -> int:
+    """The largest number of trials with a recorded accuracy at any labeled size of any method."""
+    stats = learning_curve_stats(results)
+    return max((len([v for v in values if v is not None]) for entry in stats.values() for values in entry["values"]),
+               default=0)
 
 
 def method_color(method: str) -> str:
@@ -61,6 +90,9 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
                            upper_bound: UpperBound | None = None, plain: bool = True) -> go.Figure:
     """Paper Figs. 2-5: mean accuracy per method with a +-1 std band over trials.
 
+    The title says what the curves are: "mean +- 1 std over N trials", or "1 trial: no spread" (no band is
+    drawn for a method with one trial); a ``ci``-preset run is marked a smoke test (:func:`mark_smoke_test`).
+
     With ``plain`` (the default), a method whose runs recorded ``plain_test_accuracy``
     (``Config.retrain_plain``: Fig. 4's task model retrained without the Ranker) also gets a
     dashed "<method> (plain)" curve of its means. ``upper_bound`` (the whole pool labeled:
@@ -74,12 +106,13 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
             continue
         color = method_color(method)
         x = entry["labeled_size"]
-        upper = [m + s for m, s in zip(entry["mean"], entry["std"])]
-        lower = [m - s for m, s in zip(entry["mean"], entry["std"])]
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=upper + lower[::-1], mode="lines", fill="toself",
-                                 fillcolor=_rgba(color, 0.18),
-                                 line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=method,
-                                 name=f"{method} +-1 std"))
+        if max((len([v for v in values if v is not None]) for values in entry["values"]), default=0) > 1:
+            upper = [m + s for m, s in zip(entry["mean"], entry["std"])]
+            lower = [m - s for m, s in zip(entry["mean"], entry["std"])]
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=upper + lower[::-1], mode="lines", fill="toself",
+                                     fillcolor=_rgba(color, 0.18),
+                                     line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=method,
+                                     name=f"{method} +-1 std"))
         hover = [", ".join("n/a" if v is None else f"{v:.2f}" for v in values) for values in entry["values"]]
         fig.add_trace(go.Scatter(x=x, y=entry["mean"], mode="lines+markers", name=method, legendgroup=method,
                                  line={"color": color}, customdata=hover,
@@ -97,9 +130,11 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
         fig.add_hline(y=upper_bound.test_accuracy, line={"dash": "dash", "color": "#444444"},
                       annotation_text=f"full pool ({upper_bound.train_size:,} images)",
                       annotation_position="bottom right")
-    fig.update_layout(title=title, xaxis_title="labeled images", yaxis_title="test accuracy (%)",
+    trials = trials_in(results)
+    spread = "1 trial: no spread" if trials <= 1 else f"mean +- 1 std over {trials} trials"
+    fig.update_layout(title=f"{title} ({spread})", xaxis_title="labeled images", yaxis_title="test accuracy (%)",
                       template="plotly_white", legend_title="method")
-    return fig
+    return mark_smoke_test(fig, results)
 
 
 def class_entropy_figure(results: Results, reference: float | None = None,
@@ -127,7 +162,7 @@ def class_entropy_figure(results: Results, reference: float | None = None,
                   annotation_text=f"dataset entropy {reference:.3f}", annotation_position="top left")
     fig.update_layout(barmode="group", title=title, xaxis_title="labeled images after the query",
                       yaxis_title="entropy of class counts (nats)", template="plotly_white")
-    return fig
+    return mark_smoke_test(fig, results)
 
 
 def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequence[str] | None = None,
@@ -171,7 +206,7 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
     fig.update_layout(barmode="overlay", template="plotly_white", xaxis_title="D(mu, r) (1 = looks labeled)",
                       yaxis_title="candidates", xaxis_range=[low, high],
                       title=title or f"Discriminator outputs on the candidates, cycle {cycle}")
-    return fig
+    return mark_smoke_test(fig, results)
 
 
 def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0,
@@ -380,4 +415,4 @@ def entropy_readings_figure(results: Results, reading: str = "labeled", title: s
     what = "the labeled set" if reading == "labeled" else "each query's selection"
     fig.update_layout(title=title or f"Class-count entropy of {what}", template="plotly_white",
                       xaxis_title="labeled images", yaxis_title="entropy of class counts (nats)")
-    return fig
+    return mark_smoke_test(fig, results)

@@ -242,7 +242,18 @@ def lesson_title(notebook: nbformat.NotebookNode, stem: str) -> str:
     return stem
 
 
-def landing_page(stems: list[str], titles: dict[str, str], teaching: list[str], reference: list[str]) -> str:
+SMOKE_TEST_BANNER = (
+    "```{warning}\n"
+    "This site was built at the `ci` preset: a smoke test that runs every cell on a few images for an epoch or two.\n"
+    "Its numbers and figures mean nothing about the method (each figure drawn from a run says so on its face).\n"
+    "The site to read is built from the shipped results at the `cpu` preset: `make site PRESET=cpu`.\n"
+    "```"
+)
+"""What the landing page of a ``ci`` build says first."""
+
+
+def landing_page(stems: list[str], titles: dict[str, str], teaching: list[str], reference: list[str],
+                 preset: str = "cpu") -> str:
     """``index.md``: what the course is, the course map (one row per notebook found), where to go next."""
     lessons = {lesson.stem: lesson for lesson in LESSONS}
     rows = []
@@ -258,6 +269,7 @@ def landing_page(stems: list[str], titles: dict[str, str], teaching: list[str], 
     return "\n".join([
         "# TA-VAAL: an interactive course",
         "",
+        *([SMOKE_TEST_BANNER, ""] if preset == "ci" else []),
         "An interactive course on **Task-Aware Variational Adversarial Active Learning** (TA-VAAL, Kim et al.,",
         "CVPR 2021) and the small, fast Python package `tavaal_nb` that implements it. Each notebook computes one",
         "piece of the method with the package, with the paper's equations beside the code, checks, exercises and",
@@ -350,7 +362,7 @@ def assemble_source(executed: list[Path], preset: str, src: Path, repo: Path = R
     for page in sorted((repo / "docs").glob("*.md")):
         shutil.copy(page, src / "docs" / page.name)
         reference.append(f"docs/{page.name}")
-    (src / "index.md").write_text(landing_page(stems, titles, teaching, reference))
+    (src / "index.md").write_text(landing_page(stems, titles, teaching, reference, preset))
     shutil.copy(CONF_DIR / "conf.py", src / "conf.py")
     static = src / "_static"
     shutil.copy(Path(pio.__file__).parents[1] / "package_data" / "plotly.min.js", static / "plotly.min.js")

@@ -26,6 +26,7 @@ from plotly.offline import get_plotlyjs_version
 
 from tavaal_nb.pooling import group_results, merge_results
 from tavaal_nb.results import Results, load_results
+from tavaal_nb.plots import mark_smoke_test
 
 __all__ = ["View", "ImageExportError", "set_static", "static_reason"]
 
@@ -163,7 +164,11 @@ class View:
         """Rebuild the figure from the controls' current values."""
         if self._holding:
             return
-        self._show(self._build())
+        self._show(self._decorate(self._build()))
+
+    def _decorate(self, fig: go.Figure) -> go.Figure:
+        """What every figure of this view gets on its face, whatever it shows (nothing by default)."""
+        return fig
 
     def _show(self, fig: go.Figure) -> None:
         self.redraws += 1
@@ -230,3 +235,7 @@ class ResultsView(View):
     def results(self) -> Results:
         """The (pooled) results of the selected experiment."""
         return self.groups[self.group_selector.value]
+
+    def _decorate(self, fig: go.Figure) -> go.Figure:
+        """A ``ci``-preset experiment is marked a smoke test on every figure (:func:`mark_smoke_test`)."""
+        return mark_smoke_test(fig, self.results)

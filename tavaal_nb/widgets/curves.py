@@ -39,7 +39,7 @@ class LearningCurves(ResultsView):
     """
 
     def __init__(self, sources, methods: Sequence[str] | None = None, static: bool | None = None,
-                 title: str = "Test accuracy against labeled-set size (mean +- 1 std over trials)",
+                 title: str = "Test accuracy against labeled-set size",
                  plain: bool = True) -> None:
         super().__init__(sources, static)
         self.title = title

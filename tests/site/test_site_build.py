@@ -108,6 +108,13 @@ def test_the_landing_page_maps_every_notebook_found_even_one_the_course_table_la
     assert "(docs/teaching/README.md)" in page
 
 
+def test_a_ci_build_says_first_that_it_is_a_smoke_test():
+    args = (["00_quickstart"], {"00_quickstart": "00 Quickstart"}, ["docs/teaching/README.md"], ["docs/settings.md"])
+    ci, cpu = site_build.landing_page(*args, preset="ci"), site_build.landing_page(*args, preset="cpu")
+    assert site_build.SMOKE_TEST_BANNER in ci and "smoke test" in ci.split("## Course map")[0]
+    assert site_build.SMOKE_TEST_BANNER not in cpu and "smoke test" not in cpu
+
+
 def test_badges_point_at_local_images():
     text = "[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.x/y)"
     assert site_build.localise_badges(text) == "[![Open in Colab](/_static/badges/colab-badge.svg)](https://colab.x/y)"
