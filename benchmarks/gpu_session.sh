@@ -4,8 +4,8 @@
 #   bash benchmarks/gpu_session.sh bench       # everything about speed, under 10 minutes:
 #       1. bench --baseline (ours vs the public code's pipeline, trial estimates, host operator calls
 #          per step, GPU busy % per phase)
-#       2. bench --ablation (fp32 -> bf16 -> channels_last -> fused -> compile [-> CUDA graphs, when
-#          Config has cuda_graphs])
+#       2. bench --ablation (fp32 -> bf16 -> channels_last -> fused -> compile -> CUDA graphs, each variant
+#          in its own process)
 #       3. the matrix-product peak (bf16 at 3 sizes, fp32 with TF32 off/on)
 #       4. bench --concurrency 1,2,4,8: trials per hour with N trials sharing the GPU (nvidia-smi logged)
 #   bash benchmarks/gpu_session.sh reproduce   # Fashion-MNIST, paper preset, random/lloss/vaal/tavaal,

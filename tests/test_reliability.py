@@ -349,7 +349,7 @@ def test_a_null_accuracy_is_a_gap_in_reports_and_views(run_copy, tmp_path, capsy
     table = capsys.readouterr().out.splitlines()[1].split()
     assert table[0] == "random" and table[2] == "n/a" and "nan" not in table[1]  # the null point is a gap
     assert (tmp_path / "r.html").stat().st_size > 0
-    curve = learning_curves_figure([Results.load(run_copy)]).data[1]
+    curve = next(t for t in learning_curves_figure([Results.load(run_copy)]).data if t.name == "random")
     assert curve.y[0] == document["runs"][0]["cycles"][0]["test_accuracy"] and curve.y[1] != curve.y[1]  # NaN
     assert list(curve.customdata)[1] == "n/a"
 
