@@ -25,6 +25,7 @@ from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
+from tavaal_nb.names import safe_name
 from tavaal_nb.outdir import claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
@@ -61,6 +62,14 @@ def check_config(config: Any) -> None:
                          "tavaal_nb.config.make_config(preset, **overrides) or Config.from_dict(a_dict)")
 
 
+def _name_error(kind: str, name: object) -> ValueError | None:
+    try:
+        safe_name(kind, name)
+    except ValueError as error:
+        return error
+    return None
+
+
 def check_names(config: Config) -> None:
     """Raise ``ValueError`` naming every dataset or method of ``config`` that no registry knows.
 
@@ -68,7 +77,10 @@ def check_names(config: Config) -> None:
     the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
     """
     check_config(config)
-    problems = []
+    problems = [str(error) for kind, name in (("dataset", config.dataset), *(("method", m) for m in config.methods))
+                if (error := _name_error(kind, name)) is not None]
+    if problems:  # a name that would be a path outside the results folder is refused before any lookup
+        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
     if config.dataset not in DATASETS:
         problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
     known = strategy_names()

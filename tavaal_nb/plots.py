@@ -21,6 +21,7 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from tavaal_nb.analysis import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
+from tavaal_nb.markup import text
 from tavaal_nb.metrics import class_entropy, entropy_by_size
 from tavaal_nb.pooling import learning_curve_stats
 from tavaal_nb.results import Results, mean_std
@@ -116,7 +117,7 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
         hover = [", ".join("n/a" if v is None else f"{v:.2f}" for v in values) for values in entry["values"]]
         fig.add_trace(go.Scatter(x=x, y=entry["mean"], mode="lines+markers", name=method, legendgroup=method,
                                  line={"color": color}, customdata=hover,
-                                 hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + method + "</extra>"))
+                                 hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + text(method) + "</extra>"))
         if method in plain_stats:
             retrained = plain_stats[method]
             hover = [", ".join(f"{v:.2f}" for v in values) for values in retrained["values"]]
@@ -124,7 +125,7 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
             fig.add_trace(go.Scatter(x=retrained["labeled_size"], y=retrained["mean"], mode="lines+markers", name=name,
                                      legendgroup=method, line={"color": color, "dash": "dash"},
                                      marker={"symbol": "circle-open"}, customdata=hover,
-                                     hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + name
+                                     hovertemplate="%{x} labeled: %{y:.2f}%<br>trials: %{customdata}<extra>" + text(name)
                                      + "</extra>"))
     if upper_bound is not None:
         fig.add_hline(y=upper_bound.test_accuracy, line={"dash": "dash", "color": "#444444"},
@@ -191,7 +192,7 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
             counts = histogram_counts(record["discriminator_scores"], bins, low, high)
             fig.add_trace(go.Bar(x=[low + (k + 0.5) * width for k in range(bins)], y=counts, width=width,
                                  name=run["method"], marker_color=color, opacity=0.6,
-                                 hovertemplate="D in [%{customdata}): %{y} candidates<extra>" + run["method"] + "</extra>",
+                                 hovertemplate="D in [%{customdata}): %{y} candidates<extra>" + text(run["method"]) + "</extra>",
                                  customdata=[f"{low + k * width:.4f}, {low + (k + 1) * width:.4f}" for k in range(bins)]))
         else:
             fig.add_trace(go.Histogram(x=record["discriminator_scores"], name=run["method"], marker_color=color,
@@ -285,7 +286,7 @@ def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None,
         else:
             marker["color"] = color
         fig.add_trace(go.Scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers", name=f"{name} ({len(xy)})",
-                                 marker=marker, customdata=custom, hovertemplate=hover + f"<extra>{name}</extra>"))
+                                 marker=marker, customdata=custom, hovertemplate=hover + f"<extra>{text(name)}</extra>"))
     labels = [f"PC{k + 1}" + (f" ({100 * explained[k]:.0f}% of variance)" if explained else "") for k in range(2)]
     fig.update_layout(template="plotly_white", title=title, xaxis_title=labels[0], yaxis_title=labels[1], height=480)
     if color_by == "r":

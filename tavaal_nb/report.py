@@ -64,18 +64,18 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     if html_path.exists() and not overwrite:
         raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
     groups = group_results(results)
-    parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {name}" if len(groups) > 1
+    parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {html.escape(name)}" if len(groups) > 1
                                     else "Test accuracy against labeled-set size", upper_bound=find_upper_bound(group))
              .to_html(full_html=False, include_plotlyjs=not k) for k, (name, group) in enumerate(groups.items())]
     for label, result in ((label, merge_results(group)) for label, group in groups.items()):
-        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {label}")
+        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {html.escape(label)}")
                      .to_html(full_html=False, include_plotlyjs=False))
         cycles_with_d = [
             record["cycle"] for run in result.runs for record in run["cycles"] if record.get("discriminator_scores")
         ]
         if cycles_with_d:
             last = max(cycles_with_d)
-            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {label}")
+            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {html.escape(label)}")
                          .to_html(full_html=False, include_plotlyjs=False))
     names = ", ".join(html.escape(str(r.path)) for r in results)
     body = "\n".join(parts)

@@ -169,12 +169,13 @@ def widget_html(model_id: str, state: dict) -> str:
         children = [widget_html(child.removeprefix("IPY_MODEL_"), state) for child in fields.get("children", [])
                     if isinstance(child, str)]
         return " ".join(child for child in children if child)
-    if name == "HTMLModel":
+    if name == "HTMLModel":  # already HTML: the views escape every string from a results file they put in one
         return str(fields.get("value", ""))
     if name == "LabelModel":
         return html.escape(str(fields.get("value", "")))
     if name in ("FloatProgressModel", "IntProgressModel"):
-        return f'<progress value="{fields.get("value", 0)}" max="{fields.get("max", 100)}"></progress>'
+        value, most = (html.escape(str(fields.get(key, default)), quote=True) for key, default in (("value", 0), ("max", 100)))
+        return f'<progress value="{value}" max="{most}"></progress>'
     return ""
 
 

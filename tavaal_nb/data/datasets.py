@@ -16,6 +16,7 @@ from torchvision import datasets
 
 from tavaal_nb.data.imbalance import IMBALANCE_PROFILES, apply_imbalance
 from tavaal_nb.data.synthetic import make_synthetic_images
+from tavaal_nb.names import safe_name
 
 __all__ = [
     "ImageData",
@@ -153,6 +154,9 @@ class DatasetSpec:
     help: str
     loader: Loader
     paper_overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # a dataset name becomes a folder of a sweep: one path component
+        safe_name("dataset", self.name)
 
 
 def _missing(name: str, root: Path, expected: str, error: Exception | None) -> DatasetNotFoundError:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tavaal_nb.markup import text
 from tavaal_nb.plots import method_color
 from tavaal_nb.sandbox.run import SandboxRun
 
@@ -34,7 +35,7 @@ def _curve_traces(run: SandboxRun, cycle: int | None, dash: str | None = None) -
     color = method_color(run.name)
     traces = [go.Scatter(x=run.labeled_sizes, y=run.accuracy, mode="lines+markers", name=run.name,
                          line={"color": color, "dash": dash}, legendgroup="curves",
-                         hovertemplate="%{x} labeled: %{y:.1f}%<extra>" + run.name + "</extra>")]
+                         hovertemplate="%{x} labeled: %{y:.1f}%<extra>" + text(run.name) + "</extra>")]
     if cycle is not None and cycle < run.cycles:
         traces.append(go.Scatter(x=[run.labeled_sizes[cycle]], y=[run.accuracy[cycle]], mode="markers",
                                  marker={"color": color, "size": 14, "symbol": "circle-open", "line": {"width": 3}},
@@ -111,7 +112,7 @@ def sandbox_curves_figure(runs: dict[str, Sequence[SandboxRun]], title: str = "a
         mean = [sum(run.accuracy[k] for run in seeds) / len(seeds) for k in range(cycles)]
         fig.add_trace(go.Scatter(x=seeds[0].labeled_sizes[:cycles], y=mean, mode="lines+markers", name=name,
                                  line={"color": color, "width": 3},
-                                 hovertemplate="%{x} labeled: %{y:.1f}%<extra>" + name + "</extra>"))
+                                 hovertemplate="%{x} labeled: %{y:.1f}%<extra>" + text(name) + "</extra>"))
     fig.update_layout(title=title, xaxis_title="labeled points", yaxis_title="test accuracy (%), mean over seeds",
                       template="plotly_white", height=height, legend_title="strategy")
     return fig

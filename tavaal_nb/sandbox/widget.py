@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from torch import Tensor
 
+from tavaal_nb.markup import text
 from tavaal_nb.sandbox.figures import sandbox_figure
 from tavaal_nb.sandbox.pool import ToyPool, make_toy_pool
 from tavaal_nb.sandbox.run import SandboxRun, run_sandbox
@@ -99,7 +100,7 @@ class SandboxView(View):
         references = [self._run_of(self.reference)] if self.reference not in (None, run.name) else []
         figure = sandbox_figure(run, cycle, references)
         self.last_redraw_s = time.perf_counter() - started
-        self._readout.value = (f"<small>{run.strategy.help}; accuracy {run.accuracy[cycle]:.1f}% with "
+        self._readout.value = (f"<small>{text(run.strategy.help)}; accuracy {run.accuracy[cycle]:.1f}% with "
                                f"{run.labeled_sizes[cycle]} labeled points (computed and drawn in "
                                f"{self.last_redraw_s:.2f} s)</small>")
         return figure

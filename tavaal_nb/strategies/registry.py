@@ -28,6 +28,7 @@ from typing import Any
 from torch import Tensor
 
 from tavaal_nb.losses import RANKER_OBJECTIVES
+from tavaal_nb.names import safe_name
 from tavaal_nb.strategies.badge import BADGE
 from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.strategies.coreset import CoreSet
@@ -119,8 +120,7 @@ def register_strategy(strategy: Any = None, name: str | None = None, *, help: st
         raise ValueError(f"ranker_objective must be None or one of {', '.join(RANKER_OBJECTIVES)}, "
                          f"got {ranker_objective!r}")
     name = name if name is not None else _default_name(strategy)
-    if not name or not isinstance(name, str) or "," in name or name != name.strip():
-        raise ValueError(f"a strategy needs a non-empty name without commas or surrounding spaces, got {name!r}")
+    safe_name("method", name)  # it becomes a folder of a sweep: one path component
     if name in _REGISTRY and not replace:
         raise ValueError(f"method {name!r} is already registered; pass replace=True to replace it")
     registered = _as_strategy(strategy, name, help, prefer, ranker_objective)

@@ -17,6 +17,7 @@ from typing import Any
 
 from tavaal_nb.config import Config, make_config, resolve_preset
 from tavaal_nb.loop import check_names
+from tavaal_nb.names import safe_name
 
 __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"]
 
@@ -42,6 +43,12 @@ class SweepTask:
     dataset: str
     method: str
     trial: int
+
+    def __post_init__(self) -> None:  # each becomes a folder under the sweep's: one path component each
+        safe_name("dataset", self.dataset)
+        safe_name("method", self.method)
+        if not isinstance(self.trial, int) or isinstance(self.trial, bool) or self.trial < 0:
+            raise ValueError(f"a task's trial must be a non-negative integer, got {self.trial!r}")
 
     @property
     def id(self) -> str:

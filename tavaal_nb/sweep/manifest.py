@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.config import config_diff
+from tavaal_nb.names import inside, safe_name
 from tavaal_nb.outdir import SWEEP_NAME
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results, read_document
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
@@ -38,6 +39,26 @@ def task_state(spec: SweepSpec, task: SweepTask, directory: Path) -> tuple[str, 
     return ("finished" if stored.is_finished() else "partial"), None
 
 
+def _task_path_problem(data: dict[str, Any], directory: Path) -> str | None:
+    """Why the task table of a manifest points outside ``directory`` (None when every path stays inside).
+
+    A task's ``path`` and ``log`` are opened, and its dataset and method become folders, so an edited
+    manifest could otherwise read or write anywhere (``../x``, ``/tmp/x``, a symlink out).
+    """
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(entry, dict) for entry in tasks):
+        return "its 'tasks' is not a list of task entries"
+    for entry in tasks:
+        try:
+            for kind in ("dataset", "method"):
+                safe_name(kind, entry.get(kind))
+            for key in ("path", "log"):
+                inside(directory, entry.get(key), f"task {entry.get('id')!r} {key}")
+        except ValueError as error:
+            return str(error)
+    return None
+
+
 class Sweep:
     """A sweep manifest (``sweep.json``) and helpers to read a sweep directory."""
 
@@ -62,7 +83,11 @@ class Sweep:
         path = directory / SWEEP_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no {SWEEP_NAME} in {directory}: not a sweep directory")
-        return cls(read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest"), directory)
+        data = read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest")
+        problem = _task_path_problem(data, directory)
+        if problem is not None:
+            raise ResultsFileError(f"{path} is refused, nothing in it was opened: {problem}")
+        return cls(data, directory)
 
     def save(self) -> Path:
         counts: dict[str, int] = {}

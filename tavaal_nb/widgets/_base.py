@@ -24,6 +24,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs_version
 
+from tavaal_nb.markup import script_json, text
 from tavaal_nb.pooling import group_results, merge_results
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.plots import mark_smoke_test
@@ -81,7 +82,7 @@ def static_bundle(fig: go.Figure) -> dict[str, Any]:
     height = spec.get("layout", {}).get("height") or 450
     html = (
         f'<div id="{div}" style="height:{int(height)}px;width:100%"></div><script>(function(){{'
-        f'var spec={json.dumps(spec)};'
+        f'var spec={script_json(spec)};'
         f'function draw(){{window.Plotly.newPlot("{div}",spec.data,spec.layout,{{responsive:true}});}}'
         f'if(window.Plotly){{draw();}}else{{var s=document.createElement("script");s.src="{_plotly_js_url()}";'
         f's.onload=draw;document.head.appendChild(s);}}}})();</script>'
@@ -129,7 +130,7 @@ class View:
             self.figure = go.Figure()
             self._output = widgets.Output()
             self._note = widgets.HTML(
-                f"<small><i>Static figure ({reason}): it is redrawn when you move the controls.</i></small>")
+                f"<small><i>Static figure ({text(reason)}): it is redrawn when you move the controls.</i></small>")
 
     # ------------------------------------------------------------------ building
     def _finish(self, controls: Sequence[widgets.Widget]) -> None:

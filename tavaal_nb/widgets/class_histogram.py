@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from tavaal_nb.markup import text
 from tavaal_nb.strategies.base import Selection
 from tavaal_nb.widgets._base import View
 
@@ -61,7 +62,7 @@ class ClassDiscriminatorHistogram(View):
         self._watch(self.method, self.k)
         controls: list[widgets.Widget] = [self.method, self.k, self._listing]
         if question:
-            controls.insert(0, widgets.HTML(f"<b>Question.</b> {question}"))
+            controls.insert(0, widgets.HTML(f"<b>Question.</b> {text(question)}"))
         self._finish(controls)
 
     def _fit_slider(self) -> None:
@@ -108,7 +109,7 @@ class ClassDiscriminatorHistogram(View):
         threshold = self.threshold
         fig.add_vline(x=threshold, line_dash="dot", line_color="black",
                       annotation_text=f"k = {self.k.value}: D <= {threshold:.4f}", annotation_position="top right")
-        listing = ", ".join(f"{name} x{n}" for name, n in self.left_counts.items())
+        listing = ", ".join(f"{text(name)} x{n}" for name, n in self.left_counts.items())
         self._listing.value = f"<small>left of the line ({self.k.value} candidates): {listing}</small>"
         fig.update_layout(barmode="stack", template="plotly_white", yaxis_title="candidates",
                           xaxis_title="D(r, mu) (bins over the scores' range)", title=f"D on the candidates by true class: {self.method.value}")

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from tavaal_nb.config import Config
 from tavaal_nb.loop import Callback
+from tavaal_nb.markup import text
 from tavaal_nb.plots import dashboard_figure
 from tavaal_nb.strategies.base import Selection
 from tavaal_nb.widgets._base import View
@@ -114,7 +115,7 @@ class LiveDashboard(View, Callback):
 
     def _status_text(self) -> str:
         elapsed = "" if self._started is None else f" &middot; {time.perf_counter() - self._started:.0f} s"
-        return f"<small>{self.cycles_done}/{self.progress.max} &middot; {self._now}{elapsed}</small>"
+        return f"<small>{self.cycles_done}/{self.progress.max} &middot; {text(self._now)}{elapsed}</small>"
 
     def _build(self) -> go.Figure:
         return dashboard_figure(self.series)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
+from tavaal_nb.markup import text
 from tavaal_nb.plots import discriminator_histogram_figure
 from tavaal_nb.results import Results
 from tavaal_nb.widgets._base import ResultsView
@@ -97,7 +98,7 @@ class DiscriminatorHistogram(ResultsView):
         for name, record in records.items():
             chosen = len(record.get("selected_indices") or [])
             threshold = record.get("selection_threshold")
-            lines.append(f"<b>{name}</b>: {len(record['discriminator_scores'])} candidates, {chosen} selected"
+            lines.append(f"<b>{text(name)}</b>: {len(record['discriminator_scores'])} candidates, {chosen} selected"
                          + (f" (D up to {threshold:.3f})" if threshold is not None else ""))
         self._info.value = "<small>" + "; ".join(lines) + "</small>"
         size = next((r["labeled_size"] for r in records.values()), None)

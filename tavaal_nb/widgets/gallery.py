@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import torch
 
 from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.markup import text
 from tavaal_nb.plots import image_grid_figure
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.widgets._base import View
@@ -106,8 +107,8 @@ class SelectionGallery(View):
         for i in self.indices:
             name = self.class_names[int(self.labels[i])]
             counts[name] = counts.get(name, 0) + 1
-        self._info.value = ("<small>" + where + f"{total} selected, classes: "
-                            + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        self._info.value = ("<small>" + text(where) + f"{total} selected, classes: "
+                            + ", ".join(f"{text(name)} x{n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
                             + "</small>")
         if not shown:
             fig = go.Figure()

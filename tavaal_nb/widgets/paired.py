@@ -8,6 +8,7 @@ import math
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
+from tavaal_nb.markup import text
 from tavaal_nb.plots import paired_difference_figure
 from tavaal_nb.stats import PairedComparison, compare_paired, per_trial_accuracy
 from tavaal_nb.widgets._base import ResultsView
@@ -56,7 +57,7 @@ class PairedComparisonView(ResultsView):
         try:
             rows = self.rows()
         except ValueError as error:  # e.g. a method not (yet) run in the selected experiment
-            self.table.value = f"<i>{error}</i>"
+            self.table.value = f"<i>{text(error)}</i>"
             return go.Figure(layout={"title": str(error)})
         acc_a, acc_b = per_trial_accuracy(self.results, a), per_trial_accuracy(self.results, b)
         per_trial = {t: [(acc_a[t].get(r.labeled_size) or math.nan) - (acc_b[t].get(r.labeled_size) or math.nan)
@@ -64,7 +65,7 @@ class PairedComparisonView(ResultsView):
         cells = "".join(
             f"<tr><td>{r.labeled_size}</td><td>{r.trials}</td><td>{r.mean_difference:+.2f}</td>"
             f"<td>{'' if math.isnan(r.low) else f'[{r.low:+.2f}, {r.high:+.2f}]'}</td><td>{r.sign_test_p:.3f}</td>"
-            f"<td>{'' if r.trials_needed is None else r.trials_needed}</td><td>{r.verdict}</td></tr>" for r in rows)
+            f"<td>{'' if r.trials_needed is None else r.trials_needed}</td><td>{text(r.verdict)}</td></tr>" for r in rows)
         self.table.value = ("<table><tr><th>labeled</th><th>trials</th><th>mean a-b</th><th>interval</th>"
                             "<th>sign test p</th><th>trials needed</th><th>reading</th></tr>" + cells + "</table>")
         return paired_difference_figure(rows, per_trial, a, b, self.confidence.value)

@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from tavaal_nb.markup import text
 from tavaal_nb.plots import image_grid_figure
 from tavaal_nb.widgets._base import View
 
@@ -50,7 +51,7 @@ class RankSlider(View):
         self._readout = widgets.HTML()
         controls: list[widgets.Widget] = [widgets.HBox([self.r, self._readout])]
         if question:
-            controls.insert(0, widgets.HTML(f"<b>Question.</b> {question}"))
+            controls.insert(0, widgets.HTML(f"<b>Question.</b> {text(question)}"))
         self._watch(self.r)
         self._finish(controls)
 
