@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import ipywidgets
 import pytest
@@ -19,6 +19,7 @@ import torch
 from conftest import REPO, ci_config
 
 from tavaal_nb import run_experiment
+from tavaal_nb.cli import main
 from tavaal_nb.data.datasets import DatasetSpec
 from tavaal_nb.loop import check_names, prepare_data
 from tavaal_nb.markup import script_json, text
@@ -27,6 +28,7 @@ from tavaal_nb.results import ResultsFileError
 from tavaal_nb.strategies import register_strategy, strategy_names, unregister_strategy
 from tavaal_nb.sweep import SWEEP_NAME, Sweep, SweepSpec, run_sweep
 from tavaal_nb.sweep.grid import SweepTask
+from tavaal_nb.sweep.trials import _TrialsLedger
 
 EVIL = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
 EVIL_CLASS = "<img src=y onerror=alert(3)>"
@@ -80,6 +82,14 @@ def test_every_place_a_name_becomes_a_path_refuses_it(name, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_parallel_trials_folder_is_named_by_an_integer_only(tmp_path):
+    ledger = SimpleNamespace(root=tmp_path)
+    assert _TrialsLedger.directory(ledger, 3) == tmp_path / "trials" / "trial-3"
+    for bad in ("../x", -1, True, 1.5):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            _TrialsLedger.directory(ledger, bad)
+
+
 def test_inside_refuses_paths_out_of_the_folder(tmp_path):
     root = tmp_path / "sweep"
     root.mkdir()
@@ -102,7 +112,7 @@ def planned_sweep(directory: Path) -> Sweep:
 
 
 @pytest.mark.parametrize("where", ["../outside", "/ABS", "symlink"])
-def test_a_sweep_json_pointing_a_task_outside_is_refused_unopened(tmp_path, where, monkeypatch):
+def test_a_sweep_json_pointing_a_task_outside_is_refused_unopened(tmp_path, where, monkeypatch, capsys):
     out, outside = tmp_path / "sweep", tmp_path / "outside"
     outside.mkdir()
     planned_sweep(out)
@@ -131,6 +141,10 @@ def test_a_sweep_json_pointing_a_task_outside_is_refused_unopened(tmp_path, wher
     assert "refused" in message and "\n" not in message and target in message
     with pytest.raises(ResultsFileError, match="refused"):
         run_sweep(None, out, resume=True, log=None)
+    monkeypatch.setattr(Path, "open", real_open)
+    assert main(["sweep", "--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "refused" in err and len(err.splitlines()) == 1, err
     assert not any(outside in p.parents or p == outside for p in opened)
     assert list(outside.iterdir()) == []  # nothing written there
     assert (out / SWEEP_NAME).read_bytes() == before  # the manifest is left as it was

@@ -109,7 +109,9 @@ def register_strategy(strategy: Any = None, name: str | None = None, *, help: st
     ``name`` or the function's ``__name__`` (underscores become hyphens); ``help`` to the
     class's ``help`` or the first line of the function's docstring. ``ranker_objective``
     (None, ``"margin"`` for eq. 1, ``"bce"`` for eq. 4) gives the task model a Ranker.
-    A name already registered is refused unless ``replace=True``.
+    A name already registered is refused unless ``replace=True``; so is a name that is not one
+    path component (:func:`~tavaal_nb.names.safe_name`: letters, digits, ``-``, ``_``, ``.``), since a
+    sweep makes a folder of it.
 
     Without ``strategy`` it returns a decorator: ``@register_strategy(name="x", prefer="lowest")``.
     """

@@ -107,7 +107,7 @@ class _SweepLedger(Ledger):
     def failed(self, task_id: str, error: BaseException, retry: bool, tries: int) -> None:
         message = describe(error)
         entry = self.sweep.task(task_id)
-        failure = {"attempts_this_session": tries, "log_tail": log_tail(self.sweep.directory / entry["log"])}
+        failure = {"attempts_this_session": tries, "log_tail": log_tail(self.sweep.task_file(entry, "log"))}
         self.sweep.attempt_failed(task_id, message, not retry, failure)
         if retry:
             self.say(f"sweep: {task_id} attempt {len(entry['attempts'])} failed ({message.splitlines()[0]}); "

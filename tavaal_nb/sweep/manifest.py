@@ -39,26 +39,6 @@ def task_state(spec: SweepSpec, task: SweepTask, directory: Path) -> tuple[str, 
     return ("finished" if stored.is_finished() else "partial"), None
 
 
-def _task_path_problem(data: dict[str, Any], directory: Path) -> str | None:
-    """Why the task table of a manifest points outside ``directory`` (None when every path stays inside).
-
-    A task's ``path`` and ``log`` are opened, and its dataset and method become folders, so an edited
-    manifest could otherwise read or write anywhere (``../x``, ``/tmp/x``, a symlink out).
-    """
-    tasks = data.get("tasks")
-    if not isinstance(tasks, list) or not all(isinstance(entry, dict) for entry in tasks):
-        return "its 'tasks' is not a list of task entries"
-    for entry in tasks:
-        try:
-            for kind in ("dataset", "method"):
-                safe_name(kind, entry.get(kind))
-            for key in ("path", "log"):
-                inside(directory, entry.get(key), f"task {entry.get('id')!r} {key}")
-        except ValueError as error:
-            return str(error)
-    return None
-
-
 class Sweep:
     """A sweep manifest (``sweep.json``) and helpers to read a sweep directory."""
 
@@ -83,11 +63,30 @@ class Sweep:
         path = directory / SWEEP_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no {SWEEP_NAME} in {directory}: not a sweep directory")
-        data = read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest")
-        problem = _task_path_problem(data, directory)
+        sweep = cls(read_document(path, SWEEP_FORMAT, SWEEP_VERSION, "sweep manifest"), directory)
+        problem = sweep._path_problem()
         if problem is not None:
             raise ResultsFileError(f"{path} is refused, nothing in it was opened: {problem}")
-        return cls(data, directory)
+        return sweep
+
+    def _path_problem(self) -> str | None:
+        """Why the task table points outside the sweep folder (None when every path stays inside).
+
+        A task's ``path`` and ``log`` are opened, and its dataset and method become folders, so an edited
+        manifest could otherwise read or write anywhere (``../x``, ``/tmp/x``, a symlink out).
+        """
+        tasks = self.data.get("tasks")
+        if not isinstance(tasks, list) or not all(isinstance(entry, dict) for entry in tasks):
+            return "its 'tasks' is not a list of task entries"
+        for entry in tasks:
+            try:
+                for kind in ("dataset", "method"):
+                    safe_name(kind, entry.get(kind))
+                for key in ("path", "log"):
+                    self.task_file(entry, key)
+            except ValueError as error:
+                return str(error)
+        return None
 
     def save(self) -> Path:
         counts: dict[str, int] = {}
@@ -110,6 +109,10 @@ class Sweep:
     def task(self, task_id: str) -> dict[str, Any] | None:
         return next((entry for entry in self.tasks if entry["id"] == task_id), None)
 
+    def task_file(self, entry: dict[str, Any], key: str) -> Path:
+        """A task's ``path`` (its results file) or ``log``, refused when it leads outside the sweep folder."""
+        return inside(self.directory, entry.get(key), f"task {entry.get('id')!r} {key}")
+
     def ids(self, status: str) -> list[str]:
         return [entry["id"] for entry in self.tasks if entry["status"] == status]
 
@@ -127,7 +130,7 @@ class Sweep:
 
     def results(self, dataset: str | None = None) -> list[Results]:
         """The finished runs' results (optionally of one dataset), in task order."""
-        paths = [self.directory / e["path"] for e in self.tasks
+        paths = [self.task_file(e, "path") for e in self.tasks
                  if e["status"] == "finished" and (dataset is None or e["dataset"] == dataset)]
         return load_results([p for p in paths if p.is_file()]) if paths else []
 
@@ -188,7 +191,7 @@ class Sweep:
         entry.pop("failure", None)
         if outcome.get("final_accuracy") is not None:
             entry["final_accuracy"] = outcome["final_accuracy"]
-        if not (self.directory / entry["path"]).is_file():
+        if not self.task_file(entry, "path").is_file():
             attempt["warning"] = "the results file is not visible here (do the workers share this filesystem?)"
 
     def release_running(self) -> None:

@@ -60,6 +60,8 @@ class _TrialsLedger(Ledger):
         self.trials = range(config.first_trial, config.first_trial + config.trials)
 
     def directory(self, trial: int) -> Path:
+        if not isinstance(trial, int) or isinstance(trial, bool) or trial < 0:  # it names a folder
+            raise ValueError(f"a trial number must be a non-negative integer, got {trial!r}")
         return self.root / TRIALS_DIR / f"trial-{trial}"
 
     def trial_config(self, trial: int) -> Config:
