@@ -152,8 +152,8 @@ for key in changed:
 assert (paper.initial, paper.budget, paper.cycles, paper.subset, paper.trials) == (1000, 1000, 10, 10_000, 5)
 assert (paper.epochs, paper.lr, paper.momentum, paper.weight_decay, paper.milestones) == (200, 0.1, 0.9, 0.005, (160,))
 assert (paper.vae_lr, paper.disc_lr, paper.batch_size, paper.disc_depth) == (5e-4, 5e-4, 128, 3)
-assert changed == ["allow_tf32", "crop_padding", "fused_optimizers", "memory_format", "precision", "preset",
-                   "vae_layout", "weight_decay"]
+assert changed == ["allow_tf32", "crop_padding", "cuda_graphs", "fused_optimizers", "memory_format", "precision",
+                   "preset", "vae_layout", "weight_decay"]
 assert (authors.weight_decay, authors.crop_padding, authors.precision, authors.allow_tf32) == (5e-4, 4, "fp32", False)
 assert paper.vae_iterations_for(1000, 10_000) == 8_593 and paper.vae_iterations_for(9000, 10_000) == 14_843
 
