@@ -17,8 +17,8 @@ import shutil
 import pytest
 import torch
 from conftest import ALL_METHODS, CI_BUDGET, ci_config
+from test_reliability import CI, finished_run, no_training, one_error_line, run_copy  # noqa: F401 - fixtures
 
-import tavaal_nb.loop as loop_module
 from tavaal_nb import run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.errors import LinkRefusedError, ResultsSaveError, SelectionError
@@ -29,7 +29,6 @@ from tavaal_nb.strategies import register_strategy, strategy_names, unregister_s
 from tavaal_nb.strategies.base import Selection, Strategy, check_selection
 from tavaal_nb.sweep.task import append_log
 
-CI = ["--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--no-progress"]
 SHORT = ["--cycles", "2", "--epochs", "1", "--milestones", "1"]
 REFUSED = "is a symbolic link; refusing to write through it"
 
@@ -38,30 +37,10 @@ def short_config(methods=("random",)):
     return ci_config(methods=methods, cycles=2, epochs=1, milestones=(1,))
 
 
-def one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
+def one_line(err: str) -> str:
+    """One ``error:`` line, no traceback."""
+    assert one_error_line(err).count("\n") == 1, err
     return err
-
-
-def no_training(monkeypatch) -> None:
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("a model was trained although the run should have stopped before")
-    monkeypatch.setattr(loop_module, "train_task_model", refuse)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("finished") / "run"
-    run_experiment(short_config(), out, progress=False)
-    return out
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    out = tmp_path / "copy"
-    shutil.copytree(finished_run, out)
-    return out
 
 
 @pytest.fixture
@@ -87,7 +66,7 @@ def test_a_linked_lock_file_is_refused_and_its_target_untouched(run_copy, tmp_pa
     (run_copy / LOCK_NAME).symlink_to(target)
     no_training(monkeypatch)
     code = main(["run", *CI, "--method", "random", *SHORT, "--out", str(run_copy), "--resume"])
-    err = one_error_line(capsys.readouterr().err)
+    err = one_line(capsys.readouterr().err)
     assert code == 2 and f"{run_copy / LOCK_NAME} {REFUSED}" in err
     assert target.read_text() == "someone else's file\n"
     assert (run_copy / LOCK_NAME).is_symlink()  # left as it was found
@@ -180,7 +159,7 @@ def test_a_folder_removed_mid_run_is_one_line_and_not_recreated(tmp_path, plugin
 
     plugins(vanish, "vanish")
     code = main(["run", *CI, "--method", "vanish", *SHORT, "--out", str(out)])
-    err = one_error_line(capsys.readouterr().err)
+    err = one_line(capsys.readouterr().err)
     assert code == 2 and "was removed or replaced during the run; nothing more is written there" in err
     assert not out.exists()
 
@@ -266,7 +245,7 @@ def test_a_bad_selection_is_one_line_naming_the_method_and_cycle(kind, named, pl
     plugins(Bad, "bad")
     out = tmp_path / "out"
     code = main(["run", *CI, "--method", "bad", *SHORT, "--out", str(out)])
-    err = one_error_line(capsys.readouterr().err)
+    err = one_line(capsys.readouterr().err)
     assert code == 2
     assert f"method 'bad' {named}" in err
     assert f"it must return exactly {CI_BUDGET} distinct candidate indices" in err
@@ -302,7 +281,7 @@ def test_resume_with_bad_indices_leaves_the_file_untouched(run_copy, change, nam
     before = path.read_bytes()
     no_training(monkeypatch)
     code = main(["run", *CI, "--method", "random", *SHORT, "--out", str(run_copy), "--resume"])
-    err = one_error_line(capsys.readouterr().err)
+    err = one_line(capsys.readouterr().err)
     assert code == 2 and f"{path}: {named}" in err and "left untouched" in err
     assert path.read_bytes() == before
     assert sorted(p.name for p in run_copy.iterdir()) == ["results.json"]
