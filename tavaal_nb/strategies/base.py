@@ -157,7 +157,13 @@ class Strategy:
         return self.ranker_objective is not None
 
     def select(self, context: QueryContext) -> Selection:
-        """Choose ``context.budget`` of ``context.candidates``; most strategies end in :func:`select_by_scores`."""
+        """Choose ``context.budget`` of ``context.candidates``; most strategies end in :func:`select_by_scores`.
+
+        The loop checks the answer with :func:`check_selection` (exactly ``min(budget, len(candidates))``
+        distinct candidate indices, an integer tensor) before it labels anything. A plug-in's
+        ``context.data`` and ``context.augmenter`` are private copies, and every strategy's
+        ``labeled`` and ``candidates`` are: writing into them changes no other method's records.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement select(context)")
 
     def __repr__(self) -> str:
