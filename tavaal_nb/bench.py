@@ -35,6 +35,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.isolation import ChildProcessFailed, run_isolated
 from tavaal_nb.loop import make_augmenter
+from tavaal_nb.results import atomic_write_text
 from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial
@@ -551,7 +552,7 @@ def format_ablation(rows: list[AblationRow], meta: dict) -> str:
 
 def write_ablation_json(rows: list[AblationRow], meta: dict, path: str | Path) -> None:
     payload = {"meta": meta, "rows": [asdict(r) for r in rows], "predicted_speedup": PREDICTED_SPEEDUP}
-    Path(path).write_text(json.dumps(payload, indent=2))
+    atomic_write_text(Path(path), json.dumps(payload, indent=2))  # replaces a link, never writes through it
 
 
 def estimate_trial_seconds(config: Config, rows: list[BenchRow], test_size: int = 10_000) -> dict[str, float]:
@@ -629,7 +630,7 @@ def format_host_work(meta: dict) -> list[str]:
 
 def write_json(rows: list[BenchRow], meta: dict, path: str | Path) -> None:
     payload = {"meta": meta, "rows": [dict(asdict(r), speedup=r.speedup) for r in rows]}
-    Path(path).write_text(json.dumps(payload, indent=2))
+    atomic_write_text(Path(path), json.dumps(payload, indent=2))  # replaces a link, never writes through it
 
 
 # ---------------------------------------------------------------------------------- concurrency
@@ -748,4 +749,4 @@ def format_concurrency(rows: list[ConcurrencyRow], meta: dict) -> str:
 
 
 def write_concurrency_json(rows: list[ConcurrencyRow], meta: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))
+    atomic_write_text(Path(path), json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))

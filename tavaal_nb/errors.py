@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "ResultsMismatchError", "FolderBusyError", "OutputFolderError", "ResultsSaveError"]
+__all__ = ["NonFiniteLossError", "ResultsMismatchError", "FolderBusyError", "OutputFolderError", "ResultsSaveError",
+           "LinkRefusedError", "SelectionError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -31,3 +32,11 @@ class OutputFolderError(OSError):
 
 class ResultsSaveError(OSError):
     """Saving the results file failed mid-run (disk full, folder gone); the cycles saved before are kept."""
+
+
+class LinkRefusedError(OSError):
+    """A file tavaal-nb writes is a symbolic link someone else placed; it is never written through."""
+
+
+class SelectionError(ValueError):
+    """A strategy returned a selection the loop cannot use (wrong count, duplicates, not candidates, ...)."""

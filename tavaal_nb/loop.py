@@ -8,6 +8,8 @@ which calls this loop once per task.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as _dt
 import hashlib
 import platform
@@ -26,15 +28,17 @@ from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSa
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.names import safe_name
-from tavaal_nb.outdir import claim_folder, move_aside
+from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import get_strategy, strategy_names
-from tavaal_nb.strategies.base import QueryContext, Selection
+from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, check_selection
+from tavaal_nb.strategies.registry import is_builtin
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
 __all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "check_config", "open_results", "check_sizes",
-           "session_entry", "prepare_data", "make_augmenter", "save_results", "SCORE_DECIMALS"]
+           "session_entry", "prepare_data", "make_augmenter", "save_results", "check_stored_indices",
+           "SCORE_DECIMALS"]
 
 SCORE_DECIMALS = 6
 """Discriminator scores are stored rounded to this many decimals (keeps files small)."""
@@ -118,6 +122,23 @@ def check_sizes(config: Config, data: ImageData) -> None:
         )
 
 
+def check_stored_indices(results: Results, pool_size: int) -> None:
+    """Raise :class:`~tavaal_nb.errors.ResultsMismatchError` naming the file, run and cycle of the first stored
+    index a resumed run could not replay (out of the pool's range, repeated, or labeled twice)."""
+    for k, run in enumerate(results.runs):
+        where = f"{results.path}: run {k} ({run['method']}, trial {run['trial']})"
+        try:
+            pool = ActivePool(pool_size, run["initial_indices"])
+        except ValueError as error:
+            raise ResultsMismatchError(f"{where}, initial_indices: {error}; it was left untouched") from None
+        for record in run["cycles"]:
+            try:
+                pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+            except ValueError as error:
+                raise ResultsMismatchError(f"{where}, cycle {record['cycle']}, selected_indices: {error}; "
+                                           "it was left untouched") from None
+
+
 def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
     """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only).
 
@@ -143,6 +164,7 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
                 + "\n  - ".join(differences)
                 + "\nRun with the stored settings, or write to another --out directory."
             )
+        check_stored_indices(stored, data.train_size)  # before anything (a session entry) is written
         stored.data["config"] = config.to_dict()  # only the execution fields (device, data_dir) may differ
         return stored
     if overwrite:
@@ -198,12 +220,18 @@ def run_experiment(
     check_sizes(config, data)
     if out_dir is None:
         return _run_all(config, data, None, resume, overwrite, callbacks, progress, device)
-    with claim_folder(out_dir, "run"):  # one writer per folder, checked writable before anything trains
-        return _run_all(config, data, Path(out_dir), resume, overwrite, callbacks, progress, device)
+    with claim_folder(out_dir, "run") as claim:  # one writer per folder, checked writable before anything trains
+        return _run_all(config, data, Path(out_dir), resume, overwrite, callbacks, progress, device, claim)
 
 
-def save_results(results: Results) -> None:
-    """Save ``results`` after a cycle; a failed write becomes a :class:`ResultsSaveError` that says what is kept."""
+def save_results(results: Results, claim: FolderClaim | None = None) -> None:
+    """Save ``results`` after a cycle; a failed write becomes a :class:`ResultsSaveError` that says what is kept.
+
+    With ``claim`` (the folder's), a folder removed or replaced since it was claimed is not recreated:
+    :meth:`~tavaal_nb.outdir.FolderClaim.check_intact` raises first.
+    """
+    if claim is not None:
+        claim.check_intact()
     try:
         results.save()
     except OSError as error:
@@ -218,7 +246,8 @@ def _saved_cycles(results: Results) -> int:
 
 
 def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,
-             callbacks: Sequence[Callback], progress: bool, device: torch.device) -> Results:
+             callbacks: Sequence[Callback], progress: bool, device: torch.device,
+             claim: FolderClaim | None = None) -> Results:
     """The body of :func:`run_experiment`, once ``out_dir`` is claimed."""
     results = open_results(config, data, out_dir, resume, overwrite)
     existed = results.path is not None and results.path.exists()
@@ -230,7 +259,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
     try:
         for trial in range(config.first_trial, config.first_trial + config.trials):
             for method in config.methods:
-                _run_one(config, data, augmenter, results, method, trial, callbacks, progress, session, started)
+                _run_one(config, data, augmenter, results, method, trial, callbacks, progress, session, started, claim)
         results.data["status"] = "finished"
     except NonFiniteLossError as error:
         results.data["status"] = f"stopped: {error}"
@@ -245,7 +274,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
         keep = existed or _saved_cycles(results) > 0 or isinstance(stopped, NonFiniteLossError)
         if results.path is not None and (stopped is None or keep):
             try:
-                save_results(results)
+                save_results(results, claim)
             except ResultsSaveError:
                 if stopped is None:
                     raise  # otherwise the error that stopped the run is the one to report
@@ -254,7 +283,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
 
 def _run_one(
     config: Config, data: ImageData, augmenter: Augmenter, results: Results, method: str, trial: int,
-    callbacks: Iterable[Callback], progress: bool, session: dict, started: float,
+    callbacks: Iterable[Callback], progress: bool, session: dict, started: float, claim: FolderClaim | None = None,
 ) -> None:
     """One run of one (method, trial): continue its saved cycles (or start it), saving after each cycle."""
     strategy = get_strategy(method)
@@ -304,9 +333,9 @@ def _run_one(
         if cycle < config.cycles - 1:
             tic = time.perf_counter()
             candidates = pool.candidates(config.subset, generator).to(device)
-            context = QueryContext(config, data, augmenter, task, labeled, candidates, config.budget,
-                                   generator, device_generator, progress, cycle)
-            selection = strategy.select(context)
+            selection = _query(strategy, method, cycle, QueryContext(
+                config, data, augmenter, task, labeled, candidates, config.budget, generator, device_generator,
+                progress, cycle))
             pool.label(selection.indices)
             timings["select"] = time.perf_counter() - tic
         timings["total"] = sum(timings.values())
@@ -317,15 +346,43 @@ def _run_one(
         run["cycles"].append(record)
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
         if results.path is not None:
-            save_results(results)
+            save_results(results, claim)
         bar.set_postfix(labeled=record["labeled_size"], acc=f"{accuracy:.2f}%")
         for callback in callbacks:
             callback.on_cycle_end(method, trial, record, selection)
     run["finished"] = True
     if results.path is not None:
-        save_results(results)
+        save_results(results, claim)
     for callback in callbacks:
         callback.on_run_end(method, trial, run)
+
+
+def _private_data(data: ImageData) -> ImageData:
+    """A copy of ``data`` whose tensors (and class names) a strategy may change without touching the original."""
+    return dataclasses.replace(data, train_images=data.train_images.clone(), train_labels=data.train_labels.clone(),
+                               test_images=data.test_images.clone(), test_labels=data.test_labels.clone(),
+                               class_names=list(data.class_names))
+
+
+def _query(strategy: Strategy, method: str, cycle: int, context: QueryContext) -> Selection:
+    """``strategy.select(context)``, checked, such that no strategy can change another method's records.
+
+    The loop keeps its own candidates and labeled indices: the strategy gets copies (small). A plug-in
+    (any strategy but the instances tavaal_nb ships, :func:`~tavaal_nb.strategies.registry.is_builtin`)
+    also gets a private copy of the data and of the augmenter, so an in-place write
+    (``context.data.train_labels.zero_()``) changes nothing the next method reads; that copy costs
+    one dataset's memory on the device for the length of the query. The built-ins, which get the
+    shared data (no copy), are checked not to write into it by tests/test_reliability_integrity.py.
+    The selection is then checked (:func:`~tavaal_nb.strategies.base.check_selection`) before it is used.
+    """
+    candidates = context.candidates
+    context = dataclasses.replace(context, labeled=context.labeled.clone(), candidates=candidates.clone())
+    if not is_builtin(strategy):
+        context = dataclasses.replace(context, data=_private_data(context.data),
+                                      augmenter=copy.deepcopy(context.augmenter))
+    selection = strategy.select(context)
+    selection.indices = check_selection(selection, candidates, context.budget, method, cycle)
+    return selection
 
 
 def _cycle_record(

@@ -11,7 +11,11 @@ of their work on a folder. It
 * writes and removes a probe file, so a read-only folder or file system, a path under a file or a
   full disk is reported (:class:`~tavaal_nb.errors.OutputFolderError`) before anything trains;
 * refuses a folder that holds the other kind of output (a run's ``results.json`` for a sweep, a
-  sweep's ``sweep.json`` for a run), so the two never share a folder's results.
+  sweep's ``sweep.json`` for a run), so the two never share a folder's results;
+* opens the lock file with ``O_NOFOLLOW``: a symbolic link placed there is refused
+  (:class:`~tavaal_nb.errors.LinkRefusedError`), its target is never truncated;
+* records the folder's identity (device, inode): :meth:`FolderClaim.check_intact`, called before
+  every save, stops a run whose folder was removed or replaced meanwhile instead of recreating it.
 
 Nested claims do not collide: a sweep's tasks and a parallel run's trials each claim their own
 sub-folder. On release the lock file is removed, and a folder this claim created is removed again
@@ -33,8 +37,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from tavaal_nb.errors import FolderBusyError, OutputFolderError
-from tavaal_nb.results import RESULTS_NAME
+from tavaal_nb.errors import FolderBusyError, OutputFolderError, ResultsSaveError
+from tavaal_nb.results import RESULTS_NAME, link_refused
 
 __all__ = ["FolderClaim", "claim_folder", "move_aside", "LOCK_NAME", "SWEEP_NAME", "PROBE_BYTES"]
 
@@ -69,6 +73,7 @@ class FolderClaim:
         self.directory, self.kind = Path(directory), kind
         self.lock_path = self.directory / LOCK_NAME
         self._fd: int | None = None
+        self.identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder while claimed
         self._created: list[Path] = []  # the folders this claim made, innermost first
 
     def acquire(self) -> FolderClaim:
@@ -81,6 +86,8 @@ class FolderClaim:
                                     "nothing was run: choose another --out") from error
         self._created = [p for p in missing if p.is_dir()]
         try:
+            folder = os.stat(self.directory)
+            self.identity = (folder.st_dev, folder.st_ino)
             self._lock()
             other = [k for k, name in _MARKERS.items() if k != self.kind and (self.directory / name).exists()]
             if other:
@@ -96,8 +103,10 @@ class FolderClaim:
     def _lock(self) -> None:
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             except OSError as error:
+                if error.errno == errno.ELOOP and os.path.islink(self.lock_path):
+                    raise link_refused(self.lock_path) from None
                 raise self._unwritable(error) from error
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,7 +123,7 @@ class FolderClaim:
                     "has one writer at a time: wait for it to finish (then --resume if needed), or choose "
                     "another --out") from None
             try:  # the holder before us may have removed the file as it released it: lock a fresh one
-                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+                same = os.path.samestat(os.fstat(fd), os.lstat(self.lock_path))
             except FileNotFoundError:
                 same = False
             if same:
@@ -143,6 +152,21 @@ class FolderClaim:
             os.close(fd)
             os.unlink(name)
 
+    def check_intact(self) -> None:
+        """Raise :class:`~tavaal_nb.errors.ResultsSaveError` unless the claimed folder is still the one claimed.
+
+        A folder removed (or replaced by another of the same name) during the run is not recreated:
+        the lock no longer protects it, so a second writer may already be using the new one.
+        """
+        try:
+            folder = os.stat(self.directory)
+            intact = self.identity == (folder.st_dev, folder.st_ino)
+        except OSError:
+            intact = False
+        if not intact:
+            raise ResultsSaveError(f"the results folder {self.directory} was removed or replaced during the run; "
+                                   "nothing more is written there")
+
     def _unwritable(self, error: OSError) -> OutputFolderError:
         return OutputFolderError(f"the output folder {self.directory} cannot be written ({_reason(error)}); "
                                  "nothing was run: fix it (permissions, space) or choose another --out")
@@ -150,19 +174,26 @@ class FolderClaim:
     def release(self) -> None:
         """Drop the lock (removing its file) and any folder this claim created that stayed empty."""
         if self._fd is not None:
-            try:
-                os.unlink(self.lock_path)  # removed while still held: see the check in _lock
+            try:  # removed while still held (see the check in _lock), and only if it is still ours
+                if os.path.samestat(os.fstat(self._fd), os.lstat(self.lock_path)):
+                    os.unlink(self.lock_path)
             except OSError:
                 pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-        for folder in self._created:
+        try:
+            folder = os.stat(self.directory)
+            intact = self.identity == (folder.st_dev, folder.st_ino)
+        except OSError:
+            intact = False
+        for folder in self._created if intact else []:  # never another writer's folder made meanwhile
             try:
                 folder.rmdir()  # only succeeds when empty: nothing was saved there
             except OSError:
                 break
         self._created = []
+        self.identity = None
 
     def __enter__(self) -> FolderClaim:
         return self
@@ -182,13 +213,16 @@ def _stamp() -> str:
 
 
 def move_aside(path: Path) -> Path:
-    """Rename ``path`` (a file or a folder) to ``<name>.replaced-<time>[-n]``, a name no existing path has."""
+    """Rename ``path`` (a file or a folder) to ``<name>.replaced-<time>[-n]``, a name no existing path has.
+
+    A symbolic link is moved as the link itself (never its target, never followed).
+    """
     stamp = _stamp()
     for n in itertools.count(1):
         backup = path.with_name(f"{path.name}.replaced-{stamp}" + (f"-{n}" if n > 1 else ""))
         if os.path.lexists(backup):
             continue
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             try:
                 os.mkdir(backup)  # fails if the name was taken meanwhile; a folder may be renamed onto an empty one
             except FileExistsError:
@@ -196,7 +230,7 @@ def move_aside(path: Path) -> Path:
             os.rename(path, backup)
             return backup
         try:
-            os.link(path, backup)  # fails, instead of replacing, if the name was taken meanwhile
+            os.link(path, backup, follow_symlinks=False)  # fails, instead of replacing, if the name was taken meanwhile
         except FileExistsError:
             continue
         os.unlink(path)

@@ -16,15 +16,19 @@ A cycle's ``selected_*`` fields describe the query made at the end of that cycle
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "atomic_write_text", "mean_std", "RESULTS_NAME", "FORMAT"]
+from tavaal_nb.errors import LinkRefusedError
+
+__all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "atomic_write_text", "open_append",
+           "link_refused", "mean_std", "RESULTS_NAME", "FORMAT"]
 
 FORMAT = "tavaal-nb/results"
 VERSION = 1
@@ -35,8 +39,34 @@ class ResultsFileError(ValueError):
     """A results file that cannot be read as one."""
 
 
+def link_refused(path: str | Path) -> LinkRefusedError:
+    """The error for a symbolic link found where tavaal-nb writes a file of its own."""
+    return LinkRefusedError(f"{path} is a symbolic link; refusing to write through it: remove the link "
+                            "(tavaal-nb writes its own files there), or choose another --out")
+
+
+def open_append(path: str | Path) -> TextIO:
+    """``path`` opened for appending text (created if missing), never through a symbolic link.
+
+    The file is opened with ``O_NOFOLLOW``: a link placed there (by anyone) raises
+    :class:`~tavaal_nb.errors.LinkRefusedError` instead of the link's target being written.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP and os.path.islink(path):
+            raise link_refused(path) from None
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a torn one."""
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a torn one.
+
+    The text goes to a new temporary file (``mkstemp``: ``O_CREAT | O_EXCL``, which never opens
+    an existing path or a link) that :func:`os.replace` renames onto ``path``; a symbolic link at
+    ``path`` is replaced by the file, its target is never written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

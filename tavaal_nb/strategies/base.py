@@ -11,9 +11,10 @@ from torch import Tensor
 from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.errors import SelectionError
 from tavaal_nb.training import Runtime, TaskModel
 
-__all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "lowest", "highest", "PREFERENCES"]
+__all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "check_selection", "expected_count", "lowest", "highest", "PREFERENCES"]
 
 
 @dataclass
@@ -60,6 +61,43 @@ class Selection:
     candidates: Tensor
     discriminator_scores: Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def expected_count(budget: int, candidates: Tensor) -> int:
+    """How many indices a query must return: the budget, or every candidate when fewer remain."""
+    return min(int(budget), int(candidates.numel()))
+
+
+def check_selection(selection: Any, candidates: Tensor, budget: int, method: str, cycle: int) -> Tensor:
+    """The indices of a strategy's ``selection`` (CPU, int64) once checked; else a :class:`SelectionError`.
+
+    Valid: a :class:`Selection` whose ``indices`` are an integer tensor of exactly
+    ``min(budget, len(candidates))`` distinct pool indices, every one among ``candidates``
+    (the loop's own copy of the query's candidates: unlabeled, in range). The error names the
+    method and the cycle, what was wrong and what is valid.
+    """
+    need = expected_count(budget, candidates)
+    valid = f"it must return exactly {need} distinct candidate indices"
+    where = f"method {method!r} returned"
+    if not isinstance(selection, Selection):
+        raise SelectionError(f"{where} {type(selection).__name__} in cycle {cycle}, not a Selection; {valid}")
+    indices = selection.indices
+    if not isinstance(indices, Tensor):
+        raise SelectionError(f"{where} indices of type {type(indices).__name__} in cycle {cycle}; {valid} "
+                             "(an integer tensor)")
+    if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+        raise SelectionError(f"{where} {str(indices.dtype).replace('torch.', '')} indices in cycle {cycle}; "
+                             f"{valid} (an integer tensor)")
+    indices = indices.detach().reshape(-1).to("cpu", torch.long)
+    if indices.numel() != need:
+        raise SelectionError(f"{where} {indices.numel()} indices in cycle {cycle}; {valid}")
+    if torch.unique(indices).numel() != need:
+        raise SelectionError(f"{where} a repeated index in cycle {cycle}; {valid}")
+    outside = indices[~torch.isin(indices, candidates.detach().reshape(-1).cpu())]
+    if outside.numel():
+        raise SelectionError(f"{where} {outside.numel()} index(es) that are not candidates of cycle {cycle} "
+                             f"(e.g. {outside[:5].tolist()}: out of range, already labeled or not offered); {valid}")
+    return indices
 
 
 def lowest(scores: Tensor, k: int) -> Tensor:
@@ -119,7 +157,13 @@ class Strategy:
         return self.ranker_objective is not None
 
     def select(self, context: QueryContext) -> Selection:
-        """Choose ``context.budget`` of ``context.candidates``; most strategies end in :func:`select_by_scores`."""
+        """Choose ``context.budget`` of ``context.candidates``; most strategies end in :func:`select_by_scores`.
+
+        The loop checks the answer with :func:`check_selection` (exactly ``min(budget, len(candidates))``
+        distinct candidate indices, an integer tensor) before it labels anything. A plug-in's
+        ``context.data`` and ``context.augmenter`` are private copies, and every strategy's
+        ``labeled`` and ``candidates`` are: writing into them changes no other method's records.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement select(context)")
 
     def __repr__(self) -> str:

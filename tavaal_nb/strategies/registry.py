@@ -38,7 +38,7 @@ from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 
 __all__ = ["register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "load_plugins", "PLUGINS_ENV",
-           "ScoringStrategy", "METHODS", "BUILTIN_METHODS"]
+           "ScoringStrategy", "METHODS", "BUILTIN_METHODS", "is_builtin"]
 
 ScoringFunction = Callable[[QueryContext], Tensor]
 """A strategy written as one function: one score per candidate, in ``context.candidates``' order."""
@@ -221,3 +221,10 @@ for _builtin in (RandomSampling, LearningLoss, LearningLossV2, VAAL, TAVAAL, Cor
 
 BUILTIN_METHODS: tuple[str, ...] = strategy_names()
 """The methods that ship with tavaal_nb."""
+_BUILTIN_STRATEGIES: tuple[Strategy, ...] = tuple(_REGISTRY.values())
+
+
+def is_builtin(strategy: Strategy) -> bool:
+    """Whether ``strategy`` is one of the instances tavaal_nb ships (not a plug-in, nor one registered over a
+    built-in's name): the loop hands these the shared data, and copies of it to every other strategy."""
+    return any(strategy is builtin for builtin in _BUILTIN_STRATEGIES)

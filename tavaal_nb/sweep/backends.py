@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from tavaal_nb.results import open_append
 from tavaal_nb.sweep.task import LOG_NAME, SweepTaskError, run_task
 
 __all__ = ["Backend", "InlineBackend", "ProcessBackend", "ExecutorBackend", "DaskBackend", "MissingExtraError",
@@ -109,7 +110,7 @@ def _process_main(task, payload: dict[str, Any], slot: str | None, threads: int 
             torch.set_num_interop_threads(threads)
         except RuntimeError:  # already set in this process
             pass
-    log = open(Path(payload["dir"]) / LOG_NAME, "a", encoding="utf-8")  # noqa: SIM115 - open for the process' life
+    log = open_append(Path(payload["dir"]) / LOG_NAME)  # open for the process' life; never through a link
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from tavaal_nb.config import Config
 from tavaal_nb.loop import Callback, run_experiment
-from tavaal_nb.results import RESULTS_NAME, Results
+from tavaal_nb.results import RESULTS_NAME, Results, open_append
 from tavaal_nb.strategies import load_plugins
 
 __all__ = ["run_task", "SweepTaskError", "TaskLog", "append_log", "log_tail", "now", "LOG_NAME", "LOG_TAIL_CHARS"]
@@ -52,8 +52,8 @@ def now() -> str:
 
 
 def append_log(path: Path, text: str) -> None:
-    """Append a line to a task's log."""
-    with open(path, "a", encoding="utf-8") as handle:
+    """Append a line to a task's log (never through a symbolic link: see :func:`~tavaal_nb.results.open_append`)."""
+    with open_append(path) as handle:
         handle.write(text if text.endswith("\n") else text + "\n")
 
 

@@ -22,7 +22,7 @@ import torch
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.loop import check_names, check_sizes, open_results, prepare_data, session_entry
-from tavaal_nb.outdir import claim_folder, move_aside
+from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
 from tavaal_nb.sweep.backends import ProcessBackend
@@ -53,8 +53,10 @@ class _TrialFailed(Exception):
 class _TrialsLedger(Ledger):
     """The trials of one run: their directories, their configs, and the merged results file."""
 
-    def __init__(self, config: Config, root: Path, merged: Results, session: dict[str, Any], bar) -> None:
+    def __init__(self, config: Config, root: Path, merged: Results, session: dict[str, Any], bar,
+                 claim: FolderClaim | None = None) -> None:
         self.config, self.root, self.merged, self.session, self.bar = config, root, merged, session, bar
+        self.claim = claim  # the root's: a root removed or replaced meanwhile is not recreated
         self.started = time.perf_counter()
         self.last_merge = time.monotonic()
         self.trials = range(config.first_trial, config.first_trial + config.trials)
@@ -109,6 +111,8 @@ class _TrialsLedger(Ledger):
         self.session["trial_wall_time_s"] = walls  # each trial's own sessions, summed
         self.session["wall_time_s"] = round(time.perf_counter() - self.started, 3)
         if self.merged.path is not None:
+            if self.claim is not None:
+                self.claim.check_intact()
             self.merged.save()
         self.last_merge = time.monotonic()
 
@@ -172,8 +176,8 @@ def run_parallel_trials(
     temporary = tempfile.TemporaryDirectory(prefix="tavaal-trials-") if out_dir is None else None
     root = Path(temporary.name if temporary is not None else out_dir)
     try:
-        with claim_folder(root, "run"):  # the trials' workers each claim their own trials/trial-<k>/
-            merged = _run(config, root, workers, resume, overwrite, progress, device)
+        with claim_folder(root, "run") as claim:  # the trials' workers each claim their own trials/trial-<k>/
+            merged = _run(config, root, workers, resume, overwrite, progress, device, claim)
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -199,13 +203,13 @@ def _open(config: Config, root: Path, resume: bool, overwrite: bool) -> Results:
 
 
 def _run(config: Config, root: Path, workers: int, resume: bool, overwrite: bool, progress: bool,
-         device: torch.device) -> Results:
+         device: torch.device, claim: FolderClaim | None = None) -> Results:
     merged = _open(config, root, resume, overwrite)
     session = session_entry(device)
     session["parallel_trials"] = workers
     merged.data.setdefault("sessions", []).append(session)
     bar = progress_bar(total=config.trials, desc="trials", unit="trial", disable=not progress)
-    ledger = _TrialsLedger(config, root, merged, session, bar)
+    ledger = _TrialsLedger(config, root, merged, session, bar, claim)
     pending = [f"trial-{t}" for t in ledger.trials if not ledger.reconcile(t)]
     bar.update(config.trials - len(pending))
     ledger.merge()  # the directory is taken from now on (and is resumable)
