@@ -427,11 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        previous_int = signal.getsignal(signal.SIGINT)
+        previous_int = signal.getsignal(signal.SIGINT)  # restored below, whatever it was (_stopping replaces it)
         if previous_int is signal.default_int_handler:  # not where SIGINT is ignored (started in the background)
             signal.signal(signal.SIGINT, _on_sigint)
-        else:
-            previous_int = None
     else:  # signal handlers can only be set from the main thread (main() called from a thread)
         previous = previous_int = None
     try:

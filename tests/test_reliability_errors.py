@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 import signal
 import struct
 import sys
@@ -22,10 +21,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import ci_config
+from test_reliability import finished_run, run_copy  # noqa: F401 (fixtures: a finished ci run, a copy of it)
+from test_reliability import no_training
+from test_reliability import one_error_line as shared_one_error_line
 
 import tavaal_nb.cli as cli_module
-import tavaal_nb.loop as loop_module
-from tavaal_nb import run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.data.datasets import load_dataset
 from tavaal_nb.loop import open_results, prepare_data
@@ -38,32 +38,9 @@ SMALL = ["--method", "random", "--cycles", "2", "--epochs", "1", "--milestones",
 
 
 def one_error_line(err: str) -> str:
-    """The CLI's stderr must be one ``error:`` message and no traceback."""
-    assert "Traceback" not in err, err
-    assert err.startswith("error: "), err
-    assert err.count("error: ") == 1, err
+    """One ``error:`` message (test_reliability's check), and only one."""
+    assert shared_one_error_line(err).count("error: ") == 1, err
     return err
-
-
-def no_training(monkeypatch) -> None:
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("a model was trained although the input should have been refused before")
-    monkeypatch.setattr(loop_module, "train_task_model", refuse)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A finished two-cycle ci run of ``random`` on disk (copy before changing)."""
-    out = tmp_path_factory.mktemp("finished") / "run"
-    run_experiment(ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,)), out, progress=False)
-    return out
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    out = tmp_path / "copy"
-    shutil.copytree(finished_run, out)
-    return out
 
 
 # ------------------------------------------------------------------ 8. sections of the wrong type
