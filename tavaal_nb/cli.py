@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -88,8 +89,19 @@ def _flag_type(field: dataclasses.Field):
         return lambda text: tuple(inner(v) for v in text.split(",") if v.strip())
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         inner = next(a for a in args if a is not type(None))
-        return lambda text: None if text.lower() == "none" else inner(text)
+        return lambda text: NONE_GIVEN if text.strip().lower() == "none" else inner(text)
     return hint
+
+
+class _NoneGiven:
+    """``--field none`` on the command line: refused by :func:`_overrides` with one line (an unset flag is
+    None, so a ``none`` would otherwise be dropped silently and the preset's value used)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NONE_GIVEN = _NoneGiven()
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str], title: str) -> None:
@@ -104,9 +116,20 @@ def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str],
 
 
 def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, typing.Any]:
-    """The Config flags given on the command line (those not given are None: left out)."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-            if f.name not in exclude and getattr(args, f.name, None) is not None}
+    """The Config flags given on the command line (those not given are None: left out).
+
+    ``--FIELD none`` is refused (ValueError naming the flag): leaving the flag out is how to keep the preset's
+    value, and a preset's number cannot be unset from the command line (``vae_iterations``: leave it out and
+    give ``--vae-epochs`` only on presets that do not fix it, or give the count).
+    """
+    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+              if f.name not in exclude and getattr(args, f.name, None) is not None}
+    for name, value in chosen.items():
+        if value is NONE_GIVEN:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} none is not accepted: give {flag} a value, or leave {flag} out to "
+                             "keep the preset's value (`python -m tavaal_nb presets` lists them)")
+    return chosen
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -259,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an active-learning experiment")
     run.add_argument("--method", action="append", help="method name(s), comma-separated or repeated (see `methods`)")
     run.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
-    run.add_argument("--out", required=True, type=Path, help="results directory (results.json goes there)")
+    run.add_argument("--out", required=True, type=_out_folder, help="results directory (results.json goes there)")
     run.add_argument("--resume", action="store_true", help="continue the run in --out after its last finished cycle")
     run.add_argument("--overwrite", action="store_true", help="start again in --out (the old results file is kept as a backup)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -281,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--trials", type=int, default=None, help="trials per (dataset, method) (default: the preset's)")
     sweep.add_argument("--seed", type=int, default=None, help="the sweep seed (default: the preset's, 0)")
     sweep.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
-    sweep.add_argument("--out", required=True, type=Path, help="the sweep directory")
+    sweep.add_argument("--out", required=True, type=_out_folder, help="the sweep directory")
     sweep.add_argument("--resume", action="store_true",
                        help="continue the sweep in --out: finished runs are kept, the rest run (datasets, "
                             "methods and trials may be added; without --datasets/--methods the stored ones)")
@@ -314,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     upper.add_argument("--dataset", required=True, help="dataset name (see `datasets`)")
     upper.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
     upper.add_argument("--trials", type=_positive_int, default=1, help="task models trained, each its own seed (default 1)")
-    upper.add_argument("--out", required=True, type=Path, help="directory of upper_bound.json (e.g. the results directory)")
+    upper.add_argument("--out", required=True, type=_out_folder, help="directory of upper_bound.json (e.g. the results directory)")
     upper.add_argument("--overwrite", action="store_true",
                        help="replace an existing upper_bound.json (the old file is kept as a backup)")
     upper.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -357,8 +380,46 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that a run stops after its last saved cycle and says so."""
 
 
+def _during_shutdown(signum: int, frame: object) -> None:
+    """A second Ctrl-C or SIGTERM while the run stops: ignored (a Python handler, so child processes started
+    later get the default again); the first one is already stopping the run after its last saved cycle."""
+
+
+def _stopping() -> None:
+    """The first stop signal: later ones are ignored until :func:`main` returns (no traceback mid-shutdown)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _during_shutdown)
+        signal.signal(signal.SIGTERM, _during_shutdown)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _stopping()
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _stopping()
+    raise KeyboardInterrupt()
+
+
+def _out_folder(text: str) -> Path | str:
+    """``--out``'s type: a Path; an empty text stays ``''`` so that :func:`_check_out` refuses it (``Path('')`` is
+    the current folder)."""
+    return Path(text) if text.strip() else text
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that is empty or not valid UTF-8 (one line naming it), before anything is written."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    if not str(out).strip():
+        raise ValueError(f"--out must name a results folder, got {str(out)!r} (use --out . for the current folder)")
+    try:
+        str(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"--out {os.fsencode(str(out))!r} is not valid UTF-8 (the results record their folder as "
+                         "text); choose a folder name in UTF-8") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,9 +427,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous_int = signal.getsignal(signal.SIGINT)  # restored below, whatever it was (_stopping replaces it)
+        if previous_int is signal.default_int_handler:  # not where SIGINT is ignored (started in the background)
+            signal.signal(signal.SIGINT, _on_sigint)
     else:  # signal handlers can only be set from the main thread (main() called from a thread)
-        previous = None
+        previous = previous_int = None
     try:
+        _check_out(args)
         load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
         return args.func(args)
     except (ValueError, OSError, RuntimeError) as error:  # OSError: folders and files (not writable, full, ...)
@@ -378,12 +443,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt as stop:
+        _stopping()  # a second Ctrl-C (or SIGTERM) while this is said: ignored, no traceback
         saved = args.command in ("run", "demo", "sweep")
         print("interrupted" + (": finished cycles are saved; continue with --resume" if saved else ""), file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":  # pragma: no cover

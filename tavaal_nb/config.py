@@ -9,6 +9,7 @@ registries' users and imports only the dataset registry (for the paper's per-dat
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import os
 import sys
@@ -29,6 +30,8 @@ ADVERSARIAL_INITS = ("kaiming", "pytorch")
 """VAE/discriminator initialisation (:mod:`tavaal_nb.models.adversarial`): the public code's or PyTorch's."""
 MAX_COUNT = 2**31 - 1
 """The largest count a Config takes (epochs, sizes, widths): larger ones overflow torch and the progress bars."""
+MAX_VAE_EPOCHS = 1e6
+"""The most VAE passes per query a Config takes (more overflows the iteration count; the paper's code: 100)."""
 MAX_SEED = 2**63 - 1
 """The largest seed (torch generators take 64-bit seeds; derived seeds are 63-bit)."""
 
@@ -39,6 +42,11 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    """A number that is neither NaN nor infinite (``1e309`` parses as inf; ints are always finite)."""
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,11 @@ class Config:
         for name in numbers:
             if not _is_number(getattr(self, name)):
                 problems.append(f"{name} must be a number, got {getattr(self, name)!r}")
+            elif not _is_finite(getattr(self, name)):
+                problems.append(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        if _is_finite(self.vae_epochs) and self.vae_epochs > MAX_VAE_EPOCHS:
+            problems.append(f"vae_epochs must be at most {MAX_VAE_EPOCHS:g} (passes over the pool per query), "
+                            f"got {self.vae_epochs!r}")
         # the comparisons below look only at values of the right type (the others are named above)
         for name in ("lr", "vae_lr", "disc_lr"):
             if _is_number(getattr(self, name)) and not getattr(self, name) > 0:

@@ -30,7 +30,7 @@ from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.names import safe_name
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
-from tavaal_nb.results import RESULTS_NAME, Results
+from tavaal_nb.results import RESULTS_NAME, Results, check_regular_file, remove_orphan_temporaries
 from tavaal_nb.strategies import get_strategy, strategy_names
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, check_selection
 from tavaal_nb.strategies.registry import is_builtin
@@ -153,6 +153,8 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
         return fresh
     path = Path(out_dir) / RESULTS_NAME
     fresh.path = path
+    remove_orphan_temporaries(out_dir)  # left by saves killed before their rename (the folder is ours now)
+    check_regular_file(path)  # a directory or a broken link named results.json: refused, left as it is
     if not path.exists():
         return fresh
     if resume:

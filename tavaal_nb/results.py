@@ -17,9 +17,11 @@ A cycle's ``selected_*`` fields describe the query made at the end of that cycle
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,8 +29,8 @@ from typing import Any, TextIO
 
 from tavaal_nb.errors import LinkRefusedError
 
-__all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "atomic_write_text", "open_append",
-           "link_refused", "mean_std", "RESULTS_NAME", "FORMAT"]
+__all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "check_sections", "remove_orphan_temporaries",
+           "atomic_write_text", "open_append", "link_refused", "mean_std", "RESULTS_NAME", "FORMAT"]
 
 FORMAT = "tavaal-nb/results"
 VERSION = 1
@@ -98,10 +100,17 @@ def _clean(value: Any) -> Any:
 
 def read_document(path: Path, fmt: str, version: int, what: str) -> dict[str, Any]:
     """Parse a versioned tavaal-nb JSON document, or raise :class:`ResultsFileError` (file untouched)."""
+    check_regular_file(path, what)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultsFileError(f"{path} is not valid JSON ({error}); it was left untouched") from error
+    except RecursionError:
+        raise ResultsFileError(f"{path} nests its JSON too deeply to be a tavaal-nb {what}; it was left "
+                               "untouched") from None
+    except OSError as error:
+        raise ResultsFileError(f"{path} cannot be read as a {what} ({error.strerror or error}); it was left "
+                               "untouched") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ResultsFileError(f"{path} is not a tavaal-nb {what} (no 'format': '{fmt}'); it was left untouched")
     stored = data.get("version")
@@ -111,46 +120,171 @@ def read_document(path: Path, fmt: str, version: int, what: str) -> dict[str, An
     return data
 
 
+def check_regular_file(path: Path, what: str = "results file") -> None:
+    """Raise :class:`ResultsFileError` (one line naming ``path``) when ``path`` exists as something other than a
+    regular file or a symlink to one: a directory, a symlink loop or a symlink to nothing, a socket, ...
+
+    A path that does not exist at all passes (the caller decides whether that is an error).
+    """
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ResultsFileError(f"{path} is a symlink loop, not a {what}; remove or repair the link (it was left "
+                                   "untouched)") from None
+        if error.errno == errno.ENOENT:
+            raise ResultsFileError(f"{path} is a symlink to nothing ({os.readlink(path)}), not a {what}; remove or "
+                                   "repair the link (it was left untouched)") from None
+        raise ResultsFileError(f"{path} cannot be read as a {what} ({error.strerror or error}); it was left "
+                               "untouched") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ResultsFileError(f"{path} is a directory, not a {what}; move it away or choose another folder "
+                               "(it was left untouched)")
+    if not stat.S_ISREG(info.st_mode):
+        raise ResultsFileError(f"{path} is not a regular file, so not a {what}; it was left untouched")
+
+
+def remove_orphan_temporaries(folder: str | Path, name: str = RESULTS_NAME) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files that :func:`atomic_write_text` left in ``folder`` when a save was killed
+    (SIGKILL, power loss) before its rename; returns what was removed.
+
+    Only for a folder its caller has claimed (one writer: no save of another process is under way there).
+    Regular files only; a file that vanishes or cannot be removed meanwhile is left as it is.
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    try:
+        candidates = sorted(folder.glob(f".{glob.escape(name)}.*.tmp"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        try:
+            if candidate.is_symlink() or not candidate.is_file():
+                continue
+            candidate.unlink()
+        except OSError:
+            continue
+        removed.append(candidate)
+    return removed
+
+
 def _is_index_list(value: Any) -> bool:
     return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
 
 
-_RUN_FIELDS = {"method": lambda v: isinstance(v, str) and bool(v), "trial": lambda v: type(v) is int and v >= 0,
-               "initial_indices": _is_index_list, "cycles": lambda v: isinstance(v, list)}
-_CYCLE_FIELDS = {"cycle": lambda v: type(v) is int and v >= 0, "labeled_size": lambda v: type(v) is int and v >= 0,
-                 "test_accuracy": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
-                 "selected_indices": _is_index_list}
-_EXPECTED = {"method": "a method name", "trial": "an integer >= 0", "initial_indices": "a list of pool indices",
-             "cycles": "a list of cycle records", "cycle": "an integer >= 0", "labeled_size": "an integer >= 0",
-             "test_accuracy": "a number or null", "selected_indices": "a list of pool indices"}
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count_list(value: Any) -> bool:
+    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+
+
+def _type_name(value: Any) -> str:
+    """How a wrong value is shown: its JSON type (and a short value, or what a list holds that is wrong)."""
+    kind = {dict: "object", list: "list", str: "str", bool: "bool", int: "int", float: "float",
+            type(None): "null"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        if not value:
+            return "an empty list"
+        odd = next((v for v in value if isinstance(v, (str, bool, list, dict))), None)
+        return f"a list holding {_type_name(odd)}" if odd is not None else "list"
+    text = json.dumps(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+    return f"{kind} {text}" if text and len(text) <= 40 else kind
+
+
+# field: (check, what is valid); a run's and a cycle's required fields, then the optional ones (checked when there)
+_RUN_FIELDS = {"method": (lambda v: isinstance(v, str) and bool(v), "a method name"),
+               "trial": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+               "initial_indices": (lambda v: _is_index_list(v) and bool(v), "a non-empty list of pool indices"),
+               "cycles": (lambda v: isinstance(v, list), "a list of cycle records")}
+_RUN_OPTIONAL = {"seed": (lambda v: type(v) is int, "an integer"),
+                 "finished": (lambda v: isinstance(v, bool), "true or false")}
+_CYCLE_FIELDS = {"cycle": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                 "labeled_size": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                 "test_accuracy": (lambda v: v is None or _is_number(v), "a number or null"),
+                 "selected_indices": (_is_index_list, "a list of pool indices")}
+_NUMBER_OR_NULL = (lambda v: v is None or _is_number(v), "a number or null")
+_NUMBERS_OR_NULL = (lambda v: v is None or (isinstance(v, list) and all(x is None or _is_number(x) for x in v)),
+                    "a list of numbers or null")
+_CYCLE_OPTIONAL = {"plain_test_accuracy": _NUMBER_OR_NULL, "selected_class_entropy": _NUMBER_OR_NULL,
+                   "selection_threshold": _NUMBER_OR_NULL, "train_loss": _NUMBERS_OR_NULL,
+                   "vae_loss": _NUMBERS_OR_NULL, "discriminator_loss": _NUMBERS_OR_NULL,
+                   "candidate_count": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                   "labeled_class_counts": (lambda v: v is None or _is_count_list(v), "a list of counts or null"),
+                   "selected_class_counts": (lambda v: v is None or _is_count_list(v), "a list of counts or null"),
+                   "discriminator_scores": _NUMBERS_OR_NULL,
+                   "timings_s": (lambda v: v is None or isinstance(v, dict), "an object or null")}
+_DATASET_OPTIONAL = {"name": (lambda v: isinstance(v, str), "a dataset name"),
+                     "num_classes": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
+                     "class_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                                     "a list of names"),
+                     "class_counts": (_is_count_list, "a list of counts"),
+                     "train_size": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                     "test_size": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                     "image_shape": (_is_count_list, "a list of sizes")}
+
+
+def _field_problem(record: dict[str, Any], where: str, label: str, required: dict, optional: dict) -> str | None:
+    for name, (valid, expected) in required.items():
+        if name not in record:
+            return f"{label} lacks its '{name}' field"
+        if not valid(record[name]):
+            return f"{where}.{name}{_suffix(label)} must be {expected}, got {_type_name(record[name])}"
+    for name, (valid, expected) in optional.items():
+        if name in record and not valid(record[name]):
+            return f"{where}.{name}{_suffix(label)} must be {expected}, got {_type_name(record[name])}"
+    return None
+
+
+def _suffix(label: str) -> str:
+    """`` (random, trial 0)`` out of ``run 0 (random, trial 0), cycle 1``: which run a field path is in."""
+    return label[label.index(" ("):label.index(")") + 1] if " (" in label else ""
+
+
+def check_sections(data: dict[str, Any]) -> str | None:
+    """The first problem of a results document's top-level sections (field path and what is valid), or None."""
+    for key, kind, expected in (("config", dict, "an object"), ("dataset", dict, "an object"),
+                                ("runs", list, "a list of runs"), ("sessions", list, "a list of sessions")):
+        if key in data and not isinstance(data[key], kind):
+            return f"'{key}' must be {expected}, got {_type_name(data[key])}"
+    if "dataset" in data:
+        problem = _field_problem(data["dataset"], "dataset", "dataset", {}, _DATASET_OPTIONAL)
+        if problem is not None:
+            return problem
+    for k, session in enumerate(data.get("sessions") or []):
+        if not isinstance(session, dict):
+            return f"sessions[{k}] must be an object, got {_type_name(session)}"
+    return None
 
 
 def check_runs(data: dict[str, Any]) -> str | None:
     """The first problem of a results document's ``runs`` (run, cycle, field), or None when there is none.
 
-    Checked: every field the loop reads when it resumes or the views read when they plot.
+    Checked: every field the loop reads when it resumes or the views read when they plot, present (the
+    required ones) and of its type (all of them), named by its path (``runs[0].cycles[1].discriminator_scores``).
     """
     runs = data.get("runs")
     if not isinstance(runs, list):
-        return "'runs' is not a list"
+        return f"'runs' must be a list of runs, got {_type_name(runs)}"
     for k, run in enumerate(runs):
         if not isinstance(run, dict):
-            return f"run {k} is not an object"
-        where = f"run {k}" + (f" ({run['method']}, trial {run['trial']})"
+            return f"runs[{k}] (run {k}) must be an object, got {_type_name(run)}"
+        label = f"run {k}" + (f" ({run['method']}, trial {run['trial']})"
                               if isinstance(run.get("method"), str) and "trial" in run else "")
-        for name, valid in _RUN_FIELDS.items():
-            if name not in run:
-                return f"{where} lacks its '{name}' field"
-            if not valid(run[name]):
-                return f"{where}: '{name}' must be {_EXPECTED[name]}, got {str(run[name])[:60]}"
+        problem = _field_problem(run, f"runs[{k}]", label, _RUN_FIELDS, _RUN_OPTIONAL)
+        if problem is not None:
+            return problem
         for c, record in enumerate(run["cycles"]):
             if not isinstance(record, dict):
-                return f"{where}, cycle {c}: not an object"
-            for name, valid in _CYCLE_FIELDS.items():
-                if name not in record:
-                    return f"{where}, cycle {c} lacks its '{name}' field"
-                if not valid(record[name]):
-                    return f"{where}, cycle {c}: '{name}' must be {_EXPECTED[name]}, got {str(record[name])[:60]}"
+                return f"runs[{k}].cycles[{c}]{_suffix(label)} must be an object, got {_type_name(record)}"
+            problem = _field_problem(record, f"runs[{k}].cycles[{c}]", f"{label}, cycle {c}", _CYCLE_FIELDS,
+                                     _CYCLE_OPTIONAL)
+            if problem is not None:
+                return problem
     return None
 
 
@@ -171,15 +305,16 @@ class Results:
     def load(cls, path: str | Path) -> Results:
         """Read ``path`` (a results file, or a directory holding ``results.json``)."""
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir() and path.name != RESULTS_NAME:
             path = path / RESULTS_NAME
+        check_regular_file(path)
         if not path.is_file():
             raise FileNotFoundError(f"no results file at {path}")
         data = read_document(path, FORMAT, VERSION, "results file")
         for key in ("config", "dataset", "runs"):
             if key not in data:
                 raise ResultsFileError(f"{path} lacks its '{key}' section; it was left untouched")
-        problem = check_runs(data)
+        problem = check_sections(data) or check_runs(data)
         if problem is not None:
             raise ResultsFileError(f"{path} is malformed: {problem}; it was left untouched")
         return cls(data, path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,7 @@ import torch
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.loop import derive_seed, make_augmenter, prepare_data
-from tavaal_nb.results import Results, atomic_write_text, read_document
+from tavaal_nb.results import Results, ResultsFileError, atomic_write_text, read_document
 from tavaal_nb.training import plain_test_accuracy
 
 __all__ = ["UpperBound", "UPPER_BOUND_NAME", "FORMAT", "VERSION", "train_upper_bound", "write_upper_bound",
@@ -106,8 +107,41 @@ def read_upper_bound(path: str | Path) -> UpperBound:
     if path.is_dir():
         path = path / UPPER_BOUND_NAME
     data = read_document(path, FORMAT, VERSION, "upper-bound file")
+    problem = _upper_bound_problem(data)
+    if problem is not None:
+        raise ResultsFileError(f"{path} is malformed: {problem}; it was left untouched")
     names = UpperBound.__dataclass_fields__
     return UpperBound(**{key: value for key, value in data.items() if key in names})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _upper_bound_problem(data: dict[str, Any]) -> str | None:
+    """The first field of an upper-bound document that is missing or of the wrong type, or None."""
+    checks = {"dataset": (lambda v: isinstance(v, str) and bool(v), "a dataset name"),
+              "preset": (lambda v: isinstance(v, str), "a preset name"),
+              "train_size": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+              "accuracies": (lambda v: isinstance(v, list) and bool(v) and all(_is_number(x) for x in v),
+                             "a non-empty list of numbers"),
+              "seeds": (lambda v: isinstance(v, list) and all(type(x) is int for x in v), "a list of integers")}
+    for name, (valid, expected) in checks.items():
+        if name not in data:
+            return f"it lacks its '{name}' field"
+        if not valid(data[name]):
+            return f"'{name}' must be {expected}, got {type(data[name]).__name__}"
+    optional = {"config": (dict, "an object"), "device": (str, "a string"), "torch": (str, "a string")}
+    for name, (kind, expected) in optional.items():
+        if name in data and not isinstance(data[name], kind):
+            return f"'{name}' must be {expected}, got {type(data[name]).__name__}"
+    if "wall_time_s" in data and not _is_number(data["wall_time_s"]):
+        return f"'wall_time_s' must be a number, got {type(data['wall_time_s']).__name__}"
+    return None
+
+
+_warned: set[Path] = set()
+"""Malformed upper-bound files already named in a warning (each is named once per process)."""
 
 
 def upper_bound_path(out: str | Path, overwrite: bool = False) -> Path:
@@ -144,7 +178,13 @@ def find_upper_bound(results: Sequence[Results]) -> UpperBound | None:
         for folder in list(result.path.parents)[:3]:
             candidate = folder / UPPER_BOUND_NAME
             if candidate.is_file():
-                bound = read_upper_bound(candidate)
+                try:
+                    bound = read_upper_bound(candidate)
+                except ResultsFileError as error:  # malformed: named once, skipped (the views still draw)
+                    if candidate not in _warned:
+                        _warned.add(candidate)
+                        print(f"warning: {error}; its upper bound is not drawn", file=sys.stderr)
+                    continue
                 if bound.dataset == result.dataset.get("name"):
                     return bound
     return None

@@ -208,7 +208,7 @@ def _fake_results(dataset: str, accuracies: dict[int, list[float]]) -> Results:
     for trial in range(2):
         cycles = [{"cycle": k, "labeled_size": size, "test_accuracy": values[trial], "selected_indices": []}
                   for k, (size, values) in enumerate(sorted(accuracies.items()))]
-        results.runs.append({"method": "tavaal", "trial": trial, "initial_indices": [], "cycles": cycles,
+        results.runs.append({"method": "tavaal", "trial": trial, "initial_indices": [0], "cycles": cycles,
                              "finished": True})  # every field a results file must have (results.check_runs)
     return results
 

@@ -4,7 +4,9 @@ variants, and a synthetic set. Every dataset ends up as uint8 tensors on the run
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,8 @@ __all__ = [
     "channel_statistics",
     "DATASETS",
     "DatasetNotFoundError",
+    "DatasetFileError",
+    "read_idx",
     "DEBIAN_FASHION_MNIST",
     "default_data_dir",
     "load_dataset",
@@ -221,18 +225,71 @@ def _load_svhn(root: Path, download: bool, seed: int, train_limit: int | None, t
     ).subset(train_limit, test_limit, seed)
 
 
+class DatasetFileError(ValueError):
+    """A dataset file that is there but cannot be used (corrupt, truncated, of another kind): the message names it."""
+
+
+IDX_DIMENSIONS = range(1, 5)
+"""The IDX files' numbers of dimensions this reader takes (MNIST-like sets: 1 for labels, 3 for images)."""
+
+
 def read_idx(path: Path) -> Tensor:
-    """Read an IDX file (the MNIST format), gzipped or not, as a uint8 tensor."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    """Read an IDX file (the MNIST format), gzipped or not, as a uint8 tensor.
+
+    Raises :class:`DatasetFileError` naming ``path`` and what is wrong: not gzip (for a ``.gz``), a truncated gzip
+    stream, a header that is not an unsigned-byte IDX one, or fewer/more data bytes than the header says.
+    """
+    path = Path(path)
+    gzipped = path.suffix == ".gz"
+    try:
+        if gzipped:
+            with gzip.open(path, "rb") as handle:
+                raw = handle.read()
+        else:
+            raw = path.read_bytes()
+    except gzip.BadGzipFile:
+        raise DatasetFileError(f"{path} is not a gzip file (a .gz IDX file must be gzip-compressed); replace it with "
+                               "a fresh download") from None
+    except (EOFError, zlib.error) as error:
+        raise DatasetFileError(f"{path} is a truncated or corrupt gzip file ({error}); replace it with a fresh "
+                               "download") from None
+    except OSError as error:
+        raise DatasetFileError(f"{path} cannot be read ({error.strerror or error})") from None
+    if len(raw) < 4:
+        raise DatasetFileError(f"{path} is too short for an IDX file ({len(raw)} bytes; the header alone is 8 or more)")
     magic = int.from_bytes(raw[0:4], "big")
-    if magic >> 8 != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {magic:#x})")
     ndim = magic & 0xFF
+    if magic >> 8 != 0x08 or ndim not in IDX_DIMENSIONS:
+        hint = " (it looks gzip-compressed: name it .gz)" if raw[:2] == b"\x1f\x8b" else ""
+        raise DatasetFileError(f"{path} is not an unsigned-byte IDX file: its magic number is {magic:#010x}, an IDX "
+                               f"file of bytes starts 0x000008 followed by 1..4 dimensions{hint}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetFileError(f"{path} is cut short inside its IDX header ({len(raw)} of {header} bytes)")
     shape = [int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    expected = math.prod(shape)
+    if len(raw) - header != expected:
+        raise DatasetFileError(f"{path} holds {len(raw) - header} bytes of data but its IDX header says "
+                               f"{' x '.join(map(str, shape))} = {expected}"
+                               + (" (the file is truncated)" if len(raw) - header < expected else ""))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=header)
     return torch.from_numpy(data.copy()).reshape(shape)
+
+
+def _check_idx_pair(images: Tensor, labels: Tensor, image_path: Path, label_path: Path, classes: int,
+                    size: tuple[int, int]) -> None:
+    """Images ``(N, H, W)`` of ``size`` and ``N`` labels below ``classes``, else :class:`DatasetFileError`."""
+    if images.ndim != 3 or tuple(images.shape[1:]) != size:
+        raise DatasetFileError(f"{image_path} holds images of shape {tuple(images.shape)}; expected (N, {size[0]}, "
+                               f"{size[1]})")
+    if labels.ndim != 1:
+        raise DatasetFileError(f"{label_path} holds labels of shape {tuple(labels.shape)}; expected one label per "
+                               "image (N,)")
+    if labels.shape[0] != images.shape[0]:
+        raise DatasetFileError(f"{label_path} has {labels.shape[0]} labels but {image_path} has {images.shape[0]} "
+                               "images; the two files must come from the same release")
+    if labels.numel() and int(labels.max()) >= classes:
+        raise DatasetFileError(f"{label_path} has label {int(labels.max())}; labels must lie in 0..{classes - 1}")
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
@@ -248,6 +305,9 @@ def _load_fashion_mnist(root: Path, download: bool, seed: int, train_limit: int 
         paths = [_find_idx(folder, stem) for stem in stems]
         if all(paths):
             tensors = [read_idx(path) for path in paths]  # type: ignore[arg-type]
+            for k in (0, 2):
+                _check_idx_pair(tensors[k], tensors[k + 1], paths[k], paths[k + 1],  # type: ignore[arg-type]
+                                len(FASHION_MNIST_CLASSES), (28, 28))
             source = f"idx:{folder}"
             break
     else:

@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -149,6 +150,32 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def _import_failure(spec: str, error: BaseException) -> ValueError:
+    """One line for a plug-in whose import raised: the plug-in, the error, and where in the plug-in it was raised."""
+    where = ""
+    if not isinstance(error, SyntaxError):  # a SyntaxError's text says its file and line already
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                  if "importlib" not in frame.filename and not frame.filename.startswith("<frozen")]
+        if frames:
+            where = f" (at {frames[-1].filename}, line {frames[-1].lineno})"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ValueError(f"plugin {spec!r} failed to import: {type(error).__name__}"
+                      + (f": {text}" if text else "") + where)
+
+
+def _loaded_from(path: Path):
+    """The module already imported from the file ``path`` (as a module name or as a file), or None."""
+    for loaded in list(sys.modules.values()):
+        origin = getattr(loaded, "__file__", None)
+        if origin:
+            try:
+                if Path(origin).resolve() == path:
+                    return loaded
+            except (OSError, RuntimeError):
+                continue
+    return None
+
+
 def _import_plugin_module(module: str):
     if module.endswith(".py"):
         path = Path(module).resolve()
@@ -157,15 +184,39 @@ def _import_plugin_module(module: str):
         module_name = f"tavaal_nb_plugin_{path.stem}"
         if module_name in sys.modules:
             return sys.modules[module_name]
+        already = _loaded_from(path)  # the same file given before as a module name: loaded once
+        if already is not None:
+            return already
         spec = importlib.util.spec_from_file_location(module_name, path)
         loaded = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[module_name] = loaded
-        spec.loader.exec_module(loaded)  # type: ignore[union-attr]
+        try:
+            spec.loader.exec_module(loaded)  # type: ignore[union-attr]
+        except Exception as error:  # SyntaxError, an error at import time, a missing module it imports
+            sys.modules.pop(module_name, None)  # not left half-imported: a fixed file loads next time
+            raise _import_failure(module, error) from None
         return loaded
+    if module in sys.modules:
+        return sys.modules[module]
+    try:
+        found = importlib.util.find_spec(module)
+    except Exception:  # a parent package that does not import: reported by the import below
+        found = None
+    if found is not None and found.origin:
+        already = _loaded_from(Path(found.origin).resolve())  # the same file given before as a path
+        if already is not None:
+            return already
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        raise ValueError(f"cannot import plugin module {module!r}: {error}") from error
+        if error.name is not None and (module == error.name or module.startswith(error.name + ".")):
+            local = Path(module.replace(".", os.sep) + ".py")
+            hint = (f"; {local} is a file in the current folder: give it as --plugin ./{local}"
+                    if local.is_file() else "; give a module on the Python path, or a file as --plugin path/to/file.py")
+            raise ValueError(f"cannot import plugin module {module!r}: no module named {error.name!r}{hint}") from None
+        raise _import_failure(module, error) from None
+    except Exception as error:
+        raise _import_failure(module, error) from None
 
 
 def _made_from(registered: Strategy, target: Any) -> bool:

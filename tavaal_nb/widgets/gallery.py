@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -15,6 +17,25 @@ from tavaal_nb.results import Results, load_results
 from tavaal_nb.widgets._base import View
 
 __all__ = ["SelectionGallery"]
+
+
+def checked_indices(values: Any, size: int, hint: str = "") -> list[int]:
+    """``values`` (a sequence, array or tensor of pool indices) as a list of ints, every one checked: integers in
+    ``0 .. size - 1``; else one ValueError naming the first bad one, where it is and how many are bad."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"indices must be a sequence of integers in 0..{size - 1}, got {type(values).__name__}")
+    flat = values.reshape(-1).tolist() if hasattr(values, "reshape") and hasattr(values, "tolist") else list(values)
+    wrong = [(k, v) for k, v in enumerate(flat) if isinstance(v, bool) or not isinstance(v, numbers.Integral)]
+    if wrong:
+        k, v = wrong[0]
+        raise ValueError(f"indices must be integers: {len(wrong)} of {len(flat)} are not (the first, at position {k}, "
+                         f"is {v!r} of type {type(v).__name__})")
+    outside = [(k, int(v)) for k, v in enumerate(flat) if not 0 <= int(v) < size]
+    if outside:
+        k, v = outside[0]
+        raise ValueError(f"index {v} (at position {k}) is outside the {size} images given; {len(outside)} of "
+                         f"{len(flat)} indices lie outside 0..{size - 1}" + (f": {hint}" if hint else ""))
+    return [int(v) for v in flat]
 
 
 class SelectionGallery(View):
@@ -51,7 +72,7 @@ class SelectionGallery(View):
         self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(int(self.labels.max()) + 1)]
         self.max_images, self.columns = max_images, columns
         self.results: Results | None = None
-        self._fixed = None if indices is None else [int(i) for i in torch.as_tensor(indices).reshape(-1).tolist()]
+        self._fixed = None if indices is None else checked_indices(indices, self.images.shape[0])
         if (results is None) == (indices is None):
             raise ValueError("give either results (to pick a method, trial and cycle) or indices")
         controls: list[widgets.Widget] = []
@@ -96,10 +117,9 @@ class SelectionGallery(View):
         return [self.class_names[int(self.labels[i])] for i in self.shown]
 
     def _build(self) -> go.Figure:
+        checked_indices(self.indices, self.images.shape[0], "pass the train pool the results were made on "
+                        "(tavaal_nb.loop.prepare_data(config))")  # every index, not only those drawn
         shown = self.shown
-        if shown and max(shown) >= self.images.shape[0]:
-            raise ValueError(f"index {max(shown)} is outside the {self.images.shape[0]} images given: "
-                             "pass the train pool the results were made on (tavaal_nb.loop.prepare_data(config))")
         where = ("" if self._fixed is not None
                  else f"{self.method.value}, trial {self.trial.value}, query of cycle {self.cycle.value}: ")
         total = len(self.indices)
