@@ -285,3 +285,19 @@ def test_resume_with_bad_indices_leaves_the_file_untouched(run_copy, change, nam
     assert code == 2 and f"{path}: {named}" in err and "left untouched" in err
     assert path.read_bytes() == before
     assert sorted(p.name for p in run_copy.iterdir()) == ["results.json"]
+
+
+def test_a_sweep_folder_removed_mid_sweep_stops_the_sweep_and_its_manifest_is_not_written_again(tmp_path):
+    from tavaal_nb.sweep import SweepSpec, run_sweep
+
+    out = tmp_path / "sweep"
+    spec = SweepSpec(datasets=("synthetic",), methods=("random",), trials=1, preset="ci",
+                     overrides={"cycles": 2, "epochs": 1, "device": "cpu"}, seed=0)
+
+    def remove_when_planned(message: str) -> None:
+        if "run(s) to do" in message:  # sweep.json is written; the tasks have not run yet
+            shutil.rmtree(out)
+
+    with pytest.raises(ResultsSaveError, match="was removed or replaced during the run; nothing more is written"):
+        run_sweep(spec, out, log=remove_when_planned)
+    assert not (out / "sweep.json").exists()  # the task's run may have made the folder again: no manifest in it

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.outdir import LOCK_NAME, claim_folder
+from tavaal_nb.outdir import LOCK_NAME, FolderClaim, claim_folder
 from tavaal_nb.sweep.backends import Backend, check_executor, make_backend
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.manifest import SWEEP_NAME, Sweep
@@ -185,16 +185,17 @@ def run_sweep(
         raise ValueError(f"workers must be auto or a positive integer, got {workers!r}")
     check_executor(executor, scheduler, gpus)
     directory = Path(out).resolve()
-    with claim_folder(directory, "sweep"):  # one sweep per folder; each task claims its own run folder
-        return _run_claimed(spec, directory, executor, resume, retries, workers, scheduler, gpus, say)
+    with claim_folder(directory, "sweep") as claim:  # one sweep per folder; each task claims its own run folder
+        return _run_claimed(spec, directory, executor, resume, retries, workers, scheduler, gpus, say, claim)
 
 
 def _run_claimed(spec: SweepSpec | None, directory: Path, executor: str | cf.Executor | Any, resume: bool,
                  retries: int, workers: int | None, scheduler: str | None, gpus: Sequence[str | int] | None,
-                 say: Callable[[str], None]) -> Sweep:
-    """The body of :func:`run_sweep`, once ``directory`` is claimed."""
+                 say: Callable[[str], None], claim: FolderClaim | None = None) -> Sweep:
+    """The body of :func:`run_sweep`, once ``directory`` is claimed (``claim``)."""
     # plan
     sweep, spec = _open_sweep(spec, directory, resume)
+    sweep.claim = claim
     todo = sweep.plan(spec)
     session = {"started": now(), "host": socket.gethostname(), "python": platform.python_version(),
                "resume": bool(resume), "retries": retries, "executor": None, "ended": None}

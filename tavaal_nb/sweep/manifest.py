@@ -12,7 +12,7 @@ from typing import Any
 
 from tavaal_nb.config import config_diff
 from tavaal_nb.names import inside, safe_name
-from tavaal_nb.outdir import SWEEP_NAME
+from tavaal_nb.outdir import SWEEP_NAME, FolderClaim
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, atomic_write_text, load_results, read_document
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.task import LOG_NAME, now
@@ -45,6 +45,7 @@ class Sweep:
     def __init__(self, data: dict[str, Any], directory: Path) -> None:
         self.data = data
         self.directory = Path(directory)
+        self.claim: FolderClaim | None = None  # set by run_sweep: every save first checks the folder is still ours
 
     @property
     def path(self) -> Path:
@@ -94,6 +95,8 @@ class Sweep:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
         self.data["summary"] = counts
         self.data["updated"] = now()
+        if self.claim is not None:
+            self.claim.check_intact()  # a sweep folder removed or replaced mid-sweep is not recreated
         atomic_write_text(self.path, json.dumps(self.data, indent=1))
         return self.path
 
