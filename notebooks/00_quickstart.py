@@ -237,7 +237,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # <details><summary>Answer</summary>
 #
 # 1,000 random images to start, $b = 1{,}000$ per query, up to 10,000 labeled, and 10,000 random candidates per
-# query (sec. 5.1; 10 times the query size, sec. 4.3).
+# query (sec. 5.1, which gives the subset as 10 times the query size).
 #
 # </details>
 # <!-- END SOLUTION -->

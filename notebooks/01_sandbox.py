@@ -163,7 +163,7 @@ assert all(run.labeled_sizes == [2, 4, 6, 8, 10, 12] for runs in cold.values() f
 # 2 to 17 points: entropy kept asking about the region its first guess of a boundary was unsure of. Start
 # from more labels (section 1 starts from 10) and compare again: the point where uncertainty stops losing
 # is where the model became good enough for its uncertainty to mean something. This is why the paper's experiments start from a random
-# initial set (1,000 images of CIFAR-10, 10% of a Fashion-MNIST subset) rather than from a handful.
+# initial set (1,000 random images on every dataset, sec. 5.1) rather than from a handful.
 # To try it with the sliders: `SandboxView(initial=2, budget=2)`.
 
 # %% [markdown]

@@ -450,9 +450,9 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 #    section 1 catch it (the gradient signs of eq. 8 flip); in a run, the selected images' $D$ would sit at the
 #    "labeled" end and the class-count entropy of the selections would usually drop. (Whether the public code's
 #    label is right is an open question on its issue tracker; here it is stated and tested.)
-# 3. Cost (scoring and training on 10,000 instead of tens of thousands of images) and, as sec. 4.3 says, to
-#    avoid outliers and bring diversity: the lowest-$D$ images of the whole pool tend to be near-duplicates or
-#    odd images.
+# 3. Cost (scoring and training on 10,000 instead of tens of thousands of images), and what the paper says: "to
+#    avoid outliers" (sec. 4.3) and "to avoid overlapped samples and introduce diversity" (sec. 5.1): the
+#    lowest-$D$ images of the whole pool tend to be near-duplicates or odd images.
 # 4. Ranking by tiny, mostly noisy differences: close to random sampling among the candidates, which is the
 #    paper's reading of VAAL's Fig. 7.
 #
