@@ -162,6 +162,24 @@ def test_affinity_adjacency_by_hand():
     assert affinity_adjacency(v).tolist() == [pytest.approx(row) for row in expected]
 
 
+def test_affinity_adjacency_of_a_zero_embedding_divides_by_its_negative_column_sum():
+    # node 2's embedding is all zeros: its column of V V^T - I is (0, 0, -1), sum -1, so its diagonal is
+    # -1 / -1 + 1 = 2 (the public Sequential-GCN code's value; clamping the sum to eps gave about -1e12)
+    v = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    adjacency = affinity_adjacency(v)
+    assert adjacency[:, 2].tolist() == pytest.approx([0.0, 0.0, 2.0])
+    # nodes 0 and 1: their columns are (0, c, 0) and (c, 0, 0), each summing to c: 1 off the diagonal, 1 on it
+    assert adjacency[:2, :2].flatten().tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0], rel=1e-5)
+
+
+def test_affinity_adjacency_leaves_a_zero_sum_column_undivided():
+    # node 0 = e1 has cosines c and -c with the other two: its column (0, c, -c) sums to 0 and is kept as it is
+    c = 1 / math.sqrt(2)
+    v = torch.tensor([[1.0, 0.0], [1.0, 1.0], [-1.0, 1.0]])
+    column = affinity_adjacency(v)[:, 0]
+    assert column.tolist() == pytest.approx([1.0, c, -c], abs=1e-5)
+
+
 def test_gcn_loss_weights_the_unlabeled_term():
     logits = torch.tensor([0.0, 2.0, -1.0])
     mask = torch.tensor([True, False, False])
@@ -204,11 +222,35 @@ def test_gcn_methods_pick_the_unexplored_cluster(monkeypatch, two_clusters, meth
     torch.manual_seed(0)
     context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
     selection = METHODS[method].select(context)
-    assert all(10 <= i < 20 for i in selection.indices.tolist()) and selection.indices.numel() == 5
+    assert selection.indices.numel() == 5 and len(set(selection.indices.tolist())) == 5
+    if method == "uncertaingcn":  # the GCN is confident the near cluster is "labeled": all five come from the far one
+        assert all(10 <= i < 20 for i in selection.indices.tolist())
+    else:  # k-center greedy: its first pick, the candidate farthest from the labeled set, is in the far cluster;
+        # later picks spread out and may return to the near cluster (20 query seeds: 2 to 5 of 5 in the far one)
+        assert 10 <= selection.indices[0].item() < 20
+        assert sum(10 <= i < 20 for i in selection.indices.tolist()) >= 2
     confidence = selection.extras["gcn_confidence"]
     if method == "uncertaingcn":  # scores are |s - 0.1|; the five nearest the margin are chosen
         assert selection.scores.tolist() == pytest.approx((confidence - 0.1).abs().tolist())
         assert set(selection.indices.tolist()) == set(torch.argsort(selection.scores)[:5].tolist())
+
+
+@pytest.mark.parametrize("method", ["uncertaingcn", "coregcn"])
+def test_gcn_methods_draw_from_the_query_generator_not_the_global_rng(monkeypatch, two_clusters, method):
+    monkeypatch.setattr(gcn_module, "infer", lambda task, batch, augmenter, batch_size, runtime: {"embedding": batch})
+    picks, confidences = [], []
+    for global_seed in (0, 1):  # the global RNG differs between the two queries; the query's generator does not
+        torch.manual_seed(global_seed)
+        context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
+        before = torch.random.get_rng_state()
+        selection = METHODS[method].select(context)
+        assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left as it was
+        picks.append(selection.indices.tolist())
+        confidences.append(selection.extras["gcn_confidence"])
+    assert picks[0] == picks[1] and torch.equal(confidences[0], confidences[1])
+    other = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
+    other.generator.manual_seed(12345)  # another query seed: another GCN initialisation
+    assert not torch.equal(METHODS[method].select(other).extras["gcn_confidence"], confidences[0])
 
 
 # ----------------------------------------------------------------------------- plain retraining (sec. 6.1)

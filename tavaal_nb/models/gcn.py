@@ -22,15 +22,18 @@ def affinity_adjacency(embeddings: Tensor, eps: float = 1e-12) -> Tensor:
 
     With ``V`` the row-wise L2-normalised embeddings: ``A = V V^T - I`` (cosine
     affinities, no self-loops), each column divided by its sum (``A D^-1``), then
-    ``+ I`` (self-loops of weight one). Column sums below ``eps`` are taken as ``eps``
-    (they cannot occur for the non-negative embeddings of a ReLU network).
+    ``+ I`` (self-loops of weight one). A column whose sum is below ``eps`` in magnitude is left
+    undivided. A node with an all-zero embedding has the column sum -1 (its own ``-1`` on the
+    diagonal): divided by it, as the public Sequential-GCN code does, its diagonal is 2, where
+    clamping the sum to ``eps`` would give about -1e12 and make the GCN's loss explode.
     """
     if embeddings.ndim != 2 or embeddings.shape[0] < 1:
         raise ValueError(f"node embeddings must be a non-empty (N, D) matrix, got shape {tuple(embeddings.shape)}")
     unit = F.normalize(embeddings.float(), dim=1)
     eye = torch.eye(unit.shape[0], device=unit.device, dtype=unit.dtype)
     affinity = unit @ unit.T - eye
-    return affinity / affinity.sum(dim=0).clamp_min(eps) + eye
+    sums = affinity.sum(dim=0)
+    return affinity / torch.where(sums.abs() < eps, torch.ones_like(sums), sums) + eye
 
 
 class GraphConvolution(nn.Module):

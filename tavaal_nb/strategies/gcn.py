@@ -64,7 +64,7 @@ def gcn_loss(logits: Tensor, labeled_mask: Tensor, unlabeled_weight: float) -> T
 def train_gcn(embeddings: Tensor, labeled_mask: Tensor, settings: GCNSettings = GCNSettings()) -> GCNOutput:
     """Train a fresh :class:`SequentialGCN` on the graph of ``embeddings`` (one row per node)
     to predict ``labeled_mask``; full-graph Adam steps. Uses the global RNG (initialisation,
-    dropout), which the loop seeds per cycle."""
+    dropout): :class:`GCNStrategy` seeds it from the query's generator."""
     if labeled_mask.dtype != torch.bool or labeled_mask.shape != embeddings.shape[:1]:
         raise ValueError("labeled_mask must be a bool tensor with one entry per node")
     if labeled_mask.all() or not labeled_mask.any():
@@ -95,13 +95,21 @@ class GCNStrategy(Strategy):
     settings = GCNSettings()
 
     def trained_graph(self, context: QueryContext) -> GCNOutput:
-        """Train the GCN on the candidates (the first nodes) and the labeled set (after them)."""
+        """Train the GCN on the candidates (the first nodes) and the labeled set (after them).
+
+        Its initialisation and dropout come from a seed drawn from ``context.generator`` (as BADGE's
+        draws do), under a forked global RNG: the same context gives the same graph whatever the
+        global RNG's state, and the global RNG is left as it was."""
         nodes = torch.cat([context.candidates, context.labeled])
         embeddings = infer(context.task, context.data.train_images[nodes], context.augmenter,
                            context.config.eval_batch_size, context.runtime)["embedding"]
         labeled_mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=embeddings.device)
         labeled_mask[context.candidates.numel():] = True
-        return train_gcn(embeddings, labeled_mask, self.settings)
+        seed = int(torch.randint(0, 2**62, (1,), generator=context.generator))
+        devices = [embeddings.device] if embeddings.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return train_gcn(embeddings, labeled_mask, self.settings)
 
 
 class UncertainGCN(GCNStrategy):
