@@ -93,9 +93,70 @@ def eq4_not_implemented(pred, target):
     raise NotImplementedError()
 
 
-def test_ranker_loss_checker_accepts_an_independent_answer(capsys):
-    assert check_ranker_loss(eq4_by_hand) == 11
-    assert "✓ eq4_by_hand" in capsys.readouterr().out
+def eq4_with_functional_bce(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i - p_j
+    return F.binary_cross_entropy_with_logits(gap, (l_i > l_j).to(gap.dtype))
+
+
+def eq4_in_place(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i.clone()
+    gap.sub_(p_j)
+    loss = F.softplus(gap)
+    loss.sub_((l_i > l_j).to(gap.dtype) * gap)
+    return loss.mean()
+
+
+def eq4_from_the_end(pred, target):
+    """The same pairs (i, B-1-i) taken from the end: j = B-1-i runs over the second half, reversed."""
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    if pred.numel() % 2:
+        raise ValueError("odd batch")
+    half = pred.numel() // 2
+    p_i, p_j = pred[:half].flip(0), pred[half:]
+    l_i, l_j = target[:half].flip(0), target[half:]
+    gap = p_i - p_j
+    return (F.softplus(gap) - (l_i > l_j).to(gap.dtype) * gap).mean()
+
+
+def eq4_delegated(pred, target):
+    from tavaal_nb.losses import bce_ranking_loss
+    return bce_ranking_loss(pred, target)
+
+
+def eq4_delegated_module(pred, target):
+    import tavaal_nb.losses
+    return tavaal_nb.losses.bce_ranking_loss(pred, target)
+
+
+def eq4_delegated_swallowed(pred, target):
+    from tavaal_nb import losses
+    try:
+        return losses.bce_ranking_loss(pred, target)
+    except Exception:
+        return eq4_by_hand(pred, target)
+
+
+@pytest.mark.parametrize("right", [eq4_by_hand, eq4_with_functional_bce, eq4_in_place, eq4_from_the_end])
+def test_ranker_loss_checker_accepts_an_independent_answer(right, capsys):
+    assert check_ranker_loss(right) == 11
+    assert f"✓ {right.__name__}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("delegating", [eq4_delegated, eq4_delegated_module, eq4_delegated_swallowed])
+def test_ranker_loss_checker_rejects_the_package_reference(delegating):
+    rejects(check_ranker_loss, delegating, "calls the package's tavaal_nb.losses.bce_ranking_loss", "yourself")
+
+
+def test_ranker_loss_checker_rejects_the_reference_in_the_learner_globals():
+    from tavaal_nb.losses import bce_ranking_loss
+    namespace = {"bce_ranking_loss": bce_ranking_loss}
+    exec("def notebook_answer(pred, target):\n    return bce_ranking_loss(pred, target)\n", namespace)
+    rejects(check_ranker_loss, namespace["notebook_answer"], "calls the package's")
+    assert namespace["bce_ranking_loss"] is bce_ranking_loss  # restored afterwards
+    import tavaal_nb.losses
+    assert tavaal_nb.losses.bce_ranking_loss is bce_ranking_loss
 
 
 @pytest.mark.parametrize("wrong, fragment", [
