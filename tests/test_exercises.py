@@ -197,24 +197,89 @@ def reparameterize_by_hand(mu, logvar):
     return mu + torch.exp(logvar / 2) * torch.randn_like(mu)
 
 
+def reparameterize_minus(mu, logvar):
+    return mu - torch.exp(logvar / 2) * torch.randn_like(mu)  # -eps ~ N(0, I) too
+
+
+def reparameterize_with_distributions(mu, logvar):
+    return torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).rsample()
+
+
+def reparameterize_in_place(mu, logvar):
+    eps = torch.randn(mu.shape, dtype=mu.dtype)
+    return eps.mul_(logvar.mul(0.5).exp()).add_(mu)
+
+
 def no_noise(mu, logvar):
     return mu + 0 * logvar
+
+
+def sigma_zero(mu, logvar):
+    return mu + torch.zeros_like(logvar) * torch.randn_like(mu)
+
+
+def fixed_seed(mu, logvar):
+    torch.manual_seed(0)
+    return mu + torch.exp(logvar / 2) * torch.randn_like(mu)
+
+
+def sigma_missing(mu, logvar):
+    return mu + torch.randn_like(mu)
 
 
 def variance_for_sigma(mu, logvar):
     return mu + torch.exp(logvar) * torch.randn_like(mu)
 
 
+def noise_shared_across_dimensions(mu, logvar):
+    return mu + torch.exp(logvar / 2) * torch.randn(mu.shape[0], 1, dtype=mu.dtype)
+
+
+def noise_shared_across_samples(mu, logvar):
+    return mu + torch.exp(logvar / 2) * torch.randn(1, mu.shape[1], dtype=mu.dtype)
+
+
+def noise_half_shared(mu, logvar):
+    eps = torch.randn_like(mu)
+    eps[:, 1:] = eps[:, :1] * 0.6 + eps[:, 1:] * 0.8  # unit variance, but correlated with dimension 0
+    return mu + torch.exp(logvar / 2) * eps
+
+
 def noise_without_gradient(mu, logvar):
     return mu + (torch.exp(logvar / 2) * torch.randn_like(mu)).detach()
 
 
-def test_reparameterize_checker():
-    assert check_reparameterize(reparameterize_by_hand) == 6
-    rejects(check_reparameterize, no_noise, "fresh noise")
-    rejects(check_reparameterize, variance_for_sigma, "standard deviation", "sigma = 3")
-    rejects(check_reparameterize, noise_without_gradient, "gradients", "to logvar")
-    rejects(check_reparameterize, lambda mu, logvar: (mu + torch.randn_like(mu)).tolist(), "torch.Tensor")
+def mu_detached(mu, logvar):
+    return mu.detach() + torch.exp(logvar / 2) * torch.randn_like(mu)
+
+
+def reparameterize_delegated(mu, logvar):
+    from tavaal_nb.models import ConditionalVAE
+    return ConditionalVAE.reparameterize(mu, logvar)
+
+
+@pytest.mark.parametrize("right", [reparameterize_by_hand, reparameterize_minus, reparameterize_with_distributions,
+                                   reparameterize_in_place])
+def test_reparameterize_checker_accepts_correct_answers(right):
+    assert check_reparameterize(right) == 7
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (no_noise, ("z equals mu", "no noise")),
+    (sigma_zero, ("z equals mu", "zero or missing")),
+    (fixed_seed, ("not fresh",)),
+    (sigma_missing, ("does not depend on logvar", "exp(logvar / 2) missing")),
+    (variance_for_sigma, ("standard deviation", "= 3.0000", "matches exp(logvar), the variance")),
+    (noise_shared_across_dimensions, ("dimensions 0 and 1", "correlated")),
+    (noise_shared_across_samples, ("same for all", "shared across samples")),
+    (noise_half_shared, ("correlated", "every dimension")),
+    (noise_without_gradient, ("no gradient reaches logvar",)),
+    (mu_detached, ("no gradient reaches mu", "mu detached")),
+    (reparameterize_delegated, ("calls the package's ConditionalVAE.reparameterize",)),
+    (lambda mu, logvar: (mu + torch.randn_like(mu)).tolist(), ("torch.Tensor",)),
+])
+def test_reparameterize_checker_rejects_wrong_answers(wrong, fragments):
+    rejects(check_reparameterize, wrong, "reparameterisation", *fragments)
 
 
 def objective_by_hand(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0, sample=True,

@@ -39,38 +39,83 @@ def reference_conditional_vae_objective(vae: ConditionalVAE, x_labeled: Tensor, 
 # ----------------------------------------------------------------------------- the reparameterisation
 
 
-def _shape_case(fn: Reparameterize) -> str | None:
-    mu, logvar = torch.randn(3, 5), torch.randn(3, 5)
-    z = call_learner(fn, mu, logvar)
-    if not isinstance(z, Tensor):
-        return f"z should be a torch.Tensor, got {type(z).__name__}"
-    if z.shape != mu.shape or z.dtype != mu.dtype:
-        return f"z has shape {tuple(z.shape)} and dtype {z.dtype}; expected mu's, {tuple(mu.shape)} and {mu.dtype}"
-    return None
+def _shape_case(dtype: torch.dtype) -> Callable[[Reparameterize], str | None]:
+    def run(fn: Reparameterize) -> str | None:
+        mu, logvar = torch.randn(3, 5, dtype=dtype), torch.randn(3, 5, dtype=dtype)
+        z = call_learner(fn, mu, logvar)
+        if not isinstance(z, Tensor):
+            return f"z should be a torch.Tensor, got {type(z).__name__}"
+        if z.shape != mu.shape or z.dtype != mu.dtype:
+            return (f"z has shape {tuple(z.shape)} and dtype {z.dtype}; expected mu's, {tuple(mu.shape)} "
+                    f"and {mu.dtype}")
+        return None
+
+    return run
 
 
 def _noise_case(fn: Reparameterize) -> str | None:
     mu, logvar = torch.zeros(4, 3), torch.zeros(4, 3)
     first, second = call_learner(fn, mu, logvar), call_learner(fn, mu, logvar)
+    if torch.equal(first, mu):
+        return ("z equals mu for mu = 0, logvar = 0 (sigma = 1): no noise is added; z = mu + sigma * eps needs "
+                "eps ~ N(0, I) (is sigma * eps zero or missing?)")
     if torch.equal(first, second):
-        return ("two calls with the same mu and logvar returned the same z: z must be a random sample "
-                "mu + sigma * eps with fresh noise eps ~ N(0, I) at every call")
+        return ("two calls with the same mu and logvar returned the same noisy z: the noise is not fresh at each "
+                "call (is the seed fixed, or eps drawn once and kept?)")
     return None
 
 
-def _moments_case(mu_value: float, logvar_value: float) -> Callable[[Reparameterize], str | None]:
+def _logvar_case(fn: Reparameterize) -> str | None:
+    """Under one seed, z - mu must scale with sigma = exp(logvar / 2)."""
+    mu = torch.zeros(4, 3)
+    torch.manual_seed(5)
+    unit = call_learner(fn, mu, torch.zeros(4, 3))
+    torch.manual_seed(5)
+    wide = call_learner(fn, mu, torch.full((4, 3), math.log(4.0)))
+    if isinstance(unit, Tensor) and isinstance(wide, Tensor) and torch.equal(unit, wide):
+        return ("the output does not depend on logvar (same seed, logvar 0 and log 4 gave the same z): is "
+                "sigma = exp(logvar / 2) missing?")
+    return None
+
+
+def _moments_case(mu_values: tuple[float, ...], logvar_values: tuple[float, ...]) -> Callable[[Reparameterize], str | None]:
+    """Many draws, one latent dimension per value: each dimension's mean and spread, the noise's independence."""
+
     def run(fn: Reparameterize) -> str | None:
-        mu = torch.full((SAMPLES, 1), mu_value, dtype=torch.float64)
-        logvar = torch.full((SAMPLES, 1), logvar_value, dtype=torch.float64)
+        mu = torch.tensor(mu_values, dtype=torch.float64).expand(SAMPLES, -1).contiguous()
+        logvar = torch.tensor(logvar_values, dtype=torch.float64).expand(SAMPLES, -1).contiguous()
         torch.manual_seed(11)
-        z = call_learner(fn, mu, logvar).double()
-        sigma = math.exp(0.5 * logvar_value)
-        mean, std = z.mean().item(), z.std().item()
-        if abs(mean - mu_value) > 5 * sigma / math.sqrt(SAMPLES):
-            return f"over {SAMPLES} draws z has mean {mean:.4f}, expected mu = {mu_value}"
-        if abs(std - sigma) > 0.03 * sigma:
-            return (f"over {SAMPLES} draws z has standard deviation {std:.4f}, expected "
-                    f"sigma = exp(logvar / 2) = {sigma:.4f} (logvar is the log of the variance)")
+        z = call_learner(fn, mu, logvar)
+        if not isinstance(z, Tensor) or z.shape != mu.shape:
+            return f"z should be a tensor of mu's shape {tuple(mu.shape)}"
+        z = z.detach().double()
+        sigma = torch.exp(0.5 * torch.tensor(logvar_values, dtype=torch.float64))
+        eps = (z - mu) / sigma  # the noise the learner drew, whatever its shape
+        for k, (m, s) in enumerate(zip(mu_values, sigma.tolist())):
+            column = z[:, k]
+            if column.std().item() < 1e-6 * s:
+                return (f"latent dimension {k} of z is the same for all {SAMPLES} samples: the noise is shared "
+                        f"across samples; draw one eps per element, of mu's full shape")
+            mean, std = column.mean().item(), column.std().item()
+            if abs(mean - m) > 5 * s / math.sqrt(SAMPLES):
+                return f"over {SAMPLES} draws dimension {k} of z has mean {mean:.4f}, expected mu = {m}"
+            if abs(std - s) > 0.03 * s:
+                hint = (": it matches exp(logvar), the variance; sigma is its square root"
+                        if abs(std - s * s) < 0.03 * s * s else "")
+                return (f"over {SAMPLES} draws dimension {k} of z has standard deviation {std:.4f}, expected "
+                        f"sigma = exp(logvar / 2) = {s:.4f} (logvar is the log of the variance{hint})")
+        if eps.shape[1] > 1:
+            correlation = torch.corrcoef(eps.T)
+            off = correlation - torch.eye(eps.shape[1], dtype=correlation.dtype)
+            k, l = divmod(int(off.abs().argmax()), eps.shape[1])
+            if off.abs().max() > 0.05:
+                return (f"the noise of latent dimensions {k} and {l} is correlated ({correlation[k, l].item():.3f} "
+                        f"over {SAMPLES} samples): draw an independent eps for every dimension, not one per sample")
+        lagged = torch.stack([eps[:-1].reshape(-1), eps[1:].reshape(-1)])
+        neighbours = torch.corrcoef(lagged)[0, 1].item()
+        if abs(neighbours) > 0.05:
+            return (f"the noise of neighbouring samples is correlated ({neighbours:.3f}): draw an independent eps "
+                    f"for every sample")
         return None
 
     return run
@@ -83,9 +128,10 @@ def _gradient_reparam_case(fn: Reparameterize) -> str | None:
     if not isinstance(z, Tensor) or not z.requires_grad:
         return "z carries no gradient to mu and logvar: the point of the trick is to backpropagate through it"
     d_mu, d_logvar = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
-    if d_mu is None or d_logvar is None:
-        return (f"no gradient flows from z to {'mu' if d_mu is None else 'logvar'} "
-                f"(is part of z detached or computed outside torch?)")
+    if d_mu is None or not d_mu.abs().sum():
+        return "no gradient reaches mu through z: is mu detached (or z computed outside torch)?"
+    if d_logvar is None or not d_logvar.abs().sum():
+        return "no gradient reaches logvar through z: is sigma * eps (or logvar) detached?"
     reason = compare_tensors("d z / d mu", d_mu, torch.ones_like(mu))
     if reason:
         return reason
@@ -97,18 +143,24 @@ def check_reparameterize(fn: Reparameterize) -> int:
     :meth:`tavaal_nb.models.ConditionalVAE.reparameterize`.
 
     ``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` and fresh ``eps ~ N(0, I)``;
-    checked by its shape and dtype, that it is random, by the mean and standard deviation
-    of many draws, and by its gradients (``dz/dmu = 1``, ``dz/dlogvar = (z - mu) / 2``).
+    checked by its shape and dtype (float32 and float64), that it is random and scales with
+    sigma, by the mean and standard deviation of many draws in each latent dimension, by the
+    independence of the noise across dimensions and samples, and by its gradients
+    (``dz/dmu = 1``, ``dz/dlogvar = (z - mu) / 2``). Calling the package's own
+    ``ConditionalVAE.reparameterize`` fails.
     """
     cases = [
-        Case("z has mu's shape and dtype", _shape_case),
+        Case("z has mu's shape and dtype", _shape_case(torch.float32)),
+        Case("float64 mu and logvar give a float64 z", _shape_case(torch.float64)),
         Case("z is random (fresh noise each call)", _noise_case),
-        Case("mean and spread of z for mu = 0, logvar = 0", _moments_case(0.0, 0.0)),
-        Case("mean and spread of z for mu = 2, logvar = log 9 (sigma = 3)", _moments_case(2.0, math.log(9.0))),
-        Case("mean and spread of z for mu = -1, logvar = -4", _moments_case(-1.0, -4.0)),
+        Case("z scales with sigma = exp(logvar / 2)", _logvar_case),
+        Case("mean and spread of z for mu = 0, logvar = 0 (3 dimensions)", _moments_case((0.0,) * 3, (0.0,) * 3)),
+        Case("mean and spread of z for mu = (2, -1, 0.5), logvar = (log 9, -4, 1)",
+             _moments_case((2.0, -1.0, 0.5), (math.log(9.0), -4.0, 1.0))),
         Case("gradients through the sample", _gradient_reparam_case),
     ]
-    return run_cases("the reparameterisation trick", fn, cases, "ConditionalVAE.reparameterize")
+    return run_cases("the reparameterisation trick", fn, cases, "ConditionalVAE.reparameterize",
+                     forbidden=[(ConditionalVAE, "reparameterize")])
 
 
 # ----------------------------------------------------------------------------- eq. 6
