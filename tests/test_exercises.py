@@ -294,18 +294,96 @@ def objective_by_hand(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_we
     return total
 
 
-def test_conditional_vae_objective_checker():
-    assert check_conditional_vae_objective(objective_by_hand) == 4
-    wrong = {
-        "no reparameterisation noise": (lambda *a: objective_by_hand(*a, sample=False), "seed"),
-        "KL summed, not averaged": (lambda *a: objective_by_hand(*a, kl_reduce=torch.sum), "the objective is"),
-        "labeled pool only": (lambda *a: objective_by_hand(*a, pools=1), "the objective is"),
-        "decoder not given r": (lambda *a: objective_by_hand(*a, decode_raw=False), "the objective is"),
-        "lambda ignored": (lambda v, xl, rl, xu, ru, w: objective_by_hand(v, xl, rl, xu, ru, 1.0), "lambda = 0.25"),
-    }
-    for name, (fn, fragment) in wrong.items():
-        message = rejects(check_conditional_vae_objective, fn, "eq. 6", fragment)
-        assert "case" in message, name
+def objective_unlabeled_first(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    return objective_by_hand(vae, x_unlabeled, r_unlabeled, x_labeled, r_labeled, kl_weight)
+
+
+def objective_one_batch(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    """Both pools through the encoder at once (eval mode), noise from randn_like(logvar), split afterwards."""
+    n = x_labeled.shape[0]
+    mu, logvar = vae.encode(torch.cat([x_labeled, x_unlabeled]))
+    z = torch.randn_like(logvar).mul(torch.exp(0.5 * logvar)).add(mu)
+    r = None if r_labeled is None else torch.cat([r_labeled, r_unlabeled])
+    recon = vae.decode(z, r)
+    total = 0.0
+    for part, x in ((slice(0, n), x_labeled), (slice(n, None), x_unlabeled)):
+        kl = -0.5 * (1 + logvar[part] - mu[part] ** 2 - logvar[part].exp()).mean()
+        total = total + ((recon[part] - x) ** 2).sum() / x.numel() + kl_weight * kl
+    return total
+
+
+def objective_with_forward(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    from tavaal_nb.losses import kl_divergence  # the notebook shows it before the exercise
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        recon, _, mu, logvar = vae(x, r)
+        total = total + F.mse_loss(recon, x) + kl_weight * kl_divergence(mu, logvar)
+    return total
+
+
+def objective_delegated(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    from tavaal_nb.losses import conditional_vae_loss
+    out_l, out_u = vae(x_labeled, r_labeled), vae(x_unlabeled, r_unlabeled)
+    return conditional_vae_loss((x_labeled, out_l[0], out_l[2], out_l[3]), (x_unlabeled, out_u[0], out_u[2], out_u[3]),
+                                kl_weight=kl_weight)
+
+
+def objective_per_pool_delegated(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    from tavaal_nb import losses
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        recon, _, mu, logvar = vae(x, r)
+        total = total + losses.vae_loss(x, recon, mu, logvar, kl_weight)
+    return total
+
+
+def objective_mu_detached(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        mu, logvar = vae.encode(x)
+        recon = vae.decode(mu.detach() + torch.exp(0.5 * logvar) * torch.randn_like(mu), r)
+        kl = -0.5 * torch.mean(1 + logvar - mu.detach() ** 2 - logvar.exp())
+        total = total + F.mse_loss(recon, x) + kl_weight * kl
+    return total
+
+
+def objective_summed_reconstruction(vae, x_labeled, r_labeled, x_unlabeled, r_unlabeled, kl_weight=1.0):
+    total = 0.0
+    for x, r in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        mu, logvar = vae.encode(x)
+        recon = vae.decode(mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), r)
+        total = total + F.mse_loss(recon, x, reduction="sum") + kl_weight * kl_divergence_by_hand(mu, logvar)
+    return total
+
+
+def kl_divergence_by_hand(mu, logvar):
+    return -0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp())
+
+
+@pytest.mark.parametrize("right", [objective_by_hand, objective_unlabeled_first, objective_one_batch,
+                                   objective_with_forward])
+def test_conditional_vae_objective_checker_accepts_correct_answers(right):
+    assert check_conditional_vae_objective(right) == 5
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (lambda *a: objective_by_hand(*a, sample=False), ("does not change when the noise eps changes",)),
+    (lambda *a: objective_by_hand(*a, kl_reduce=torch.sum), ("reconstruction terms agree", "KL part")),
+    (lambda *a: objective_by_hand(*a, pools=1), ("does not depend on the unlabeled pool",)),
+    (lambda *a: objective_by_hand(*a, decode_raw=False), ("does not depend on r", "vae.decode(z, r)")),
+    (lambda v, xl, rl, xu, ru, w: objective_by_hand(v, xl, rl, xu, ru, 1.0),
+     ("lambda = 0.6", "does not change with kl_weight")),
+    (lambda v, xl, rl, xu, ru, w: objective_by_hand(v, xl, rl, xu, ru, 1.0 - w),
+     ("lambda = 0.6", "reconstruction terms differ")),
+    (objective_summed_reconstruction, ("reconstruction terms differ",)),
+    (objective_mu_detached, ("gradients reach the encoder", "no gradient reaches the encoder through mu",
+                             "mu detached")),
+    (objective_delegated, ("calls the package's tavaal_nb.losses.conditional_vae_loss", "yourself")),
+    (objective_per_pool_delegated, ("calls the package's tavaal_nb.losses.vae_loss",)),
+])
+def test_conditional_vae_objective_checker_rejects_wrong_answers(wrong, fragments):
+    message = rejects(check_conditional_vae_objective, wrong, "eq. 6", *fragments)
+    assert "case" in message
 
 
 # ----------------------------------------------------------------------------- eqs. 7 and 8
