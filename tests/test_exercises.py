@@ -423,26 +423,112 @@ def step_by_hand(vae, discriminator, vae_optimizer, discriminator_optimizer, x_l
     return vae_loss.detach(), d_loss.detach()
 
 
-def test_adversarial_step_checker():
-    assert check_adversarial_step(step_by_hand) == 4
-    wrong = {
-        "D trained with labeled = 0": (dict(d_labels=(0.0, 1.0)), "discriminator's loss"),
-        "eq. 7 pushes unlabeled to 0": (dict(vae_unlabeled_label=0.0), "VAE's loss"),
-        "D trained on the codes from before the VAE's step": (dict(fresh_codes=False), "discriminator's loss"),
-        "D's gradients not zeroed": (dict(zero_d=False), "zero D's gradients"),
-        "decoder given raw r": (dict(decoder_sigmoid=False), "VAE's loss"),
-    }
-    for name, (options, fragment) in wrong.items():
-        def fn(*args, options=options):
-            return step_by_hand(*args, **options)
-        message = rejects(check_adversarial_step, fn, "adversarial step", fragment)
-        assert "iteration" in message or "after" in message, name
+def step_unlabeled_first(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                         r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0):
+    """Pools in the other order, eq. 6 from the package (allowed), BCE by hand with log-sigmoid."""
+    from tavaal_nb.losses import conditional_vae_loss
+
+    def decoder_r(r):
+        return None if r is None else r.sigmoid()
+    out_u = vae(x_unlabeled, decoder_r(r_unlabeled))
+    out_l = vae(x_labeled, decoder_r(r_labeled))
+    eq7 = -(F.logsigmoid(discriminator(out_l[2], r_labeled)).mean()
+            + F.logsigmoid(discriminator(out_u[2], r_unlabeled)).mean())
+    vae_loss = conditional_vae_loss((x_labeled, out_l[0], out_l[2], out_l[3]), (x_unlabeled, out_u[0], out_u[2], out_u[3]),
+                                    kl_weight=kl_weight) + adversarial_weight * eq7
+    vae_optimizer.zero_grad()
+    vae_loss.backward()
+    vae_optimizer.step()
+    with torch.no_grad():
+        mu_u, mu_l = vae.encode(x_unlabeled)[0], vae.encode(x_labeled)[0]
+    eq8 = -(F.logsigmoid(discriminator(mu_l, r_labeled)).mean() + F.logsigmoid(-discriminator(mu_u, r_unlabeled)).mean())
+    discriminator_optimizer.zero_grad(set_to_none=False)
+    eq8.backward()
+    discriminator_optimizer.step()
+    return vae_loss.detach(), eq8.detach()
 
 
-def test_adversarial_step_checker_rejects_an_ignored_weight():
-    def unweighted(*args):
-        return step_by_hand(*args[:8], args[8], 1.0)
-    rejects(check_adversarial_step, unweighted, "adversarial weight 0.5")
+def step_eq7_on_detached_mu(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                            r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0):
+    class DetachedInput(torch.nn.Module):
+        def forward(self, mu, r):
+            return discriminator(mu.detach(), r)
+    wrapped = DetachedInput()
+    answer = None
+    # the VAE's step with eq. 7 on mu.detach(); D's step as usual
+    total, adversarial = 0.0, 0.0
+    for x, r, in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
+        recon, _, mu, logvar = vae(x, None if r is None else torch.sigmoid(r))
+        total = total + F.mse_loss(recon, x) + kl_weight * (-0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp()))
+        adversarial = adversarial + bce(wrapped(mu, r), 1.0)
+    vae_loss = total + adversarial_weight * adversarial
+    vae_optimizer.zero_grad()
+    vae_loss.backward()
+    vae_optimizer.step()
+    with torch.no_grad():
+        codes = vae.encode(x_labeled)[0], vae.encode(x_unlabeled)[0]
+    d_loss = bce(discriminator(codes[0], r_labeled), 1.0) + bce(discriminator(codes[1], r_unlabeled), 0.0)
+    discriminator_optimizer.zero_grad()
+    d_loss.backward()
+    discriminator_optimizer.step()
+    answer = vae_loss.detach(), d_loss.detach()
+    return answer
+
+
+def step_with_package_losses(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                             r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0):
+    from tavaal_nb.losses import discriminator_loss
+    vae_loss, _ = step_by_hand(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                               r_labeled, r_unlabeled, kl_weight, adversarial_weight)
+    with torch.no_grad():
+        codes = vae.encode(x_labeled)[0], vae.encode(x_unlabeled)[0]
+    return vae_loss, discriminator_loss(discriminator(codes[0], r_labeled), discriminator(codes[1], r_unlabeled))
+
+
+def step_with_train_adversarial(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
+                                r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0):
+    from tavaal_nb.strategies import vaal
+    vaal.train_adversarial(vae, discriminator, x_labeled, x_unlabeled, r_labeled, r_unlabeled, None, None, 1,
+                           torch.Generator())
+    return torch.tensor(0.0), torch.tensor(0.0)
+
+
+def step_vae_gradients_kept(vae, discriminator, vae_optimizer, *args):
+    class NoZero:
+        def __getattr__(self, name):
+            return (lambda *a, **k: None) if name == "zero_grad" else getattr(vae_optimizer, name)
+    return step_by_hand(vae, discriminator, NoZero(), *args)
+
+
+@pytest.mark.parametrize("right", [step_by_hand, step_unlabeled_first])
+def test_adversarial_step_checker_accepts_correct_answers(right):
+    assert check_adversarial_step(right) == 5
+
+
+def _options(**options):
+    def fn(*args):
+        return step_by_hand(*args, **options)
+    return fn
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (_options(d_labels=(0.0, 1.0)), ("discriminator's loss", "labeled and unlabeled swapped")),
+    (_options(vae_unlabeled_label=0.0), ("VAE's loss",)),
+    (_options(fresh_codes=False), ("discriminator's loss", "codes from before the VAE's step")),
+    (_options(zero_d=False), ("D's loss agrees", "zero D's gradients")),
+    (_options(decoder_sigmoid=False), ("VAE's loss",)),
+    (lambda *a: step_by_hand(*a[:8], a[9], a[8]), ("adversarial weight 1.6, lambda 0.7", "are swapped")),
+    (lambda *a: step_by_hand(*a[:8], a[8], 1.0), ("adversarial_weight = 1.6 is ignored",)),
+    (lambda *a: step_by_hand(*a[:8], 1.0, a[9]), ("kl_weight = 0.7 is ignored",)),
+    (lambda *a: step_by_hand(*a[:8], a[8], 0.0), ("eq. 7 is missing",)),
+    (step_eq7_on_detached_mu, ("decoder's weights agree", "through mu", "is mu detached")),
+    (step_vae_gradients_kept, ("three iterations", "zero the VAE's gradients")),
+    (step_with_package_losses, ("calls the package's tavaal_nb.losses.discriminator_loss",)),
+    (step_with_train_adversarial, ("calls the package's tavaal_nb.strategies.vaal.train_adversarial",)),
+])
+def test_adversarial_step_checker_rejects_wrong_answers(wrong, fragments):
+    message = rejects(check_adversarial_step, wrong, "adversarial step", *fragments)
+    assert "iteration" in message or "after" in message or "calls the package's" in message
 
 
 # ----------------------------------------------------------------------------- eq. 9
@@ -454,13 +540,46 @@ def select_by_hand(discriminator, mu, r, budget):
     return torch.argsort(d)[: min(budget, d.numel())]
 
 
-def test_selection_checker():
-    assert check_selection(select_by_hand) == 5
-    assert check_selection(lambda d, mu, r, b: torch.topk(d(mu, r).detach(), min(b, mu.shape[0]), largest=False).indices) == 5
-    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach(), descending=True)[:b], "expected the")
-    rejects(check_selection, lambda d, mu, r, b: torch.sort(d(mu, r).detach()).values[:b], "integer tensor")
-    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[: b - 1], "positions chosen")
-    rejects(check_selection, lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[:1].repeat(b), "chosen twice")
+def select_from_logits_python(discriminator, mu, r, budget):
+    logits = discriminator(mu, r).detach().tolist()  # sig is monotone: the logits order the same way
+    order = sorted(range(len(logits)), key=lambda i: logits[i])
+    return torch.tensor(order[:budget], dtype=torch.int32)
+
+
+def select_at_or_below_threshold(discriminator, mu, r, budget):
+    d = torch.sigmoid(discriminator(mu, r).detach())
+    threshold = d.sort().values[min(budget, d.numel()) - 1]
+    return torch.nonzero(d <= threshold).reshape(-1)
+
+
+def select_with_package_lowest(discriminator, mu, r, budget):
+    from tavaal_nb.strategies import lowest
+    d = torch.sigmoid(discriminator(mu, r).detach())
+    return lowest(d, min(budget, d.numel()))
+
+
+@pytest.mark.parametrize("right", [
+    select_by_hand, select_from_logits_python,
+    lambda d, mu, r, b: torch.topk(d(mu, r).detach(), min(b, mu.shape[0]), largest=False).indices,
+    lambda d, mu, r, b: torch.argsort(-torch.sigmoid(d(mu, r).detach()), descending=True, stable=True)[:b],
+])
+def test_selection_checker_accepts_correct_answers(right):
+    assert check_selection(right) == 7
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (lambda d, mu, r, b: torch.argsort(d(mu, r).detach(), descending=True)[:b],
+     ("expected the", "these are the highest D")),
+    (lambda d, mu, r, b: torch.sort(d(mu, r).detach()).values[:b], ("integer tensor",)),
+    (lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[: b - 1], ("positions chosen", "expected exactly")),
+    (lambda d, mu, r, b: torch.argsort(d(mu, r).detach())[:1].repeat(b), ("chosen twice",)),
+    (select_at_or_below_threshold, ("three candidates tie at the threshold", "3 positions chosen for budget 2",
+                                    "3 candidates tie at the threshold D", "take exactly the budget")),
+    (lambda d, mu, r, b: torch.sigmoid(d(mu, r).detach()) < 0.5, ("integer tensor",)),
+    (select_with_package_lowest, ("calls the package's", "lowest", "yourself")),
+])
+def test_selection_checker_rejects_wrong_answers(wrong, fragments):
+    rejects(check_selection, wrong, "eq. 9", *fragments)
 
 
 # ----------------------------------------------------------------------------- entropy and Table 1
