@@ -593,31 +593,99 @@ def entropy_by_hand(counts):
     return -sum(v / total * math.log(v / total) for v in values if v)
 
 
-def test_class_entropy_checker():
-    assert check_class_entropy(entropy_by_hand) == 9
-    def log2_entropy(counts):
-        return entropy_by_hand(counts) / math.log(2)
-    def unnormalised(counts):
-        return -sum(float(c) * math.log(float(c)) for c in counts if float(c) > 0)
-    def zero_classes_nan(counts):
-        values = torch.tensor([float(c) for c in counts])
-        p = values / values.sum()
-        return float(-(p * p.log()).sum())
-    def no_validation(counts):
-        return entropy_by_hand([abs(float(c)) for c in counts]) if sum(float(c) for c in counts) else 0.0
-    rejects(check_class_entropy, log2_entropy, "balanced pool", "nats, not bits")
-    rejects(check_class_entropy, unnormalised, "balanced pool")
-    rejects(check_class_entropy, zero_classes_nan, "no images", "nan")
-    rejects(check_class_entropy, no_validation, "negative count")
+def entropy_with_torch(counts):
+    values = torch.as_tensor([float(c) for c in counts], dtype=torch.float64)
+    if (values < 0).any() or values.sum() == 0:
+        raise ValueError("bad counts")
+    p = values / values.sum()
+    return float(-torch.special.xlogy(p, p).sum())
 
 
-def test_table_1_row_checker():
-    def row(counts):
-        return round(sum(counts)), math.floor(100 * entropy_by_hand(counts)) / 100
-    assert check_table_1_row(row) == 5
-    rejects(check_table_1_row, lambda c: (round(sum(c)), round(entropy_by_hand(c), 2)), "1.66", "do not round")
-    rejects(check_table_1_row, lambda c: (round(sum(c)) // 100, math.floor(100 * entropy_by_hand(c)) / 100),
-            "total")
-    rejects(check_table_1_row, lambda c: (round(sum(c)), math.floor(100 * entropy_by_hand(c) / math.log(2)) / 100),
-            "printed entropy")
-    rejects(check_table_1_row, lambda c: [round(sum(c)), 1.65], "pair")
+def entropy_with_scipy(counts):
+    from scipy.stats import entropy
+    values = [float(c) for c in counts]
+    if min(values) < 0 or not sum(values):
+        raise ValueError("bad counts")
+    return float(entropy(values))  # natural log, normalises, 0 log 0 = 0
+
+
+def entropy_delegated(counts):
+    from tavaal_nb.metrics import class_entropy
+    return class_entropy(counts)
+
+
+def log2_entropy(counts):
+    return entropy_by_hand(counts) / math.log(2)
+
+
+def log10_entropy(counts):
+    return entropy_by_hand(counts) / math.log(10)
+
+
+def unnormalised(counts):
+    return -sum(float(c) * math.log(float(c)) for c in counts if float(c) > 0)
+
+
+def zero_classes_nan(counts):
+    values = torch.tensor([float(c) for c in counts])
+    p = values / values.sum()
+    return float(-(p * p.log()).sum())
+
+
+def no_validation(counts):
+    return entropy_by_hand([abs(float(c)) for c in counts]) if sum(float(c) for c in counts) else 0.0
+
+
+def sign_flipped(counts):
+    return -entropy_by_hand(counts)
+
+
+@pytest.mark.parametrize("right", [entropy_by_hand, entropy_with_torch, entropy_with_scipy])
+def test_class_entropy_checker_accepts_correct_answers(right):
+    assert check_class_entropy(right) == 9
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (log2_entropy, ("balanced pool", "bits")),
+    (log10_entropy, ("balanced pool", "base 10")),
+    (unnormalised, ("balanced pool", "not normalised")),
+    (sign_flipped, ("balanced pool", "sign is flipped")),
+    (zero_classes_nan, ("no images", "nan")),
+    (no_validation, ("negative count",)),
+    (entropy_delegated, ("calls the package's tavaal_nb.metrics.class_entropy", "yourself")),
+])
+def test_class_entropy_checker_rejects_wrong_answers(wrong, fragments):
+    message = rejects(check_class_entropy, wrong, "entropy", *fragments)
+    if "sign" not in message and "bits" not in message:
+        assert "nats, not bits" not in message  # no hint that the measurement does not support
+
+
+def row_by_hand(counts):
+    return round(sum(counts)), math.floor(100 * entropy_by_hand(counts)) / 100
+
+
+def row_with_torch(counts):
+    return int(torch.tensor([float(c) for c in counts]).sum().round()), math.floor(100 * entropy_with_torch(counts)) / 100
+
+
+def test_table_1_row_checker_accepts_correct_answers():
+    assert check_table_1_row(row_by_hand) == 5
+    assert check_table_1_row(row_with_torch) == 5
+
+
+@pytest.mark.parametrize("wrong, fragments", [
+    (lambda c: (round(sum(c)), round(entropy_by_hand(c), 2)), ("1.66", "do not round")),
+    (lambda c: (round(sum(c)) // 100, math.floor(100 * entropy_by_hand(c)) / 100), ("total",)),
+    (lambda c: (len(c), math.floor(100 * entropy_by_hand(c)) / 100), ("the total of",)),
+    (lambda c: (round(sum(c)), math.floor(100 * entropy_by_hand(c) / math.log(2)) / 100), ("printed entropy",)),
+    (lambda c: (round(sum(c)), math.floor(10 * entropy_by_hand(c)) / 10), ("printed entropy",)),
+    (lambda c: [round(sum(c)), 1.65], ("pair",)),
+    (lambda c: row_by_hand(c)[:1] + (math.floor(100 * entropy_delegated(c)) / 100,), ("calls the package's",)),
+])
+def test_table_1_row_checker_rejects_wrong_answers(wrong, fragments):
+    rejects(check_table_1_row, wrong, "Table 1", *fragments)
+
+
+def test_table_1_row_checker_rejects_the_package_row():
+    from tavaal_nb.exercises.entropy import table_1_row
+    rejects(check_table_1_row, lambda c: table_1_row(c), "calls the package's", "table_1_row")
