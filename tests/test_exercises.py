@@ -395,7 +395,8 @@ def bce(logits, label: float):
 
 def step_by_hand(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
                  r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0, *, d_labels=(1.0, 0.0),
-                 vae_unlabeled_label=1.0, fresh_codes=True, zero_d=True, decoder_sigmoid=True):
+                 vae_unlabeled_label=1.0, fresh_codes=True, zero_d=True, decoder_sigmoid=True,
+                 eq7_detached=False):
     def decoder_r(r):
         return None if r is None else (torch.sigmoid(r) if decoder_sigmoid else r)
 
@@ -407,7 +408,7 @@ def step_by_hand(vae, discriminator, vae_optimizer, discriminator_optimizer, x_l
         recon = vae.decode(z, decoder_r(r))
         total = total + F.mse_loss(recon, x) + kl_weight * (-0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp()))
         codes.append(mu.detach())
-        adversarial = adversarial + bce(discriminator(mu, r), label)
+        adversarial = adversarial + bce(discriminator(mu.detach() if eq7_detached else mu, r), label)
     vae_loss = total + adversarial_weight * adversarial
     vae_optimizer.zero_grad()
     vae_loss.backward()
@@ -446,33 +447,6 @@ def step_unlabeled_first(vae, discriminator, vae_optimizer, discriminator_optimi
     eq8.backward()
     discriminator_optimizer.step()
     return vae_loss.detach(), eq8.detach()
-
-
-def step_eq7_on_detached_mu(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
-                            r_labeled, r_unlabeled, kl_weight=1.0, adversarial_weight=1.0):
-    class DetachedInput(torch.nn.Module):
-        def forward(self, mu, r):
-            return discriminator(mu.detach(), r)
-    wrapped = DetachedInput()
-    answer = None
-    # the VAE's step with eq. 7 on mu.detach(); D's step as usual
-    total, adversarial = 0.0, 0.0
-    for x, r, in ((x_labeled, r_labeled), (x_unlabeled, r_unlabeled)):
-        recon, _, mu, logvar = vae(x, None if r is None else torch.sigmoid(r))
-        total = total + F.mse_loss(recon, x) + kl_weight * (-0.5 * torch.mean(1 + logvar - mu**2 - logvar.exp()))
-        adversarial = adversarial + bce(wrapped(mu, r), 1.0)
-    vae_loss = total + adversarial_weight * adversarial
-    vae_optimizer.zero_grad()
-    vae_loss.backward()
-    vae_optimizer.step()
-    with torch.no_grad():
-        codes = vae.encode(x_labeled)[0], vae.encode(x_unlabeled)[0]
-    d_loss = bce(discriminator(codes[0], r_labeled), 1.0) + bce(discriminator(codes[1], r_unlabeled), 0.0)
-    discriminator_optimizer.zero_grad()
-    d_loss.backward()
-    discriminator_optimizer.step()
-    answer = vae_loss.detach(), d_loss.detach()
-    return answer
 
 
 def step_with_package_losses(vae, discriminator, vae_optimizer, discriminator_optimizer, x_labeled, x_unlabeled,
@@ -521,7 +495,7 @@ def _options(**options):
     (lambda *a: step_by_hand(*a[:8], a[8], 1.0), ("adversarial_weight = 1.6 is ignored",)),
     (lambda *a: step_by_hand(*a[:8], 1.0, a[9]), ("kl_weight = 0.7 is ignored",)),
     (lambda *a: step_by_hand(*a[:8], a[8], 0.0), ("eq. 7 is missing",)),
-    (step_eq7_on_detached_mu, ("decoder's weights agree", "through mu", "is mu detached")),
+    (_options(eq7_detached=True), ("decoder's weights agree", "through mu", "is mu detached")),
     (step_vae_gradients_kept, ("three iterations", "zero the VAE's gradients")),
     (step_with_package_losses, ("calls the package's tavaal_nb.losses.discriminator_loss",)),
     (step_with_train_adversarial, ("calls the package's tavaal_nb.strategies.vaal.train_adversarial",)),
