@@ -70,6 +70,12 @@ def eq4_ties_as_ordered(pred, target):
     return (F.softplus(gap) - (l_i >= l_j).to(gap.dtype) * gap).mean()
 
 
+def eq4_reversed_indicator(pred, target):
+    p_i, p_j, l_i, l_j = pairs(pred, target)
+    gap = p_i - p_j
+    return (F.softplus(gap) - (l_i < l_j).to(gap.dtype) * gap).mean()
+
+
 def eq4_adjacent_pairs(pred, target):
     pred, target = pred.reshape(-1), target.reshape(-1)
     if pred.numel() % 2:
@@ -160,10 +166,11 @@ def test_ranker_loss_checker_rejects_the_reference_in_the_learner_globals():
 
 
 @pytest.mark.parametrize("wrong, fragment", [
-    (eq1_instead, "worked example"),
-    (eq4_summed, "worked example"),
-    (eq4_ties_as_ordered, "equal true losses"),
-    (eq4_adjacent_pairs, "worked example"),
+    (eq1_instead, "margin loss of eq. 1"),
+    (eq4_summed, "sum over the B/2 pairs"),
+    (eq4_ties_as_ordered, "the indicator must be 0"),
+    (eq4_reversed_indicator, "the indicator is reversed"),
+    (eq4_adjacent_pairs, "not neighbours"),
     (eq4_float32_always, "dtype torch.float32, expected torch.float64"),
     (eq4_no_odd_check, "odd batch"),
 ])
