@@ -120,8 +120,9 @@ assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0  # q = 
 # First the reparameterisation trick: `my_reparameterize(mu, logvar)` returns a sample
 # $z = \mu + \sigma \odot \varepsilon$ with $\sigma = \exp(\tfrac12 \log\sigma^2)$ and fresh noise
 # $\varepsilon \sim \mathcal N(0, I)$ (`torch.randn_like(mu)`). The noise is outside the network, so gradients
-# reach $\mu$ and $\log\sigma^2$ through $z$. The checker draws many samples (their mean and spread) and
-# checks the gradients, $\partial z / \partial \mu = 1$ and $\partial z / \partial \log\sigma^2 = (z - \mu)/2$.
+# reach $\mu$ and $\log\sigma^2$ through $z$. The checker draws many samples (the mean and spread of each latent
+# dimension, and that the noise is independent across dimensions and samples) and checks the gradients,
+# $\partial z / \partial \mu = 1$ and $\partial z / \partial \log\sigma^2 = (z - \mu)/2$.
 
 # %%
 def my_reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -142,8 +143,10 @@ check_reparameterize(my_reparameterize)
 # plain VAAL's VAE); add the mean squared reconstruction error (`F.mse_loss(recon, x)`) and `kl_weight` times the
 # KL to $\mathcal N(0, I)$ averaged over its elements, $-\tfrac12 \operatorname{mean}(1 + \log\sigma^2 - \mu^2 - \sigma^2)$.
 # Return the sum over the two pools. The checker runs your function and the package's (`ConditionalVAE` and
-# `tavaal_nb.losses.conditional_vae_loss`) with the same random seed, so the same noise, and compares the values
-# and the gradients that reach the VAE's weights.
+# `tavaal_nb.losses.conditional_vae_loss`) with the same fixed noise in place of `torch.randn_like` (one that does
+# not depend on the order of the draws, so any order of the pools is fine) and compares the values and the
+# gradients that reach the VAE's weights. Write the loss yourself: an answer that calls the package's
+# `conditional_vae_loss` or `vae_loss` is rejected.
 
 # %%
 import torch.nn.functional as F

@@ -136,9 +136,12 @@ assert grad_vae.tolist() == [-0.5, -0.5]  # descent on eq. 7: both pools pushed 
 #    gradients on $D$'s weights too: zero them, backpropagate, step.
 # 3. Return `(vae_loss, discriminator_loss)`, detached.
 #
-# Write eqs. 7 and 8 yourself with `F.binary_cross_entropy_with_logits` (labeled = 1, unlabeled = 0). The checker
-# runs your step on the batches the package's loop, `train_adversarial`, would draw, with the same seeds, and
-# compares the losses of every iteration and the weights afterwards.
+# Write eqs. 7 and 8 yourself with `F.binary_cross_entropy_with_logits` (labeled = 1, unlabeled = 0): an answer
+# that calls the package's `vae_adversarial_loss`, `discriminator_loss` or `train_adversarial` is rejected. The
+# checker runs your step on the batches the package's loop, `train_adversarial`, would draw, with the same fixed
+# noise in place of `torch.randn_like` (so the pools may go in either order), with `kl_weight` and
+# `adversarial_weight` different from each other, and compares the losses of every iteration and the weights
+# afterwards.
 
 # %%
 import torch.nn.functional as F
@@ -353,7 +356,8 @@ for method in config.methods:
 # variables `r` (`None` for VAAL) and the budget $b$, return the **positions** (an integer tensor) of the
 # $\min(b, \text{number of candidates})$ candidates with the lowest $D = \mathrm{sig}(\text{logit})$. No gradients
 # are needed. The checker compares your choice with the package's on real and tied scores (a tie at the
-# threshold may be broken either way) and on budgets of 1 and above the number of candidates.
+# threshold may be broken either way, but exactly $\min(b, \text{candidates})$ positions are chosen) and on
+# budgets of 1 and above the number of candidates. Write it yourself: `lowest`, used above, is the package's.
 
 # %%
 def my_selection(discriminator, mu: torch.Tensor, r: torch.Tensor | None, budget: int) -> torch.Tensor:

@@ -4,9 +4,14 @@ Each ``check_*`` function calls the learner's function on random and edge cases 
 odd batches, shapes, dtypes, gradients), compares it with the package's own
 implementation, prints one line when everything agrees and otherwise raises
 :class:`ExerciseFailed` naming the case and what differs, without showing the
-reference's code. A function that still raises ``NotImplementedError`` (nbgrader's
-student stub) gives :class:`NotImplementedYet`: "not implemented yet: write ... in the
-cell above".
+reference's code; the hint names the symptom measured (a term that does not depend on
+an input, a weight that looks swapped, a gradient that does not arrive). Random answers are
+graded under noise that does not depend on the order of the draws, so every correct order
+of the pools passes. While a checker runs, the package's own solution (e.g.
+``bce_ranking_loss``, ``class_entropy``) is a tripwire inside the learner's call: an answer
+that delegates to it fails with "your answer calls the package's ...; write it yourself".
+A function that still raises ``NotImplementedError`` (nbgrader's student stub) gives
+:class:`NotImplementedYet`: "not implemented yet: write ... in the cell above".
 
 | notebook | the learner writes | checker |
 |---|---|---|

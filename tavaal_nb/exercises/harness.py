@@ -9,15 +9,18 @@ gradients), never the reference's code. A function that still raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["ExerciseFailed", "NotImplementedYet", "Case", "call_learner", "run_cases", "compare_tensors",
-           "expect_value_error", "short"]
+__all__ = ["ExerciseFailed", "NotImplementedYet", "ReferenceUsed", "Case", "call_learner", "run_cases",
+           "compare_tensors", "expect_value_error", "short", "forbid_references"]
 
 
 class ExerciseFailed(AssertionError):
@@ -26,6 +29,16 @@ class ExerciseFailed(AssertionError):
 
 class NotImplementedYet(ExerciseFailed):
     """The learner's function still raises ``NotImplementedError``."""
+
+
+class ReferenceUsed(ExerciseFailed):
+    """The learner's function called the package's own implementation of the exercise."""
+
+
+_learner_depth = 0
+"""How many learner calls are running: a tripwire fires only inside one."""
+_reference_calls: list[str] = []
+"""The references the learner called during the current :func:`call_learner` (kept even if it swallowed the error)."""
 
 
 @dataclass
@@ -42,24 +55,94 @@ def function_name(fn: Callable[..., Any]) -> str:
 
 def call_learner(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the learner's ``fn``; ``NotImplementedError`` becomes :class:`NotImplementedYet`."""
+    global _learner_depth
+    _learner_depth += 1
+    outer_calls = len(_reference_calls)
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except NotImplementedError as error:
         raise NotImplementedYet(
             f"not implemented yet: write {function_name(fn)} in the cell above "
             f"(replace `raise NotImplementedError()` by your code), then run this cell again"
         ) from error
+    finally:
+        _learner_depth -= 1
+    if len(_reference_calls) > outer_calls:  # the tripwire fired, but the learner's code caught the error
+        raise ReferenceUsed(_reference_message(_reference_calls[-1]))
+    return result
 
 
-def run_cases(exercise: str, fn: Callable[..., Any], cases: Sequence[Case], reference: str) -> int:
+def _reference_message(name: str) -> str:
+    return f"your answer calls the package's {name}; write it yourself"
+
+
+def _tripwire(target: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``target`` for the checker, an error for the learner's code."""
+
+    @functools.wraps(target)
+    def tripwire(*args: Any, **kwargs: Any) -> Any:
+        if _learner_depth > 0:
+            _reference_calls.append(name)
+            raise ReferenceUsed(_reference_message(name))
+        return target(*args, **kwargs)
+
+    return tripwire
+
+
+@contextmanager
+def forbid_references(fn: Callable[..., Any], references: Sequence[tuple[Any, str]]) -> Iterator[None]:
+    """While grading, the package's own solutions (``(module or class, attribute)``) fail when the learner calls them.
+
+    Each reference is replaced by a tripwire in its owner, in every loaded ``tavaal_nb`` module that
+    imported it, in the learner's globals (``fn.__globals__``: the notebook's namespace) and in
+    ``fn``'s closure. Outside a learner call the tripwire calls the reference, so the checker's own
+    answers are unchanged. Everything is restored afterwards.
+    """
+    restore: list[Callable[[], None]] = []
+    try:
+        for owner, attribute in references:
+            raw = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+            static = isinstance(raw, staticmethod)
+            target = raw.__func__ if static else raw
+            owner_name = getattr(owner, "__module__", None) if isinstance(owner, type) else None
+            prefix = f"{owner.__name__}." if owner_name else f"{getattr(owner, '__name__', '')}."
+            wire = _tripwire(target, (prefix + attribute).lstrip("."))
+            setattr(owner, attribute, staticmethod(wire) if static else wire)
+            restore.append(functools.partial(setattr, owner, attribute, raw))
+            namespaces = [vars(module) for name, module in list(sys.modules.items())
+                          if name.split(".")[0] == "tavaal_nb" and module is not None]
+            namespaces.append(getattr(fn, "__globals__", {}))
+            for namespace in namespaces:
+                for key, value in list(namespace.items()):
+                    if value is target:
+                        namespace[key] = wire
+                        restore.append(functools.partial(namespace.__setitem__, key, target))
+            for cell in getattr(fn, "__closure__", None) or ():
+                try:
+                    if cell.cell_contents is target:
+                        cell.cell_contents = wire
+                        restore.append(functools.partial(setattr, cell, "cell_contents", target))
+                except ValueError:  # an empty cell
+                    continue
+        yield
+    finally:
+        for undo in reversed(restore):
+            undo()
+
+
+def run_cases(exercise: str, fn: Callable[..., Any], cases: Sequence[Case], reference: str,
+              forbidden: Sequence[tuple[Any, str]] = ()) -> int:
     """Run every case in order; raise at the first failure, print one line when all pass.
 
     ``exercise`` names what the learner writes ("eq. 4, the Ranker loss"), ``reference``
-    the package function the answers come from. Returns the number of cases passed.
+    the package function the answers come from; ``forbidden`` lists the package's own
+    solutions, ``(module or class, attribute)``, that the learner's code may not call
+    (:func:`forbid_references`). Returns the number of cases passed.
     """
     if not callable(fn):
         raise ExerciseFailed(f"{exercise}: expected a function, got {type(fn).__name__}")
-    with torch.random.fork_rng(devices=[]):  # the cases seed the CPU generator; the lesson's stream is kept
+    # the cases seed the CPU generator; the lesson's stream is kept
+    with torch.random.fork_rng(devices=[]), forbid_references(fn, forbidden):
         for number, case in enumerate(cases, 1):
             reason = _run_case(case, fn)
             if reason is not None:
@@ -109,7 +192,7 @@ def expect_value_error(fn: Callable[..., Any], *args: Any, what: str) -> str | N
     """None when ``fn(*args)`` raises ValueError; else why the case fails."""
     try:
         call_learner(fn, *args)
-    except NotImplementedYet:
+    except (NotImplementedYet, ReferenceUsed):
         raise
     except ValueError:
         return None

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from tavaal_nb import losses
 from tavaal_nb.exercises.harness import Case, call_learner, compare_tensors, expect_value_error, run_cases
-from tavaal_nb.losses import bce_ranking_loss
+from tavaal_nb.losses import bce_ranking_loss, margin_ranking_loss
 
 __all__ = ["check_ranker_loss"]
 
@@ -20,8 +21,11 @@ def _value_case(name: str, pred: Tensor, target: Tensor) -> Case:
 
     def run(fn: RankingLoss) -> str | None:
         got = call_learner(fn, pred.clone(), target.clone())
-        return compare_tensors(f"the loss for pred={_brief(pred)}, target={_brief(target)}", got,
-                               bce_ranking_loss(pred, target))
+        reason = compare_tensors(f"the loss for pred={_brief(pred)}, target={_brief(target)}", got,
+                                 bce_ranking_loss(pred, target))
+        if reason and isinstance(got, Tensor) and got.numel() == 1 and torch.isfinite(got).all():
+            reason += _ranker_hint(pred, target, got.detach().double().item())
+        return reason
 
     return Case(name, run)
 
@@ -44,6 +48,32 @@ def _gradient_case(name: str, pred: Tensor, target: Tensor) -> Case:
         return compare_tensors("d loss / d pred", grads[0], expected)
 
     return Case(name, run)
+
+
+def _ranker_hint(pred: Tensor, target: Tensor, got: float) -> str:
+    """Name the mistake the learner's value shows, when one of the usual ones gives it exactly."""
+    pred, target = pred.detach().double().reshape(-1), target.detach().double().reshape(-1)
+    half = pred.numel() // 2
+
+    def bce(p_i: Tensor, p_j: Tensor, indicator: Tensor) -> Tensor:
+        gap = p_i - p_j
+        return torch.nn.functional.softplus(gap) - indicator.double() * gap
+
+    p_i, p_j, l_i, l_j = pred[:half], pred.flip(0)[:half], target[:half], target.flip(0)[:half]
+    expected = bce(p_i, p_j, l_i > l_j)
+    candidates = [
+        (expected.sum(), "it is the sum over the B/2 pairs: eq. 4 averages them"),
+        (margin_ranking_loss(pred, target), "this is the margin loss of eq. 1 (LL4AL), not eq. 4's binary "
+                                            "cross-entropy"),
+        (bce(p_i, p_j, l_i >= l_j).mean(), "on equal true losses (l_i = l_j) the indicator must be 0"),
+        (bce(p_i, p_j, l_i < l_j).mean(), "the indicator is reversed: it is 1 when l_i > l_j"),
+        (bce(pred[0::2], pred[1::2], target[0::2] > target[1::2]).mean(), "the pairs are (i, B-1-i), the first "
+                                                                         "with the last and so on, not neighbours"),
+    ]
+    for value, hint in candidates:
+        if abs(got - value.item()) <= 1e-5 * max(1.0, abs(value.item())):
+            return f" ({hint})"
+    return ""
 
 
 def _brief(values: Tensor) -> str:
@@ -89,4 +119,5 @@ def check_ranker_loss(fn: RankingLoss) -> int:
     dtype, differentiable in ``pred``; an odd ``B`` is a ValueError. Raises
     :class:`~tavaal_nb.exercises.harness.ExerciseFailed` at the first case that differs.
     """
-    return run_cases("eq. 4, the Ranker loss", fn, ranker_loss_cases(), "tavaal_nb.losses.bce_ranking_loss")
+    return run_cases("eq. 4, the Ranker loss", fn, ranker_loss_cases(), "tavaal_nb.losses.bce_ranking_loss",
+                     forbidden=[(losses, "bce_ranking_loss")])
