@@ -7,7 +7,6 @@ is that every path runs and reports what it says, never how fast anything is.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from types import SimpleNamespace
@@ -18,7 +17,6 @@ from conftest import ci_config
 
 import tavaal_nb.config as config_module
 from tavaal_nb import make_config
-from tavaal_nb.config import Config
 from tavaal_nb.bench import (
     ABLATION, PREDICTED_SPEEDUP, BenchRow, busy_fraction, count_host_ops,
     device_busy_seconds, estimate_trial_seconds, format_ablation, format_table, host_ops_per_step, run_ablation,

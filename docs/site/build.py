@@ -31,7 +31,6 @@ import argparse
 import copy
 import hashlib
 import html
-import json
 import os
 import re
 import shutil
