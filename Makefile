@@ -60,11 +60,11 @@ notebook-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 	TAVAAL_PRESET=ci $(PY) -m pytest --nbval-lax --nbval-current-env notebooks/*.ipynb
 
 # Each notebooks/NN_*.py and its .ipynb are in sync (re-pairing changes nothing under notebooks/), and badges,
-# Colab cells, README table, twins and the absence of outputs agree with tavaal_nb/course.py.
+# Colab cells, README table, twins and the absence of outputs agree with tavaal_nb/classroom/course.py.
 notebook-sync-check: $(call stamp,$(TEST_EXTRAS))
 	$(PY) -m jupytext --sync notebooks/[0-9][0-9]_*.py
 	git diff --exit-code -- notebooks/
-	$(PY) -m tavaal_nb.course check
+	$(PY) -m tavaal_nb.classroom.course check
 
 lab: $(call stamp,$(LAB_EXTRAS))
 	$(VENV)/bin/jupyter lab notebooks

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from tavaal_nb.errors import LinkRefusedError
 
 __all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "check_sections", "remove_orphan_temporaries",
-           "atomic_write_text", "open_append", "link_refused", "mean_std", "RESULTS_NAME", "FORMAT"]
+           "atomic_write_text", "open_append", "link_refused", "RESULTS_NAME", "FORMAT"]
 
 FORMAT = "tavaal-nb/results"
 VERSION = 1
@@ -418,14 +418,3 @@ def load_results(sources: str | Path | Results | Iterable[str | Path | Results])
         else:
             raise FileNotFoundError(f"no results file or directory at {path}")
     return out
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1 in the denominator; 0 for a single trial)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), float("nan")
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))

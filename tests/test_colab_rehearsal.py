@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tavaal_nb.course import BRANCH, COLAB_TAG, REPOSITORY, install_target
+from tavaal_nb.classroom.course import BRANCH, COLAB_TAG, REPOSITORY, install_target
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "00_quickstart.ipynb"

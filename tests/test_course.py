@@ -1,7 +1,7 @@
 """The course's infrastructure: notebooks, badges, Colab cells, README table, Binder and conda files.
 
-Everything the course derives from ``tavaal_nb.course.REPOSITORY`` must agree with what
-``python -m tavaal_nb.course sync`` would write; every notebook source has its paired
+Everything the course derives from ``tavaal_nb.classroom.course.REPOSITORY`` must agree with what
+``python -m tavaal_nb.classroom.course sync`` would write; every notebook source has its paired
 ``.ipynb`` with the same cells and no outputs; the environment files list the package's
 dependencies. None of these tests runs a notebook (``make notebook-test`` does).
 """
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tavaal_nb import course, environment
+from tavaal_nb.classroom import course
+from tavaal_nb.checkout import repository_root
+from tavaal_nb.classroom import environment
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course.notebook_paths(REPO)
@@ -46,7 +48,7 @@ def test_paired_ipynb_has_same_cells_ids_and_no_outputs(path):
     import nbformat
 
     twin = path.with_suffix(".ipynb")
-    assert twin.is_file(), f"{twin.name} is missing: run `python -m tavaal_nb.course sync`"
+    assert twin.is_file(), f"{twin.name} is missing: run `python -m tavaal_nb.classroom.course sync`"
     stored = nbformat.read(twin, as_version=4)
     source = jupytext.read(path, fmt="py:percent")
     assert [(c.cell_type, c.source) for c in stored.cells] == [(c.cell_type, c.source) for c in source.cells]
@@ -118,7 +120,7 @@ def test_everything_derives_from_the_one_address(tmp_path):
         course.repository_slug("https://gitlab.com/a/b")
     # no notebook, README or badge spells the address out by hand elsewhere in the package
     spelled = [p for p in (REPO / "tavaal_nb").rglob("*.py") if course.REPOSITORY in p.read_text(encoding="utf-8")]
-    assert spelled == [REPO / "tavaal_nb" / "course.py"]
+    assert spelled == [REPO / "tavaal_nb" / "classroom" / "course.py"]
 
 
 def test_sync_rewrites_a_new_notebook_and_is_idempotent(tmp_path):
@@ -205,14 +207,14 @@ def test_jupytext_pairing_and_make_targets():
 
 
 def test_course_command_line_check_passes():
-    done = subprocess.run([sys.executable, "-m", "tavaal_nb.course", "check", "--root", str(REPO)],
+    done = subprocess.run([sys.executable, "-m", "tavaal_nb.classroom.course", "check", "--root", str(REPO)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
 def test_repository_root_and_pick_dataset(tmp_path, capsys):
-    assert environment.repository_root(REPO / "notebooks") == REPO
-    assert environment.repository_root(tmp_path) is None
+    assert repository_root(REPO / "notebooks") == REPO
+    assert repository_root(tmp_path) is None
     assert environment.pick_dataset(["cifar100", "synthetic-grey"], data_dir=str(tmp_path), download=False) == "synthetic-grey"
     assert "cifar100: not available" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):

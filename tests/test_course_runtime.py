@@ -1,9 +1,9 @@
-"""Classroom-safe presets and run-time estimates (tavaal_nb.course_runtime)."""
+"""Classroom-safe presets and run-time estimates (tavaal_nb.classroom.course_runtime)."""
 
 import pytest
 
 import tavaal_nb
-from tavaal_nb.course_runtime import announce_minutes, announce_run, expected_minutes, notebook_preset, phase_minutes
+from tavaal_nb.classroom.course_runtime import announce_minutes, announce_run, expected_minutes, notebook_preset, phase_minutes
 
 
 @pytest.mark.parametrize("environ, preset", [

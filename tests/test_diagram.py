@@ -1,10 +1,10 @@
-"""The pipeline diagram (tavaal_nb.diagram): valid SVG, the right box highlighted."""
+"""The pipeline diagram (tavaal_nb.classroom.diagram): valid SVG, the right box highlighted."""
 
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from tavaal_nb.diagram import HIGHLIGHT, PIECES, PLAIN, pipeline_diagram
+from tavaal_nb.classroom.diagram import HIGHLIGHT, PIECES, PLAIN, pipeline_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 

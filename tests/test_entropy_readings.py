@@ -1,11 +1,11 @@
-"""Fig. 6's two readings: entropy of each selection and of the labeled set (tavaal_nb.metrics, tavaal_nb.plots)."""
+"""Fig. 6's two readings: entropy of each selection and of the labeled set (tavaal_nb.metrics, tavaal_nb.analysis.plots)."""
 
 import math
 
 import pytest
 
-from tavaal_nb.metrics import entropy_by_size
-from tavaal_nb.plots import entropy_readings_figure
+from tavaal_nb.analysis.stats import entropy_by_size
+from tavaal_nb.analysis.plots import entropy_readings_figure
 from tavaal_nb.results import Results
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tavaal_nb.exercises import (
+from tavaal_nb.classroom.exercises import (
     ExerciseFailed,
     NotImplementedYet,
     check_adversarial_step,
@@ -668,5 +668,5 @@ def test_table_1_row_checker_rejects_wrong_answers(wrong, fragments):
 
 
 def test_table_1_row_checker_rejects_the_package_row():
-    from tavaal_nb.exercises.entropy import table_1_row
+    from tavaal_nb.classroom.exercises.entropy import table_1_row
     rejects(check_table_1_row, lambda c: table_1_row(c), "calls the package's", "table_1_row")

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from tavaal_nb.plots import (
+from tavaal_nb.analysis.plots import (
     SMOKE_TEST_NOTE, class_entropy_figure, discriminator_histogram_figure, entropy_readings_figure,
     learning_curves_figure, mark_smoke_test, trials_in,
 )
 from tavaal_nb.results import Results
-from tavaal_nb.widgets import ClassEntropyView, DiscriminatorHistogram, LearningCurves, PairedComparisonView
+from tavaal_nb.classroom.widgets import ClassEntropyView, DiscriminatorHistogram, LearningCurves, PairedComparisonView
 
 
 def smoke_notes(fig) -> list[str]:

@@ -81,3 +81,38 @@ def test_the_layers_point_down():
     assert not {m for m in graph["tavaal_nb.config"] if m.startswith(("tavaal_nb.strategies", "tavaal_nb.loop"))}
     assert not {m for m in graph["tavaal_nb.loop"] if m.startswith(("tavaal_nb.sweep", "tavaal_nb.cli"))}
     assert not any(m.startswith("tavaal_nb.cli") for name, deps in graph.items() for m in deps if name != "tavaal_nb.__main__")
+
+
+ENGINE_FRONT_DOORS = {"tavaal_nb.cli", "tavaal_nb.__main__"}
+"""Engine modules allowed to reach up: the command line serves the report and the figures too."""
+
+
+def area(module: str) -> str:
+    if module == "tavaal_nb.classroom" or module.startswith("tavaal_nb.classroom."):
+        return "classroom"
+    if module == "tavaal_nb.analysis" or module.startswith("tavaal_nb.analysis."):
+        return "read side"
+    return "engine"
+
+
+AREA_ORDER = {"engine": 0, "read side": 1, "classroom": 2}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{name} -> {dep}" for name, deps in graph.items() for dep in deps
+                  if AREA_ORDER[area(dep)] > AREA_ORDER[area(name)] and name not in ENGINE_FRONT_DOORS)
+
+
+def test_the_three_areas_point_down():
+    """The classroom may use the read side and the engine; the read side only the engine; the engine neither
+    (apart from the command line's front door)."""
+    graph = import_graph()
+    assert {area(m) for m in graph} == set(AREA_ORDER)  # the three packages exist
+    assert upward_imports(graph) == [], "imports pointing up: " + ", ".join(upward_imports(graph))
+
+
+def test_the_area_check_sees_an_upward_import():
+    graph = {"tavaal_nb.loop": {"tavaal_nb.analysis.plots"}, "tavaal_nb.analysis.plots": {"tavaal_nb.results"},
+             "tavaal_nb.analysis.report": {"tavaal_nb.classroom.course"}, "tavaal_nb.cli": {"tavaal_nb.analysis.report"}}
+    assert upward_imports(graph) == ["tavaal_nb.analysis.report -> tavaal_nb.classroom.course",
+                                     "tavaal_nb.loop -> tavaal_nb.analysis.plots"]

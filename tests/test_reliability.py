@@ -32,8 +32,8 @@ from tavaal_nb.cli import main
 from tavaal_nb.errors import FolderBusyError, OutputFolderError, ResultsSaveError
 from tavaal_nb.loop import open_results, prepare_data
 from tavaal_nb.outdir import LOCK_NAME, claim_folder, move_aside
-from tavaal_nb.plots import learning_curves_figure
-from tavaal_nb.report import write_report
+from tavaal_nb.analysis.plots import learning_curves_figure
+from tavaal_nb.analysis.report import write_report
 from tavaal_nb.results import Results, ResultsFileError
 from tavaal_nb.sweep import SweepSpec, run_sweep
 

@@ -432,7 +432,7 @@ def pool():
 ], ids=["past-40", "past-40-large", "negative", "float-past-40", "whole-floats", "string-item", "tensor",
         "float-tensor", "string"])
 def test_the_gallery_checks_every_index(pool, indices, named):
-    from tavaal_nb.widgets.gallery import SelectionGallery
+    from tavaal_nb.classroom.widgets.gallery import SelectionGallery
 
     images, labels = pool
     with pytest.raises(ValueError, match="indices|index") as info:
@@ -441,7 +441,7 @@ def test_the_gallery_checks_every_index(pool, indices, named):
 
 
 def test_the_gallery_takes_more_than_40_good_indices(pool):
-    from tavaal_nb.widgets.gallery import SelectionGallery
+    from tavaal_nb.classroom.widgets.gallery import SelectionGallery
 
     images, labels = pool
     gallery = SelectionGallery(images, labels, indices=np.arange(55))

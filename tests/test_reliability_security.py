@@ -223,7 +223,7 @@ def hovertemplates(fig) -> list[str]:
 
 
 def views(hostile_run, static):
-    from tavaal_nb.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, DiscriminatorHistogram,
+    from tavaal_nb.classroom.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, DiscriminatorHistogram,
                                    LearningCurves, PairedComparisonView, SelectionGallery)
     out, renamed, data = hostile_run
     evil, evil2 = renamed[PLUGIN], renamed["vaal"]
@@ -268,7 +268,7 @@ def test_every_view_of_a_hostile_results_file_escapes_its_names(hostile_run, sta
 
 
 def test_paired_view_escapes_an_error_naming_the_method(hostile_run):
-    from tavaal_nb.widgets import PairedComparisonView
+    from tavaal_nb.classroom.widgets import PairedComparisonView
     out, renamed, _ = hostile_run
     view = PairedComparisonView(out, method_a=renamed[PLUGIN], method_b=renamed["vaal"], static=True)
     view.method_b.value = view.method_a.value
@@ -278,7 +278,7 @@ def test_paired_view_escapes_an_error_naming_the_method(hostile_run):
 
 
 def test_live_dashboard_escapes_the_method_it_is_told(hostile_run):
-    from tavaal_nb.widgets import LiveDashboard
+    from tavaal_nb.classroom.widgets import LiveDashboard
     config = ci_config()
     for static in (False, True):
         dashboard = LiveDashboard(min_interval=0.0, static=static)
@@ -293,7 +293,7 @@ def test_live_dashboard_escapes_the_method_it_is_told(hostile_run):
 def test_static_bundle_of_a_figure_named_with_markup_is_safe():
     import plotly.graph_objects as go
 
-    from tavaal_nb.widgets._base import static_bundle
+    from tavaal_nb.classroom.widgets._base import static_bundle
     bundle = static_bundle(go.Figure(go.Scatter(x=[1], y=[2], name=EVIL), layout={"title": EVIL}))
     page = bundle["data"]["text/html"]
     assert_safe(page)
@@ -303,7 +303,7 @@ def test_static_bundle_of_a_figure_named_with_markup_is_safe():
 
 def test_report_page_of_a_hostile_results_file_is_safe(hostile_run, tmp_path):
     pytest.importorskip("plotly")
-    from tavaal_nb.report import write_report
+    from tavaal_nb.analysis.report import write_report
     out, _, _ = hostile_run
     page = write_report(out, tmp_path / "report.html").read_text()
     # the embedded plotly.js library has "<img" and "onerror" in its own code: check the page without it

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tavaal_nb.sandbox import (SANDBOX_STRATEGIES, SandboxContext, SandboxView, discriminator_scores, entropy_scores,
+from tavaal_nb.classroom.sandbox import (SANDBOX_STRATEGIES, SandboxContext, SandboxView, discriminator_scores, entropy_scores,
                                make_toy_pool, margin_scores, run_sandbox, scoring_strategy, toy_class_counts)
 
 

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from tavaal_nb.plots import paired_difference_figure
-from tavaal_nb.report import accuracy_table
+from tavaal_nb.analysis.plots import paired_difference_figure
+from tavaal_nb.analysis.report import accuracy_table
 from tavaal_nb.results import Results
-from tavaal_nb.widgets.paired import PairedComparisonView
-from tavaal_nb.stats import (
+from tavaal_nb.classroom.widgets.paired import PairedComparisonView
+from tavaal_nb.analysis.stats import (
     compare_paired, format_mean_spread, mean_confidence_interval, paired_differences, per_trial_accuracy,
     sign_test, summarize_comparison, trials_needed,
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tavaal_nb.exercises import NotImplementedYet
+from tavaal_nb.classroom.exercises import NotImplementedYet
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE_NOTEBOOKS = ("02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")

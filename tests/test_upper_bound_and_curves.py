@@ -13,12 +13,12 @@ from conftest import ci_config
 from tavaal_nb.cli import main
 from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.models import ConditionalVAE, Discriminator
-from tavaal_nb.plots import learning_curves_figure
-from tavaal_nb.report import write_report
+from tavaal_nb.analysis.plots import learning_curves_figure
+from tavaal_nb.analysis.report import write_report
 from tavaal_nb.results import Results
 from tavaal_nb.strategies.vaal import train_adversarial
 from tavaal_nb.upper_bound import UPPER_BOUND_NAME, UpperBound, find_upper_bound, read_upper_bound, write_upper_bound
-from tavaal_nb.widgets import LearningCurves
+from tavaal_nb.classroom.widgets import LearningCurves
 
 
 # ------------------------------------------------------------------------------ num_vae_steps

@@ -1,4 +1,4 @@
-"""The widget toolkit (tavaal_nb.widgets), headless: every view is built from a real ci-preset
+"""The widget toolkit (tavaal_nb.classroom.widgets), headless: every view is built from a real ci-preset
 run, its controls are moved from Python, and the figures are checked against numbers computed
 here by hand from the raw results.json (never from the plotting code under test)."""
 
@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from tavaal_nb import make_config, run_experiment
-from tavaal_nb.analysis import histogram_counts
+from tavaal_nb.analysis.computations import histogram_counts
 from tavaal_nb.config import Config
 from tavaal_nb.loop import prepare_data
-from tavaal_nb.pooling import merge_results
+from tavaal_nb.analysis.grouping import merge_results
 from tavaal_nb.results import Results
-from tavaal_nb.widgets import (
+from tavaal_nb.classroom.widgets import (
     ClassEntropyView,
     DiscriminatorHistogram,
     ImageExportError,
@@ -31,7 +31,7 @@ from tavaal_nb.widgets import (
     SelectionGallery,
     set_static,
 )
-from tavaal_nb.widgets import _base
+from tavaal_nb.classroom.widgets import _base
 
 METHODS = ("random", "lloss", "vaal", "tavaal")
 TRIALS = 2

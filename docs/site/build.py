@@ -17,7 +17,7 @@ Steps, each a function below:
    copy of plotly.js (``_static/plotly.min.js``): figures stay interactive (zoom, hover) and offline.
 3. **Assemble** a Sphinx source folder with the repository's layout (``notebooks/``, ``docs/teaching/``,
    ``docs/*.md``), so that relative links between these files work on GitHub and on the site alike, and a
-   landing page made from :data:`tavaal_nb.course.LESSONS` (the course map, badges, links).
+   landing page made from :data:`tavaal_nb.classroom.course.LESSONS` (the course map, badges, links).
 4. **Render** with ``sphinx-build -W`` (a broken cross-reference or a missing page is an error) and the
    configuration in ``docs/site/conf.py``.
 
@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the package is used from the checkout, installed or not
     sys.path.insert(0, str(REPO))
 
-from tavaal_nb.course import LESSONS, binder_url, colab_url  # noqa: E402
+from tavaal_nb.classroom.course import LESSONS, binder_url, colab_url  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -231,7 +231,7 @@ def localise_badges(text: str) -> str:
 
 
 def lesson_title(notebook: nbformat.NotebookNode, stem: str) -> str:
-    """The title of a notebook page: the course table's (tavaal_nb.course), else its first heading."""
+    """The title of a notebook page: the course table's (tavaal_nb.classroom.course), else its first heading."""
     for lesson in LESSONS:
         if lesson.stem == stem:
             return f"{stem[:2]} {lesson.title}"

@@ -1,10 +1,9 @@
 """The computations behind the course notebooks and the figures, usable on their own
-(the figures that show them are built in :mod:`tavaal_nb.plots`).
+(the figures that show them are built in :mod:`tavaal_nb.analysis.plots`; the loop callbacks the notebooks
+use, :class:`~tavaal_nb.callbacks.SelectionRecorder` and :class:`~tavaal_nb.callbacks.InterruptAfter`, are in
+:mod:`tavaal_nb.callbacks`).
 
 =====================================  ==============================================================
-:class:`SelectionRecorder`             a loop callback keeping every query's :class:`Selection`
-                                       (candidates, scores, ``D(mu, r)``): what eq. 9 is checked on
-:class:`InterruptAfter`                a loop callback that interrupts a run at a known point (resume demos)
 :func:`ranking_objectives`             the three loss-prediction objectives of sec. 3.2 / 4.2:
                                        MSE, eq. 1 (margin) and eq. 4 (RankCGAN BCE)
 :func:`train_task_with_ranker`         a task model and its Ranker trained jointly with one objective (eq. 5)
@@ -36,17 +35,14 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.loop import Callback, make_augmenter
+from tavaal_nb.loop import make_augmenter
 from tavaal_nb.losses import PairwiseRankingLoss, loss_prediction_mse, ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.models import ConditionalVAE
-from tavaal_nb.strategies.base import Selection
 from tavaal_nb.strategies.vaal import transform_r
 from tavaal_nb.training import TaskModel, build_task_model, infer, train_task_model
 
 __all__ = [
-    "SelectionRecorder",
-    "InterruptAfter",
     "ranking_objectives",
     "train_task_with_ranker",
     "compare_loss_predictors",
@@ -62,45 +58,6 @@ __all__ = [
     "pca_2d",
     "image_grid",
 ]
-
-# ------------------------------------------------------------------------------------ the loop
-class SelectionRecorder(Callback):
-    """A :class:`~tavaal_nb.loop.Callback` that keeps what each query saw and chose.
-
-    ``selections[(method, trial, cycle)]`` is the :class:`~tavaal_nb.strategies.Selection` of
-    the query made at the end of that cycle (pool indices of the candidates, one score per
-    candidate, ``D(mu, r)`` for VAAL and TA-VAAL, the chosen indices); ``records`` holds
-    every cycle's record, as written to the results file. Results files keep the scores but
-    not the candidate indices, so checks of the selection rule need this callback.
-    """
-
-    def __init__(self) -> None:
-        self.selections: dict[tuple[str, int, int], Selection] = {}
-        self.records: dict[tuple[str, int, int], dict] = {}
-
-    def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None:
-        key = (method, trial, int(record["cycle"]))
-        self.records[key] = record
-        if selection is not None:
-            self.selections[key] = selection
-
-
-class InterruptAfter(Callback):
-    """A callback that stops a run with ``KeyboardInterrupt`` once ``cycles`` cycles have finished
-    (counted over every method and trial): what Ctrl-C or a lost Colab session does, at a known
-    point, to show (or test) that the results file keeps every finished cycle and ``--resume``
-    continues from there."""
-
-    def __init__(self, cycles: int = 1) -> None:
-        if cycles < 1:
-            raise ValueError(f"cycles must be at least 1, got {cycles}")
-        self.cycles, self.finished = cycles, 0
-
-    def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None:
-        self.finished += 1
-        if self.finished >= self.cycles:
-            raise KeyboardInterrupt(f"interrupted after {self.finished} finished cycle(s), as asked")
-
 
 # ---------------------------------------------------------------------- loss prediction (02)
 def ranking_objectives(margin: float = 1.0) -> dict[str, PairwiseRankingLoss]:
@@ -297,7 +254,7 @@ def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: f
 
 def ranking_loss_curves(i_greater: bool, margin: float, gaps: Sequence[float]) -> dict[str, list[float]]:
     """:func:`ranking_loss_values` along a range of gaps ``pred_i - pred_j`` (``pred_j = 0``):
-    the losses and ``d loss / d pred_i`` of eqs. 1 and 4, for :func:`tavaal_nb.plots.ranking_loss_figure`."""
+    the losses and ``d loss / d pred_i`` of eqs. 1 and 4, for :func:`tavaal_nb.analysis.plots.ranking_loss_figure`."""
     values = [ranking_loss_values(gap, 0.0, i_greater, margin) for gap in gaps]
     return {key: [v[key] for v in values] for key in ("eq1", "eq1_grad_i", "eq4", "eq4_grad_i")}
 

@@ -2,10 +2,10 @@
 sweep on Fashion-MNIST, :data:`SHIPPED_SWEEP`), read back in seconds and described honestly.
 
 :func:`load_evidence` keeps the finished runs of a results folder and groups them by pool (same dataset and
-settings, :func:`~tavaal_nb.pooling.group_results`); :class:`Evidence` says what they are (:meth:`Evidence.banner`:
+settings, :func:`~tavaal_nb.analysis.grouping.group_results`); :class:`Evidence` says what they are (:meth:`Evidence.banner`:
 preset, datasets, number of trials, and that this is not the paper's setting), how many trials each method has
 (:meth:`Evidence.trial_table`) and, per pool, what the paired trials say about two methods
-(:meth:`Evidence.comparisons`, through :func:`~tavaal_nb.stats.summarize_comparison`). Nothing here assumes how
+(:meth:`Evidence.comparisons`, through :func:`~tavaal_nb.analysis.stats.summarize_comparison`). Nothing here assumes how
 many trials are finished: the folder may hold 1 to 5 today and more later.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tavaal_nb.environment import repository_root
-from tavaal_nb.pooling import group_results
+from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.grouping import group_results
 from tavaal_nb.results import Results, load_results
-from tavaal_nb.stats import summarize_comparison, trial_count
+from tavaal_nb.analysis.stats import summarize_comparison, trial_count
 
 __all__ = ["SHIPPED_SWEEP", "PAPER_SETTING", "Evidence", "shipped_results_dir", "load_evidence", "shipped_evidence",
            "finished_only"]
@@ -138,7 +138,7 @@ class Evidence:
         return "\n".join(lines)
 
     def comparisons(self, method_a: str, method_b: str, at: int | None = None) -> dict[str, str]:
-        """Per pool, the plain sentence of :func:`~tavaal_nb.stats.summarize_comparison` on ``a - b``, or why
+        """Per pool, the plain sentence of :func:`~tavaal_nb.analysis.stats.summarize_comparison` on ``a - b``, or why
         there is none yet (a method without finished runs in that pool)."""
         out = {}
         for pool, members in self.pools.items():

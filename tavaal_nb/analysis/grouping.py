@@ -5,8 +5,7 @@ notebooks share.
   whatever the methods, trials, seed or device) belong to one group;
 * :func:`merge_results`: a group's results as one :class:`~tavaal_nb.results.Results`,
   trials renumbered per method so runs from several directories stay apart;
-* :func:`learning_curve_stats`: per method and labeled-set size, every trial's accuracy
-  pooled over the results given, with their mean and std.
+The numbers computed from a group (learning-curve statistics) are in :mod:`tavaal_nb.analysis.stats`.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ import json
 from collections.abc import Sequence
 
 from tavaal_nb.config import completed_config
-from tavaal_nb.results import Results, mean_std
+from tavaal_nb.results import Results
 
-__all__ = ["POOLED_FIELDS", "group_results", "merge_results", "learning_curve_stats"]
+__all__ = ["POOLED_FIELDS", "group_results", "merge_results"]
 
 POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", "device", "data_dir")
 """Config fields that may differ between results that are pooled into one group."""
@@ -84,25 +83,3 @@ def merge_results(results: Sequence[Results]) -> Results:
     merged = Results.new(config, first.dataset)
     merged.data["runs"] = runs
     return merged
-
-
-def learning_curve_stats(results: Sequence[Results], field: str = "test_accuracy") -> dict[str, dict[str, list]]:
-    """Per method, pooled over every results object: sizes, per-trial values, mean and std of the
-    records' ``field`` (``plain_test_accuracy``: Fig. 4's plain retraining, where recorded)."""
-    pooled: dict[str, dict[int, list[float]]] = {}
-    for result in results:
-        for method, curve in result.curves(field).items():
-            target = pooled.setdefault(method, {})
-            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
-                target.setdefault(size, []).extend(values)
-    stats: dict[str, dict[str, list]] = {}
-    for method, by_size in pooled.items():
-        sizes = sorted(by_size)
-        pairs = [mean_std(by_size[s]) for s in sizes]
-        stats[method] = {
-            "labeled_size": sizes,
-            "values": [by_size[s] for s in sizes],
-            "mean": [p[0] for p in pairs],
-            "std": [p[1] for p in pairs],
-        }
-    return stats

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.pooling import group_results, learning_curve_stats
-from tavaal_nb.results import Results, ResultsFileError, mean_std
+from tavaal_nb.analysis.grouping import group_results
+from tavaal_nb.analysis.stats import learning_curve_stats
+from tavaal_nb.results import Results, ResultsFileError
+from tavaal_nb.analysis.stats import mean_std
 
 __all__ = ["Headline", "PAPER_HEADLINES", "compare_with_paper", "format_comparison", "find_results"]
 
@@ -41,7 +43,7 @@ PAPER_HEADLINES: tuple[Headline, ...] = (
 
 def compare_with_paper(results: Sequence[Results], headlines: Sequence[Headline] = PAPER_HEADLINES) -> list[dict[str, Any]]:
     """Per headline, the paper's number and ours: mean, sample std and count of the trials at that
-    dataset, method and labeled size, pooled by the rule of :mod:`tavaal_nb.pooling` (results of one
+    dataset, method and labeled size, pooled by the rule of :mod:`tavaal_nb.analysis.grouping` (results of one
     dataset and settings pool; different settings are different experiments, one row each, named
     in ``experiment``). A headline no run measured gets one row with ``None``. ``holds`` says
     whether ours meets a ``">"`` claim (None for ``"="``); ``difference`` is ours minus the paper's."""

@@ -3,14 +3,13 @@ the widgets and the notebooks.
 
 Each function takes results (see :func:`tavaal_nb.results.load_results`) or plain numbers and
 returns a ``plotly.graph_objects.Figure``; nothing here needs Jupyter. What the figures show is
-computed in :mod:`tavaal_nb.analysis`; results are grouped and pooled by :mod:`tavaal_nb.pooling`.
+computed in :mod:`tavaal_nb.analysis.computations`; results are grouped and pooled by :mod:`tavaal_nb.analysis.grouping`.
 Every method's colour comes from :func:`method_color`.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -20,12 +19,11 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from tavaal_nb.analysis import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
+from tavaal_nb.analysis.computations import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
 from tavaal_nb.markup import text
-from tavaal_nb.metrics import class_entropy, entropy_by_size
-from tavaal_nb.pooling import learning_curve_stats
-from tavaal_nb.results import Results, mean_std
-from tavaal_nb.stats import PairedComparison
+from tavaal_nb.metrics import class_entropy
+from tavaal_nb.analysis.stats import PairedComparison, entropy_by_size, learning_curve_stats, mean_std
+from tavaal_nb.results import Results
 from tavaal_nb.strategies import BUILTIN_METHODS
 from tavaal_nb.upper_bound import UpperBound
 
@@ -144,14 +142,7 @@ def class_entropy_figure(results: Results, reference: float | None = None,
     (mean over trials as the bar, std as the error bar); the dataset's own entropy as a line."""
     fig = go.Figure()
     for method in results.methods:
-        by_size: dict[int, list[float]] = {}
-        for run in results.runs:
-            if run["method"] != method:
-                continue
-            for record in run["cycles"]:
-                if record.get("selected_class_entropy") is not None:
-                    size = record["labeled_size"] + len(record["selected_indices"])
-                    by_size.setdefault(size, []).append(record["selected_class_entropy"])
+        by_size = entropy_by_size(results, method, "selected")
         sizes = sorted(by_size)
         pairs = [mean_std(by_size[s]) for s in sizes]
         fig.add_trace(go.Bar(x=[str(s) for s in sizes], y=[p[0] for p in pairs], name=method,
@@ -406,8 +397,7 @@ def entropy_readings_figure(results: Results, reading: str = "labeled", title: s
     for method in results.methods:
         by_size = entropy_by_size(results, method, reading)
         sizes = list(by_size)
-        means = [statistics.mean(v) for v in by_size.values()]
-        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in by_size.values()]
+        means, stds = zip(*(mean_std(v) for v in by_size.values())) if by_size else ((), ())
         fig.add_trace(go.Scatter(x=sizes, y=means, name=method, mode="lines+markers", line={"color": method_color(method)},
                                  error_y={"type": "data", "array": stds, "visible": True}))
     reference = class_entropy(results.dataset["class_counts"])

@@ -6,9 +6,10 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from tavaal_nb.pooling import group_results, learning_curve_stats, merge_results
+from tavaal_nb.analysis.grouping import group_results, merge_results
+from tavaal_nb.analysis.stats import learning_curve_stats
 from tavaal_nb.results import Results, atomic_write_text, load_results
-from tavaal_nb.stats import format_mean_spread, trial_count
+from tavaal_nb.analysis.stats import format_mean_spread, trial_count
 from tavaal_nb.upper_bound import find_upper_bound
 
 __all__ = ["accuracy_table", "write_report"]
@@ -20,7 +21,7 @@ def accuracy_table(results: Sequence[Results]) -> str:
     Missing accuracies (null in the file) are left out and not counted.
 
     Values are pooled over every run of a method (trials, and results files such as a
-    sweep's); results of different datasets or settings (:func:`~tavaal_nb.pooling.group_results`)
+    sweep's); results of different datasets or settings (:func:`~tavaal_nb.analysis.grouping.group_results`)
     get one table each.
     """
     groups = group_results(results)
@@ -52,7 +53,7 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     of the plotting libraries.
     """
     try:
-        from tavaal_nb.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+        from tavaal_nb.analysis.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
     except ImportError as error:
         raise RuntimeError(f"the HTML report draws its figures with plotly, which is not installed here ({error}); "
                            f"`pip install plotly`, or leave out --html for the text table") from None

@@ -1,4 +1,6 @@
-"""Comparing methods honestly: paired per-trial differences, their confidence interval, a sign test,
+"""The numbers behind every figure and table of results: a mean and its spread (:func:`mean_std`),
+learning curves pooled over trials (:func:`learning_curve_stats`), class-count entropies by labeled-set size
+(:func:`entropy_by_size`), and comparing methods honestly: paired per-trial differences, their confidence interval, a sign test,
 and how many trials a gap needs.
 
 Every method of a trial starts from the same initial labeled set (the loop and the sweep derive it from
@@ -16,12 +18,73 @@ from dataclasses import dataclass
 
 from scipy import stats as _scipy_stats
 
+from tavaal_nb.metrics import ENTROPY_READINGS, class_entropy
 from tavaal_nb.results import Results
 
 __all__ = [
+    "mean_std", "learning_curve_stats", "entropy_by_size",
     "PairedComparison", "per_trial_accuracy", "paired_differences", "mean_confidence_interval", "sign_test",
     "trials_needed", "compare_paired", "format_mean_spread", "summarize_comparison",
 ]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1 in the denominator; 0 for a single trial)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), float("nan")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def learning_curve_stats(results: Sequence[Results], field: str = "test_accuracy") -> dict[str, dict[str, list]]:
+    """Per method, pooled over every results object: sizes, per-trial values, mean and std of the
+    records' ``field`` (``plain_test_accuracy``: Fig. 4's plain retraining, where recorded)."""
+    pooled: dict[str, dict[int, list[float]]] = {}
+    for result in results:
+        for method, curve in result.curves(field).items():
+            target = pooled.setdefault(method, {})
+            for size, values in zip(curve["labeled_size"], curve["accuracy"]):
+                target.setdefault(size, []).extend(values)
+    stats: dict[str, dict[str, list]] = {}
+    for method, by_size in pooled.items():
+        sizes = sorted(by_size)
+        pairs = [mean_std(by_size[s]) for s in sizes]
+        stats[method] = {
+            "labeled_size": sizes,
+            "values": [by_size[s] for s in sizes],
+            "mean": [p[0] for p in pairs],
+            "std": [p[1] for p in pairs],
+        }
+    return stats
+
+
+def entropy_by_size(results: Results, method: str, reading: str = "selected") -> dict[int, list[float]]:
+    """Class-count entropies of ``method``'s runs, one per trial, by labeled-set size.
+
+    ``reading="selected"``: the entropy of each query's selection, keyed by the labeled-set size after
+    the query; ``reading="labeled"``: the entropy of the labeled set each cycle trained on, keyed by its
+    size (cycle 0 is the initial random set).
+    """
+    if reading not in ENTROPY_READINGS:
+        raise ValueError(f"reading must be one of {ENTROPY_READINGS}, got {reading!r}")
+    if method not in results.methods:
+        raise ValueError(f"no runs of method {method!r}; the results hold {', '.join(results.methods)}")
+    by_size: dict[int, list[float]] = {}
+    for run in results.runs:
+        if run["method"] != method:
+            continue
+        for record in run["cycles"]:
+            if reading == "labeled":
+                size, counts = record["labeled_size"], record["labeled_class_counts"]
+            elif record.get("selected_class_counts"):
+                size, counts = record["labeled_size"] + len(record["selected_indices"]), record["selected_class_counts"]
+            else:
+                continue
+            by_size.setdefault(size, []).append(class_entropy(counts))
+    return dict(sorted(by_size.items()))
 
 
 def _finite(values: Iterable[float | None]) -> list[float]:

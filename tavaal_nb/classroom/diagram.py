@@ -4,7 +4,7 @@ The course shows the whole picture in notebook 00 and the same picture with the 
 highlighted in notebooks 02 (the Ranker), 03 (the conditional VAE) and 04 (the discriminator and the
 selection)::
 
-    from tavaal_nb.diagram import pipeline_diagram
+    from tavaal_nb.classroom.diagram import pipeline_diagram
     pipeline_diagram("ranker")          # displays itself in Jupyter (an SVG)
     pipeline_diagram().svg              # the SVG text
 """

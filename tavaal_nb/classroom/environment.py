@@ -1,15 +1,14 @@
 """What a notebook needs to know about the machine it runs on: which dataset is available here
-(:func:`pick_dataset`) and which checkout of the repository, if any, it runs in
-(:func:`repository_root`). The course-sync tool is :mod:`tavaal_nb.course`."""
+(:func:`pick_dataset`). Which checkout of the repository, if any, it runs in is
+:func:`tavaal_nb.checkout.repository_root`; the course-sync tool is :mod:`tavaal_nb.classroom.course`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from tavaal_nb.data.datasets import DatasetNotFoundError, load_dataset
 
-__all__ = ["pick_dataset", "repository_root"]
+__all__ = ["pick_dataset"]
 
 
 def pick_dataset(names: Sequence[str], data_dir: str | None = None, download: bool = False) -> str:
@@ -25,14 +24,3 @@ def pick_dataset(names: Sequence[str], data_dir: str | None = None, download: bo
         print(f"dataset: {name} ({data.source})")
         return name
     raise FileNotFoundError(f"none of {list(names)} is available; add 'synthetic' to the list as a last resort")
-
-
-def repository_root(start: str | Path | None = None) -> Path | None:
-    """The tavaal-nb checkout containing ``start`` (default: the working directory), or None
-    (e.g. on Colab, where the package was installed without the repository's files)."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        project = folder / "pyproject.toml"
-        if project.is_file() and 'name = "tavaal-nb"' in project.read_text(encoding="utf-8"):
-            return folder
-    return None

@@ -200,7 +200,7 @@ def test_static_fallback_renders_in_jupyterlab(lab, page):
     base, token, root = lab
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(
-        "from tavaal_nb.widgets import RankingLossExplorer\nview = RankingLossExplorer(static=True)\nview")]
+        "from tavaal_nb.classroom.widgets import RankingLossExplorer\nview = RankingLossExplorer(static=True)\nview")]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, root / "static_fallback.ipynb")
     page.goto(f"{base}/lab/workspaces/static/tree/static_fallback.ipynb?token={token}")  # a workspace of its own
@@ -241,8 +241,8 @@ def test_static_html_loads_plotly_before_drawing(page):
     request is answered here with plotly's own bundled copy, as the machine is offline."""
     import plotly
 
-    from tavaal_nb.plots import imbalance_figure
-    from tavaal_nb.widgets._base import static_bundle
+    from tavaal_nb.analysis.plots import imbalance_figure
+    from tavaal_nb.classroom.widgets._base import static_bundle
 
     bundle = static_bundle(imbalance_figure([5, 10, 20], ["a", "b", "c"]))
     page = page.context.new_page()

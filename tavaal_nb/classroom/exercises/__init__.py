@@ -21,11 +21,11 @@ A function that still raises ``NotImplementedError`` (nbgrader's student stub) g
 | 05 | the class-count entropy; Table 1 | :func:`check_class_entropy`, :func:`check_table_1_row` |
 """
 
-from tavaal_nb.exercises.adversarial import check_adversarial_step, check_selection
-from tavaal_nb.exercises.entropy import check_class_entropy, check_table_1_row
-from tavaal_nb.exercises.harness import ExerciseFailed, NotImplementedYet
-from tavaal_nb.exercises.ranking import check_ranker_loss
-from tavaal_nb.exercises.vae import check_conditional_vae_objective, check_reparameterize
+from tavaal_nb.classroom.exercises.adversarial import check_adversarial_step, check_selection
+from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_table_1_row
+from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
+from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
+from tavaal_nb.classroom.exercises.vae import check_conditional_vae_objective, check_reparameterize
 
 __all__ = [
     "ExerciseFailed",

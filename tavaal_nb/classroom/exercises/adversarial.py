@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from tavaal_nb.config import make_config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb import losses
-from tavaal_nb.exercises.harness import Case, call_learner, compare_tensors, run_cases
-from tavaal_nb.exercises.vae import fixed_noise
+from tavaal_nb.classroom.exercises.harness import Case, call_learner, compare_tensors, run_cases
+from tavaal_nb.classroom.exercises.vae import fixed_noise
 from tavaal_nb.losses import discriminator_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.strategies import base, vaal
@@ -180,7 +180,7 @@ def check_adversarial_step(fn: AdversarialStep) -> int:
     step of D on eq. 8 with the batches re-encoded by the updated encoder (no gradient),
     and returns ``(vae_loss, discriminator_loss)``. Labeled = 1, unlabeled = 0. The cases use
     distinct weights (kl_weight != adversarial_weight, neither 1) so that a swap shows; the
-    reparameterisation noise is :func:`~tavaal_nb.exercises.vae.fixed_noise`, so the pools may be
+    reparameterisation noise is :func:`~tavaal_nb.classroom.exercises.vae.fixed_noise`, so the pools may be
     encoded in any order. Calling the package's ``train_adversarial``, ``vae_adversarial_loss`` or
     ``discriminator_loss`` (eqs. 7, 8) fails; ``conditional_vae_loss`` (eq. 6) is allowed.
     """

@@ -10,7 +10,7 @@ import torch
 
 from tavaal_nb import metrics
 from tavaal_nb.data import IMBALANCE_PROFILES
-from tavaal_nb.exercises.harness import Case, call_learner, expect_value_error, run_cases
+from tavaal_nb.classroom.exercises.harness import Case, call_learner, expect_value_error, run_cases
 from tavaal_nb.metrics import class_entropy
 
 __all__ = ["check_class_entropy", "check_table_1_row", "table_1_row"]
@@ -112,7 +112,7 @@ def check_table_1_row(fn: TableRowFunction) -> int:
     profiles = ("entropy-1.65", "entropy-1.89", "entropy-2.11", "official-100x")
     cases = [Case(f"profile {name}", _row_case(list(IMBALANCE_PROFILES[name]))) for name in profiles]
     cases.append(Case("a balanced pool", _row_case([100] * 10)))
-    return run_cases("Table 1 from class counts", fn, cases, "tavaal_nb.exercises.entropy.table_1_row",
+    return run_cases("Table 1 from class counts", fn, cases, "tavaal_nb.classroom.exercises.entropy.table_1_row",
                      forbidden=_FORBIDDEN)
 
 

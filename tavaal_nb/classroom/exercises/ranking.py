@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from tavaal_nb import losses
-from tavaal_nb.exercises.harness import Case, call_learner, compare_tensors, expect_value_error, run_cases
+from tavaal_nb.classroom.exercises.harness import Case, call_learner, compare_tensors, expect_value_error, run_cases
 from tavaal_nb.losses import bce_ranking_loss, margin_ranking_loss
 
 __all__ = ["check_ranker_loss"]
@@ -117,7 +117,7 @@ def check_ranker_loss(fn: RankingLoss) -> int:
     losses ``target`` (shape ``(B,)``) and returns the mean over the pairs ``(i, B-1-i)`` of
     ``BCE(sig(pred_i - pred_j), 1[l_i > l_j])`` as a 0-dimensional tensor of ``pred``'s
     dtype, differentiable in ``pred``; an odd ``B`` is a ValueError. Raises
-    :class:`~tavaal_nb.exercises.harness.ExerciseFailed` at the first case that differs.
+    :class:`~tavaal_nb.classroom.exercises.harness.ExerciseFailed` at the first case that differs.
     """
     return run_cases("eq. 4, the Ranker loss", fn, ranker_loss_cases(), "tavaal_nb.losses.bce_ranking_loss",
                      forbidden=[(losses, "bce_ranking_loss")])

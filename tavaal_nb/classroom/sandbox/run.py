@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tavaal_nb.sandbox.learner import SandboxMLP, single_thread, train_mlp
-from tavaal_nb.sandbox.pool import ToyPool
-from tavaal_nb.sandbox.strategies import SandboxContext, SandboxStrategy, resolve_strategy
+from tavaal_nb.classroom.sandbox.learner import SandboxMLP, single_thread, train_mlp
+from tavaal_nb.classroom.sandbox.pool import ToyPool
+from tavaal_nb.classroom.sandbox.strategies import SandboxContext, SandboxStrategy, resolve_strategy
 
 __all__ = ["SandboxRun", "initial_labeled", "sandbox_context", "run_sandbox", "compare_strategies"]
 

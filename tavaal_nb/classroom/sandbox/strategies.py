@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from tavaal_nb.losses import discriminator_loss
-from tavaal_nb.sandbox.learner import adam
+from tavaal_nb.classroom.sandbox.learner import adam
 from tavaal_nb.strategies.base import highest, lowest
 from tavaal_nb.strategies.coreset import k_center_greedy
 

@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 from torch import Tensor
 
 from tavaal_nb.markup import text
-from tavaal_nb.sandbox.figures import sandbox_figure
-from tavaal_nb.sandbox.pool import ToyPool, make_toy_pool
-from tavaal_nb.sandbox.run import SandboxRun, run_sandbox
-from tavaal_nb.sandbox.strategies import SANDBOX_STRATEGIES, SandboxContext, SandboxStrategy, scoring_strategy
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.sandbox.figures import sandbox_figure
+from tavaal_nb.classroom.sandbox.pool import ToyPool, make_toy_pool
+from tavaal_nb.classroom.sandbox.run import SandboxRun, run_sandbox
+from tavaal_nb.classroom.sandbox.strategies import SANDBOX_STRATEGIES, SandboxContext, SandboxStrategy, scoring_strategy
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["SandboxView"]
 

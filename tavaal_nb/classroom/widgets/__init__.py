@@ -23,19 +23,19 @@ controls instead; :func:`set_static` (or ``static=`` on a view, or ``TAVAAL_STAT
 forces either way.
 """
 
-from tavaal_nb.widgets._base import ImageExportError, set_static, static_reason
-from tavaal_nb.widgets.class_histogram import ClassDiscriminatorHistogram
-from tavaal_nb.widgets.curves import LearningCurves
-from tavaal_nb.widgets.dashboard import LiveDashboard
-from tavaal_nb.widgets.discriminator import DiscriminatorHistogram
-from tavaal_nb.widgets.entropy import ClassEntropyView
-from tavaal_nb.widgets.gallery import SelectionGallery
-from tavaal_nb.widgets.imbalance import ImbalanceBuilder
-from tavaal_nb.widgets.latent import LatentExplorer
-from tavaal_nb.widgets.paired import PairedComparisonView
-from tavaal_nb.widgets.question import Question, ask
-from tavaal_nb.widgets.rank_slider import RankSlider
-from tavaal_nb.widgets.ranking import RankingLossExplorer
+from tavaal_nb.classroom.widgets._base import ImageExportError, set_static, static_reason
+from tavaal_nb.classroom.widgets.class_histogram import ClassDiscriminatorHistogram
+from tavaal_nb.classroom.widgets.curves import LearningCurves
+from tavaal_nb.classroom.widgets.dashboard import LiveDashboard
+from tavaal_nb.classroom.widgets.discriminator import DiscriminatorHistogram
+from tavaal_nb.classroom.widgets.entropy import ClassEntropyView
+from tavaal_nb.classroom.widgets.gallery import SelectionGallery
+from tavaal_nb.classroom.widgets.imbalance import ImbalanceBuilder
+from tavaal_nb.classroom.widgets.latent import LatentExplorer
+from tavaal_nb.classroom.widgets.paired import PairedComparisonView
+from tavaal_nb.classroom.widgets.question import Question, ask
+from tavaal_nb.classroom.widgets.rank_slider import RankSlider
+from tavaal_nb.classroom.widgets.ranking import RankingLossExplorer
 
 __all__ = [
     "ClassDiscriminatorHistogram",

@@ -10,7 +10,7 @@ import torch
 
 from tavaal_nb.markup import text
 from tavaal_nb.strategies.base import Selection
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["ClassDiscriminatorHistogram"]
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.plots import learning_curves_figure, method_color
+from tavaal_nb.analysis.plots import learning_curves_figure, method_color
 from tavaal_nb.upper_bound import find_upper_bound
-from tavaal_nb.widgets._base import ResultsView
+from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["LearningCurves"]
 
@@ -31,7 +31,7 @@ class LearningCurves(ResultsView):
 
     Example::
 
-        from tavaal_nb.widgets import LearningCurves
+        from tavaal_nb.classroom.widgets import LearningCurves
         view = LearningCurves(["runs/fm-tavaal", "runs/fm-random"])
         view                                  # in Jupyter: toggles above the plot
         view.toggles["random"].value = False  # hide a method from Python

@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from tavaal_nb.config import Config
 from tavaal_nb.loop import Callback
 from tavaal_nb.markup import text
-from tavaal_nb.plots import dashboard_figure
+from tavaal_nb.analysis.plots import dashboard_figure
 from tavaal_nb.strategies.base import Selection
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["LiveDashboard"]
 
@@ -35,7 +35,7 @@ class LiveDashboard(View, Callback):
     Example::
 
         from tavaal_nb import make_config, run_experiment
-        from tavaal_nb.widgets import LiveDashboard
+        from tavaal_nb.classroom.widgets import LiveDashboard
         dashboard = LiveDashboard()
         display(dashboard)             # show it first, then run
         results = run_experiment(make_config("ci", methods=("random", "tavaal")), callbacks=[dashboard],

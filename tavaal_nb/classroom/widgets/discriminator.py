@@ -6,9 +6,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.markup import text
-from tavaal_nb.plots import discriminator_histogram_figure
+from tavaal_nb.analysis.plots import discriminator_histogram_figure
 from tavaal_nb.results import Results
-from tavaal_nb.widgets._base import ResultsView
+from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["DiscriminatorHistogram"]
 
@@ -41,7 +41,7 @@ class DiscriminatorHistogram(ResultsView):
 
     Example::
 
-        from tavaal_nb.widgets import DiscriminatorHistogram
+        from tavaal_nb.classroom.widgets import DiscriminatorHistogram
         view = DiscriminatorHistogram("runs/fm-imb", bins=40)
         view.cycle.value = 0           # the first query
         view.method.value = "tavaal"

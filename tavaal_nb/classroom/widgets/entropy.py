@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from tavaal_nb.plots import class_entropy_figure
-from tavaal_nb.widgets._base import ResultsView
+from tavaal_nb.analysis.plots import class_entropy_figure
+from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["ClassEntropyView"]
 
@@ -21,7 +21,7 @@ class ClassEntropyView(ResultsView):
 
     Example::
 
-        from tavaal_nb.widgets import ClassEntropyView
+        from tavaal_nb.classroom.widgets import ClassEntropyView
         view = ClassEntropyView("runs/fm-imb")
         [bar.y for bar in view.figure.data]   # the entropies drawn, per method
     """

@@ -12,9 +12,9 @@ import torch
 
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.markup import text
-from tavaal_nb.plots import image_grid_figure
+from tavaal_nb.analysis.plots import image_grid_figure
 from tavaal_nb.results import Results, load_results
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["SelectionGallery"]
 
@@ -48,7 +48,7 @@ class SelectionGallery(View):
     Example::
 
         from tavaal_nb.loop import prepare_data
-        from tavaal_nb.widgets import SelectionGallery
+        from tavaal_nb.classroom.widgets import SelectionGallery
         data = prepare_data(config)              # the pool the run used
         view = SelectionGallery(data, results="runs/fm-imb", method="tavaal", cycle=0)
         view.captions                            # the classes shown

@@ -11,8 +11,8 @@ from torch import Tensor
 
 from tavaal_nb.data.imbalance import IMBALANCE_PROFILES, apply_imbalance, imbalance_counts
 from tavaal_nb.metrics import class_entropy
-from tavaal_nb.plots import imbalance_figure
-from tavaal_nb.widgets._base import View
+from tavaal_nb.analysis.plots import imbalance_figure
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["ImbalanceBuilder"]
 
@@ -26,7 +26,7 @@ class ImbalanceBuilder(View):
 
     Example::
 
-        from tavaal_nb.widgets import ImbalanceBuilder
+        from tavaal_nb.classroom.widgets import ImbalanceBuilder
         builder = ImbalanceBuilder()
         builder.presets["entropy-1.65"].click()
         round(builder.entropy, 3)                         # 1.657, Table 1's first row

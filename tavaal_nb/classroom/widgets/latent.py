@@ -6,10 +6,10 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from tavaal_nb.analysis import pca_2d
-from tavaal_nb.plots import latent_figure
+from tavaal_nb.analysis.computations import pca_2d
+from tavaal_nb.analysis.plots import latent_figure
 from tavaal_nb.strategies.base import Selection
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["LatentExplorer"]
 
@@ -26,7 +26,7 @@ class LatentExplorer(View):
 
     Example::
 
-        from tavaal_nb.widgets import LatentExplorer, LiveDashboard
+        from tavaal_nb.classroom.widgets import LatentExplorer, LiveDashboard
         dashboard = LiveDashboard(); run_experiment(config, callbacks=[dashboard])
         trial, cycle, selection = dashboard.selections["tavaal"]
         view = LatentExplorer(selection)

@@ -9,9 +9,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.markup import text
-from tavaal_nb.plots import paired_difference_figure
-from tavaal_nb.stats import PairedComparison, compare_paired, per_trial_accuracy
-from tavaal_nb.widgets._base import ResultsView
+from tavaal_nb.analysis.plots import paired_difference_figure
+from tavaal_nb.analysis.stats import PairedComparison, compare_paired, per_trial_accuracy
+from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["PairedComparisonView"]
 
@@ -19,12 +19,12 @@ __all__ = ["PairedComparisonView"]
 class PairedComparisonView(ResultsView):
     """Pick two methods and see ``a - b`` per labeled-set size: the trials' differences, their mean with a
     Student-t interval, the exact sign test and how many paired trials the gap seen would need
-    (:mod:`tavaal_nb.stats`). Because every method of a trial starts from the same labeled set, a gap
+    (:mod:`tavaal_nb.analysis.stats`). Because every method of a trial starts from the same labeled set, a gap
     smaller than the learning curves' bands can still be clear here.
 
     Example::
 
-        from tavaal_nb.widgets import PairedComparisonView
+        from tavaal_nb.classroom.widgets import PairedComparisonView
         PairedComparisonView("results/cpu/sweep", method_a="tavaal", method_b="random")
     """
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from tavaal_nb.widgets._base import View
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["Question", "ask"]
 
@@ -18,7 +18,7 @@ class Question:
 
     Example::
 
-        from tavaal_nb.widgets import LatentExplorer, ask
+        from tavaal_nb.classroom.widgets import LatentExplorer, ask
         ask(LatentExplorer(selection), "Colour by r: are the stars where r is high?",
             hint="Compare the stars' colours with the candidates around them.")
     """

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.analysis import ranking_loss_curves, ranking_loss_values
-from tavaal_nb.plots import ranking_loss_figure
-from tavaal_nb.widgets._base import View
+from tavaal_nb.analysis.computations import ranking_loss_curves, ranking_loss_values
+from tavaal_nb.analysis.plots import ranking_loss_figure
+from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["RankingLossExplorer"]
 
@@ -22,7 +22,7 @@ class RankingLossExplorer(View):
 
     Example::
 
-        from tavaal_nb.widgets import RankingLossExplorer
+        from tavaal_nb.classroom.widgets import RankingLossExplorer
         view = RankingLossExplorer()
         view.pred_i.value, view.pred_j.value = 0.3, 0.8
         view.values        # {'eq1': 1.5, 'eq1_grad_i': -1.0, 'eq4': 0.974..., ...}

@@ -1,0 +1,14 @@
+"""The read side: what a set of results says, as numbers, figures and reports. It reads results files and
+the engine's outputs; the engine never imports it.
+
+==================  ===================================================================================
+:mod:`.stats`       the numbers behind every figure: mean and spread, pooled learning curves, class-count
+                    entropies by size, paired comparisons between methods
+:mod:`.grouping`    which results measure the same thing, and merging them
+:mod:`.plots`       plotly figure builders (the paper's figures and the course's pictures)
+:mod:`.report`      a self-contained HTML report
+:mod:`.evidence`    the shipped results the course opens on, described honestly
+:mod:`.paper`       the paper's reported accuracies, compared with a set of results
+:mod:`.computations`  the computations behind the course's figures (loss predictors, VAE images, PCA)
+==================  ===================================================================================
+"""
