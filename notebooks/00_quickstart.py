@@ -380,9 +380,9 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # <details><summary>Answer</summary>
 #
 # No batch could be redundant: every pick would be made by a model retrained on all earlier picks (notebook 01,
-# section 3, shows redundant batches). But the task model, and for TA-VAAL the VAE and $D$, would be trained 9,000
-# times instead of 9: about a thousand times the compute of a run, and 9,000 rounds of asking the annotators instead
-# of 9.
+# section 3, shows redundant batches). But there would be 9,000 queries instead of 9, each after retraining the task
+# model (and for TA-VAAL the VAE and $D$): about a thousand times the compute of a run, and 9,000 rounds of asking
+# the annotators instead of 9.
 #
 # </details>
 # <!-- END SOLUTION -->

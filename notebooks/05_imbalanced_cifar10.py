@@ -421,7 +421,8 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** *(why)* What does a *higher* selection entropy than the pool's mean for a method on an imbalanced pool?
+# **10.** *(why)* On an imbalanced pool, a method's selections have a *higher* class-count entropy than the pool.
+# What does that say about the method?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

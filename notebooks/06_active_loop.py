@@ -490,8 +490,8 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** *(predict)* Before the sweep is completed to 5 trials (further research 1): predict whether the bands of the
-# learning curves will get narrower than with fewer trials.
+# **3.** *(predict)* The shipped sweep is being completed to 5 trials. Predict: will the bands of its learning curves
+# get narrower as trials are added?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
