@@ -405,13 +405,14 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** *(why)* What is the cold-start problem, and why do the paper's experiments not suffer from it?
+# **9.** *(why)* What is the cold-start problem, and why does the paper's initial set avoid it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # With very few labels the model's uncertainty is unreliable, so uncertainty-based picks can be worse than random
-# (section 4). The paper starts every run from a random initial set of reasonable size (1,000 images).
+# (section 4). The paper starts every run from a random initial set of reasonable size (1,000 images), so the first
+# model asked is already good enough for its uncertainty to mean something.
 #
 # </details>
 # <!-- END SOLUTION -->
