@@ -217,9 +217,11 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** What is a *cycle* of active learning, and what happens in it, in order?
+# **1.** *(recall)* What is a *cycle* of active learning, and what happens in it, in order?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -230,7 +232,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** What are the initial labeled size, the budget per query, the final labeled size and the candidate
+# **2.** *(recall)* What are the initial labeled size, the budget per query, the final labeled size and the candidate
 # subset size in the paper's balanced experiments?
 #
 # <!-- BEGIN SOLUTION -->
@@ -242,7 +244,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** Why does each query look only at a random subset of the unlabeled pool?
+# **3.** *(why)* Why does each query look only at a random subset of the unlabeled pool?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -253,18 +255,20 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** In eq. 9, which candidates are labeled: those with the highest or the lowest $D$? What does $D$ estimate?
+# **4.** *(why)* Eq. 9 labels the candidates with the *lowest* $D$, not the highest. Why, given what eq. 8 trains $D$
+# to estimate?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The lowest. $D(r, \mu)$ is trained (eq. 8) to give the probability that an image belongs to the *labeled*
-# pool, so the lowest scores are the candidates least like what is already labeled.
+# $D(r, \mu)$ is trained (eq. 8) towards 1 on labeled images and 0 on unlabeled ones: it estimates the probability
+# that an image belongs to the *labeled* pool. The lowest scores are the candidates least like what is already
+# labeled, the parts of the pool the labeled set does not cover yet.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** What is $r$, and where does it enter TA-VAAL?
+# **5.** *(recall)* What is $r$, and where does it enter TA-VAAL?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -275,7 +279,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Why do both methods start from the same initial labeled set, and what does "paired" buy?
+# **6.** *(why)* Why do both methods start from the same initial labeled set, and what does "paired" buy?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -286,7 +290,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** Both methods trained on the same images at the first cycle, yet their first accuracies differ. Why?
+# **7.** *(why)* Both methods trained on the same images at the first cycle, yet their first accuracies differ. Why?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -297,7 +301,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** The `cpu` preset runs one trial with small models. Why can't a gap of one point between the curves
+# **8.** *(why)* The `cpu` preset runs one trial with small models. Why can't a gap of one point between the curves
 # be taken as evidence that TA-VAAL is better?
 #
 # <!-- BEGIN SOLUTION -->
@@ -309,18 +313,21 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** What must hold of every query's bookkeeping, whatever the method?
+# **9.** *(what if)* What would go wrong if a query could return an image that is already labeled, or the same image
+# twice? Which cell of section 2 would notice?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# It selects exactly `budget` distinct images, none of which was labeled before; the labeled set grows by
-# `budget` per cycle.
+# The labeled set would grow by less than `budget` per cycle: the method would spend labels it already had (or the
+# same label twice) and the curves would compare methods at labeled sizes they did not reach. The bookkeeping cell of
+# section 2 asserts that every cycle picks exactly `budget` distinct images none of which was labeled before, and
+# would fail.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** What does random sampling stand for in the paper's figures, and why must every method beat it?
+# **10.** *(why)* What does random sampling stand for in the paper's figures, and why must every method beat it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -331,7 +338,7 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** Why does a notebook not start a `paper` run on a GPU when `TAVAAL_PRESET` is unset?
+# **11.** *(why)* Why does a notebook not start a `paper` run on a GPU when `TAVAAL_PRESET` is unset?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -342,13 +349,40 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Which version of the paper does the course quote, and why does it matter?
+# **12.** *(why)* Which version of the paper does the course quote, and why does it matter?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
 # The first arXiv version (12 February 2020). The published version numbers its equations, sections and
 # figures differently, so a citation like "sec. 5.4" or "eq. 4" only makes sense with the version named.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **13.** *(predict)* Exercise 2 runs 3 trials instead of 1. Before you run it, predict what becomes of the band
+# around each curve, and how the gaps printed under the curves compare with it.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The band, flat with one trial (no spread can be estimated from one value), becomes $\pm 1$ standard deviation over
+# the 3 trials, a few points wide at these small scales. Gaps of a point or two then sit inside the bands, as section
+# 3 warns: a sign seen in one trial need not hold in the mean of three.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **14.** *(what if)* What if the budget were $b = 1$ instead of 1,000, so that the same 9,000 images were queried one
+# at a time? What would improve, and what would it cost?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# No batch could be redundant: every pick would be made by a model retrained on all earlier picks (notebook 01,
+# section 3, shows redundant batches). But there would be 9,000 queries instead of 9, each after retraining the task
+# model (and for TA-VAAL the VAE and $D$): about a thousand times the compute of a run, and 9,000 rounds of asking
+# the annotators instead of 9.
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -305,57 +305,205 @@ assert "my-margin" in tavaal_nb.strategy_names()
 #   set's accuracy on the minority classes pays for.
 # - A strategy is a scoring function; the sandbox and the package take the same kind of function.
 #
-# ## Exercises: a questionnaire
+# ## Questionnaire
 #
-# 1. What does one active-learning cycle consist of?
-# 2. Why are the random and entropy runs of section 1 a *paired* comparison?
-# 3. What is the entropy of a two-class prediction $(0.5, 0.5)$, and of $(1, 0)$?
-# 4. Margin and entropy: do they always pick the same points with two classes? With three?
-# 5. Why does a batch of the $b$ most uncertain points tend to be redundant?
-# 6. What does k-center greedy maximise at each step, and in which space does the sandbox measure distance?
-# 7. Why does a small budget per cycle reduce redundancy, and what does it cost?
-# 8. What is the cold-start problem, and how do the paper's experiments avoid it?
-# 9. Define the imbalance ratio of a pool. What class counts does `make_toy_pool("blobs", 200, 8.0)` give?
-# 10. Why is the sandbox's test set balanced even when the pool is not?
-# 11. Which label does the discriminator give the labeled points, and which candidates does eq. 9 pick?
-# 12. What does the sandbox's discriminator see, and what do VAAL's and TA-VAAL's see instead?
-# 13. Why is the loss head trained on *pairs*, and why does only the `lloss` strategy train it?
-# 14. Your scoring function returns one score per candidate. What must you pass when lower means better?
-# 15. What is the difference between a sandbox strategy's `context` and the real loop's `QueryContext`?
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
+#
+# **1.** *(recall)* What does one active-learning cycle consist of?
 #
 # <!-- BEGIN SOLUTION -->
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. Train the task model on the labeled set, evaluate it, score the unlabeled candidates with the strategy,
-#    move the $b$ chosen ones (with their labels, from the oracle) into the labeled set.
-# 2. They start from the same initial labeled points (drawn from the seed alone) and use the same training
-#    seeds, so a difference in their curves comes from the picks, not from a luckier start.
-# 3. $\log 2 \approx 0.693$ (the maximum for two classes) and $0$.
-# 4. With two classes both are functions of $\max_c p_c$ alone, decreasing in it, so they order points the
-#    same way. With three classes they can
-#    differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
-# 5. The scores are computed independently for each point from one model; neighbouring points near the same
-#    stretch of boundary get similar high scores, so the top $b$ cluster and carry overlapping information.
-# 6. The distance from a candidate to its nearest labeled or already picked point; it picks the candidate
-#    where that is largest. The sandbox uses the MLP's last hidden layer (the package: the ResNet's
-#    penultimate features).
-# 7. The model is retrained after fewer picks, so later picks account for what earlier ones taught. It costs
-#    more training rounds (and more rounds of asking the annotators) for the same number of labels.
-# 8. With very few labels the model's uncertainty is unreliable, so uncertainty-based picks can be worse
-#    than random. The paper starts every run from a random initial set of reasonable size.
-# 9. Largest class size over smallest class size. `[200, 100, 50, 25]`: $200 \cdot 8^{-c/3}$.
-# 10. So that accuracy weighs every class equally, as the paper's test sets do; a strategy that neglects a
-#     minority class is then penalised, which is what sampling bias costs.
-# 11. Labeled = 1, unlabeled = 0 (eq. 8); eq. 9 labels the candidates with the lowest $D$.
-# 12. The 2-D points themselves. VAAL's discriminator sees the VAE's latent means; TA-VAAL's also sees the
-#     Ranker's predicted loss $r$.
-# 13. Eq. 1 is a ranking loss: it only asks that the predicted losses be in the same order as the true
-#     ones, which needs pairs. Only `lloss` uses the predictions, so only its runs pay for training the
-#     head, as the package trains a Ranker only for the methods that use one.
-# 14. `prefer="lowest"` (in `add_strategy`, `scoring_strategy` and the package's `register_strategy`).
-# 15. The sandbox context holds ready-made tensors (probabilities, embeddings) for a 2-D pool; the real
-#     `QueryContext` holds the trained task model, the image data and the candidate indices, and the
-#     strategy computes what it needs (e.g. logits with `infer`).
+# Train the task model on the labeled set, evaluate it, score the unlabeled candidates with the strategy, move the $b$
+# chosen ones (with their labels, from the oracle) into the labeled set.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **2.** *(why)* Why are the random and entropy runs of section 1 a *paired* comparison?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# They start from the same initial labeled points (drawn from the seed alone) and use the same training seeds, so a
+# difference in their curves comes from the picks, not from a luckier start.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **3.** *(predict)* Which two-class prediction will entropy sampling pick first: $(0.5, 0.5)$, $(0.9, 0.1)$ or $(1,
+# 0)$? Predict, then compute their entropies.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# $(0.5, 0.5)$, with $\log 2 \approx 0.693$, the maximum for two classes; then $(0.9, 0.1)$ with $0.325$; $(1, 0)$ has
+# entropy $0$ and comes last.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **4.** *(predict)* Margin and entropy: predict whether they always pick the same points with two classes, and with
+# three.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# With two classes both are functions of $\max_c p_c$ alone, decreasing in it, so they order points the same way. With
+# three classes they can differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **5.** *(why)* Why does a batch of the $b$ most uncertain points tend to be redundant?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The scores are computed independently for each point from one model; neighbouring points near the same stretch of
+# boundary get similar high scores, so the top $b$ cluster and carry overlapping information.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **6.** *(predict)* Before section 2 draws them: where will entropy's 20 picks lie, and where core-set's? Which batch
+# will have the larger mean distance from each pick to its nearest other pick?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Entropy's along the decision boundary, often bunched in one stretch of it; core-set's spread over the pool, far from
+# the labeled points and from each other. Core-set's mean nearest-pick distance is the larger, as the cell after the
+# figures asserts.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **7.** *(recall)* What does k-center greedy maximise at each step, and in which space does the sandbox measure
+# distance?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The distance from a candidate to its nearest labeled or already picked point; it picks the candidate where that is
+# largest. The sandbox uses the MLP's last hidden layer (the package: the ResNet's penultimate features).
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **8.** *(why)* Why does a small budget per cycle reduce redundancy, and what does it cost?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The model is retrained after fewer picks, so later picks account for what earlier ones taught. It costs more
+# training rounds (and more rounds of asking the annotators) for the same number of labels.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **9.** *(why)* What is the cold-start problem, and why does the paper's initial set avoid it?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# With very few labels the model's uncertainty is unreliable, so uncertainty-based picks can be worse than random
+# (section 4). The paper starts every run from a random initial set of reasonable size (1,000 images), so the first
+# model asked is already good enough for its uncertainty to mean something.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **10.** *(recall)* Define the imbalance ratio of a pool. What class counts does `make_toy_pool("blobs", 200, 8.0)`
+# give?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Largest class size over smallest class size. `[200, 100, 50, 25]`: $200 \cdot 8^{-c/3}$.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **11.** *(predict)* On section 5's blobs pool (class counts 200, 93, 43, 20), predict about what share of random
+# sampling's 50 picks will be of the smallest class. Must entropy's share be the same?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# About $20 / 356 \approx 6\,\%$, some 3 of the 50 picks: random reproduces the pool's proportions (the printed pool
+# share), give or take the luck of 50 draws. Entropy's need not: it picks where the model is unsure, which can over-
+# or under-sample the smallest class.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **12.** *(why)* Why is the sandbox's test set balanced even when the pool is not?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# So that accuracy weighs every class equally, as the paper's test sets do; a strategy that neglects a minority class
+# is then penalised, which is what sampling bias costs.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **13.** *(recall)* Which label does the discriminator give the labeled points, and which candidates does eq. 9 pick?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Labeled = 1, unlabeled = 0 (eq. 8); eq. 9 labels the candidates with the lowest $D$.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **14.** *(recall)* What does the sandbox's discriminator see, and what do VAAL's and TA-VAAL's see instead?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The 2-D points themselves. VAAL's discriminator sees the VAE's latent means; TA-VAAL's also sees the Ranker's
+# predicted loss $r$.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **15.** *(why)* Why is the loss head trained on *pairs*, and why does only the `lloss` strategy train it?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Eq. 1 is a ranking loss: it only asks that the predicted losses be in the same order as the true ones, which needs
+# pairs. Only `lloss` uses the predictions, so only its runs pay for training the head, as the package trains a Ranker
+# only for the methods that use one.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **16.** *(recall)* Your scoring function returns one score per candidate. What must you pass when lower means
+# better?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# `prefer="lowest"` (in `add_strategy`, `scoring_strategy` and the package's `register_strategy`).
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **17.** *(recall)* What is the difference between a sandbox strategy's `context` and the real loop's `QueryContext`?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The sandbox context holds ready-made tensors (probabilities, embeddings) for a 2-D pool; the real `QueryContext`
+# holds the trained task model, the image data and the candidate indices, and the strategy computes what it needs
+# (e.g. logits with `infer`).
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -364,9 +364,11 @@ for name, entry in comparison.items():
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** Why can't the loss of an unlabeled image be computed, and what does Learning Loss do instead?
+# **1.** *(why)* Why can't the loss of an unlabeled image be computed, and what does Learning Loss do instead?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -377,7 +379,8 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** What does selection need from the predicted losses: their values or their order?
+# **2.** *(why)* Does selection need the predicted losses' values or only their order, and why does the answer argue
+# for a ranking loss?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -388,7 +391,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** How does the batch become pairs in eqs. 1 and 4?
+# **3.** *(recall)* How does the batch become pairs in eqs. 1 and 4?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -398,28 +401,45 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** What is wrong with eq. 1 as printed in the paper, and how does the course handle it?
+# **4.** *(what if)* What would happen if you minimised eq. 1 exactly as printed in the paper, with its leading minus
+# sign? How does the course handle it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# It carries a leading minus sign, which would make the loss something to maximise. The course (and the package)
-# uses the margin ranking loss without it, as Learning Loss defines it.
+# Minimising $-\max(0, -I \cdot \text{gap} + \xi)$ maximises the hinge: gradient descent would push every pair into
+# the *wrong* order, without bound. The course (and the package) uses the margin ranking loss without the minus, as
+# Learning Loss defines it.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** For one pair with gap $2$ and the right order, what are eq. 1 and eq. 4?
+# **5.** *(predict)* For one pair in the right order with gap $2$, predict which of eq. 1 and eq. 4 is exactly zero,
+# then compute both.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Eq. 1: $\max(0, -2 + 1) = 0$. Eq. 4: $\log(1 + e^{-2}) = 0.126928$.
+# Eq. 1 is zero: the pair is ordered by more than the margin 1, so $\max(0, -2 + 1) = 0$ and it stops pushing. Eq. 4
+# is not: $\log(1 + e^{-2}) = 0.126928$, small but still widening the gap.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** What is the gradient of eq. 4 with respect to the gap, and when is it zero?
+# **6.** *(predict)* A freshly initialised predictor outputs nearly the same number for every image. Predict eq. 4's
+# value per pair, and eq. 1's, before computing them.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Every gap is about 0, so each pair costs $\log(1 + e^{0}) = \log 2 \approx 0.693147$ under eq. 4 (a coin flip) and
+# $\max(0, 0 + 1) = 1$, the margin, under eq. 1. A predictor whose held-out eq. 4 loss is not below $\log 2$ ranks no
+# better than chance.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **7.** *(recall)* What is the gradient of eq. 4 with respect to the gap, and when is it zero?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -429,7 +449,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** What is $\partial L / \partial \hat l_1$ for eq. 4 in the worked example, and where does it come from?
+# **8.** *(recall)* What is $\partial L / \partial \hat l_1$ for eq. 4 in the worked example, and where does it come from?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -440,18 +460,20 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** Name two transformations of the inputs that leave eqs. 1 and 4 unchanged but change MSE.
+# **9.** *(what if)* What happens to eq. 1, eq. 4 and an MSE loss if every true loss is multiplied by 10? And if every
+# prediction is shifted by the same amount?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Rescaling the true losses by a positive factor (the order is kept) and shifting every prediction by the same
-# amount (the gaps are kept).
+# Multiplying the true losses by a positive factor keeps their order, and shifting every prediction keeps every gap;
+# eqs. 1 and 4 use only that order and those gaps, so neither changes. MSE changes both times: its targets grow
+# tenfold in the first case, its errors by the shift in the second.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** Why does the scale of the task loss matter for an MSE predictor during training?
+# **10.** *(why)* Why does the scale of the task loss matter for an MSE predictor during training?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -462,7 +484,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** The paper says eq. 4 trained "more stable" than the original. Compared with what?
+# **11.** *(recall)* The paper says eq. 4 trained "more stable" than the original. Compared with what?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -473,7 +495,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** What is $\eta$ in eq. 5, and where does its value 1 come from?
+# **12.** *(recall)* What is $\eta$ in eq. 5, and where does its value 1 come from?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -484,7 +506,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Why is Spearman's rank correlation a better yardstick for a loss predictor than its mean squared error?
+# **13.** *(why)* Why is Spearman's rank correlation a better yardstick for a loss predictor than its mean squared error?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -495,7 +517,7 @@ for name, entry in comparison.items():
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** What does sec. 6.2 literally say learning loss_v2 is, and why does the course read it otherwise?
+# **14.** *(why)* What does sec. 6.2 literally say learning loss_v2 is, and why does the course read it otherwise?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

@@ -388,9 +388,11 @@ slider.r.value = 0
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** What does the encoder output for one image, and how is $z$ drawn from it?
+# **1.** *(recall)* What does the encoder output for one image, and how is $z$ drawn from it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -401,7 +403,7 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** Why is VAAL's VAE trained on the unlabeled images too?
+# **2.** *(why)* Why is VAAL's VAE trained on the unlabeled images too?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -412,7 +414,7 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** Where does $r$ enter the conditional VAE, and what form of $r$ does each part see in the package?
+# **3.** *(recall)* Where does $r$ enter the conditional VAE, and what form of $r$ does each part see in the package?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -423,7 +425,7 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** Eq. 6 is written to be maximised. What does the package minimise, and why is that the same thing?
+# **4.** *(why)* Eq. 6 is written to be maximised. What does the package minimise, and why is that the same thing?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -434,17 +436,20 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** Compute the KL of $\mathcal N(0, 4)$ to $\mathcal N(0, 1)$ for one element.
+# **5.** *(predict)* Which costs more KL against $\mathcal N(0, 1)$: one element of $\mathcal N(0, 4)$ (twice as wide
+# as the prior) or one of $\mathcal N(0, 1/4)$ (half as wide)? Predict, then compute both.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# $-\tfrac12(1 + \log 4 - 0 - 4) = 0.806853$.
+# The wider one. $\mathrm{KL} = -\tfrac12(1 + \log\sigma^2 - \mu^2 - \sigma^2)$: for $\sigma^2 = 4$, $-\tfrac12(1 +
+# \log 4 - 0 - 4) = 0.806853$; for $\sigma^2 = 1/4$, $-\tfrac12(1 - \log 4 - 0 - 1/4) = 0.318147$. Above the prior's
+# width the KL grows linearly in $\sigma^2$, below it only as $-\log\sigma^2$.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Where do $\lambda = 1$ and 8,593 VAE iterations come from?
+# **6.** *(recall)* Where do $\lambda = 1$ and 8,593 VAE iterations come from?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -456,18 +461,20 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** Why may $r$ be computed once per cycle instead of in every VAE iteration?
+# **7.** *(what if)* What would change if $r$ were recomputed in every VAE iteration, as the public code does, instead
+# of once per cycle?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The task model and Ranker are frozen during the VAE phase and the images are not augmented there, so each
-# image's $r$ is a constant.
+# Nothing in the results, only the cost: the task model and Ranker are frozen during the VAE phase and the images are
+# not augmented there, so each image's $r$ is a constant. Recomputing it runs the task model on every batch of the
+# phase for identical numbers.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** The adversarial and discriminator losses hover near 1.39 during training. What does that mean?
+# **8.** *(why)* The adversarial and discriminator losses hover near 1.39 during training. What does that mean?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -477,18 +484,20 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** How would you tell from the $r$ sweep whether the decoder uses $r$ at all?
+# **9.** *(predict)* Before reading section 6's numbers: if the decoder ignored $r$, what would the rows decoded with
+# the lowest and the highest $r$ look like, and how would the first printed number compare with the second?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Compare the pixel change caused by moving $r$ over its range with the change between two different images'
-# reconstructions; a first number near 0 means the decoder ignores $r$.
+# The rows would be identical, and the first number (pixel change from moving $r$ over its range) would be near 0, far
+# below the second (the change between neighbouring images' reconstructions). A first number of the same order as the
+# second would show the decoder uses $r$.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** Why might a trained decoder ignore $r$ even though it is an input?
+# **10.** *(why)* Why might a trained decoder ignore $r$ even though it is an input?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -499,18 +508,18 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** Is eq. 7 a Wasserstein penalty? What does it pull together?
+# **11.** *(why)* Why is eq. 7 not a Wasserstein penalty? What does it pull together instead?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# No. It trains the VAE so that $D$ says "labeled" for both pools, pulling the labeled and unlabeled codes
-# together; nothing in it pushes the aggregate $q(z)$ towards the prior, as a WAE's penalty does.
+# It trains the VAE so that $D$ says "labeled" for both pools, pulling the labeled and unlabeled codes together;
+# nothing in it pushes the aggregate $q(z)$ towards the prior, which is what a WAE's penalty does.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Where does the name "Wasserstein auto-encoder" most plausibly come from, then?
+# **12.** *(recall)* Where does the name "Wasserstein auto-encoder" most plausibly come from, then?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

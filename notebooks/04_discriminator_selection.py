@@ -467,9 +467,11 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** In VAAL and TA-VAAL, what plays the generator of the GAN, and what does the discriminator look at?
+# **1.** *(recall)* In VAAL and TA-VAAL, what plays the generator of the GAN, and what does the discriminator look at?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -479,7 +481,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** State the label convention of eq. 8 and how a gradient check confirms it.
+# **2.** *(recall)* State the label convention of eq. 8 and how a gradient check confirms it.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -490,7 +492,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** What does the VAE's adversarial loss, eq. 7, ask of the encoder?
+# **3.** *(recall)* What does the VAE's adversarial loss, eq. 7, ask of the encoder?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -501,17 +503,18 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** Compute eq. 8 for logits $+3$ (labeled) and $-3$ (unlabeled).
+# **4.** *(predict)* $D$ is confident and right on both pools: logit $+3$ for a labeled code, $-3$ for an unlabeled
+# one. Predict whether eq. 8 is near 0 or near its value when $D = 1/2$, then compute it.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# $2\log(1 + e^{-3}) = 0.097174$.
+# Near 0: $2\log(1 + e^{-3}) = 0.097174$, against $2\log 2 \approx 1.386$ when $D$ cannot tell the pools apart.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** What does sec. 3.3 say $D$ predicts, and why does the course not follow it?
+# **5.** *(why)* What does sec. 3.3 say $D$ predicts, and why does the course not follow it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -522,7 +525,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Eq. 6 and eq. 7 are summed into the VAE's loss. What is odd about that sum as printed?
+# **6.** *(why)* Eq. 6 and eq. 7 are summed into the VAE's loss. What is odd about that sum as printed?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -533,7 +536,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** Which candidates does eq. 9 label, and from which set are they drawn?
+# **7.** *(recall)* Which candidates does eq. 9 label, and from which set are they drawn?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -544,7 +547,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** How do you check, from one recorded query, that eq. 9 was applied?
+# **8.** *(recall)* How do you check, from one recorded query, that eq. 9 was applied?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -555,7 +558,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** An implementation trains $D$ with labeled = 0 but keeps the argmin. What does it select?
+# **9.** *(what if)* An implementation trains $D$ with labeled = 0 but keeps the argmin. What does it select?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -565,7 +568,8 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** What does the paper's Fig. 7 show for VAAL at the last stage, and why does it matter for selection?
+# **10.** *(why)* The paper's Fig. 7 shows VAAL's $D$ outputs at the last stage bunched into a narrow range. Why does
+# that matter for selection?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -575,18 +579,20 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** In the by-class histogram, what does it mean if the candidates left of the threshold are mostly of one class?
+# **11.** *(predict)* Before looking at section 3's by-class histogram, say what it would mean if the candidates left
+# of the threshold were mostly of one class. Then look: are they?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The query spends its budget on one class: low class-count entropy of the selection (Fig. 6), good only if that
-# class is the one the model lacks.
+# The query would spend its budget on one class: a low class-count entropy of the selection (Fig. 6), good only if
+# that class is the one the model lacks. What one small cycle shows varies with the seed and proves nothing about the
+# paper's runs; notebook 06 follows it over a whole run.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Why does the method never see the classes the by-class histogram is coloured with?
+# **12.** *(why)* Why does the method never see the classes the by-class histogram is coloured with?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

@@ -317,9 +317,11 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** How are Table 1's pools made from CIFAR-10's 5,000 images per class?
+# **1.** *(recall)* How are Table 1's pools made from CIFAR-10's 5,000 images per class?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -330,7 +332,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** Write the class-count entropy and give its maximum for 10 classes.
+# **2.** *(recall)* Write the class-count entropy and give its maximum for 10 classes.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -340,7 +342,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** What are the three pools' entropies to three decimals, and how did the paper turn them into 1.65, 1.89, 2.11?
+# **3.** *(recall)* What are the three pools' entropies to three decimals, and how did the paper turn them into 1.65, 1.89, 2.11?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -350,7 +352,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** What is the largest-to-smallest class ratio of the most imbalanced row?
+# **4.** *(recall)* What is the largest-to-smallest class ratio of the most imbalanced row?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -360,7 +362,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** How does the public code's imbalanced CIFAR-10 differ from Table 1's?
+# **5.** *(recall)* How does the public code's imbalanced CIFAR-10 differ from Table 1's?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -371,18 +373,20 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Does the paper say the test set stays balanced?
+# **6.** *(what if)* The paper does not say whether the test set stays balanced; the public code and the package keep
+# it balanced. What if it were as imbalanced as the 1.65 pool?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# No. The balanced test set is the public code's choice (and the package's); it makes accuracy weigh every class
-# equally.
+# Accuracy would weigh each class by its share of the pool. The six smallest classes hold 1,550 of the 16,550 images,
+# about 9 %: a model that never predicted them would lose at most about 9 points, so a method that finds the rare
+# classes would get little credit for it. The balanced test set makes every class count equally.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** Two pools have the same entropy. Must they have the same class counts?
+# **7.** *(why)* Two pools have the same entropy. Must they have the same class counts?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -393,28 +397,32 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** About how many images of the rarest class does a random 1,000 of the 1.65 pool hold?
+# **8.** *(predict)* Before section 6 prints it: about how many images of the rarest class will a random 1,000 of the
+# 1.65 pool hold, and what does that predict for a task model trained on them?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# $1000 \times 50 / 16550 \approx 3$.
+# $1000 \times 50 / 16550 \approx 3$: a handful of examples, too few for the model to learn that class well, so its
+# test accuracy there will be poor. The rare classes are where a selection that finds them has most to gain.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** What entropy do random selections from an imbalanced pool have on average, and why?
+# **9.** *(predict)* Before running section 6: predict the average entropy of random 1,000-image selections from the
+# 1.65 pool, relative to the pool's own 1.657, and say why.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# About the pool's own: a uniform sample reproduces the pool's class proportions (slightly less, since the
-# entropy of a finite sample is biased low).
+# About the pool's own: a uniform sample reproduces the pool's class proportions (slightly less, since the entropy of
+# a finite sample is biased low). Section 6 asserts that the mean of 50 draws is within 0.05 of the pool's entropy.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** What does a *higher* selection entropy than the pool's mean for a method on an imbalanced pool?
+# **10.** *(why)* On an imbalanced pool, a method's selections have a *higher* class-count entropy than the pool.
+# What does that say about the method?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -425,7 +433,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** Why draw the kept images at random with a recorded seed, rather than the first $N$ of each class?
+# **11.** *(why)* Why draw the kept images at random with a recorded seed, rather than the first $N$ of each class?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -436,7 +444,7 @@ assert abs(sum(draws) / len(draws) - entropies["entropy-1.65"]) < 0.05
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Why can the Table 1 profiles be drawn from Fashion-MNIST?
+# **12.** *(why)* Why can the Table 1 profiles be drawn from Fashion-MNIST?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

@@ -465,9 +465,11 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** What do the line and the band of a learning curve show?
+# **1.** *(recall)* What do the line and the band of a learning curve show?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -477,7 +479,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** Two methods' bands overlap at every stage. Can one still be reliably better? How would you check?
+# **2.** *(why)* Two methods' bands overlap at every stage. Can one still be reliably better? How would you check?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -488,7 +490,8 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** Does the band get narrower with more trials?
+# **3.** *(predict)* The shipped sweep is being completed to 5 trials. Predict: will the bands of its learning curves
+# get narrower as trials are added?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -499,7 +502,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** What does `resume=True` do when the results file is complete, partial, or missing?
+# **4.** *(recall)* What does `resume=True` do when the results file is complete, partial, or missing?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -510,7 +513,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** Why does the notebook keep a `SelectionRecorder` next to the results file?
+# **5.** *(why)* Why does the notebook keep a `SelectionRecorder` next to the results file?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -521,18 +524,19 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Name the two readings of Fig. 6, and which one moves faster from cycle to cycle.
+# **6.** *(predict)* Fig. 6 has two readings: the entropy of each query's selected batch, and that of the whole
+# labeled set at that stage. Before looking, predict which one moves more from cycle to cycle, and why.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The entropy of each query's selected batch, and the entropy of the whole labeled set at that stage. The first
-# moves faster: the second averages every selection so far with the initial set.
+# The batch's. The labeled set's entropy averages every selection so far with the initial set, so one query of $b$
+# images can only move it a little, and less with every cycle.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** Where should random sampling's selection entropy sit on an imbalanced pool?
+# **7.** *(predict)* Where should random sampling's selection entropy sit on an imbalanced pool?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -542,7 +546,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** How many candidates are left of each dotted line of the $D$ histogram, and why?
+# **8.** *(why)* How many candidates are left of each dotted line of the $D$ histogram, and why?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -552,7 +556,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** What would the $D$ histogram look like if the discriminator's choice were nearly random?
+# **9.** *(what if)* What would the $D$ histogram look like if the discriminator's choice were nearly random?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -562,7 +566,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** If TA-VAAL's choice ignored $r$, what would the mean $r$ of the selected candidates be?
+# **10.** *(what if)* If TA-VAAL's choice ignored $r$, what would the mean $r$ of the selected candidates be?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -572,7 +576,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** Why does TA-VAAL not simply label the candidates with the highest $r$?
+# **11.** *(why)* Why does TA-VAAL not simply label the candidates with the highest $r$?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -583,7 +587,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** Why compare methods on an imbalanced pool at all?
+# **12.** *(why)* Why compare methods on an imbalanced pool at all?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -594,21 +598,22 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** What did the evidence section print for TA-VAAL minus random at the largest labeled size, over how
-# many trials, and can you call a winner from it?
+# **13.** *(predict)* Before reading the evidence section's sentence for TA-VAAL minus random at the largest labeled
+# size: what must its 95 % interval look like for you to call a winner? Then read it: can you, and over how many
+# trials?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Read your printed sentence: a mean difference in points, and with two or more trials a 95 % interval and a
-# sign test. A winner only when the interval excludes 0 (above 0: TA-VAAL ahead; below: random ahead). With one
-# trial there is no interval and no verdict; with few trials an interval containing 0 means "no clear
-# difference at this scale", not "no difference", and the table's *trials needed* says how many more it would take.
+# A winner only when the interval excludes 0 (above 0: TA-VAAL ahead; below: random ahead). With one trial there is no
+# interval and no verdict; with few trials an interval containing 0 means "no clear difference at this scale", not "no
+# difference", and the table's *trials needed* says how many more it would take. What you read depends on the shipped
+# sweep, whose banner says how many trials it holds.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **14.** The sweep gains a trial and the interval of a gap gets wider. How can that be?
+# **14.** *(why)* The sweep gains a trial and the interval of a gap gets wider. How can that be?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

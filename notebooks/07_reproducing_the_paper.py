@@ -455,9 +455,11 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** Name three settings the paper's text fixes and three it leaves out.
+# **1.** *(recall)* Name three settings the paper's text fixes and three it leaves out.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -470,7 +472,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** Where the paper is silent, where do the `paper` preset's values come from?
+# **2.** *(recall)* Where the paper is silent, where do the `paper` preset's values come from?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -480,7 +482,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** In which settings does `authors-code` differ from `paper`, and why do they differ?
+# **3.** *(recall)* In which settings does `authors-code` differ from `paper`, and why do they differ?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -492,7 +494,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** Why must a paper-scale run write its results after every cycle?
+# **4.** *(why)* Why must a paper-scale run write its results after every cycle?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -503,7 +505,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** After a resume, why are the records the same as those of an uninterrupted run?
+# **5.** *(why)* After a resume, why are the records the same as those of an uninterrupted run?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -514,7 +516,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Which runs does Fig. 4 need, and why is its 92.27% not what a plain TA-VAAL run measures?
+# **6.** *(why)* Which runs does Fig. 4 need, and why is its 92.27% not what a plain TA-VAAL run measures?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -525,7 +527,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** What do the -0.48 and +0.24 points of sec. 6.1 compare?
+# **7.** *(recall)* What do the -0.48 and +0.24 points of sec. 6.1 compare?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -536,7 +538,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** Which method arms make up the ablation of Fig. 5?
+# **8.** *(recall)* Which method arms make up the ablation of Fig. 5?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -547,18 +549,19 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** On the 1.65 pool, what accuracy does the paper report at 5k, and why?
+# **9.** *(why)* On the 1.65 pool the paper reports accuracies below 70 % for every method at 5k. Why so low?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Below 70% for every method: some classes have only 50-100 images in the whole pool, which bounds what any
-# selection can do (sec. 5.5).
+# Some classes have only 50-100 images in the whole pool (sec. 5.5): even a selection that found all of them would
+# give the task model too few examples of those classes, which bounds what any method can reach on a balanced test
+# set.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** Your CIFAR-10 TA-VAAL run gives 88.9 ± 0.4 at 10k over 5 trials. Did you fail to reproduce 90.32%?
+# **10.** *(why)* Your CIFAR-10 TA-VAAL run gives 88.9 ± 0.4 at 10k over 5 trials. Did you fail to reproduce 90.32%?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -569,7 +572,7 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** Why is it important to name the version of a paper whose numbers you quote?
+# **11.** *(why)* Why is it important to name the version of a paper whose numbers you quote?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -580,19 +583,22 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** How would you find out which of `authors-code`'s differences matters?
+# **12.** *(what if)* Suppose you change only the weight decay of the `paper` preset to the public code's value
+# (`--weight-decay 5e-4`). How would you tell whether that one difference matters?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# Change one setting at a time on the `paper` preset (e.g. `--weight-decay 5e-4`), with paired trials, and compare
-# each with both presets.
+# Run it with paired trials (the same seeds) next to both presets and compare the paired differences: if it moves the
+# curve from `paper`'s towards `authors-code`'s by more than the spread of those differences, that setting matters.
+# Then the same for the crop padding, the VAE's layout and the numerics, one at a time.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** For one pool of the shipped evidence, what did the notebook print for TA-VAAL minus random at the largest
-# labeled size, over how many trials? Does it reproduce the paper's ordering at this scale?
+# **13.** *(predict)* Before reading the evidence section's sentence for one pool (TA-VAAL minus random at the largest
+# labeled size, over how many trials): what would it have to say for the paper's ordering to be reproduced at this
+# scale? Then read it.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

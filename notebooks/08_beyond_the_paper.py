@@ -383,9 +383,11 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # ## Questionnaire
 #
 # Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
 #
-# **1.** What two things differ between TA-VAAL's and VAAL's learning curves in Fig. 2?
+# **1.** *(recall)* What two things differ between TA-VAAL's and VAAL's learning curves in Fig. 2?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -396,7 +398,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **2.** What does `retrain_plain=True` add to each cycle's record, and how?
+# **2.** *(recall)* What does `retrain_plain=True` add to each cycle's record, and how?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -407,7 +409,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** Why is the gap between the two accuracies of a VAAL or random run a useful number?
+# **3.** *(why)* Why is the gap between the two accuracies of a VAAL or random run a useful number?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -418,7 +420,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **4.** What did the paper's Fig. 4 find for TA-VAAL and for Learning Loss on SVHN at 10,000 labels?
+# **4.** *(recall)* What did the paper's Fig. 4 find for TA-VAAL and for Learning Loss on SVHN at 10,000 labels?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -430,7 +432,8 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** Which comparison of Fig. 5 isolates the rank variable $r$, and which the ranking objective?
+# **5.** *(why)* Why does comparing VAAL with `vaal-lloss` not isolate the rank variable $r$? Which comparisons
+# isolate $r$, and which the ranking objective?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -443,7 +446,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **6.** Why can a conditional decoder ignore $r$ and still reach a low eq. 6 loss?
+# **6.** *(why)* Why can a conditional decoder ignore $r$ and still reach a low eq. 6 loss?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -454,7 +457,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **7.** How does section 3 measure whether the decoder uses $r$?
+# **7.** *(recall)* How does section 3 measure whether the decoder uses $r$?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -465,7 +468,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **8.** If the decoder ignores $r$, does $r$ still affect the selection?
+# **8.** *(what if)* If the decoder ignores $r$, does $r$ still affect the selection?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -476,7 +479,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **9.** What goes wrong with "label the $b$ lowest $D(\mu, r)$" when the scores bunch up?
+# **9.** *(what if)* What goes wrong with "label the $b$ lowest $D(\mu, r)$" when the scores bunch up?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -487,7 +490,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **10.** Which recorded fields let you study the bunching after the fact?
+# **10.** *(recall)* Which recorded fields let you study the bunching after the fact?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -498,7 +501,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **11.** About what share of a paper-preset trial's FLOPs goes to the VAE and the discriminator, and why?
+# **11.** *(why)* About what share of a paper-preset trial's FLOPs goes to the VAE and the discriminator, and why?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -509,18 +512,20 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **12.** What does `timings_s['select']` include for TA-VAAL, and for random sampling?
+# **12.** *(predict)* Before section 5 prints the shipped runs' timings: predict which methods' `select` time is
+# largest, and which is near zero, and say why.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# For TA-VAAL: computing $r$, training the VAE and $D$ from scratch and scoring the candidates. For random
-# sampling: drawing indices, close to nothing.
+# VAAL's and TA-VAAL's: their `select` trains the VAE and $D$ from scratch and scores the candidates (TA-VAAL's also
+# computes $r$). Random sampling's is near zero, drawing indices; Learning Loss's is one pass of the task model over
+# the candidates.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** What entropy does a random batch of 200 from a balanced 10-class pool have, roughly, and why not exactly
+# **13.** *(predict)* What entropy does a random batch of 200 from a balanced 10-class pool have, roughly, and why not exactly
 # $\ln 10$?
 #
 # <!-- BEGIN SOLUTION -->
@@ -532,7 +537,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **14.** Give one good and one bad reason for TA-VAAL to select class-imbalanced batches.
+# **14.** *(why)* Give one good and one bad reason for TA-VAAL to select class-imbalanced batches.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -543,7 +548,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # </details>
 # <!-- END SOLUTION -->
 #
-# **15.** Why do the small runs of this notebook not settle any of these questions?
+# **15.** *(why)* Why do the small runs of this notebook not settle any of these questions?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>

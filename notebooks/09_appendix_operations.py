@@ -182,22 +182,78 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 # - `bench` measures your device; `sweep` runs the paper's grid on one GPU, several, or a dask cluster.
 # - `LiveDashboard` watches any run as a callback.
 #
-# ## Exercises
+# ## Questionnaire
 #
-# 1. On Colab with a GPU runtime and nothing set, which preset does notebook 06 use, and how do you make it run at
-#    the paper's scale?
-# 2. A sweep on two GPUs was interrupted. What do you type, and which runs are recomputed?
-# 3. `expected_minutes` says 20 minutes for your run, `bench` predicts 45. Which do you believe, and why?
+# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
+# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
+# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
+# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
+#
+# **1.** *(what if)* You open notebook 06 on Colab with a GPU runtime and set nothing. Which preset does it use, and
+# what do you do to run it at the paper's scale?
 #
 # <!-- BEGIN SOLUTION -->
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. `cpu`: `notebook_preset()` reads an unset variable as `cpu`, on a GPU too. Run `%env TAVAAL_PRESET=paper` (or set
-#    it before starting Jupyter), then restart the kernel and run the notebook; it prints the expected time first.
-# 2. `python -m tavaal_nb sweep --out <folder> --resume`: finished runs are skipped, and each unfinished run
-#    continues after its last finished cycle.
-# 3. `bench`: it times the phases on your device, while `expected_minutes` is a FLOP count divided by an assumed
-#    throughput, meant only to warn before long runs.
+# `cpu`: `notebook_preset()` reads an unset variable as `cpu`, on a GPU too. Run `%env TAVAAL_PRESET=paper` (or set it
+# before starting Jupyter), then restart the kernel and run the notebook; it prints the expected time first.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **2.** *(what if)* A sweep on two GPUs was interrupted. What do you type, and which runs are recomputed?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# `python -m tavaal_nb sweep --out <folder> --resume`: finished runs are skipped, and each unfinished run continues
+# after its last finished cycle.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **3.** *(why)* `expected_minutes` says 20 minutes for your run, `bench` predicts 45. Which do you believe, and why?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# `bench`: it times the phases on your device, while `expected_minutes` is a FLOP count divided by an assumed
+# throughput, meant only to warn before long runs.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **4.** *(why)* Why can a paper-scale command always carry `--resume`, even the first time it is run?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# `--resume` continues after the last finished cycle when there is something to continue and starts afresh when there
+# is nothing (section 3). The same command then serves for the first start and for every restart after a lost session
+# or a Ctrl-C, and no restart recomputes a finished cycle.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **5.** *(why)* Why does a run on Colab write its `--out` folder on Google Drive?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# A Colab session ends after a while idle, or after some hours in all, and the session's disk goes with it. Results on
+# Drive survive, and `--resume` continues from them in a new session.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **6.** *(predict)* Section 6's `LiveDashboard` watches a `ci` run of TA-VAAL and random sampling. Before running it,
+# predict how many cycles it will report.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Methods $\times$ trials $\times$ cycles $= 2 \times 1 \times 3 = 6$: the `ci` preset runs one trial of 3 cycles, and
+# the loop calls the dashboard after every cycle of every method and trial (the cell asserts it).
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -91,7 +91,78 @@ def test_notebooks_state_goals_run_time_and_exercises(path):
     text = path.read_text(encoding="utf-8")
     assert "Run time" in text or "run time" in text.lower()
     assert "Prerequisites" in text
-    assert "<details>" in text and "Exercises" in text
+    assert "<details>" in text and course.QUESTIONNAIRE_HEADING in text
+
+
+# ------------------------------------------------------------------------------------------ questionnaires
+def _questionnaire(*questions: str, heading: str = course.QUESTIONNAIRE_HEADING, answer: bool = True) -> str:
+    """A notebook's markdown with a questionnaire holding ``questions`` (their text after the number)."""
+    region = "\n\n<!-- BEGIN SOLUTION -->\n<details><summary>Answer</summary>\n\nBecause.\n\n</details>\n<!-- END SOLUTION -->"
+    body = "\n\n".join(f"**{k}.** {text}" + (region if answer else "") for k, text in enumerate(questions, 1))
+    return f"# Title\n\nA lesson.\n\n{heading}\n\nAnswer each question.\n\n{body}\n\n## Further research\n\n**1.** Not a question."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_questionnaire_asks_more_for_reasons_than_for_recall(path):
+    """Every notebook ends with a questionnaire; each question says its kind and hides its answer; at least half
+    ask why, what if or predict (issue 18)."""
+    import jupytext
+
+    markdown = "\n\n".join(c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "markdown")
+    assert course.questionnaire_problems(markdown, path.stem) == []
+    kinds = [kind for _, kind in course.questionnaire_kinds(markdown)]
+    assert len(kinds) >= 6 and 2 * kinds.count("recall") <= len(kinds)
+
+
+def test_questionnaire_rules_fail_on_a_fabricated_notebook():
+    good = _questionnaire("*(why)* Why?", "*(recall)* What?", "*(what if)* What if?", "*(predict)* Guess?")
+    assert course.questionnaire_problems(good, "nb") == []
+    assert course.questionnaire_kinds(good) == [(1, "why"), (2, "recall"), (3, "what if"), (4, "predict")]
+    # half recall is allowed; more is not
+    assert course.questionnaire_problems(_questionnaire("*(recall)* A?", "*(why)* B?"), "nb") == []
+    too_much_recall = _questionnaire("*(recall)* A?", "*(recall)* B?", "*(why)* C?")
+    assert course.questionnaire_problems(too_much_recall, "nb") == [
+        "nb: 2 of the questionnaire's 3 questions are *(recall)*; at least half must be *(why)*, *(what if)* or "
+        "*(predict)*"]
+    untagged = course.questionnaire_problems(_questionnaire("*(why)* A?", "What is B?"), "nb")
+    assert len(untagged) == 1 and untagged[0].startswith("nb: question 2 has no kind; start it with one of *(why)*")
+    unknown = course.questionnaire_problems(_questionnaire("*(why)* A?", "*(compute)* B?"), "nb")
+    assert len(unknown) == 1 and "question 2 has the unknown kind *(compute)*; valid kinds: *(why)*" in unknown[0]
+    unanswered = course.questionnaire_problems(_questionnaire("*(why)* A?", "*(why)* B?", answer=False), "nb")
+    assert [line.split(" has ")[0] for line in unanswered] == ["nb: question 1", "nb: question 2"]
+    assert all("no answer region" in line for line in unanswered)
+    renumbered = good.replace("**3.**", "**5.**")
+    assert course.questionnaire_problems(renumbered, "nb") == [
+        "nb: the questionnaire's questions are numbered [1, 2, 5, 4]; number them 1 to 4"]
+    assert course.questionnaire_problems(_questionnaire("*(why)* A?", heading="## Exercises"), "nb") == [
+        "nb: no '## Questionnaire' section (every notebook ends with one)"]
+    assert course.questionnaire_problems("# T\n\n## Questionnaire\n\nNo questions.", "nb") == [
+        "nb: the questionnaire has no questions (write them as **1.** *(why)* ...)"]
+
+
+def test_course_check_names_a_notebook_with_too_much_recall(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "jupytext.toml").write_text((REPO / "jupytext.toml").read_text())
+    (tmp_path / "README.md").write_text(f"# x\n\n{course.README_BEGIN}\n{course.README_END}\n")
+    markdown = _questionnaire("*(recall)* A?", "*(recall)* B?", "*(why)* C?")
+    source = tmp_path / "notebooks" / "00_quickstart.py"
+    source.write_text("# %% [markdown]\n" + "\n".join(f"# {line}" if line else "#" for line in markdown.split("\n"))
+                      + "\n\n# %%\nx = 1\n")
+    course.sync(tmp_path, quiet=True)
+    problems = course.check(tmp_path)
+    assert [p for p in problems if "LESSONS" not in p] == [
+        f"{source}: 2 of the questionnaire's 3 questions are *(recall)*; at least half must be *(why)*, *(what if)* "
+        "or *(predict)*"]
+
+
+def test_question_bank_tags_every_question_with_a_known_kind():
+    bank = (REPO / "docs" / "teaching" / "question-bank.md").read_text(encoding="utf-8")
+    questions = re.findall(r"^\d+\. (.*)$", bank, re.M)
+    assert len(questions) >= 30
+    kinds = [re.match(r"\*\(([^)]*)\)\* \S", question) for question in questions]
+    assert all(kinds), [q for q, k in zip(questions, kinds) if not k]
+    assert {kind.group(1) for kind in kinds} <= set(course.QUESTION_KINDS)
+    assert 2 * sum(kind.group(1) == "recall" for kind in kinds) <= len(kinds)
 
 
 def test_colab_cell_does_nothing_outside_colab(monkeypatch):
@@ -138,7 +209,8 @@ def test_sync_rewrites_a_new_notebook_and_is_idempotent(tmp_path):
     assert course.sync(tmp_path, quiet=True) == []
     assert (tmp_path / "notebooks" / "00_quickstart.ipynb").read_bytes() == ipynb
     assert source.read_text() == text
-    assert [p for p in course.check(tmp_path) if "LESSONS" not in p] == []
+    # what sync writes agrees with check (the notebook lacks only a questionnaire and a LESSONS entry, not sync's part)
+    assert [p for p in course.check(tmp_path) if "LESSONS" not in p and course.QUESTIONNAIRE_HEADING not in p] == []
 
 
 def test_readme_links_every_lesson_with_its_badges():

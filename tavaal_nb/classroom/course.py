@@ -10,7 +10,9 @@ of the README. Change the address here, then run::
     python -m tavaal_nb.classroom.course check    # exit 1 naming every notebook or README part that differs
 
 ``check`` also verifies that every ``notebooks/NN_*.py`` has its ``.ipynb`` twin with the same
-cells and that no ``.ipynb`` carries outputs (``tests/test_course.py`` runs it).
+cells, that no ``.ipynb`` carries outputs, and that every notebook ends with a questionnaire whose
+questions each say their kind and hide an answer, at most half of them recall (see
+:func:`questionnaire_problems`; ``tests/test_course.py`` runs it).
 
 This is a maintainer's tool (it needs the ``test`` or ``lab`` extra for jupytext and nbformat);
 what the notebooks import while they run lives in :mod:`tavaal_nb.classroom.environment`.
@@ -35,7 +37,8 @@ from tavaal_nb.checkout import repository_root
 __all__ = [
     "REPOSITORY", "BRANCH", "Lesson", "LESSONS", "repository_slug", "colab_url", "binder_url", "badges_markdown",
     "install_target", "colab_setup_source", "COLAB_TAGS", "render_notebook_text", "readme_table",
-    "render_readme", "notebook_paths", "check", "sync", "main",
+    "render_readme", "notebook_paths", "QUESTION_KINDS", "QUESTIONNAIRE_HEADING", "questionnaire_kinds",
+    "questionnaire_problems", "check", "sync", "main",
 ]
 
 REPOSITORY = "https://github.com/tavaal-nb/tavaal-nb"
@@ -233,6 +236,7 @@ def _problems_of_notebook(path: Path, repository: str, branch: str) -> list[str]
     badge_lines = [line for line in (md[0].source.split("\n") if md else []) if _is_badge_line(line)]
     if badge_lines != [badges_markdown(stem, repository, branch)]:
         problems.append(f"{path}: the first markdown cell's badges are not the ones for {repository} (run sync)")
+    problems += questionnaire_problems("\n\n".join(c.source for c in md), str(path))
     if not code or COLAB_TAG not in code[0].metadata.get("tags", []):
         problems.append(f"{path}: the first code cell is not the '{COLAB_TAG}' cell (run sync)")
     elif code[0].source != colab_setup_source(repository, branch) or code[0].metadata.get("tags", [])[:2] != COLAB_TAGS:
@@ -253,6 +257,79 @@ def _problems_of_notebook(path: Path, repository: str, branch: str) -> list[str]
             problems.append(f"{twin}: cell {k} carries outputs or an execution count (clear them)")
         if "id" not in cell:
             problems.append(f"{twin}: cell {k} has no id")
+    return problems
+
+
+# ------------------------------------------------------------------------------ questionnaires
+QUESTIONNAIRE_HEADING = "## Questionnaire"
+"""The heading of the section that closes every notebook."""
+QUESTION_KINDS = ("why", "what if", "predict", "recall")
+"""What a questionnaire question asks for, written in italics after its number: ``**3.** *(why)* Why ...?``.
+``why``: a reason (the paper's choice, a mechanism); ``what if``: what a changed setting would do; ``predict``:
+what a figure or number will show, to be said before looking and then checked; ``recall``: a fact or number
+from the lesson. At least half of a notebook's questions must be of the first three kinds."""
+ANSWER_BEGIN, ANSWER_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
+_QUESTION = re.compile(r"^\*\*(\d+)\.\*\*(.*)$", re.M)
+_KIND = re.compile(r"^ \*\(([^)]*)\)\* \S")
+_ANSWER = re.compile(re.escape(ANSWER_BEGIN) + r"\s*<details>.*?</details>\s*" + re.escape(ANSWER_END), re.S)
+
+
+def _questionnaire_section(markdown: str) -> str | None:
+    """The text under the ``## Questionnaire`` heading, up to the next heading of the same or a higher level."""
+    lines = markdown.split("\n")
+    start = next((k for k, line in enumerate(lines) if line.strip() == QUESTIONNAIRE_HEADING), None)
+    if start is None:
+        return None
+    end = next((k for k in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[k])), len(lines))
+    return "\n".join(lines[start + 1: end])
+
+
+def questionnaire_kinds(markdown: str) -> list[tuple[int, str | None]]:
+    """``(number, kind)`` of each question of a notebook's questionnaire, in order; ``kind`` is the tag as
+    written (``None`` without one). ``markdown``: the notebook's markdown cells joined by blank lines."""
+    section = _questionnaire_section(markdown) or ""
+    found = []
+    for match in _QUESTION.finditer(section):
+        kind = _KIND.match(match.group(2))
+        found.append((int(match.group(1)), kind.group(1) if kind else None))
+    return found
+
+
+def questionnaire_problems(markdown: str, name: str) -> list[str]:
+    """One line per way the questionnaire of ``markdown`` (a notebook's markdown cells joined by blank lines)
+    breaks the course's rules: a ``## Questionnaire`` section holding questions ``**1.**``, ``**2.**``, ...,
+    each tagged with a kind of :data:`QUESTION_KINDS` and followed by its answer region
+    (``<!-- BEGIN SOLUTION -->`` ``<details>`` ... ``</details>`` ``<!-- END SOLUTION -->``), and at least half
+    of them not ``recall``. ``name`` starts every line."""
+    section = _questionnaire_section(markdown)
+    if section is None:
+        return [f"{name}: no '{QUESTIONNAIRE_HEADING}' section (every notebook ends with one)"]
+    matches = list(_QUESTION.finditer(section))
+    if not matches:
+        return [f"{name}: the questionnaire has no questions (write them as **1.** *(why)* ...)"]
+    problems = []
+    numbers = [int(match.group(1)) for match in matches]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append(f"{name}: the questionnaire's questions are numbered {numbers}; number them 1 to {len(numbers)}")
+    valid = ", ".join(f"*({kind})*" for kind in QUESTION_KINDS)
+    kinds = []
+    for k, match in enumerate(matches):
+        number = match.group(1)
+        tag = _KIND.match(match.group(2))
+        if tag is None:
+            problems.append(f"{name}: question {number} has no kind; start it with one of {valid}")
+        elif tag.group(1) not in QUESTION_KINDS:
+            problems.append(f"{name}: question {number} has the unknown kind *({tag.group(1)})*; valid kinds: {valid}")
+        else:
+            kinds.append(tag.group(1))
+        end = matches[k + 1].start() if k + 1 < len(matches) else len(section)
+        if not _ANSWER.search(section, match.end(), end):
+            problems.append(f"{name}: question {number} has no answer region ({ANSWER_BEGIN} <details>...</details> "
+                            f"{ANSWER_END}) before the next question")
+    recall = kinds.count("recall")
+    if 2 * recall > len(matches):
+        problems.append(f"{name}: {recall} of the questionnaire's {len(matches)} questions are *(recall)*; at least "
+                        "half must be *(why)*, *(what if)* or *(predict)*")
     return problems
 
 
@@ -280,7 +357,8 @@ def render_readme(text: str, repository: str = REPOSITORY, branch: str = BRANCH)
 # ------------------------------------------------------------------------------ commands
 def check(root: str | Path = ".", repository: str = REPOSITORY, branch: str = BRANCH) -> list[str]:
     """Everything that disagrees with the generated badges, Colab cells and README table, every
-    notebook without its twin or out of sync with it, and every ``.ipynb`` with outputs."""
+    notebook without its twin or out of sync with it, every ``.ipynb`` with outputs, and every
+    questionnaire that breaks :func:`questionnaire_problems`' rules."""
     root = Path(root)
     problems = []
     paths = notebook_paths(root)
