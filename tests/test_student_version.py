@@ -60,6 +60,13 @@ def answer_regions(name: str) -> list[str]:
             for region in MARKDOWN_ANSWER.findall(source)]
 
 
+def outside_the_solutions(name: str) -> str:
+    """Every cell of the instructor notebook with its solution and answer regions taken out."""
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    return "\n".join(MARKDOWN_ANSWER.sub("", SOLUTION.sub("", source))
+                     for source in sources(path, "code") + sources(path, "markdown"))
+
+
 def digests(folder: Path) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
 
@@ -108,10 +115,13 @@ def test_student_version_holds_no_solution(student_dir, name):
     text = "\n".join(sources(student, "code"))
     assert "BEGIN SOLUTION" not in raw and "END SOLUTION" not in raw
     assert text.count("raise NotImplementedError()") == len(regions)
+    lesson = outside_the_solutions(name)
     for region in regions:  # no line of any solution survives (bar trivial ones such as a lone `return`)
         for line in (line.strip() for line in region.splitlines()):
             if len(line) > 12:
-                assert line not in text and json.dumps(line)[1:-1] not in raw, \
+                assert line not in text, f"{name}: solution line {line!r} is in the student's code"
+                # anywhere in the file (metadata included), unless the lesson's own text says it too
+                assert line in lesson or json.dumps(line)[1:-1] not in raw, \
                     f"{name}: solution line {line!r} is in the student version"
     for cell in json.loads(raw)["cells"]:
         assert not cell.get("outputs") and cell.get("execution_count") is None, "the student version carries outputs"
@@ -137,9 +147,8 @@ def test_student_checkers_say_not_implemented_yet(student_dir, name):
 def test_student_version_holds_no_answer(student_dir, name):
     """Every notebook's exercise and questionnaire answers sit in markdown solution regions; the student
     version replaces each by nbgrader's text stub, and no line of an answer survives anywhere in the file."""
-    instructor = sources(ROOT / "notebooks" / f"{name}.ipynb", "markdown")
     answers = answer_regions(name)
-    lesson = "\n".join(MARKDOWN_ANSWER.sub("", source) for source in instructor)  # the text outside the answers
+    lesson = outside_the_solutions(name)  # the text outside the answers
     assert answers, f"{name} has no answer region"
     assert all("<details>" in region for region in answers)
     student = student_dir / f"{name}.ipynb"
