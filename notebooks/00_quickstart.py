@@ -216,8 +216,8 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead.
 #
 # **1.** What is a *cycle* of active learning, and what happens in it, in order?
 #

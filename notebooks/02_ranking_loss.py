@@ -363,8 +363,8 @@ for name, entry in comparison.items():
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead.
 #
 # **1.** Why can't the loss of an unlabeled image be computed, and what does Learning Loss do instead?
 #

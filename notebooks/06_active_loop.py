@@ -464,8 +464,8 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead.
 #
 # **1.** What do the line and the band of a learning curve show?
 #

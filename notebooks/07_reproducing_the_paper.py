@@ -454,8 +454,8 @@ print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fa
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.)
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead.
 #
 # **1.** Name three settings the paper's text fixes and three it leaves out.
 #
