@@ -295,7 +295,12 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
     root = Path(root)
     if student_branch == BRANCH:
         raise ValueError(f"the student branch must differ from the instructor's {BRANCH!r}; got {student_branch!r}")
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{source}^{{commit}}")
+    found = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{source}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ValueError(f"{source!r} is not a commit of a git repository at {root}; give a commit, branch or tag "
+                         "of the instructor's edition (default: HEAD)")
+    commit = found.stdout.strip()
     ref = f"refs/heads/{student_branch}"
     _git(root, "check-ref-format", ref)
     checked_out = [line.split(" ", 1)[1] for line in _git(root, "worktree", "list", "--porcelain").splitlines()

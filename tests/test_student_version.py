@@ -268,8 +268,13 @@ def test_publish_commits_the_edition_to_a_branch_without_touching_the_checkout(t
     assert f"blob/{STUDENT_BRANCH}/notebooks/02_ranking_loss.ipynb" in notebook
     assert "student edition" in git(clone, "show", f"{STUDENT_BRANCH}:README.md")
     assert publish(clone) is None  # the branch already holds this edition: no new commit
+    git(clone, "worktree", "add", "--quiet", str(tmp_path / "checked-out"), STUDENT_BRANCH)
+    with pytest.raises(RuntimeError, match=f"branch '{STUDENT_BRANCH}' is checked out in a worktree"):
+        publish(clone)
 
 
-def test_publish_refuses_the_instructor_branch(tmp_path):
+def test_publish_refuses_the_instructor_branch_and_a_source_that_is_not_a_commit(tmp_path):
     with pytest.raises(ValueError, match="must differ from the instructor's"):
         publish(tmp_path, student_branch=BRANCH)
+    with pytest.raises(ValueError, match="'no-such-commit' is not a commit of a git repository"):
+        publish(ROOT, source="no-such-commit")
