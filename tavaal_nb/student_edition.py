@@ -233,7 +233,7 @@ def student_readme(repository: str = REPOSITORY, student_branch: str = STUDENT_B
         "Open a notebook with its Colab or Binder badge below, or work on your machine:",
         "",
         "```bash",
-        f"git clone --branch {student_branch} {repository}.git",
+        f"git clone --branch {student_branch} --single-branch {repository}.git",
         f"cd {repository_slug(repository).split('/')[1]}",
         "make lab        # creates .venv, installs the package, opens JupyterLab on notebooks/",
         "```",

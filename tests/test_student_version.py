@@ -96,7 +96,7 @@ def test_make_student_writes_the_edition_and_a_separate_answer_key(built, studen
     assert sorted(path.stem for path in (out / ANSWERS_DIR).glob("*.md")) == NOTEBOOKS
     assert sorted(path.name for path in out.iterdir()) == sorted([ANSWERS_DIR, "README.md", "notebooks"])
     readme = (out / "README.md").read_text()
-    assert f"git clone --branch {STUDENT_BRANCH} {REPOSITORY}" in readme
+    assert f"git clone --branch {STUDENT_BRANCH} --single-branch {REPOSITORY}" in readme
     for name in NOTEBOOKS:
         assert f"](notebooks/{name}.ipynb)" in readme and badges_markdown(name, branch=STUDENT_BRANCH) in readme
 
