@@ -7,7 +7,7 @@ is that course with
 
 - each solution replaced by nbgrader's stub (:class:`nbgrader.preprocessors.ClearSolutions`: code becomes
   ``raise NotImplementedError()``, whose checker then says "not implemented yet"; an answer becomes
-  "YOUR ANSWER HERE"), outputs cleared;
+  "YOUR ANSWER HERE"), any ``### BEGIN HIDDEN TESTS`` region removed (``ClearHiddenTests``), outputs cleared;
 - its Colab and Binder badges, its Colab install cell and every address of the course pointing at the
   student branch (:data:`STUDENT_BRANCH`), never at the instructor's (:class:`PointToStudentEdition`); links
   between notebooks stay relative, so they open the student notebook of the same name;
@@ -178,6 +178,7 @@ def student_config(repository: str = REPOSITORY, student_branch: str = STUDENT_B
     config = Config()
     config.NotebookExporter.preprocessors = [
         "nbgrader.preprocessors.ClearSolutions",
+        "nbgrader.preprocessors.ClearHiddenTests",
         "nbconvert.preprocessors.ClearOutputPreprocessor",
         f"{__name__}.PointToStudentEdition",
         f"{__name__}.KeepStudentMetadataOnly",
@@ -185,6 +186,7 @@ def student_config(repository: str = REPOSITORY, student_branch: str = STUDENT_B
     # the solution cells carry the markers only (no nbgrader cell metadata, which jupytext's pairing would not
     # keep): nbgrader's documented lightweight use
     config.ClearSolutions.enforce_metadata = False
+    config.ClearHiddenTests.enforce_metadata = False
     config.PointToStudentEdition.repository = repository
     config.PointToStudentEdition.student_branch = student_branch
     return config

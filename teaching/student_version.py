@@ -2,7 +2,7 @@
 # directly; `make student` (python -m tavaal_nb.student_edition build) runs the same preprocessors and also
 # writes the student README and the answer key. The preprocessors (tavaal_nb.student_edition.student_config):
 # nbgrader's ClearSolutions (every `BEGIN SOLUTION` ... `END SOLUTION` region becomes `raise NotImplementedError()`
-# in code, "YOUR ANSWER HERE" in markdown), ClearOutput, then the course's PointToStudentEdition (badges, Colab
+# in code, "YOUR ANSWER HERE" in markdown), ClearHiddenTests, ClearOutput, then the course's PointToStudentEdition (badges, Colab
 # install and GitHub links open the `student` branch) and KeepStudentMetadataOnly. Usage:
 #   jupyter nbconvert --config teaching/student_version.py --to notebook --output-dir student/notebooks notebooks/*.ipynb
 from tavaal_nb.student_edition import student_config

@@ -106,10 +106,13 @@ def test_instructor_notebooks_are_unchanged(built):
     assert after == before
 
 
-@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
+def test_every_exercise_notebook_has_a_code_solution():
+    assert [name for name in NOTEBOOKS if solution_regions(name)] == list(EXERCISE_NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_student_version_holds_no_solution(student_dir, name):
     regions = solution_regions(name)
-    assert regions, f"{name} has no solution region"
     student = student_dir / f"{name}.ipynb"
     raw = student.read_text()  # metadata and attachments included
     text = "\n".join(sources(student, "code"))
@@ -215,6 +218,13 @@ def test_an_answer_attachment_and_instructor_metadata_leave_the_student_notebook
     cell = run_student_preprocessors([answer]).cells[0]
     assert "the answer" not in cell.source and "YOUR ANSWER HERE" in cell.source
     assert set(cell.attachments) == {"figure.png"} and cell.metadata == {"tags": ["q"]}
+
+
+def test_a_hidden_test_leaves_the_student_notebook():
+    import nbformat
+
+    checker = nbformat.v4.new_code_cell("check_it(f)\n### BEGIN HIDDEN TESTS\nassert f(2) == 4\n### END HIDDEN TESTS")
+    assert run_student_preprocessors([checker]).cells[0].source == "check_it(f)"
 
 
 @pytest.mark.parametrize("link, why", [("02_ranking_loss.py", "instructor-only"),
