@@ -15,7 +15,7 @@ is that course with
 
 It lives on the branch :data:`STUDENT_BRANCH` of the same repository: the repository's files with ``notebooks/``
 holding the student notebooks only, a student ``README.md``, and without the instructor's material
-(:data:`INSTRUCTOR_ONLY`: the notebooks' ``.py`` sources, the tests, the teaching kit with its question bank).
+(:data:`INSTRUCTOR_ONLY`: the tests, the teaching kit with its question bank, the notebooks' ``.py`` sources).
 The answers go to :data:`ANSWERS_DIR`, a key for the instructor that is never committed to the branch.
 Usage (``make student``, ``make student-branch``)::
 
@@ -50,7 +50,7 @@ from tavaal_nb.course import (
 from tavaal_nb.environment import repository_root
 
 __all__ = [
-    "STUDENT_BRANCH", "ANSWERS_DIR", "INSTRUCTOR_ONLY", "PointToStudentEdition", "KeepStudentMetadataOnly",
+    "STUDENT_BRANCH", "ANSWERS_DIR", "INSTRUCTOR_ONLY", "REPLACED", "PointToStudentEdition", "KeepStudentMetadataOnly",
     "student_config", "student_addresses", "instructor_addresses", "relative_links", "answer_key",
     "student_readme", "build", "publish", "main",
 ]
@@ -59,8 +59,11 @@ STUDENT_BRANCH = "student"
 """The branch that holds the student edition; its notebooks' badges open it and Colab installs from it."""
 ANSWERS_DIR = "ANSWERS-instructor-only"
 """Where ``build`` writes the answer key (one markdown file per notebook); never part of the student branch."""
-INSTRUCTOR_ONLY = ("notebooks", "tests", "teaching", ".ci", "docs/teaching", "docs/site", "jupytext.toml", "README.md")
-"""Paths of the repository left out of the student branch (``notebooks/`` and ``README.md`` are replaced)."""
+INSTRUCTOR_ONLY = ("tests", "teaching", ".ci", "docs/teaching", "docs/site", "jupytext.toml")
+"""Paths of the repository left out of the student branch: the tests, the teaching kit (the question bank has
+answers), the site's build and the jupytext pairing of the notebooks' ``.py`` sources."""
+REPLACED = (NOTEBOOK_DIR, "README.md")
+"""Paths of the repository that the student branch holds in their student edition."""
 SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 NOTEBOOK_METADATA = ("kernelspec", "language_info")
 CELL_METADATA = ("tags",)
@@ -102,22 +105,21 @@ def relative_links(markdown: str) -> list[str]:
 
 
 def _link_problem(target: str, stems: set[str]) -> str | None:
-    """Why a relative link of a student notebook would not open the student edition (None when it does)."""
+    """Why a relative link of a student notebook (in ``notebooks/``) would not open the student edition on the
+    student branch (None when it does)."""
     path = target.split("#")[0].split("?")[0]
-    name = path.rsplit("/", 1)[-1]
-    if "/" not in path:
+    resolved = os.path.normpath(os.path.join(NOTEBOOK_DIR, path))
+    if resolved.startswith(".."):
+        return "it leaves the repository"
+    folder, _, name = resolved.rpartition("/")
+    if folder == NOTEBOOK_DIR:
         if name.endswith(".ipynb") and name[:-len(".ipynb")] in stems:
             return None
         if NOTEBOOK_PATTERN.match(name):
             return "the notebook sources (.py) are instructor-only"
-        return "only the course's notebooks sit beside a notebook in the student edition"
-    resolved = os.path.normpath(os.path.join(NOTEBOOK_DIR, path))
-    if resolved.startswith(".."):
-        return "it leaves the repository"
+        return "the student edition's notebooks/ holds the course's notebooks only"
     for excluded in INSTRUCTOR_ONLY:
         if resolved == excluded or resolved.startswith(excluded + "/"):
-            if excluded == NOTEBOOK_DIR and name.endswith(".ipynb") and name[:-len(".ipynb")] in stems:
-                return None
             return f"{excluded} is instructor-only (not on the student branch)"
     return None
 
@@ -290,10 +292,10 @@ def _git(root: Path, *args: str, env: dict | None = None, input: str | None = No
 def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = STUDENT_BRANCH,
             repository: str = REPOSITORY) -> str | None:
     """Commit the student edition of ``source`` (a commit of the repository at ``root``) onto the local branch
-    ``student_branch``: ``source``'s files less :data:`INSTRUCTOR_ONLY`, plus the student ``notebooks/`` and
-    ``README.md``. The answer key is not committed. Git's plumbing with a temporary index does it, so the working
-    tree, the index and the checked-out branch stay as they were. Returns the new commit, or None when the
-    branch already holds this edition."""
+    ``student_branch``: ``source``'s files less :data:`INSTRUCTOR_ONLY`, with the student ``notebooks/`` and
+    ``README.md`` (:data:`REPLACED`). The answer key is not committed. Git's plumbing with a temporary index
+    does it, so the working tree, the index and the checked-out branch stay as they were. Returns the new
+    commit, or None when the branch already holds this edition."""
     root = Path(root)
     if student_branch == BRANCH:
         raise ValueError(f"the student branch must differ from the instructor's {BRANCH!r}; got {student_branch!r}")
@@ -319,7 +321,7 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
         build(tmp / NOTEBOOK_DIR, edition, repository, student_branch)
         env = dict(os.environ, GIT_INDEX_FILE=str(tmp / "index"))
         _git(root, "read-tree", commit, env=env)
-        _git(root, "rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *INSTRUCTOR_ONLY, env=env)
+        _git(root, "rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *INSTRUCTOR_ONLY, *REPLACED, env=env)
         files = sorted((edition / NOTEBOOK_DIR).glob("*.ipynb")) + [edition / "README.md"]
         for path in files:
             blob = _git(root, "hash-object", "-w", "--", str(path))

@@ -40,7 +40,7 @@ from tavaal_nb.models import ConditionalVAE
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[teach]'); "
                                                   "the student edition needs it")
 from tavaal_nb.student_edition import (  # noqa: E402 (needs nbconvert, which the teach extra brings)
-    ANSWERS_DIR, STUDENT_BRANCH, publish, student_config,
+    ANSWERS_DIR, INSTRUCTOR_ONLY, STUDENT_BRANCH, publish, student_config,
 )
 
 
@@ -96,6 +96,7 @@ def test_make_student_writes_the_edition_and_a_separate_answer_key(built, studen
     assert sorted(path.stem for path in (out / ANSWERS_DIR).glob("*.md")) == NOTEBOOKS
     assert sorted(path.name for path in out.iterdir()) == sorted([ANSWERS_DIR, "README.md", "notebooks"])
     readme = (out / "README.md").read_text()
+    assert not [address for address in INSTRUCTOR_ADDRESSES if address in readme]
     assert f"git clone --branch {STUDENT_BRANCH} --single-branch {REPOSITORY}" in readme
     for name in NOTEBOOKS:
         assert f"](notebooks/{name}.ipynb)" in readme and badges_markdown(name, branch=STUDENT_BRANCH) in readme
@@ -190,8 +191,12 @@ def test_student_notebooks_point_at_the_student_edition(student_dir, name):
         if re.match(r"^[a-z]+:", target):
             continue
         resolved = (student_dir / target.split("#")[0]).resolve()
-        assert resolved.is_file() and resolved.is_relative_to(student_dir.resolve()), \
-            f"{name}: the link {target!r} does not open a notebook of the student edition"
+        if resolved.is_relative_to(student_dir.resolve()):  # a notebook: it must be one of the student edition
+            assert resolved.is_file(), f"{name}: the link {target!r} does not open a notebook of the student edition"
+        else:  # another file of the repository: the student branch must have it
+            path = resolved.relative_to(student_dir.parent.resolve()).as_posix()
+            assert (ROOT / path).is_file() and not path.startswith(INSTRUCTOR_ONLY), \
+                f"{name}: the link {target!r} opens nothing on the student branch"
     assert set(notebook["metadata"]) <= {"kernelspec", "language_info"}
     for cell in notebook["cells"]:
         assert set(cell["metadata"]) <= {"tags"} and "attachments" not in cell
@@ -228,6 +233,7 @@ def test_a_hidden_test_leaves_the_student_notebook():
 
 
 @pytest.mark.parametrize("link, why", [("02_ranking_loss.py", "instructor-only"),
+                                       ("../notebooks/02_ranking_loss.py", "instructor-only"),
                                        ("../tests/test_course.py", "tests is instructor-only"),
                                        ("../docs/teaching/question-bank.md", "docs/teaching is instructor-only")])
 def test_a_link_to_instructor_material_fails_the_build(link, why):
