@@ -71,15 +71,15 @@ MARKDOWN_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
 # ------------------------------------------------------------------------------ addresses
-def _address_patterns(repository: str, branch: str) -> list[tuple[re.Pattern, str]]:
-    """(pattern, replacement template with ``{branch}``) for every way the course writes a branch's address:
-    GitHub and Colab (``owner/name/blob/BRANCH/``), Binder (``/v2/gh/owner/name/BRANCH``), pip (``@BRANCH``)."""
+def _address_patterns(repository: str, branch: str) -> list[re.Pattern]:
+    """Every way the course writes an address on ``branch``, the part before the branch name as group 1: GitHub
+    and Colab (``owner/name/blob/BRANCH/``), Binder (``/v2/gh/owner/name/BRANCH``), pip (``git+...@BRANCH``)."""
     slug = re.escape(repository_slug(repository))
     b = re.escape(branch)
     return [
-        (re.compile(rf"({slug}/(?:blob|tree|raw)/){b}(?=/)"), r"\g<1>{branch}"),
-        (re.compile(rf"(/v2/gh/{slug}/){b}(?=[/?#\s)]|$)"), r"\g<1>{branch}"),
-        (re.compile(rf"(git\+{re.escape(repository)}(?:\.git)?@){b}(?=[\s\"']|$)"), r"\g<1>{branch}"),
+        re.compile(rf"({slug}/(?:blob|tree|raw)/){b}(?=/)"),
+        re.compile(rf"(/v2/gh/{slug}/){b}(?=[/?#\s)]|$)"),
+        re.compile(rf"(git\+{re.escape(repository)}(?:\.git)?@){b}(?=[\s\"']|$)"),
     ]
 
 
@@ -87,14 +87,14 @@ def student_addresses(text: str, repository: str = REPOSITORY, student_branch: s
                       instructor_branch: str = BRANCH) -> str:
     """``text`` with every address of the instructor's branch (badges, GitHub links, the Colab install)
     pointing at the student branch instead."""
-    for pattern, template in _address_patterns(repository, instructor_branch):
-        text = pattern.sub(template.replace("{branch}", student_branch.replace("\\", "\\\\")), text)
+    for pattern in _address_patterns(repository, instructor_branch):
+        text = pattern.sub(lambda match: match.group(1) + student_branch, text)
     return text
 
 
 def instructor_addresses(text: str, repository: str = REPOSITORY, instructor_branch: str = BRANCH) -> list[str]:
     """Every address of the instructor's branch that ``text`` still holds (empty for a student notebook)."""
-    return [match.group(0) for pattern, _ in _address_patterns(repository, instructor_branch)
+    return [match.group(0) for pattern in _address_patterns(repository, instructor_branch)
             for match in pattern.finditer(text)]
 
 
