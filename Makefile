@@ -92,15 +92,24 @@ chromium:
 browser-test: $(call stamp,$(BROWSER_EXTRAS)) chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
-# The student version of the course: nbgrader's ClearSolutions (through nbconvert, teaching/student_version.py)
-# turns every `### BEGIN SOLUTION` ... `### END SOLUTION` region into `raise NotImplementedError()` and clears
-# outputs; the notebooks land in $(STUDENT_DIR)/ (git-ignored). notebooks/ keeps the instructor's version.
+# The student edition of the course (tavaal_nb/classroom/student_edition.py, with nbgrader's ClearSolutions through
+# nbconvert): every solution becomes `raise NotImplementedError()` (its checker then says "not implemented yet"),
+# every questionnaire answer "YOUR ANSWER HERE", outputs are cleared, and the badges, the Colab install and the
+# course's links open the `student` branch. notebooks/ keeps the instructor's edition (the default view).
+#   make student          writes $(STUDENT_DIR)/notebooks/, $(STUDENT_DIR)/README.md (what the branch holds) and
+#                         $(STUDENT_DIR)/ANSWERS-instructor-only/ (the answer key; never on the branch)
+#   make student-branch   commits the student edition of HEAD onto the local branch $(STUDENT_BRANCH) (git plumbing:
+#                         the working tree, the index and the current branch are untouched); then
+#                         `git push origin $(STUDENT_BRANCH)` publishes it and the students' badges open it
 STUDENT_DIR ?= student
-.PHONY: student
+STUDENT_BRANCH ?= student
+.PHONY: student student-branch
 student: $(call stamp,test$(comma)teach)
 	rm -rf $(STUDENT_DIR)
-	$(PY) -m nbconvert --config teaching/student_version.py --to notebook --output-dir $(STUDENT_DIR) \
-		notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m tavaal_nb.classroom.student_edition build --out $(STUDENT_DIR) --branch $(STUDENT_BRANCH)
+
+student-branch: $(call stamp,test$(comma)teach)
+	$(PY) -m tavaal_nb.classroom.student_edition publish --branch $(STUDENT_BRANCH)
 
 # The course site (docs/site/build.py): every notebooks/NN_*.ipynb executed at $(PRESET) with the widgets'
 # static figures (a cell error fails the build, as under nbval), rendered by Sphinx + myst-nb into

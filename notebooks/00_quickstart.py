@@ -216,10 +216,10 @@ print("TA-VAAL minus random, per cycle (points):", ", ".join(f"{gap:+.2f}" for g
 # %% [markdown]
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
-# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
-# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead. Each question says what it asks for:
+# *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure or number will show
+# (say it before you look, then check), *(recall)* a fact from the lesson.
 #
 # **1.** *(recall)* What is a *cycle* of active learning, and what happens in it, in order?
 #

@@ -184,10 +184,10 @@ print(f"the dashboard saw {dashboard.cycles_done} cycles; it keeps each method's
 #
 # ## Questionnaire
 #
-# Answer each question in a sentence or two, then unfold the answer under it. (In the student version of the
-# course, which `make student` builds with nbgrader, each answer is replaced by a space for yours.) Each question
-# says what it asks for: *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure
-# or number will show (say it before you look, then check), *(recall)* a fact from the lesson.
+# Answer each question in a sentence or two, in the space under it (double-click the cell to write). The
+# instructor's edition of the course folds its own answer there instead. Each question says what it asks for:
+# *(why)* a reason, *(what if)* what a changed setting would do, *(predict)* what a figure or number will show
+# (say it before you look, then check), *(recall)* a fact from the lesson.
 #
 # **1.** *(what if)* You open notebook 06 on Colab with a GPU runtime and set nothing. Which preset does it use, and
 # what do you do to run it at the paper's scale?
