@@ -583,6 +583,10 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # - On an imbalanced pool the picks' class counts can differ from the pool's: sampling bias, which the test
 #   set's accuracy on the minority classes pays for.
 # - A strategy is a scoring function; the sandbox and the package take the same kind of function.
+# - The loop itself is short (train a fresh model, evaluate, pick $\min(b, |U|)$ positions in $U$, label
+#   them, repeat); written to that spec, with the sandbox's pieces, it draws the package's curve exactly.
+# - BALD, the entropy of the mean MC-dropout prediction minus the mean entropy, keeps the uncertainty the
+#   sampled models disagree on and drops the noise they all agree on.
 #
 # ## Exercises: a questionnaire
 #
@@ -601,6 +605,19 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # 13. Why is the loss head trained on *pairs*, and why does only the `lloss` strategy train it?
 # 14. Your scoring function returns one score per candidate. What must you pass when lower means better?
 # 15. What is the difference between a sandbox strategy's `context` and the real loop's `QueryContext`?
+# 16. Your loop trains a fresh model every cycle. Predict what the curve and entropy's picks would do if it
+#     trained one model before the first cycle and reused it.
+# 17. What goes wrong if the loop adds the strategy's `positions` to the labeled set instead of
+#     `unlabeled[positions]`?
+# 18. Predict, before running it: with a budget at least the size of the unlabeled pool, how many cycles does
+#     your loop run, whatever `cycles` is? What would one more cycle measure?
+# 19. Why does `random_sampling` draw from the generator it is given rather than from torch's global stream?
+# 20. With nothing labeled, which candidate may greedy k-center pick first? Why does k-center tend to pick
+#     outliers, and what would it do on a pool with a few far-away noisy points?
+# 21. Two candidates, $T = 4$ MC-dropout predictions each: A gives $(1, 0), (0, 1), (1, 0), (0, 1)$; B gives
+#     $(0.5, 0.5)$ four times. Compute the entropy of the mean prediction and BALD for each. Which does
+#     entropy sampling prefer, and which BALD?
+# 22. What would BALD's scores be if the $T$ passes ran in eval mode (dropout off), and what would the picks be?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answers</summary>
@@ -635,6 +652,26 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # 15. The sandbox context holds ready-made tensors (probabilities, embeddings) for a 2-D pool; the real
 #     `QueryContext` holds the trained task model, the image data and the candidate indices, and the
 #     strategy computes what it needs (e.g. logits with `infer`).
+# 16. The accuracy would stay that of the first model at every cycle (the labels bought are never learned
+#     from), and entropy would rank the candidates the same way every cycle: cycle $k$ would take ranks
+#     $kb + 1$ to $(k + 1)b$ of the first model's ranking, chosen by a model that never sees their labels.
+# 17. Positions run from 0 to $|U| - 1$, so the loop labels the points with those *pool* indices: some are
+#     already labeled (the set grows by fewer than $b$), the others are not the ones chosen. The strategy's
+#     choice is thrown away and the labels pile up at low indices.
+# 18. One: that cycle labels everything, and a cycle with nothing to pick does not run. One more cycle would
+#     train on the whole pool: the full-data upper bound, not an active-learning result.
+# 19. So that the picks depend on the seed alone, not on how many random numbers the model's initialisation,
+#     dropout or another strategy drew before: runs are reproducible and strategies compared on the same
+#     seed stay paired. The checker reseeds the global stream between two calls with generators seeded alike.
+# 20. Any: every distance to an empty labeled set is infinite. It maximises the distance to the nearest
+#     centre, and isolated points are far from everything, so outliers are picked early; on a noisy pool it
+#     spends labels on them (Sener & Savarese also give a robust variant that tolerates some outliers).
+# 21. Both mean predictions are $(0.5, 0.5)$, entropy $\log 2 \approx 0.693$: entropy sampling cannot choose.
+#     BALD: A $= 0.693 - 0 = 0.693$, B $= 0.693 - 0.693 = 0$. BALD picks A, where the sampled models
+#     disagree and a label settles it; B is noise every model agrees on, which no label removes.
+# 22. The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 up
+#     to rounding: the picks are decided by rounding noise and tie-breaking, no better than random.
+#     `mc_dropout_probabilities` switches dropout on for the passes and off again.
 #
 # </details>
 # <!-- END SOLUTION -->

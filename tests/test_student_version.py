@@ -15,7 +15,7 @@ import pytest
 from tavaal_nb.exercises import NotImplementedYet
 
 ROOT = Path(__file__).resolve().parent.parent
-EXERCISE_NOTEBOOKS = ("02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
+EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 # What the exercise cells may use from the lesson's earlier cells.
 PRELUDE = """
