@@ -673,3 +673,28 @@ def test_bald_checker_rejects_plausible_mistakes(wrong, fragments):
 
 def test_bald_checker_rejects_the_reference():
     rejects(check_bald, bald_delegated, "calls the package's", "reference_bald_scores")
+
+
+# ----------------------------------------------------------------------------- every new checker
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("checker", [check_active_loop, check_random_sampling, check_entropy_sampling,
+                                     check_margin_sampling, check_k_center, check_bald])
+def test_every_checker_says_not_implemented_yet_and_refuses_a_non_function(checker):
+    with pytest.raises(NotImplementedYet, match="not implemented yet: write stub in the cell above"):
+        checker(stub)
+    with pytest.raises(ExerciseFailed, match="expected a function, got int"):
+        checker(3)
+
+
+def test_sampling_checkers_leave_the_global_random_stream_alone():
+    torch.manual_seed(321)
+    expected = torch.rand(3)
+    torch.manual_seed(321)
+    check_random_sampling(random_by_permutation)  # reseeds the global stream inside one case
+    check_active_loop(loop_with_masks)
+    assert torch.equal(torch.rand(3), expected)
