@@ -451,7 +451,8 @@ curves_figure({**{f"{name} (package)": (run.labeled_sizes, run.accuracy, "solid"
 # %%
 for name, (sizes, accuracy) in mine.items():
     assert sizes == package[name].labeled_sizes == [10, 20, 30, 40, 50, 60]
-    print(f"{name:8} yours {[round(a, 1) for a in accuracy]}\n{'':8} package {[round(a, 1) for a in package[name].accuracy]}")
+    print(f"{name:8} yours   {[round(a, 1) for a in accuracy]}")
+    print(f"{'':8} package {[round(a, 1) for a in package[name].accuracy]}")
 
 # %% [markdown]
 # ## 9. BALD: uncertainty the model could lose (MC dropout)

@@ -182,7 +182,8 @@ def loop_cycle_always_zero(pool_size, initial, budget, cycles, train, evaluate, 
         model = train(labeled, 0)
         sizes.append(labeled.numel())
         accuracies.append(evaluate(model))
-        labeled = torch.cat([labeled, unlabeled[strategy(model, labeled, unlabeled, min(budget, unlabeled.numel()), 0)]])
+        positions = strategy(model, labeled, unlabeled, min(budget, unlabeled.numel()), 0)
+        labeled = torch.cat([labeled, unlabeled[positions]])
     return sizes, accuracies
 
 
@@ -318,7 +319,8 @@ def random_scores(n, budget, generator):
 
 def random_delegated(n, budget, generator):
     from tavaal_nb.sandbox import strategies
-    return strategies._random(type("C", (), {"candidates": torch.arange(n), "generator": generator})()).argsort()[:budget]
+    context = type("Context", (), {"candidates": torch.arange(n), "generator": generator})()
+    return strategies._random(context).argsort()[:budget]
 
 
 @pytest.mark.parametrize("right", [random_by_permutation, random_by_multinomial, random_by_sorting_noise])

@@ -237,7 +237,8 @@ def _grow_hint(cycle: int, missing: list[int], extra: list[int]) -> str:
     return ""
 
 
-def _behaviour_case(pool_size: int, initial: list[int], budget: int, cycles: int) -> Callable[[LoopFunction], str | None]:
+def _behaviour_case(pool_size: int, initial: list[int], budget: int,
+                    cycles: int) -> Callable[[LoopFunction], str | None]:
     def run(fn: LoopFunction) -> str | None:
         recorder = _Recorder(pool_size, budget, set(initial))
         start = torch.tensor(initial, dtype=torch.long)
@@ -299,7 +300,8 @@ def _zero_cycles_case(fn: LoopFunction) -> str | None:
 # ----------------------------------------------------------------------------- the package's curve
 
 
-def _sandbox_case(strategy: str, initial: int, budget: int, cycles: int, seed: int) -> Callable[[LoopFunction], str | None]:
+def _sandbox_case(strategy: str, initial: int, budget: int, cycles: int,
+                  seed: int) -> Callable[[LoopFunction], str | None]:
     pool = make_toy_pool("moons", largest=40, seed=3)
     steps = 30
 
