@@ -63,13 +63,13 @@ def _entropy(probabilities: Tensor) -> Tensor:
 
 def reference_entropy(probabilities: Tensor) -> Tensor:
     """Predictive entropy per candidate, ``H(x) = -sum_c p(c|x) log p(c|x)`` (nats): entropy sampling
-    labels the highest (Settles, *Active Learning Literature Survey*, 2009, eq. 2.3)."""
+    labels the highest (Settles, *Active Learning Literature Survey*, 2009, sec. 3.1)."""
     return _entropy(probabilities)
 
 
 def reference_margin(probabilities: Tensor) -> Tensor:
     """Margin per candidate, ``p_(1) - p_(2)``, the gap between the two most probable classes: margin
-    sampling labels the smallest (Scheffer et al., 2001; Settles 2009, eq. 2.2)."""
+    sampling labels the smallest (Scheffer et al., 2001; Settles 2009, sec. 3.1)."""
     top = probabilities.double().topk(2, dim=1).values
     return top[:, 0] - top[:, 1]
 
@@ -375,7 +375,7 @@ def check_k_center(fn: KCenterRule) -> int:
 
 
 def reference_bald_scores(probabilities: Tensor) -> Tensor:
-    """BALD (Gal, Islam & Ghahramani, 2017, eq. 3; Houlsby et al., 2011): the mutual information between a
+    """BALD (Houlsby et al., 2011; with MC dropout, Gal, Islam & Ghahramani, 2017): the mutual information between a
     candidate's label and the model's weights, estimated from ``T`` MC-dropout predictions ``p_t``
     (``probabilities``: ``(T, n, C)``): ``I = H[mean_t p_t] - mean_t H[p_t]``, in nats."""
     return _entropy(probabilities.double().mean(dim=0)) - _entropy(probabilities).mean(dim=0)
