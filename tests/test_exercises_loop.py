@@ -582,10 +582,10 @@ def test_k_center_checker_accepts_every_greedy_sequence(right):
 @pytest.mark.parametrize("wrong, fragments", [
     (k_center_no_update, ("pick 3", "update the distances")),
     (k_center_mean_distance, ("largest mean distance", "*nearest* member")),
-    (k_center_argmin, ("pick 1",)),
+    (k_center_argmin, ("pick 1", "*nearest* to the labeled set")),
     (k_center_l1, ("L1 distance",)),
     (k_center_sorted, ("right set in another order",)),
-    (k_center_ignores_labeled, ("ignores the labeled points",)),
+    (k_center_ignores_labeled, ("made with nothing labeled", "measure from the labeled points")),
     (k_center_picks_twice, ("every candidate twice", "chosen twice")),
 ])
 def test_k_center_checker_rejects_plausible_mistakes(wrong, fragments):

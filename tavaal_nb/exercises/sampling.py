@@ -340,7 +340,11 @@ def _k_center_hint(got: Tensor, labeled: Tensor, candidates: Tensor, budget: int
         if got.tolist() == _greedy(labeled, candidates, budget, norm=1.0).tolist():
             return said + "; your picks are greedy k-center in L1 distance: use the Euclidean distance"
     if step == 0 and labeled.shape[0]:
-        return said + " (your first pick ignores the labeled points?)"
+        nearest = torch.cdist(points, labeled.double()).min(dim=1).values
+        if choice == int(torch.argmin(nearest)):
+            return said + "; you took the candidate *nearest* to the labeled set: k-center takes the farthest"
+        if choice == int(reference_k_center(labeled[:0], candidates, budget)[0]):
+            return said + "; your first pick is the one made with nothing labeled: measure from the labeled points"
     return said
 
 
@@ -385,7 +389,7 @@ def _bald_case(probabilities: Tensor) -> Callable[[BaldRule], str | None]:
     def run(fn: BaldRule) -> str | None:
         expected = reference_bald_scores(probabilities)
         got = call_learner(fn, probabilities.clone())
-        reason = compare_tensors("the BALD scores", got, expected, rtol=1e-4, atol=1e-5, check_dtype=False)
+        reason = compare_tensors("your BALD output", got, expected, rtol=1e-4, atol=1e-5, check_dtype=False)
         if reason is None or not isinstance(got, Tensor) or got.shape != expected.shape:
             if reason and isinstance(got, Tensor) and got.numel() == probabilities.shape[0]:
                 reason += " (one score per candidate: average over the T samples, dimension 0)"
