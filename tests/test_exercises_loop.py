@@ -700,3 +700,12 @@ def test_sampling_checkers_leave_the_global_random_stream_alone():
     check_random_sampling(random_by_permutation)  # reseeds the global stream inside one case
     check_active_loop(loop_with_masks)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_sandbox_pieces_refuse_an_unlabeled_pool_that_misses_the_picks():
+    pool = make_toy_pool("moons", largest=20, seed=0)
+    pieces = sandbox_loop_pieces(pool, "entropy", steps=5)
+    labeled = torch.arange(5)
+    model = pieces.train(labeled, 0)
+    with pytest.raises(ValueError, match="which are not in `unlabeled`: pass the pool indices that are not labeled"):
+        pieces.strategy(model, labeled, torch.tensor([5]), 3, 0)  # three picks, one unlabeled point given

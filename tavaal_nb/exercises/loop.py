@@ -87,6 +87,10 @@ def sandbox_loop_pieces(pool: ToyPool, strategy: str | SandboxStrategy | None = 
                                       trains_loss_head)
             picks = context.candidates[resolved(context)]
         position_of = {int(index): position for position, index in enumerate(unlabeled.tolist())}
+        outside = [int(index) for index in picks.tolist() if int(index) not in position_of]
+        if outside:
+            raise ValueError(f"the sandbox strategy picked pool indices {outside[:6]}, which are not in `unlabeled`: "
+                             "pass the pool indices that are not labeled")
         return torch.tensor([position_of[int(index)] for index in picks.tolist()], dtype=torch.long)
 
     return LoopPieces(train, evaluate, choose if resolved is not None else None)
