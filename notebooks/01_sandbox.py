@@ -444,7 +444,8 @@ def my_k_center(model, labeled, unlabeled, budget, cycle):
 pieces = sandbox_loop_pieces(moons, seed=0)
 mine = {name: active_learning_loop(moons.size, start, 10, 6, pieces.train, pieces.evaluate, rule)
         for name, rule in (("random", my_random), ("entropy", my_entropy), ("coreset", my_k_center))}
-package = {name: run_sandbox(moons, name, initial=10, budget=10, cycles=6) for name in mine}
+package = {"random": random_run, "entropy": entropy_run,  # section 1's runs: the same seed and settings
+           "coreset": run_sandbox(moons, "coreset", initial=10, budget=10, cycles=6)}
 curves_figure({**{f"{name} (package)": (run.labeled_sizes, run.accuracy, "solid") for name, run in package.items()},
                **{f"{name} (yours)": (*mine[name], "dot") for name in mine}}, "your strategies in your loop")
 
