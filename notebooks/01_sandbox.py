@@ -26,7 +26,10 @@
 # - the **cold start**: with almost no labels, uncertainty can do worse than random picks;
 # - **sampling bias**: what a strategy's picks do to the class counts of an imbalanced pool;
 # - VAAL's discriminator (eqs. 8-9) and Learning Loss's loss prediction (eq. 1) on points you can see;
-# - how to write your own strategy, try it here, then register it and run it in the package's real loop.
+# - how to write your own strategy, try it here, then register it and run it in the package's real loop;
+# - to write the loop itself and the baselines (random, entropy, margin, greedy k-center), graded, and to
+#   reproduce the package's curve with your loop; BALD with MC dropout, which separates what the model does
+#   not know from noise.
 #
 # **Prerequisites**: notebook 00 (the whole method in one run); nothing from the notebooks after this one.
 # No ResNet appears here: the task model is a two-layer MLP that trains in milliseconds, so every figure is
@@ -256,7 +259,285 @@ assert [p.tolist() for p in mine.picks] == [p.tolist() for p in builtin.picks]  
 # picks for the imbalanced blobs, anything.
 
 # %% [markdown]
-# ## 8. Register it and run the real loop
+# ## 8. Your turn: write the loop and the baselines (graded)
+#
+# Until now `run_sandbox` ran the loop for you. Here you write it, and the four baseline strategies, and a
+# checker grades each. The loop first. You are given three functions and write what calls them:
+#
+# - `train(labeled, cycle)` trains a **fresh** model on the pool indices `labeled` and returns it;
+# - `evaluate(model)` returns its test accuracy (%);
+# - `strategy(model, labeled, unlabeled, b, cycle)` returns the **positions, within `unlabeled`**, of the
+#   `b` points to label next.
+#
+# Cycle $k = 0, 1, \dots$: train on $L_k$, evaluate, let the strategy pick $b = \min(\text{budget}, |U_k|)$
+# points of $U_k$ (the pool minus $L_k$), and move them to $L_{k+1}$. Stop after `cycles` cycles, or earlier
+# when no unlabeled point is left (a cycle with nothing to pick does not run). Return two lists, one entry per
+# cycle: the size of $L_k$ and the accuracy.
+
+# %%
+import torch
+
+
+def active_learning_loop(pool_size, initial, budget, cycles, train, evaluate, strategy):
+    """Pool-based active learning from the labeled pool indices `initial`: returns (sizes, accuracies)."""
+    ### BEGIN SOLUTION
+    labeled = torch.as_tensor(initial, dtype=torch.long).clone()
+    sizes, accuracies = [], []
+    for cycle in range(cycles):
+        is_labeled = torch.zeros(pool_size, dtype=torch.bool)
+        is_labeled[labeled] = True
+        unlabeled = torch.nonzero(~is_labeled).reshape(-1)
+        if unlabeled.numel() == 0:  # everything is labeled: nothing left to pick
+            break
+        model = train(labeled, cycle)
+        sizes.append(labeled.numel())
+        accuracies.append(evaluate(model))
+        positions = strategy(model, labeled, unlabeled, min(budget, unlabeled.numel()), cycle)
+        labeled = torch.cat([labeled, unlabeled[positions]])
+    return sizes, accuracies
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_active_loop
+
+check_active_loop(active_learning_loop)
+
+# %% [markdown]
+# The checker ran your loop with instrumented `train`, `evaluate` and `strategy` (which record what they were
+# given and how often), then with the sandbox's own pieces. Those are yours to use: `sandbox_loop_pieces`
+# trains and seeds exactly as `run_sandbox` does, so on the same seed your loop must draw section 1's
+# entropy curve, point for point.
+
+# %%
+import plotly.graph_objects as go
+
+from tavaal_nb.classroom.exercises import sandbox_loop_pieces
+from tavaal_nb.classroom.sandbox import initial_labeled
+
+start = initial_labeled(moons, 10, seed=0)  # section 1's 10 initial points
+my_sizes, my_accuracy = active_learning_loop(moons.size, start, 10, 6, *sandbox_loop_pieces(moons, "entropy", seed=0))
+
+
+def curves_figure(curves, title):
+    """Accuracy against labeled points, one line per `{name: (sizes, accuracies, dash)}`."""
+    figure = go.Figure()
+    for name, (sizes, accuracy, dash) in curves.items():
+        figure.add_trace(go.Scatter(x=sizes, y=accuracy, name=name, mode="lines+markers", line={"dash": dash}))
+    figure.update_layout(title=title, xaxis_title="labeled points", yaxis_title="test accuracy (%)",
+                         template="plotly_white", height=340)
+    return figure
+
+
+curves_figure({"run_sandbox (the package)": (entropy_run.labeled_sizes, entropy_run.accuracy, "solid"),
+               "your loop": (my_sizes, my_accuracy, "dot")}, "entropy, seed 0: your loop on the package's")
+
+# %%
+assert my_sizes == entropy_run.labeled_sizes
+assert my_accuracy == entropy_run.accuracy  # exactly: the same models, the same picks
+
+# %% [markdown]
+# Now the strategies. Each returns **positions** (an integer tensor, $\min(b, n)$ of them, each once) and
+# uses nothing from the package. **Random**: a uniform subset of the $n$ candidates, drawn from the
+# `generator` you are given (so that a seed fixes the picks whatever else used torch's random stream).
+
+# %%
+def random_sampling(num_candidates, budget, generator):
+    """`min(budget, num_candidates)` distinct positions, uniformly at random, from `generator`."""
+    ### BEGIN SOLUTION
+    return torch.randperm(num_candidates, generator=generator)[:budget]
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_random_sampling
+
+check_random_sampling(random_sampling)
+
+# %% [markdown]
+# **Entropy** sampling labels the $b$ highest $H(x) = -\sum_c p(c \mid x) \log p(c \mid x)$; a class with
+# $p = 0$ adds $0 \log 0 = 0$. **Margin** sampling labels the $b$ smallest gaps $p_{(1)} - p_{(2)}$ between the
+# two most probable classes. `probabilities` has one row per candidate; ties may be broken either way.
+
+# %%
+def entropy_sampling(probabilities, budget):
+    """Positions of the `budget` candidates with the highest predictive entropy."""
+    ### BEGIN SOLUTION
+    entropy = -torch.special.xlogy(probabilities, probabilities).sum(dim=1)
+    return torch.argsort(entropy, descending=True)[:budget]
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_entropy_sampling
+
+check_entropy_sampling(entropy_sampling)
+
+# %%
+def margin_sampling(probabilities, budget):
+    """Positions of the `budget` candidates with the smallest margin p_(1) - p_(2)."""
+    ### BEGIN SOLUTION
+    top_two = probabilities.topk(2, dim=1).values
+    return torch.argsort(top_two[:, 0] - top_two[:, 1])[:budget]
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_margin_sampling
+
+check_margin_sampling(margin_sampling)
+
+# %% [markdown]
+# **Greedy k-center** (section 2's rule, Sener & Savarese 2018): keep, for every candidate, the distance to its
+# nearest *centre*, the centres being the labeled points; $b$ times, pick the candidate where it is largest
+# and make that pick a centre too (update the distances). Return the positions in the order picked. With
+# nothing labeled every distance is infinite and any first pick will do.
+
+# %%
+def k_center_greedy(labeled, candidates, budget):
+    """Greedy k-center on embeddings `labeled` (m, d) and `candidates` (n, d): positions in pick order."""
+    ### BEGIN SOLUTION
+    nearest = torch.full((candidates.shape[0],), float("inf"), dtype=candidates.dtype)
+    if labeled.shape[0] > 0:
+        nearest = torch.cdist(candidates, labeled).min(dim=1).values
+    picks = []
+    for _ in range(min(budget, candidates.shape[0])):
+        choice = int(torch.argmax(nearest))
+        picks.append(choice)
+        nearest = torch.minimum(nearest, (candidates - candidates[choice]).norm(dim=1))
+        nearest[choice] = -1.0  # never picked twice, even when every distance left is 0
+    return torch.tensor(picks, dtype=torch.long)
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_k_center
+
+check_k_center(k_center_greedy)
+
+# %% [markdown]
+# Your loop with your strategies: each turns the model's view of the pool (softmax, last hidden layer) into
+# picks. Against the package's runs on the same seed: random draws other picks (its generator is used another
+# way), so its curve differs; entropy and core-set compute the same rule, so theirs coincide unless a tie at
+# the threshold is broken the other way.
+
+# %%
+def model_view(model, indices):
+    """The sandbox MLP's softmax and last hidden layer on the pool points `indices`."""
+    with torch.no_grad():
+        logits, embedding, _ = model(moons.x[indices])
+    return torch.softmax(logits, dim=1), embedding
+
+
+def my_random(model, labeled, unlabeled, budget, cycle):
+    return random_sampling(unlabeled.numel(), budget, torch.Generator().manual_seed(cycle))
+
+
+def my_entropy(model, labeled, unlabeled, budget, cycle):
+    return entropy_sampling(model_view(model, unlabeled)[0], budget)
+
+
+def my_k_center(model, labeled, unlabeled, budget, cycle):
+    return k_center_greedy(model_view(model, labeled)[1], model_view(model, unlabeled)[1], budget)
+
+
+pieces = sandbox_loop_pieces(moons, seed=0)
+mine = {name: active_learning_loop(moons.size, start, 10, 6, pieces.train, pieces.evaluate, rule)
+        for name, rule in (("random", my_random), ("entropy", my_entropy), ("coreset", my_k_center))}
+package = {"random": random_run, "entropy": entropy_run,  # section 1's runs: the same seed and settings
+           "coreset": run_sandbox(moons, "coreset", initial=10, budget=10, cycles=6)}
+curves_figure({**{f"{name} (package)": (run.labeled_sizes, run.accuracy, "solid") for name, run in package.items()},
+               **{f"{name} (yours)": (*mine[name], "dot") for name in mine}}, "your strategies in your loop")
+
+# %%
+for name, (sizes, accuracy) in mine.items():
+    assert sizes == package[name].labeled_sizes == [10, 20, 30, 40, 50, 60]
+    print(f"{name:8} yours   {[round(a, 1) for a in accuracy]}")
+    print(f"{'':8} package {[round(a, 1) for a in package[name].accuracy]}")
+
+# %% [markdown]
+# ## 9. BALD: uncertainty the model could lose (MC dropout)
+#
+# Entropy cannot tell two kinds of uncertainty apart: a point on the overlap of the two moons is 50/50 for
+# *any* good model (noise, which no label removes), while a point in a region the model never saw is 50/50
+# because the model does not know (which a label fixes). **MC dropout** (Gal & Ghahramani 2016) keeps dropout
+# on at prediction time: $T$ forward passes give $T$ predictions $p_1, \dots, p_T$, as if from $T$ plausible
+# models. **BALD** (Gal, Islam & Ghahramani 2017) scores how much they *disagree*, the mutual information
+# between the label and the model,
+#
+# $$I(x) = H\Big[\frac{1}{T}\sum_t p_t(\cdot \mid x)\Big] - \frac{1}{T}\sum_t H\big[p_t(\cdot \mid x)\big]:$$
+#
+# the entropy of the mean prediction minus the mean entropy of the predictions. $T$ passes that agree on 50/50
+# give $\log 2 - \log 2 = 0$; passes that are each sure but of different classes give $\log 2 - 0$.
+# `probabilities` has shape $(T, n, C)$; return one score per candidate (nats).
+
+# %%
+def bald_scores(probabilities):
+    """BALD per candidate from T MC-dropout predictions of shape (T, n, C)."""
+    ### BEGIN SOLUTION
+    def entropy(p):
+        return -torch.special.xlogy(p, p).sum(dim=-1)
+
+    return entropy(probabilities.mean(dim=0)) - entropy(probabilities).mean(dim=0)
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_bald
+
+check_bald(bald_scores)
+
+# %% [markdown]
+# The sandbox MLP takes a `dropout` probability (`train_mlp(..., dropout=0.3)`, off by default), and
+# `mc_dropout_probabilities` makes the $T$ passes. On 20 labeled moons points: the total uncertainty (entropy of
+# the mean) against BALD's share of it.
+
+# %%
+from plotly.subplots import make_subplots
+
+from tavaal_nb.classroom.sandbox import mc_dropout_probabilities, train_mlp
+
+labeled_20 = initial_labeled(moons, 20, seed=0)
+dropout_model = train_mlp(moons.x[labeled_20], moons.y[labeled_20], 2, dropout=0.3, seed=0)
+samples = mc_dropout_probabilities(dropout_model, moons.x, samples=30, seed=0)
+total = -torch.special.xlogy(samples.mean(dim=0), samples.mean(dim=0)).sum(dim=1)
+bald = bald_scores(samples)
+bald_figure = make_subplots(1, 2, subplot_titles=("entropy of the mean prediction", "BALD (disagreement)"))
+for column, score in enumerate((total, bald), 1):
+    bald_figure.add_trace(go.Scatter(x=moons.x[:, 0], y=moons.x[:, 1], mode="markers", showlegend=False,
+                                     marker={"color": score, "colorscale": "Viridis", "size": 5}), 1, column)
+    bald_figure.add_trace(go.Scatter(x=moons.x[labeled_20, 0], y=moons.x[labeled_20, 1], mode="markers",
+                                     showlegend=column == 1, name="labeled",
+                                     marker={"color": "red", "symbol": "x", "size": 8}), 1, column)
+bald_figure.update_layout(title="MC dropout, T = 30, on 20 labeled points (bright = high score)", height=360,
+                          template="plotly_white")
+bald_figure
+
+# %%
+assert samples.shape == (30, moons.size, 2)
+assert (bald >= -1e-5).all() and (bald <= total + 1e-5).all()  # 0 <= I <= H[mean]
+print(f"BALD is {100 * (bald.sum() / total.sum()).item():.0f}% of the total uncertainty summed over the pool")
+
+# %% [markdown]
+# In your loop, BALD is one more strategy: train with dropout, sample, take the highest scores.
+
+# %%
+dropout_pieces = sandbox_loop_pieces(moons, seed=0, dropout=0.3)
+
+
+def my_bald(model, labeled, unlabeled, budget, cycle):
+    return bald_scores(mc_dropout_probabilities(model, moons.x[unlabeled], samples=20, seed=cycle)).topk(budget).indices
+
+
+bald_curve = active_learning_loop(moons.size, start, 10, 6, dropout_pieces.train, dropout_pieces.evaluate, my_bald)
+curves_figure({"BALD (yours, dropout 0.3)": (*bald_curve, "solid"), "entropy (yours)": (*mine["entropy"], "dot"),
+               "random (package)": (random_run.labeled_sizes, random_run.accuracy, "dash")}, "BALD in your loop")
+
+# %%
+assert bald_curve[0] == [10, 20, 30, 40, 50, 60]
+
+# %% [markdown]
+# ## 10. Register it and run the real loop
 #
 # The real loop gives a strategy a `QueryContext`: the trained ResNet (`context.task`), the image pool
 # (`context.data`), the indices of the `candidates`, the `budget`. The same margin, computed from the task
@@ -304,6 +585,10 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # - On an imbalanced pool the picks' class counts can differ from the pool's: sampling bias, which the test
 #   set's accuracy on the minority classes pays for.
 # - A strategy is a scoring function; the sandbox and the package take the same kind of function.
+# - The loop itself is short (train a fresh model, evaluate, pick $\min(b, |U|)$ positions in $U$, label
+#   them, repeat); written to that spec, with the sandbox's pieces, it draws the package's curve exactly.
+# - BALD, the entropy of the mean MC-dropout prediction minus the mean entropy, keeps the uncertainty the
+#   sampled models disagree on and drops the noise they all agree on.
 #
 # ## Questionnaire
 #
@@ -504,6 +789,95 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # The sandbox context holds ready-made tensors (probabilities, embeddings) for a 2-D pool; the real `QueryContext`
 # holds the trained task model, the image data and the candidate indices, and the strategy computes what it needs
 # (e.g. logits with `infer`).
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **18.** *(predict)* Your loop trains a fresh model every cycle. Predict what the curve and entropy's picks would do if it
+# trained one model before the first cycle and reused it.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The accuracy would stay that of the first model at every cycle (the labels bought are never learned
+# from), and entropy would rank the candidates the same way every cycle: cycle $k$ would take ranks
+# $kb + 1$ to $(k + 1)b$ of the first model's ranking, chosen by a model that never sees their labels.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **19.** *(what if)* What goes wrong if the loop adds the strategy's `positions` to the labeled set instead of
+# `unlabeled[positions]`?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Positions run from 0 to $|U| - 1$, so the loop labels the points with those *pool* indices: some are
+# already labeled (the set grows by fewer than $b$), the others are not the ones chosen. The strategy's
+# choice is thrown away and the labels pile up at low indices.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **20.** *(predict)* Predict, before running it: with a budget at least the size of the unlabeled pool, how many cycles does
+# your loop run, whatever `cycles` is? What would one more cycle measure?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# One: that cycle labels everything, and a cycle with nothing to pick does not run. One more cycle would
+# train on the whole pool: the full-data upper bound, not an active-learning result.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **21.** *(why)* Why does `random_sampling` draw from the generator it is given rather than from torch's global stream?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# So that the picks depend on the seed alone, not on how many random numbers the model's initialisation,
+# dropout or another strategy drew before: runs are reproducible and strategies compared on the same
+# seed stay paired. The checker reseeds the global stream between two calls with generators seeded alike.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **22.** *(why)* With nothing labeled, which candidate may greedy k-center pick first? Why does k-center tend to pick
+# outliers, and what would it do on a pool with a few far-away noisy points?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Any: every distance to an empty labeled set is infinite. It maximises the distance to the nearest
+# centre, and isolated points are far from everything, so outliers are picked early; on a noisy pool it
+# spends labels on them (Sener & Savarese also give a robust variant that tolerates some outliers).
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **23.** *(predict)* Two candidates, $T = 4$ MC-dropout predictions each: A gives $(1, 0), (0, 1), (1, 0), (0, 1)$; B gives
+# $(0.5, 0.5)$ four times. Predict which one entropy sampling prefers and which one BALD prefers, then compute
+# the entropy of the mean prediction and BALD for each.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Both mean predictions are $(0.5, 0.5)$, entropy $\log 2 \approx 0.693$: entropy sampling cannot choose.
+# BALD: A $= 0.693 - 0 = 0.693$, B $= 0.693 - 0.693 = 0$. BALD picks A, where the sampled models
+# disagree and a label settles it; B is noise every model agrees on, which no label removes.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **24.** *(what if)* What would BALD's scores be if the $T$ passes ran in eval mode (dropout off), and what would the picks be?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 up
+# to rounding: the picks are decided by rounding noise and tie-breaking, no better than random.
+# `mc_dropout_probabilities` switches dropout on for the passes and off again.
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -112,3 +112,35 @@ def test_a_slider_change_redraws_a_different_figure():
     view.add_strategy(first_coordinate)
     assert "first-coordinate" in view.strategy.options and view.strategy.value == "first-coordinate"
     assert view.figure.layout.title.text.startswith("first-coordinate, cycle 2")
+
+
+def test_mc_dropout_samples_differ_are_seeded_and_leave_the_model_in_eval_mode():
+    from tavaal_nb.classroom.sandbox import mc_dropout_probabilities, train_mlp
+
+    pool = make_toy_pool("moons", largest=40, seed=0)
+    model = train_mlp(pool.x[:20], pool.y[:20], 2, steps=30, dropout=0.3, seed=1)
+    again = train_mlp(pool.x[:20], pool.y[:20], 2, steps=30, dropout=0.3, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))  # masks seeded too
+    torch.manual_seed(5)
+    expected_global = torch.rand(2)
+    torch.manual_seed(5)
+    samples = mc_dropout_probabilities(model, pool.x, samples=6, seed=2)
+    assert torch.equal(torch.rand(2), expected_global)  # the global stream is untouched
+    assert samples.shape == (6, pool.size, 2)
+    assert torch.allclose(samples.sum(dim=-1), torch.ones(6, pool.size))
+    assert not torch.equal(samples[0], samples[1])  # a fresh mask per pass
+    assert torch.equal(samples, mc_dropout_probabilities(model, pool.x, samples=6, seed=2))
+    assert not model.training
+    with torch.no_grad():  # in eval mode dropout is off: two predictions agree
+        assert torch.equal(model(pool.x)[0], model(pool.x)[0])
+
+
+def test_mc_dropout_needs_dropout_and_dropout_is_a_probability():
+    from tavaal_nb.classroom.sandbox import SandboxMLP, mc_dropout_probabilities, train_mlp
+
+    pool = make_toy_pool("moons", largest=20, seed=0)
+    plain = train_mlp(pool.x, pool.y, 2, steps=5)
+    with pytest.raises(ValueError, match="needs a model with dropout"):
+        mc_dropout_probabilities(plain, pool.x)
+    with pytest.raises(ValueError, match=r"dropout is a probability in \[0, 1\), got 1.0"):
+        SandboxMLP(2, dropout=1.0)

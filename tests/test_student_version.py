@@ -20,7 +20,7 @@ from tavaal_nb.classroom.exercises import NotImplementedYet
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXERCISE_NOTEBOOKS = ("02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
+EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 MARKDOWN_ANSWER = re.compile(r"<!-- BEGIN SOLUTION -->\n(.*?)<!-- END SOLUTION -->", re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")

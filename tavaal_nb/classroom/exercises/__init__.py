@@ -15,6 +15,7 @@ A function that still raises ``NotImplementedError`` (nbgrader's student stub) g
 
 | notebook | the learner writes | checker |
 |---|---|---|
+| 01 | the pool-based loop; random, entropy, margin sampling; greedy k-center; BALD | :func:`check_active_loop`, :func:`check_random_sampling`, :func:`check_entropy_sampling`, :func:`check_margin_sampling`, :func:`check_k_center`, :func:`check_bald` |
 | 02 | eq. 4, the Ranker loss | :func:`check_ranker_loss` |
 | 03 | the reparameterisation; eq. 6 | :func:`check_reparameterize`, :func:`check_conditional_vae_objective` |
 | 04 | one adversarial step (eqs. 7, 8); eq. 9 | :func:`check_adversarial_step`, :func:`check_selection` |
@@ -24,12 +25,22 @@ A function that still raises ``NotImplementedError`` (nbgrader's student stub) g
 from tavaal_nb.classroom.exercises.adversarial import check_adversarial_step, check_selection
 from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_table_1_row
 from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
+from tavaal_nb.classroom.exercises.loop import check_active_loop, sandbox_loop_pieces
 from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
+from tavaal_nb.classroom.exercises.sampling import (check_bald, check_entropy_sampling, check_k_center, check_margin_sampling,
+                                          check_random_sampling)
 from tavaal_nb.classroom.exercises.vae import check_conditional_vae_objective, check_reparameterize
 
 __all__ = [
     "ExerciseFailed",
     "NotImplementedYet",
+    "check_active_loop",
+    "sandbox_loop_pieces",
+    "check_random_sampling",
+    "check_entropy_sampling",
+    "check_margin_sampling",
+    "check_k_center",
+    "check_bald",
     "check_ranker_loss",
     "check_reparameterize",
     "check_conditional_vae_objective",

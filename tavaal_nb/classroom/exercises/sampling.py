@@ -1,0 +1,446 @@
+"""Checkers for the baseline strategies the learner writes in the sandbox (notebook 01).
+
+Random, entropy and margin sampling, greedy k-center (core-set, Sener & Savarese 2018) and
+MC-dropout BALD (Gal, Islam & Ghahramani 2017). Every picking rule returns the **positions**
+of the chosen candidates (an integer tensor, ``min(budget, candidates)`` of them, each once);
+ties at the threshold may be broken either way, so a pick is graded by the score it carries,
+not by its position. Random picks are graded on their distribution (seeded, so the verdict
+is the same at every run), greedy k-center step by step (every farthest candidate is a valid
+next pick), BALD on its values.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from tavaal_nb.classroom.exercises.harness import Case, ExerciseFailed, call_learner, compare_tensors, run_cases, short
+from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
+from tavaal_nb.strategies import base, coreset
+
+__all__ = [
+    "check_random_sampling", "check_entropy_sampling", "check_margin_sampling", "check_k_center",
+    "check_bald", "reference_entropy", "reference_margin", "reference_k_center", "reference_bald_scores",
+]
+
+RandomRule = Callable[[int, int, torch.Generator], Tensor]
+ScoreRule = Callable[[Tensor, int], Tensor]
+KCenterRule = Callable[[Tensor, Tensor, int], Tensor]
+BaldRule = Callable[[Tensor], Tensor]
+
+
+# ----------------------------------------------------------------------------- shared
+
+
+def _positions(got: object, count: int, limit: int, budget: int) -> Tensor:
+    """The learner's answer as positions, or ExerciseFailed saying what is wrong with it."""
+    if not isinstance(got, Tensor) or got.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        kind = got.dtype if isinstance(got, Tensor) else type(got).__name__
+        raise ExerciseFailed(f"return the chosen candidates' positions as an integer tensor, got {kind}"
+                             + (" (scores? return positions, e.g. from argsort or topk's indices)"
+                                if isinstance(got, Tensor) and got.is_floating_point() else ""))
+    got = got.reshape(-1).long().cpu()
+    if got.numel() != count:
+        raise ExerciseFailed(f"{got.numel()} positions chosen for budget {budget} among {limit} candidates, "
+                             f"expected min(budget, candidates) = {count}")
+    if got.unique().numel() != got.numel():
+        raise ExerciseFailed(f"a candidate was chosen twice: {got.tolist()[:12]} (pick each position once)")
+    if got.numel() and (int(got.min()) < 0 or int(got.max()) >= limit):
+        raise ExerciseFailed(f"positions must lie in 0..{limit - 1}, got {got.tolist()[:12]}")
+    return got
+
+
+def _entropy(probabilities: Tensor) -> Tensor:
+    """``-sum_c p_c log p_c`` over the last dimension, in float64, with ``0 log 0 = 0``."""
+    p = probabilities.double()
+    return -torch.where(p > 0, p * p.clamp_min(1e-300).log(), torch.zeros_like(p)).sum(dim=-1)
+
+
+def reference_entropy(probabilities: Tensor) -> Tensor:
+    """Predictive entropy per candidate, ``H(x) = -sum_c p(c|x) log p(c|x)`` (nats): entropy sampling
+    labels the highest (Settles, *Active Learning Literature Survey*, 2009, sec. 3.1)."""
+    return _entropy(probabilities)
+
+
+def reference_margin(probabilities: Tensor) -> Tensor:
+    """Margin per candidate, ``p_(1) - p_(2)``, the gap between the two most probable classes: margin
+    sampling labels the smallest (Scheffer et al., 2001; Settles 2009, sec. 3.1)."""
+    top = probabilities.double().topk(2, dim=1).values
+    return top[:, 0] - top[:, 1]
+
+
+def _score_case(probabilities: Tensor, budget: int, score: Callable[[Tensor], Tensor], prefer: str,
+                wrong_end_hint: str, others: list[tuple[Callable[[Tensor], Tensor], str, str]]
+                ) -> Callable[[ScoreRule], str | None]:
+    def run(fn: ScoreRule) -> str | None:
+        scores = score(probabilities)
+        count = min(budget, scores.numel())
+        got = _positions(call_learner(fn, probabilities.clone(), budget), count, scores.numel(), budget)
+        order = scores.sort(descending=prefer == "highest").values
+        chosen, wanted = scores[got].sort().values, order[:count].sort().values
+        if torch.allclose(chosen, wanted, rtol=1e-6, atol=1e-9):  # ties may be broken either way
+            return None
+        if torch.allclose(chosen, scores.sort(descending=prefer != "highest").values[:count].sort().values):
+            return f"you chose the {count} {'lowest' if prefer == 'highest' else 'highest'} scores{wrong_end_hint}"
+        for other, other_prefer, hint in others:
+            values = other(probabilities)
+            other_order = values.sort(descending=other_prefer == "highest").values[:count].sort().values
+            if torch.allclose(values[got].sort().values, other_order) and not torch.allclose(
+                    values[order_positions(scores, prefer, count)].sort().values, other_order):
+                return hint
+        if torch.isnan(probabilities).any() or (probabilities == 0).any():
+            extra = " (some probabilities are exactly 0: does your score give nan there? 0 log 0 counts as 0)"
+        else:
+            extra = ""
+        return (f"the chosen candidates score {short(chosen, 8)}, expected the {count} {prefer}, "
+                f"{short(wanted, 8)}{extra}")
+
+    return run
+
+
+def order_positions(scores: Tensor, prefer: str, count: int) -> Tensor:
+    return torch.argsort(scores if prefer == "lowest" else -scores, stable=True)[:count]
+
+
+def _dirichlet(n: int, classes: int, seed: int, concentration: float = 1.0) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    gamma = -torch.log(torch.rand(n, classes, generator=generator, dtype=torch.float64)) ** (1 / concentration)
+    return (gamma / gamma.sum(dim=1, keepdim=True)).float()
+
+
+def _probability_cases() -> list[tuple[str, Tensor, int]]:
+    """Named ``(what, probabilities, budget)``: random rows, one-hot rows, tied rows, edge budgets."""
+    three = _dirichlet(30, 3, seed=1)
+    ten = _dirichlet(25, 10, seed=2)
+    two = _dirichlet(20, 2, seed=3)
+    with_zeros = torch.cat([torch.eye(3)[[0, 1, 2, 0]], three[:8]])  # certain rows: p = 0 for two classes
+    tied = torch.tensor([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05], [0.5, 0.3, 0.2], [0.4, 0.4, 0.2], [0.8, 0.1, 0.1],
+                         [0.5, 0.3, 0.2], [0.6, 0.2, 0.2], [0.7, 0.2, 0.1]])
+    return [
+        ("30 candidates, 3 classes, budget 5", three, 5),
+        ("25 candidates, 10 classes, budget 7", ten, 7),
+        ("two classes, budget 4", two, 4),
+        ("certain candidates (probability exactly 0 for some classes), budget 6", with_zeros, 6),
+        ("three identical candidates tie at the threshold, two fit (budget 3)", tied, 3),
+        ("budget 1", three, 1),
+        ("budget = number of candidates (take them all)", tied, 8),
+        ("a budget above the number of candidates takes them all", two[:4], 9),
+        ("float64 probabilities, budget 5", ten.double(), 5),
+    ]
+
+
+def _least_confidence(probabilities: Tensor) -> Tensor:
+    return 1.0 - probabilities.double().max(dim=1).values
+
+
+# ----------------------------------------------------------------------------- random
+
+
+def _random_counts(fn: RandomRule, n: int, b: int, draws: int) -> tuple[Tensor, Tensor]:
+    """How often each position, and each pair of positions, was picked over ``draws`` seeded calls."""
+    singles = torch.zeros(n)
+    pairs = torch.zeros(n, n)
+    for seed in range(draws):
+        got = _positions(call_learner(fn, n, b, torch.Generator().manual_seed(10_000 + seed)), b, n, b)
+        singles[got] += 1
+        pairs[got[:, None], got[None, :]] += 1
+    return singles, pairs
+
+
+def _random_shape_case(n: int, b: int) -> Callable[[RandomRule], str | None]:
+    def run(fn: RandomRule) -> str | None:
+        _positions(call_learner(fn, n, b, torch.Generator().manual_seed(5)), min(b, n), n, b)
+        return None
+
+    return run
+
+
+def _random_seeded_case(fn: RandomRule) -> str | None:
+    torch.manual_seed(1)
+    first = call_learner(fn, 40, 6, torch.Generator().manual_seed(7))
+    torch.manual_seed(2)
+    second = call_learner(fn, 40, 6, torch.Generator().manual_seed(7))
+    first, second = _positions(first, 6, 40, 6), _positions(second, 6, 40, 6)
+    if not torch.equal(first, second):
+        return (f"two calls with generators seeded alike chose {first.tolist()} and {second.tolist()}: draw from "
+                "the `generator` argument (e.g. generator=generator), not from torch's global stream")
+    answers = {tuple(_positions(call_learner(fn, 40, 6, torch.Generator().manual_seed(s)), 6, 40, 6).tolist())
+               for s in range(8)}
+    if len(answers) == 1:
+        return f"eight generators seeded differently all gave {sorted(answers)[0]}: the picks are not random"
+    return None
+
+
+def _random_uniform_case(fn: RandomRule) -> str | None:
+    n, b, draws = 10, 3, 2000
+    singles, _ = _random_counts(fn, n, b, draws)
+    expected = draws * b / n
+    chi2 = float(((singles - expected) ** 2 / expected).sum())
+    if chi2 > 45.0:  # 9 degrees of freedom: a correct sampler exceeds 45 with probability below 1e-6
+        return (f"over {draws} seeded draws of {b} among {n}, the positions were picked {singles.long().tolist()} "
+                f"times, expected about {expected:.0f} each (chi-square {chi2:.0f}): every candidate must be "
+                "equally likely")
+    return None
+
+
+def _random_pairs_case(fn: RandomRule) -> str | None:
+    n, b, draws = 6, 2, 3000
+    _, pairs = _random_counts(fn, n, b, draws)
+    together = pairs[torch.triu_indices(n, n, 1).unbind()]
+    expected = draws / together.numel()
+    chi2 = float(((together - expected) ** 2 / expected).sum())
+    if chi2 > 55.0:  # 14 degrees of freedom: a correct sampler exceeds 55 with probability below 1e-6
+        return (f"over {draws} seeded draws of {b} among {n}, the {together.numel()} pairs came "
+                f"{together.long().tolist()} times, expected about {expected:.0f} each: every *batch* must be "
+                "equally likely, not only every position (are the picks neighbours of one random start?)")
+    return None
+
+
+def check_random_sampling(fn: RandomRule) -> int:
+    """Grade ``fn(num_candidates, budget, generator) -> positions``: ``min(budget, num_candidates)``
+    distinct positions, a uniform random subset, drawn from ``generator`` only (the same seed
+    gives the same picks, whatever the global stream). Graded on seeded draws: the counts per
+    position and per pair of positions must be those of a uniform sample. Calling the
+    package's random strategy fails."""
+    cases = [
+        Case("10 of 50 candidates", _random_shape_case(50, 10)),
+        Case("budget 1", _random_shape_case(7, 1)),
+        Case("budget = number of candidates (take them all)", _random_shape_case(9, 9)),
+        Case("a budget above the number of candidates takes them all", _random_shape_case(4, 10)),
+        Case("the picks come from the generator", _random_seeded_case),
+        Case("every position equally likely (2000 seeded draws)", _random_uniform_case),
+        Case("every pair equally likely (3000 seeded draws)", _random_pairs_case),
+    ]
+    forbidden = [(sandbox_strategies, "_random")] if hasattr(sandbox_strategies, "_random") else []
+    return run_cases("random sampling", fn, cases, "a uniform sample without replacement", forbidden=forbidden)
+
+
+# ----------------------------------------------------------------------------- entropy and margin
+
+
+def check_entropy_sampling(fn: ScoreRule) -> int:
+    """Grade ``fn(probabilities, budget) -> positions``: the ``min(budget, n)`` candidates with the
+    highest predictive entropy ``-sum_c p_c log p_c`` (:func:`reference_entropy`; ``0 log 0 = 0``),
+    ties at the threshold broken either way. Calling the package's ``entropy_scores``,
+    ``highest`` or ``lowest`` fails."""
+    others = [(_least_confidence, "highest", "you chose the lowest top probability (least confidence); entropy "
+               "weighs every class's probability, -sum_c p_c log p_c")]
+    cases = [Case(what, _score_case(p, b, reference_entropy, "highest",
+                                    ": entropy sampling labels the most uncertain, the highest entropy", others))
+             for what, p, b in _probability_cases()]
+    return run_cases("entropy sampling", fn, cases, "the highest predictive entropy",
+                     forbidden=_score_references())
+
+
+def check_margin_sampling(fn: ScoreRule) -> int:
+    """Grade ``fn(probabilities, budget) -> positions``: the ``min(budget, n)`` candidates with the
+    smallest margin ``p_(1) - p_(2)`` between the two most probable classes
+    (:func:`reference_margin`), ties broken either way. Calling the package's ``margin_scores``,
+    ``highest`` or ``lowest`` fails."""
+    def top_minus_least(probabilities: Tensor) -> Tensor:
+        p = probabilities.double()
+        return p.max(dim=1).values - p.min(dim=1).values
+
+    others = [(_least_confidence, "highest", "you chose the lowest top probability (least confidence); the margin "
+               "is the gap between the two most probable classes"),
+              (top_minus_least, "lowest", "you chose the smallest gap between the most and the *least* probable "
+               "class; the margin uses the two most probable")]
+    cases = [Case(what, _score_case(p, b, reference_margin, "lowest",
+                                    ": margin sampling labels the smallest margin (the most uncertain)", others))
+             for what, p, b in _probability_cases()]
+    return run_cases("margin sampling", fn, cases, "the smallest margin p_(1) - p_(2)", forbidden=_score_references())
+
+
+def _score_references() -> list[tuple[object, str]]:
+    """The package's entropy and margin (wherever they live now), its top-k pickers and this module's answers."""
+    this = sys.modules[__name__]
+    references: list[tuple[object, str]] = [(base, "highest"), (base, "lowest"), (this, "reference_entropy"),
+                                            (this, "reference_margin")]
+    for module_name in ("tavaal_nb.classroom.sandbox.strategies", "tavaal_nb.strategies.scores"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        references += [(module, name) for name in ("entropy_scores", "margin_scores") if hasattr(module, name)]
+    return references
+
+
+# ----------------------------------------------------------------------------- k-center
+
+
+def reference_k_center(labeled: Tensor, candidates: Tensor, budget: int) -> Tensor:
+    """Greedy k-center (Sener & Savarese, 2018, Alg. 1): ``budget`` times, label the candidate farthest
+    from its nearest centre, ``u = argmax_i min_j ||x_i - x_j||``, the centres being the labeled points
+    and the picks so far. Returns positions in pick order."""
+    return _greedy(labeled, candidates, budget, norm=2.0)
+
+
+def _greedy(labeled: Tensor, candidates: Tensor, budget: int, norm: float) -> Tensor:
+    candidates = candidates.double()
+    nearest = torch.full((candidates.shape[0],), math.inf, dtype=torch.float64)
+    if labeled.shape[0]:
+        nearest = torch.cdist(candidates, labeled.double(), p=norm).min(dim=1).values
+    picks = []
+    for _ in range(min(budget, candidates.shape[0])):
+        choice = int(torch.argmax(nearest))
+        picks.append(choice)
+        nearest = torch.minimum(nearest, torch.cdist(candidates, candidates[choice:choice + 1], p=norm).reshape(-1))
+        nearest[choice] = -1.0
+    return torch.tensor(picks, dtype=torch.long)
+
+
+def _k_center_case(labeled: Tensor, candidates: Tensor, budget: int) -> Callable[[KCenterRule], str | None]:
+    def run(fn: KCenterRule) -> str | None:
+        n = candidates.shape[0]
+        count = min(budget, n)
+        got = _positions(call_learner(fn, labeled.clone(), candidates.clone(), budget), count, n, budget)
+        points = candidates.double()
+        nearest = torch.full((n,), math.inf, dtype=torch.float64)
+        if labeled.shape[0]:
+            nearest = torch.cdist(points, labeled.double()).min(dim=1).values
+        taken = torch.zeros(n, dtype=torch.bool)
+        for step, choice in enumerate(got.tolist()):
+            free = nearest.masked_fill(taken, -1.0)
+            best = float(free.max())
+            distance = float(nearest[choice])
+            if not (distance == best or distance >= best - 1e-5 * (1.0 + best)):
+                return f"pick {step + 1}: " + _k_center_hint(got, labeled, candidates, budget, step, choice,
+                                                            distance, best, int(free.argmax()))
+            taken[choice] = True
+            nearest = torch.minimum(nearest, (points - points[choice]).norm(dim=1))
+        return None
+
+    return run
+
+
+def _k_center_hint(got: Tensor, labeled: Tensor, candidates: Tensor, budget: int, step: int, choice: int,
+                   distance: float, best: float, farthest: int) -> str:
+    said = (f"candidate {choice} is {distance:.4g} from its nearest centre, but candidate {farthest} is {best:.4g} "
+            "away (the centres: the labeled points and the picks so far)")
+    expected = reference_k_center(labeled, candidates, budget)
+    if sorted(got.tolist()) == sorted(expected.tolist()):
+        return said + "; your picks are the right set in another order: return them in the order chosen"
+    points = candidates.double()
+    if labeled.shape[0]:
+        distances = torch.cdist(points, labeled.double())
+        for name, values in (("nearest", distances.min(dim=1).values), ("mean", distances.mean(dim=1)),
+                             ("farthest", distances.max(dim=1).values)):
+            top = torch.argsort(-values, stable=True)[:got.numel()]
+            if sorted(got.tolist()) == sorted(top.tolist()):
+                if name == "nearest":
+                    return said + ("; your picks are the candidates farthest from the labeled set, all measured "
+                                   "once: after each pick, update the distances (a pick is a centre too)")
+                return said + (f"; your picks are the candidates with the largest {name} distance to the labeled "
+                               "points: a candidate's distance to a set is to its *nearest* member")
+        if got.tolist() == _greedy(labeled, candidates, budget, norm=1.0).tolist():
+            return said + "; your picks are greedy k-center in L1 distance: use the Euclidean distance"
+    if step == 0 and labeled.shape[0]:
+        nearest = torch.cdist(points, labeled.double()).min(dim=1).values
+        if choice == int(torch.argmin(nearest)):
+            return said + "; you took the candidate *nearest* to the labeled set: k-center takes the farthest"
+        if choice == int(reference_k_center(labeled[:0], candidates, budget)[0]):
+            return said + "; your first pick is the one made with nothing labeled: measure from the labeled points"
+    return said
+
+
+def check_k_center(fn: KCenterRule) -> int:
+    """Grade ``fn(labeled, candidates, budget) -> positions`` (embeddings ``(m, d)`` and ``(n, d)``):
+    greedy k-center, the ``min(budget, n)`` positions in pick order, each the candidate farthest
+    (Euclidean) from its nearest centre among the labeled points and the earlier picks. Every
+    tie may be broken either way: each pick is graded against the distances at its step. With
+    no labeled point (``m = 0``) any first pick is right. Calling the package's
+    ``k_center_greedy`` fails."""
+    generator = torch.Generator().manual_seed(4)
+    labeled, candidates = torch.randn(5, 2, generator=generator), torch.randn(40, 2, generator=generator)
+    deep_labeled, deep = torch.randn(12, 16, generator=generator), torch.randn(60, 16, generator=generator)
+    grid = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij"), dim=-1).reshape(-1, 2)
+    twins = torch.cat([candidates[:6], candidates[:6]])
+    cases = [
+        Case("40 points in 2-D, 5 labeled, budget 6", _k_center_case(labeled, candidates, 6)),
+        Case("60 embeddings in 16-D, 12 labeled, budget 10", _k_center_case(deep_labeled, deep, 10)),
+        Case("nothing labeled yet (any first pick), budget 4", _k_center_case(torch.empty(0, 2), candidates, 4)),
+        Case("budget 1", _k_center_case(labeled, candidates, 1)),
+        Case("a 4 x 4 grid, one corner labeled: ties at every step", _k_center_case(grid[:1], grid[1:], 5)),
+        Case("every candidate twice (a twin of a pick is 0 away), budget = all 12", _k_center_case(labeled, twins, 12)),
+        Case("a labeled point is also a candidate", _k_center_case(candidates[:3], candidates[2:20], 5)),
+        Case("a budget above the number of candidates takes them all", _k_center_case(labeled, candidates[:5], 9)),
+        Case("float64 embeddings", _k_center_case(deep_labeled.double(), deep.double(), 8)),
+    ]
+    return run_cases("greedy k-center (core-set)", fn, cases, "k-center greedy, step by step",
+                     forbidden=[(coreset, "k_center_greedy"), (sys.modules[__name__], "reference_k_center")])
+
+
+# ----------------------------------------------------------------------------- BALD
+
+
+def reference_bald_scores(probabilities: Tensor) -> Tensor:
+    """BALD (Houlsby et al., 2011; with MC dropout, Gal, Islam & Ghahramani, 2017): the mutual information between a
+    candidate's label and the model's weights, estimated from ``T`` MC-dropout predictions ``p_t``
+    (``probabilities``: ``(T, n, C)``): ``I = H[mean_t p_t] - mean_t H[p_t]``, in nats."""
+    return _entropy(probabilities.double().mean(dim=0)) - _entropy(probabilities).mean(dim=0)
+
+
+def _bald_case(probabilities: Tensor) -> Callable[[BaldRule], str | None]:
+    def run(fn: BaldRule) -> str | None:
+        expected = reference_bald_scores(probabilities)
+        got = call_learner(fn, probabilities.clone())
+        reason = compare_tensors("your BALD output", got, expected, rtol=1e-4, atol=1e-5, check_dtype=False)
+        if reason is None or not isinstance(got, Tensor) or got.shape != expected.shape:
+            if reason and isinstance(got, Tensor) and got.numel() == probabilities.shape[0]:
+                reason += " (one score per candidate: average over the T samples, dimension 0)"
+            return reason
+        return reason + _bald_hint(probabilities, got.detach().double())
+
+    return run
+
+
+def _bald_hint(probabilities: Tensor, got: Tensor) -> str:
+    if torch.isnan(got).any():
+        return " (nan: a probability of exactly 0 adds 0 log 0 = 0 to an entropy)"
+    mean_entropy = _entropy(probabilities).mean(dim=0)
+    entropy_of_mean = _entropy(probabilities.double().mean(dim=0))
+    expected = entropy_of_mean - mean_entropy
+    close = lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-5)  # noqa: E731
+    if close(got, entropy_of_mean):
+        return (" (these are the entropies of the mean prediction, H[mean_t p_t], the total uncertainty: subtract "
+                "the mean of the T predictions' entropies)")
+    if close(got, mean_entropy):
+        return (" (these are the mean entropies of the T predictions, the part BALD *removes*: the noise the "
+                "model expects; BALD is H[mean_t p_t] minus this)")
+    if close(got, -expected):
+        return " (the sign is flipped: I = H[mean_t p_t] - mean_t H[p_t] >= 0)"
+    if close(got * math.log(2), expected):
+        return " (your values are in bits, log base 2: use the natural log, nats)"
+    if close(got, probabilities.shape[0] * expected) or close(got, _entropy(probabilities.double().sum(dim=0))
+                                                              - _entropy(probabilities).sum(dim=0)):
+        return " (the T predictions are summed, not averaged: divide by T)"
+    return ""
+
+
+def check_bald(fn: BaldRule) -> int:
+    """Grade ``fn(probabilities) -> scores``: from ``T`` MC-dropout softmax predictions of shape
+    ``(T, n, C)``, one BALD score per candidate, ``H[mean_t p_t] - mean_t H[p_t]`` in nats
+    (:func:`reference_bald_scores`; ``0 log 0 = 0``), shape ``(n,)``. Calling
+    ``reference_bald_scores`` fails."""
+    generator = torch.Generator().manual_seed(6)
+    logits = torch.randn(20, 15, 3, generator=generator) * 2
+    varied = torch.softmax(logits, dim=-1)
+    agree = torch.softmax(torch.randn(1, 10, 4, generator=generator), dim=-1).expand(8, 10, 4).contiguous()
+    split = torch.eye(2)[torch.tensor([0, 1] * 5)][:, None, :].expand(10, 3, 2).contiguous()  # half 0, half 1
+    ten = torch.softmax(torch.randn(12, 9, 10, generator=generator) * 3, dim=-1)
+    cases = [
+        Case("T = 20 samples, 15 candidates, 3 classes", _bald_case(varied)),
+        Case("T = 1 sample: no disagreement, BALD = 0", _bald_case(varied[:1])),
+        Case("every sample agrees: BALD = 0 however uncertain", _bald_case(agree)),
+        Case("one-hot samples, half say class 0, half class 1: BALD = log 2", _bald_case(split)),
+        Case("T = 12, 10 classes", _bald_case(ten)),
+        Case("two classes", _bald_case(torch.softmax(logits[:, :, :2], dim=-1))),
+        Case("float64 probabilities", _bald_case(varied.double())),
+    ]
+    return run_cases("BALD (MC dropout)", fn, cases, "H[mean p] - mean H[p]",
+                     forbidden=[(sys.modules[__name__], "reference_bald_scores")])
