@@ -9,7 +9,6 @@ entry per invocation, each naming the code that wrote its cycles.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import platform
 import subprocess
 from pathlib import Path
@@ -40,14 +39,14 @@ def _git(folder: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-@functools.lru_cache(maxsize=None)
 def source_commit(package_root: Path = PACKAGE_ROOT) -> dict[str, Any]:
     """``{"git_commit": sha, "git_dirty": bool}`` of the git checkout holding ``package_root``, both None when
     the package does not run from one (an installed wheel, no git on the machine).
 
     ``git_dirty`` is True when tracked files differ from the commit (untracked files are not counted). The
     checkout must hold ``package_root`` itself: a package installed inside some other repository's folder
-    (a virtual environment in a project) records None, not that repository's commit.
+    (a virtual environment in a project) records None, not that repository's commit. Asked anew by every
+    invocation (a few git calls), so a kernel that outlives a commit records the new one.
     """
     unknown = {"git_commit": None, "git_dirty": None}
     top = _git(package_root, "rev-parse", "--show-toplevel")
