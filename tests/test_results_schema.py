@@ -252,3 +252,18 @@ def test_provenance_is_not_compared_on_resume(interrupted_and_whole, tmp_path):
     assert [len(run["cycles"]) for run in resumed.runs] == [len(run["cycles"]) for run in whole.runs]
     assert resumed.run("random", 0)["cycles"][0]["selected_indices"] == whole.run("random", 0)["cycles"][0][
         "selected_indices"] and len(resumed.run("random", 0)["cycles"][0]["selected_indices"]) == CI_BUDGET
+
+
+def test_the_readme_recipe_reruns_a_results_file_to_its_records(interrupted_and_whole, tmp_path):
+    from tavaal_nb.config import Config, completed_config
+
+    _, whole = interrupted_and_whole
+    whole.save(tmp_path / "stored")
+    readme = (REPO / "README.md").read_text().split("## Reproduce a figure from a results file", 1)[1]
+    assert "Config.from_dict(completed_config(stored.config))" in readme.split("\n## ", 1)[0]
+    stored = Results.load(tmp_path / "stored")
+    again = run_experiment(Config.from_dict(completed_config(stored.config)), tmp_path / "again", progress=False)
+    for run, reference in zip(again.runs, stored.runs, strict=True):
+        for record, expected in zip(run["cycles"], reference["cycles"], strict=True):
+            assert {k: v for k, v in record.items() if k != "timings_s"} == \
+                {k: v for k, v in expected.items() if k != "timings_s"}
