@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from tavaal_nb.version import __version__
+
 __all__ = ["package_version", "source_commit", "session_entry"]
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -24,8 +26,6 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 
 def package_version() -> str:
     """``tavaal_nb.__version__`` of the source that runs (not an installed distribution's, which may differ)."""
-    from tavaal_nb import __version__  # at call time: tavaal_nb's __init__ imports the loop, which imports this
-
     return __version__
 
 

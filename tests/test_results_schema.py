@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -230,6 +231,12 @@ def test_the_commit_and_dirty_flag_come_from_the_packages_own_checkout(tmp_path)
     other.mkdir(parents=True)
     (other / "__init__.py").write_text("")
     assert source_commit(other) == {"git_commit": None, "git_dirty": None}
+
+
+def test_the_recorded_version_is_the_one_pyproject_builds():
+    project = (REPO / "pyproject.toml").read_text().split("[project]", 1)[1].split("\n[", 1)[0]
+    (declared,) = re.findall(r'^version = "([^"]+)"$', project, flags=re.MULTILINE)  # Python 3.10 has no tomllib
+    assert tavaal_nb.__version__ == declared and session_entry(torch.device("cpu"))["package_version"] == declared
 
 
 def test_provenance_without_git_is_none_and_nothing_fails(monkeypatch):
