@@ -326,7 +326,9 @@ print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candid
 # %% [markdown]
 # Eq. 9, checked on both queries: the chosen candidates are exactly the `budget` lowest scores (every chosen
 # score is at most every unchosen one), the candidates were unlabeled, and the results file recorded the
-# same scores and threshold.
+# same scores and threshold. $D$ is VAAL's and TA-VAAL's own data: the strategy returns it in its selection's
+# `strategy_data`, which the loop stores in the cycle record's `strategy_data` without reading it (next to
+# `candidate_scores`, the scores every strategy selects by: here the same $D$).
 
 # %%
 from tavaal_nb.strategies import lowest
@@ -334,7 +336,7 @@ from tavaal_nb.strategies import lowest
 train_size = results.dataset["train_size"]
 for method in config.methods:
     selection = recorder.selections[(method, 0, 0)]
-    d = selection.discriminator_scores
+    d = selection.strategy_data["discriminator_scores"]
     chosen = torch.isin(selection.candidates, selection.indices)
     assert int(chosen.sum()) == selection.indices.numel() == config.budget
     assert d[chosen].max() <= d[~chosen].min()
@@ -344,7 +346,8 @@ for method in config.methods:
     assert set(results.run(method, 0)["initial_indices"]).isdisjoint(selection.candidates.tolist())
     record = results.run(method, 0)["cycles"][0]
     assert record["selected_indices"] == selection.indices.tolist()
-    assert abs(record["selection_threshold"] - d[chosen].max().item()) < 1e-6
+    assert abs(record["strategy_data"]["selection_threshold"] - d[chosen].max().item()) < 1e-6
+    assert record["candidate_scores"] == record["strategy_data"]["discriminator_scores"]
     print(f"{method:7} D on the candidates: mean {d.mean():.3f}, std {d.std():.3f}; "
           f"selected up to D = {d[chosen].max():.3f}")
 
@@ -391,7 +394,7 @@ histogram
 
 # %%
 assert set(histogram.records) == {"vaal", "tavaal"}
-assert all(len(record["discriminator_scores"]) == recorder.selections[(m, 0, 0)].candidates.numel()
+assert all(len(record["strategy_data"]["discriminator_scores"]) == recorder.selections[(m, 0, 0)].candidates.numel()
            for m, record in histogram.records.items())
 
 # %% [markdown]

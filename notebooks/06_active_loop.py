@@ -343,9 +343,10 @@ histogram
 # %%
 for method, record in histogram.records.items():
     bars = next(t for t in histogram.figure.data if t.name == method)
-    assert sum(bars.y) == record["candidate_count"] == len(record["discriminator_scores"])
-    assert abs(sorted(record["discriminator_scores"])[config.budget - 1] - record["selection_threshold"]) < 1e-5
-    print(f"{method}: {sum(bars.y)} candidates, threshold D = {record['selection_threshold']:.4f}")
+    vaal = record["strategy_data"]  # the VAAL family's own data: D on the candidates and its threshold
+    assert sum(bars.y) == record["candidate_count"] == len(vaal["discriminator_scores"])
+    assert abs(sorted(vaal["discriminator_scores"])[config.budget - 1] - vaal["selection_threshold"]) < 1e-5
+    print(f"{method}: {sum(bars.y)} candidates, threshold D = {vaal['selection_threshold']:.4f}")
 
 # %% [markdown]
 # The results file does not know the candidates' classes; the recorder does. The last query of each

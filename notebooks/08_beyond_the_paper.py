@@ -240,11 +240,11 @@ print(f"r over [{r_range[0]:.3f}, {r_range[1]:.3f}] (sig(r) over [{torch.sigmoid
 tavaal_results = [r for r in shipped if "tavaal" in r.methods] or [run]
 source = "shipped cpu sweep" if shipped else "small run"
 scored = [record for result in tavaal_results for tavaal_run in result.runs if tavaal_run["method"] == "tavaal"
-          for record in tavaal_run["cycles"] if record.get("discriminator_scores")]
+          for record in tavaal_run["cycles"] if record["strategy_data"].get("discriminator_scores")]
 for record in scored:
-    scores = torch.tensor(record["discriminator_scores"])
+    scores = torch.tensor(record["strategy_data"]["discriminator_scores"])
     q1, q3 = torch.quantile(scores, torch.tensor([0.25, 0.75])).tolist()
-    threshold = record["selection_threshold"]
+    threshold = record["strategy_data"]["selection_threshold"]
     near = (scores - threshold).abs().le(0.01).float().mean().item()
     chosen = scores.sort().values[: len(record["selected_indices"])]
     print(f"{source}, cycle {record['cycle']}: IQR {q3 - q1:.3f}, threshold {threshold:.3f}, "
@@ -373,7 +373,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 #    matters only where it is larger than the gaps of the plain-trained methods, which differ by the seed alone.
 # 2. Raw $r$ spans the Ranker's whole output range instead of a sliver of $(0, 1)$, so the decoder's input moves
 #    more; whether the images move more depends on how much weight training gives it. Measure `moved_by_r` again.
-# 3. Count `((scores - threshold).abs() <= 0.005).sum()` on `discriminator_scores`: every candidate in that band can
+# 3. Count `((scores - threshold).abs() <= 0.005).sum()` on `strategy_data["discriminator_scores"]`: every candidate in that band can
 #    enter or leave the selection.
 #
 # </details>
@@ -495,8 +495,9 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# `discriminator_scores` (one per candidate) and `selection_threshold` of each cycle's record; with
-# `selected_indices` you know which were taken.
+# `strategy_data["discriminator_scores"]` (one per candidate) and `strategy_data["selection_threshold"]` of each
+# cycle's record (`candidate_scores` holds any method's selection scores); with `selected_indices` you know which
+# were taken.
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -16,7 +16,8 @@ from tavaal_nb.strategies import (
     unregister_strategy,
 )
 
-__version__ = "0.1.0"
+from tavaal_nb.version import __version__
+
 __all__ = [
     "Config", "PRESETS", "make_config", "Callback", "run_experiment", "Results", "load_results",
     "register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "Strategy",

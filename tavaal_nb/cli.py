@@ -23,7 +23,8 @@ from tavaal_nb.bench import (
 )
 from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
-from tavaal_nb.loop import check_names, run_experiment
+from tavaal_nb.loop import run_experiment
+from tavaal_nb.preflight import check_names
 from tavaal_nb.analysis.report import accuracy_table, write_report
 from tavaal_nb.results import load_results
 from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names

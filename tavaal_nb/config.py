@@ -2,7 +2,7 @@
 
 :class:`Config` checks values (ranges, choices, consistency). Names are checked where they are
 looked up: the dataset by the dataset registry and the methods by the strategy registry, at the
-start of a run or a sweep (:func:`tavaal_nb.loop.check_names`). This module sits below both
+start of a run or a sweep (:func:`tavaal_nb.preflight.check_names`). This module sits below both
 registries' users and imports only the dataset registry (for the paper's per-dataset settings).
 """
 

@@ -8,11 +8,7 @@ which calls this loop once per task.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import datetime as _dt
 import hashlib
-import platform
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,27 +17,24 @@ from typing import Any
 import torch
 
 from tavaal_nb.config import Config, config_diff
+from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
-from tavaal_nb.data.datasets import DATASETS, ImageData, load_dataset
+from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.losses import ranker_objective_loss
-from tavaal_nb.metrics import class_counts, class_entropy
-from tavaal_nb.names import safe_name
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
+from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices
 from tavaal_nb.progress import progress_bar
+from tavaal_nb.provenance import session_entry
+from tavaal_nb.query import query_strategy
 from tavaal_nb.results import RESULTS_NAME, Results, check_regular_file, remove_orphan_temporaries
-from tavaal_nb.strategies import get_strategy, strategy_names
-from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, check_selection
-from tavaal_nb.strategies.registry import is_builtin
+from tavaal_nb.strategies import get_strategy
+from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
-__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "check_config", "open_results", "check_sizes",
-           "session_entry", "prepare_data", "make_augmenter", "save_results", "check_stored_indices",
-           "SCORE_DECIMALS"]
-
-SCORE_DECIMALS = 6
-"""Discriminator scores are stored rounded to this many decimals (keeps files small)."""
+__all__ = ["Callback", "derive_seed", "run_experiment", "open_results", "prepare_data", "make_augmenter",
+           "save_results"]
 
 
 class Callback:
@@ -57,41 +50,6 @@ def derive_seed(*parts: Any) -> int:
     """A 63-bit seed from any parts, stable across Python processes and versions."""
     digest = hashlib.sha256(repr(tuple(parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
-
-
-def check_config(config: Any) -> None:
-    """Raise ``ValueError`` unless ``config`` is a :class:`Config` (a dict or None is not one)."""
-    if not isinstance(config, Config):
-        raise ValueError(f"a run needs a Config, got {type(config).__name__} {str(config)[:60]!r}; build one with "
-                         "tavaal_nb.config.make_config(preset, **overrides) or Config.from_dict(a_dict)")
-
-
-def _name_error(kind: str, name: object) -> ValueError | None:
-    try:
-        safe_name(kind, name)
-    except ValueError as error:
-        return error
-    return None
-
-
-def check_names(config: Config) -> None:
-    """Raise ``ValueError`` naming every dataset or method of ``config`` that no registry knows.
-
-    :class:`Config` checks values only; names are looked up here, in the dataset registry and
-    the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
-    """
-    check_config(config)
-    problems = [str(error) for kind, name in (("dataset", config.dataset), *(("method", m) for m in config.methods))
-                if (error := _name_error(kind, name)) is not None]
-    if problems:  # a name that would be a path outside the results folder is refused before any lookup
-        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
-    if config.dataset not in DATASETS:
-        problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
-    known = strategy_names()
-    problems += [f"method {method!r} is unknown; valid: {', '.join(known)}"
-                 for method in config.methods if method not in known]
-    if problems:
-        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
 def make_augmenter(config: Config, data: ImageData) -> Augmenter:
@@ -110,33 +68,6 @@ def prepare_data(config: Config, device: torch.device | None = None) -> ImageDat
                          f"{error.filename or config.data_dir}); fix its permissions or give another "
                          "--data-dir") from error
     return data.to(device)
-
-
-def check_sizes(config: Config, data: ImageData) -> None:
-    """Refuse a run whose cycles need more images than the pool holds."""
-    needed = config.initial + config.budget * (config.cycles - 1)
-    if needed > data.train_size:
-        raise ValueError(
-            f"{config.cycles} cycles of {config.initial} + {config.budget} per query need {needed} images, "
-            f"but the {data.name} pool has {data.train_size}; lower --cycles, --initial or --budget"
-        )
-
-
-def check_stored_indices(results: Results, pool_size: int) -> None:
-    """Raise :class:`~tavaal_nb.errors.ResultsMismatchError` naming the file, run and cycle of the first stored
-    index a resumed run could not replay (out of the pool's range, repeated, or labeled twice)."""
-    for k, run in enumerate(results.runs):
-        where = f"{results.path}: run {k} ({run['method']}, trial {run['trial']})"
-        try:
-            pool = ActivePool(pool_size, run["initial_indices"])
-        except ValueError as error:
-            raise ResultsMismatchError(f"{where}, initial_indices: {error}; it was left untouched") from None
-        for record in run["cycles"]:
-            try:
-                pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
-            except ValueError as error:
-                raise ResultsMismatchError(f"{where}, cycle {record['cycle']}, selected_indices: {error}; "
-                                           "it was left untouched") from None
 
 
 def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
@@ -177,20 +108,6 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
         f"{path} already exists. Pass --resume to continue it, --overwrite to start again "
         f"(the old file is kept as a backup), or choose another --out directory."
     )
-
-
-def _rounded(values: torch.Tensor) -> list[float]:
-    return [round(v, SCORE_DECIMALS) for v in values.tolist()]
-
-
-def session_entry(device: torch.device) -> dict[str, Any]:
-    """What the results file records about one invocation (its wall time is filled in as it runs)."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    return {
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device), "device_name": name, "torch": torch.__version__,
-        "python": platform.python_version(), "wall_time_s": 0.0,
-    }
 
 
 def run_experiment(
@@ -335,14 +252,14 @@ def _run_one(
         if cycle < config.cycles - 1:
             tic = time.perf_counter()
             candidates = pool.candidates(config.subset, generator).to(device)
-            selection = _query(strategy, method, cycle, QueryContext(
+            selection = query_strategy(strategy, method, cycle, QueryContext(
                 config, data, augmenter, task, labeled, candidates, config.budget, generator, device_generator,
                 progress, cycle))
             pool.label(selection.indices)
             timings["select"] = time.perf_counter() - tic
         timings["total"] = sum(timings.values())
-        record = _cycle_record(cycle, labels_cpu, labeled.cpu(), accuracy, selection, config, data.num_classes,
-                               losses, timings)
+        record = cycle_record(cycle, labels_cpu, labeled.cpu(), accuracy, selection, method, data.num_classes,
+                              losses, timings)
         if plain_accuracy is not None:
             record["plain_test_accuracy"] = plain_accuracy
         run["cycles"].append(record)
@@ -357,74 +274,3 @@ def _run_one(
         save_results(results, claim)
     for callback in callbacks:
         callback.on_run_end(method, trial, run)
-
-
-def _private_data(data: ImageData) -> ImageData:
-    """A copy of ``data`` whose tensors (and class names) a strategy may change without touching the original."""
-    return dataclasses.replace(data, train_images=data.train_images.clone(), train_labels=data.train_labels.clone(),
-                               test_images=data.test_images.clone(), test_labels=data.test_labels.clone(),
-                               class_names=list(data.class_names))
-
-
-def _query(strategy: Strategy, method: str, cycle: int, context: QueryContext) -> Selection:
-    """``strategy.select(context)``, checked, such that no strategy can change another method's records.
-
-    The loop keeps its own candidates and labeled indices: the strategy gets copies (small). A plug-in
-    (any strategy but the instances tavaal_nb ships, :func:`~tavaal_nb.strategies.registry.is_builtin`)
-    also gets a private copy of the data and of the augmenter, so an in-place write
-    (``context.data.train_labels.zero_()``) changes nothing the next method reads; that copy costs
-    one dataset's memory on the device for the length of the query. The built-ins, which get the
-    shared data (no copy), are checked not to write into it by tests/test_reliability_integrity.py.
-    The selection is then checked (:func:`~tavaal_nb.strategies.base.check_selection`) before it is used.
-    """
-    candidates = context.candidates
-    context = dataclasses.replace(context, labeled=context.labeled.clone(), candidates=candidates.clone())
-    if not is_builtin(strategy):
-        context = dataclasses.replace(context, data=_private_data(context.data),
-                                      augmenter=copy.deepcopy(context.augmenter))
-    selection = strategy.select(context)
-    selection.indices = check_selection(selection, candidates, context.budget, method, cycle)
-    return selection
-
-
-def _cycle_record(
-    cycle: int, labels: torch.Tensor, labeled: torch.Tensor, accuracy: float, selection: Selection | None,
-    config: Config, num_classes: int, losses: list[float], timings: dict[str, float],
-) -> dict[str, Any]:
-    """The stored record of one cycle (layout: :mod:`tavaal_nb.results`); floats rounded for small files."""
-    record: dict[str, Any] = {
-        "cycle": cycle,
-        "labeled_size": int(labeled.numel()),
-        "test_accuracy": accuracy,
-        "labeled_class_counts": class_counts(labels[labeled], num_classes),
-        "selected_indices": [],
-        "selected_class_counts": None,
-        "selected_class_entropy": None,
-        "candidate_count": 0,
-        "discriminator_scores": None,
-        "selection_threshold": None,
-        "train_loss": [round(v, SCORE_DECIMALS) for v in losses],
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-    }
-    if selection is not None:
-        chosen = selection.indices
-        counts = class_counts(labels[chosen], num_classes)
-        record.update(
-            selected_indices=chosen.tolist(),
-            selected_class_counts=counts,
-            selected_class_entropy=class_entropy(counts) if chosen.numel() else None,
-            candidate_count=int(selection.candidates.numel()),
-        )
-        if selection.discriminator_scores is not None:
-            scores = selection.discriminator_scores
-            record["discriminator_scores"] = _rounded(scores)
-            chosen_scores = scores[torch.isin(selection.candidates, chosen)]
-            # rounded like the stored scores, so "score <= threshold" read from the file marks the chosen ones
-            record["selection_threshold"] = (
-                round(float(chosen_scores.max()), SCORE_DECIMALS) if chosen_scores.numel() else None
-            )
-        history = selection.extras.get("loss_history")
-        if history is not None:
-            record["vae_loss"] = [round(v, SCORE_DECIMALS) for v in history["vae"]]
-            record["discriminator_loss"] = [round(v, SCORE_DECIMALS) for v in history["discriminator"]]
-    return record

@@ -4,14 +4,25 @@ Layout (``format: tavaal-nb/results``, ``version: 1``)::
 
     config        the Config as a dict
     dataset       name, num_classes, class_names, train_size, test_size, class_counts, ...
-    sessions      one entry per invocation: device, torch version, start time, wall time
+    sessions      one entry per invocation: start time, device, torch and Python versions, package_version,
+                  git_commit and git_dirty of the source tree (None outside a git checkout), wall time
+                  (:mod:`tavaal_nb.provenance`; never compared on resume)
     runs          one per (method, trial): method, trial, seed, initial_indices, finished,
                   cycles: [{cycle, labeled_size, test_accuracy (percent), labeled_class_counts,
                             selected_indices, selected_class_counts, selected_class_entropy,
-                            discriminator_scores, selection_threshold, train_loss, timings_s}, ...]
+                            candidate_count, candidate_scores, strategy_data, train_loss, timings_s}, ...]
 
-A cycle's ``selected_*`` fields describe the query made at the end of that cycle
+A cycle's ``selected_*`` and ``candidate_*`` fields describe the query made at the end of that cycle
 (what is added for the next one); the last cycle makes no query and has them empty / null.
+``candidate_scores`` holds the strategy's score of every candidate (any strategy), in the candidates'
+order; ``strategy_data`` is what the strategy asked to keep, under its own keys (the VAAL family's:
+``discriminator_scores`` ``D(mu, r)`` per candidate, ``selection_threshold`` the highest score chosen,
+``vae_loss`` and ``discriminator_loss`` per block of iterations); ``{}`` for the others.
+
+A file written before ``strategy_data`` existed holds the VAAL family's fields at the record's top level;
+:class:`Results` moves them into ``strategy_data`` when it reads the file, and gives such a record
+``candidate_scores: null`` (not recorded then), like a config field added later
+(:data:`tavaal_nb.config.VALUE_BEFORE_FIELD_EXISTED`): an old file loads, resumes and pools with new ones.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from typing import Any, TextIO
 from tavaal_nb.errors import LinkRefusedError
 
 __all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "check_sections", "remove_orphan_temporaries",
+           "upgrade_record", "MOVED_TO_STRATEGY_DATA",
            "atomic_write_text", "open_append", "link_refused", "RESULTS_NAME", "FORMAT"]
 
 FORMAT = "tavaal-nb/results"
@@ -216,8 +228,14 @@ _CYCLE_OPTIONAL = {"plain_test_accuracy": _NUMBER_OR_NULL, "selected_class_entro
                    "candidate_count": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
                    "labeled_class_counts": (lambda v: v is None or _is_count_list(v), "a list of counts or null"),
                    "selected_class_counts": (lambda v: v is None or _is_count_list(v), "a list of counts or null"),
-                   "discriminator_scores": _NUMBERS_OR_NULL,
+                   "discriminator_scores": _NUMBERS_OR_NULL, "candidate_scores": _NUMBERS_OR_NULL,
+                   "strategy_data": (lambda v: isinstance(v, dict), "an object"),
                    "timings_s": (lambda v: v is None or isinstance(v, dict), "an object or null")}
+_VAAL_STRATEGY_DATA = {"discriminator_scores": _NUMBERS_OR_NULL, "selection_threshold": _NUMBER_OR_NULL,
+                       "vae_loss": _NUMBERS_OR_NULL, "discriminator_loss": _NUMBERS_OR_NULL}
+"""The VAAL family's ``strategy_data`` fields the views read, checked when present."""
+MOVED_TO_STRATEGY_DATA = tuple(_VAAL_STRATEGY_DATA)
+"""The cycle fields a file written before ``strategy_data`` existed holds at the record's top level."""
 _DATASET_OPTIONAL = {"name": (lambda v: isinstance(v, str), "a dataset name"),
                      "num_classes": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
                      "class_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
@@ -283,17 +301,40 @@ def check_runs(data: dict[str, Any]) -> str | None:
                 return f"runs[{k}].cycles[{c}]{_suffix(label)} must be an object, got {_type_name(record)}"
             problem = _field_problem(record, f"runs[{k}].cycles[{c}]", f"{label}, cycle {c}", _CYCLE_FIELDS,
                                      _CYCLE_OPTIONAL)
+            if problem is None and "strategy_data" in record:
+                problem = _field_problem(record["strategy_data"], f"runs[{k}].cycles[{c}].strategy_data",
+                                         f"{label}, cycle {c}", {}, _VAAL_STRATEGY_DATA)
             if problem is not None:
                 return problem
     return None
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A cycle record written before ``strategy_data`` existed, in today's shape (in place; returned).
+
+    Its top-level VAAL fields (:data:`MOVED_TO_STRATEGY_DATA`) that hold a value move into
+    ``strategy_data`` (null ones are dropped: today's records of the other strategies have ``{}``), and
+    ``candidate_scores`` becomes null (not recorded then). A record that has ``strategy_data`` is left as it is.
+    """
+    if "strategy_data" not in record:
+        moved = {name: record.pop(name) for name in MOVED_TO_STRATEGY_DATA if name in record}
+        record["strategy_data"] = {name: value for name, value in moved.items() if value is not None}
+        record.setdefault("candidate_scores", None)
+    return record
 
 
 class Results:
     """A results document with helpers for the views, the report and resuming."""
 
     def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+        """``data`` is a results document; its cycle records are brought into today's shape (:func:`upgrade_record`)."""
         self.data = data
         self.path = path
+        runs = data.get("runs")
+        for run in runs if isinstance(runs, list) else []:
+            for record in run.get("cycles") or [] if isinstance(run, dict) else []:
+                if isinstance(record, dict):
+                    upgrade_record(record)
 
     # ---------------------------------------------------------------- creation / io
     @classmethod

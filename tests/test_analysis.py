@@ -89,7 +89,7 @@ def test_selection_recorder_sees_eq_9(tmp_path):
     for method in config.methods:
         selection = recorder.selections[(method, 0, 0)]
         chosen = torch.isin(selection.candidates, selection.indices)
-        d = selection.discriminator_scores
+        d = selection.strategy_data["discriminator_scores"]
         assert int(chosen.sum()) == config.budget
         assert d[chosen].max() <= d[~chosen].min()
         assert results.run(method, 0)["cycles"][0]["selected_indices"] == selection.indices.tolist()

@@ -24,7 +24,8 @@ from tavaal_nb.data import IMBALANCE_PROFILES, load_dataset
 
 RECORD_KEYS = {
     "cycle", "labeled_size", "test_accuracy", "labeled_class_counts", "selected_indices",
-    "selected_class_counts", "selected_class_entropy", "discriminator_scores", "timings_s",
+    "selected_class_counts", "selected_class_entropy", "candidate_count", "candidate_scores", "strategy_data",
+    "timings_s",
 }
 
 
@@ -49,22 +50,25 @@ def check_records(results, labels, methods=ALL_METHODS):
             last = record["cycle"] == CI_CYCLES - 1
             if last:  # the last cycle makes no query
                 assert chosen == [] and record["selected_class_entropy"] is None
-                assert record["discriminator_scores"] is None
+                assert record["candidate_scores"] is None and record["strategy_data"] == {}
                 continue
             assert len(chosen) == len(set(chosen)) == CI_BUDGET
             counts = record["selected_class_counts"]
             assert counts == counts_by_hand(labels, chosen) and sum(counts) == CI_BUDGET
             assert record["selected_class_entropy"] == pytest.approx(entropy_by_hand(counts), abs=1e-12)
-            scores = record["discriminator_scores"]
+            # every strategy's scores are kept, one per candidate
+            assert len(record["candidate_scores"]) == record["candidate_count"] == CI_SUBSET
+            vaal = record["strategy_data"]
             if method in D_METHODS:
-                assert isinstance(scores, list) and len(scores) == record["candidate_count"] == CI_SUBSET
+                scores = vaal["discriminator_scores"]
+                assert scores == record["candidate_scores"]  # D(mu, r) is what the VAAL family selects by (eq. 9)
                 assert all(0.0 < s < 1.0 for s in scores)
                 # the budget lowest scores were taken: exactly the chosen ones are at or below the threshold
-                threshold = record["selection_threshold"]
+                threshold = vaal["selection_threshold"]
                 assert sum(s < threshold for s in scores) < CI_BUDGET <= sum(s <= threshold for s in scores)
-                assert len(record["vae_loss"]) >= 1 and len(record["discriminator_loss"]) >= 1
+                assert len(vaal["vae_loss"]) >= 1 and len(vaal["discriminator_loss"]) >= 1
             else:
-                assert scores is None
+                assert vaal == {}
             labeled += chosen
         assert len(labeled) == len(set(labeled))
 

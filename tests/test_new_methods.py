@@ -51,10 +51,10 @@ def test_select_by_scores_takes_the_extremes_with_stable_ties():
     high = select_by_scores(context, scores, "highest")
     low = select_by_scores(context, scores, "lowest", extras={"a": 1})
     assert high.indices.tolist() == [11, 13] and low.indices.tolist() == [12, 14]
-    assert low.extras == {"a": 1} and high.extras == {} and high.discriminator_scores is None
+    assert low.extras == {"a": 1} and high.extras == {} and high.strategy_data == {}
     assert high.scores.dtype == torch.float32 and high.candidates.tolist() == [10, 11, 12, 13, 14]
-    d = select_by_scores(stub_context([1, 2], [], 5), torch.tensor([2.0, 1.0]), discriminator_scores=torch.ones(2))
-    assert d.indices.tolist() == [1, 2] and d.discriminator_scores.tolist() == [1.0, 1.0]
+    d = select_by_scores(stub_context([1, 2], [], 5), torch.tensor([2.0, 1.0]), strategy_data={"d": [1.0, 1.0]})
+    assert d.indices.tolist() == [1, 2] and d.strategy_data == {"d": [1.0, 1.0]}
 
 
 # ----------------------------------------------------------------------------- the methods run
@@ -72,7 +72,7 @@ def test_new_methods_run_end_to_end_at_ci(synthetic_run):
         assert run["finished"] and len(run["cycles"]) == CI_CYCLES
         for record in run["cycles"][:-1]:
             assert len(set(record["selected_indices"])) == CI_BUDGET
-        has_d = run["cycles"][0]["discriminator_scores"] is not None
+        has_d = run["cycles"][0]["strategy_data"].get("discriminator_scores") is not None
         assert has_d == (method == "vaal-lloss")
 
 

@@ -85,6 +85,13 @@ WRONG_TYPES = [
     ("runs[0].cycles[0].timings_s", [], "timings_s (random, trial 0) must be an object or null"),
     ("runs[0].cycles[0].labeled_class_counts", {"a": 1},
      "labeled_class_counts (random, trial 0) must be a list of counts or null, got object"),
+    ("runs[0].cycles[0].candidate_scores", "x",
+     "runs[0].cycles[0].candidate_scores (random, trial 0) must be a list of numbers or null, got str"),
+    ("runs[0].cycles[0].strategy_data", [], "runs[0].cycles[0].strategy_data (random, trial 0) must be an object"),
+    ("runs[0].cycles[0].strategy_data.discriminator_scores", [0.5, "high"],
+     "runs[0].cycles[0].strategy_data.discriminator_scores (random, trial 0) must be a list of numbers or null"),
+    ("runs[0].cycles[0].strategy_data.selection_threshold", "x",
+     "runs[0].cycles[0].strategy_data.selection_threshold (random, trial 0) must be a number or null, got str"),
 ]
 
 

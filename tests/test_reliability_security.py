@@ -237,7 +237,7 @@ def views(hostile_run, static):
     from tavaal_nb.strategies.base import Selection
     candidates = torch.argsort(data.train_labels, stable=True)[:40]  # class 0 first: it has the lowest D
     selection = Selection(indices=candidates[:10], scores=torch.zeros(40), candidates=candidates,
-                          discriminator_scores=torch.linspace(0, 1, 40))
+                          strategy_data={"discriminator_scores": torch.linspace(0, 1, 40)})
     made["ClassDiscriminatorHistogram"] = ClassDiscriminatorHistogram(
         {evil: selection}, data.train_labels, class_names=data.class_names, question=EVIL, static=static)
     return made

@@ -59,15 +59,14 @@ def test_select_by_scores_takes_either_end_with_stable_ties():
     low = select_by_scores(context, scores, "lowest", extras={"note": 1})
     assert high.indices.tolist() == [14, 10, 12]  # 0.9, then the two 0.5 in position order
     assert low.indices.tolist() == [11, 13, 10]
-    assert low.extras == {"note": 1} and high.extras == {} and high.discriminator_scores is None
+    assert low.extras == {"note": 1} and high.extras == {} and high.strategy_data == {}
     assert high.candidates.tolist() == [10, 11, 12, 13, 14] and high.scores.dtype == torch.float32
 
 
 def test_select_by_scores_budget_over_the_pool_takes_everything_once():
-    selection = select_by_scores(FakeContext([3, 1, 2], budget=10), torch.tensor([1, 3, 2]),
-                                 discriminator_scores=torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64))
+    selection = select_by_scores(FakeContext([3, 1, 2], budget=10), torch.tensor([1, 3, 2], dtype=torch.float64))
     assert selection.indices.tolist() == [1, 2, 3]
-    assert selection.discriminator_scores.dtype == torch.float32
+    assert selection.scores.dtype == torch.float32
 
 
 def test_select_by_scores_refuses_bad_input():

@@ -225,20 +225,22 @@ def test_discriminator_histogram_counts_threshold_and_controls(widget_run, stati
             for method in ("vaal", "tavaal"):
                 view.method.value = method
                 record = runs[(method, trial)]["cycles"][cycle]
+                vaal = record["strategy_data"]
                 (bars,) = view.figure.data
                 assert bars.name == method
-                assert list(bars.y) == bins_by_hand(record["discriminator_scores"], 20)
+                assert list(bars.y) == bins_by_hand(vaal["discriminator_scores"], 20)
                 assert sum(bars.y) == record["candidate_count"] == 100
                 (line,) = view.figure.layout.shapes
-                assert line.x0 == pytest.approx(record["selection_threshold"])
+                assert line.x0 == pytest.approx(vaal["selection_threshold"])
                 # eq. 9 takes the 20 lowest D: the threshold is the 20th smallest score
-                assert sorted(record["discriminator_scores"])[19] == pytest.approx(record["selection_threshold"], abs=1e-6)
+                assert sorted(vaal["discriminator_scores"])[19] == pytest.approx(vaal["selection_threshold"], abs=1e-6)
                 assert f"cycle {cycle}" in view.figure.layout.title.text
             view.method.value = "all"
             assert sorted(t.name for t in view.figure.data) == ["tavaal", "vaal"]
             assert len(view.figure.layout.shapes) == 2
             view.zoom.value = True  # bins over the scores' own range: still every candidate once
-            scores = [s for m in ("vaal", "tavaal") for s in runs[(m, trial)]["cycles"][cycle]["discriminator_scores"]]
+            scores = [s for m in ("vaal", "tavaal")
+                      for s in runs[(m, trial)]["cycles"][cycle]["strategy_data"]["discriminator_scores"]]
             low, high = view.figure.layout.xaxis.range
             assert low <= min(scores) and max(scores) <= high and high - low < 1.0
             for bars in view.figure.data:

@@ -39,7 +39,8 @@ def _selection():
     # 6 candidates (pool indices 10..15) with classes 0,0,1,2,2,2 and D = .1,.5,.2,.9,.3,.8; budget 3
     scores = torch.tensor([0.1, 0.5, 0.2, 0.9, 0.3, 0.8])
     candidates = torch.arange(10, 16)
-    return Selection(indices=candidates[[0, 2, 4]], scores=scores, candidates=candidates, discriminator_scores=scores)
+    return Selection(indices=candidates[[0, 2, 4]], scores=scores, candidates=candidates,
+                     strategy_data={"discriminator_scores": scores})
 
 
 def test_class_histogram_lists_the_classes_left_of_the_threshold(static):

@@ -102,7 +102,7 @@ class Evidence:
         for result in self.pool_results([pool]):
             for run in result.runs:
                 for record in run["cycles"]:
-                    scores = [v for v in record.get("discriminator_scores") or [] if v is not None]
+                    scores = [v for v in record["strategy_data"].get("discriminator_scores") or [] if v is not None]
                     if len(scores) > 1:
                         mean = sum(scores) / len(scores)
                         sd = (sum((v - mean) ** 2 for v in scores) / (len(scores) - 1)) ** 0.5

@@ -175,9 +175,9 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
     for run in results.runs:
         if run["trial"] != trial or (methods is not None and run["method"] not in methods):
             continue
-        if cycle >= len(run["cycles"]) or run["cycles"][cycle].get("discriminator_scores") is None:
+        if cycle >= len(run["cycles"]) or run["cycles"][cycle]["strategy_data"].get("discriminator_scores") is None:
             continue
-        record = run["cycles"][cycle]
+        record = run["cycles"][cycle]["strategy_data"]  # the VAAL family's: D(mu, r) per candidate, its threshold
         color = method_color(run["method"])
         if binned:
             counts = histogram_counts(record["discriminator_scores"], bins, low, high)

@@ -72,7 +72,8 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
         parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {html.escape(label)}")
                      .to_html(full_html=False, include_plotlyjs=False))
         cycles_with_d = [
-            record["cycle"] for run in result.runs for record in run["cycles"] if record.get("discriminator_scores")
+            record["cycle"] for run in result.runs for record in run["cycles"]
+            if record["strategy_data"].get("discriminator_scores")
         ]
         if cycles_with_d:
             last = max(cycles_with_d)

@@ -51,15 +51,18 @@ class QueryContext:
 class Selection:
     """A strategy's answer: chosen pool indices and one score per candidate.
 
-    ``scores[k]`` belongs to ``candidates[k]``; ``discriminator_scores`` holds
-    ``D(mu, r)`` for VAAL/TA-VAAL and is None otherwise; ``extras`` carries
-    method-specific arrays (latent means, rank variables, loss histories) for the views.
+    ``scores[k]`` belongs to ``candidates[k]``; the loop stores them for every strategy (the
+    cycle record's ``candidate_scores``). ``strategy_data`` is what the strategy wants kept in
+    the results file (the record's ``strategy_data``): JSON values or tensors, stored under the
+    strategy's own keys, which the loop never reads (the VAAL family's ``discriminator_scores``
+    ``D(mu, r)``, ``selection_threshold``, ``vae_loss`` and ``discriminator_loss``). ``extras``
+    carries method-specific arrays (latent means, rank variables) for the views, in memory only.
     """
 
     indices: Tensor
     scores: Tensor
     candidates: Tensor
-    discriminator_scores: Tensor | None = None
+    strategy_data: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +76,8 @@ def check_selection(selection: Any, candidates: Tensor, budget: int, method: str
 
     Valid: a :class:`Selection` whose ``indices`` are an integer tensor of exactly
     ``min(budget, len(candidates))`` distinct pool indices, every one among ``candidates``
-    (the loop's own copy of the query's candidates: unlabeled, in range). The error names the
+    (the loop's own copy of the query's candidates: unlabeled, in range), and whose ``scores`` are a
+    real tensor of one score per candidate (stored for every strategy). The error names the
     method and the cycle, what was wrong and what is valid.
     """
     need = expected_count(budget, candidates)
@@ -97,6 +101,11 @@ def check_selection(selection: Any, candidates: Tensor, budget: int, method: str
     if outside.numel():
         raise SelectionError(f"{where} {outside.numel()} index(es) that are not candidates of cycle {cycle} "
                              f"(e.g. {outside[:5].tolist()}: out of range, already labeled or not offered); {valid}")
+    scores = selection.scores
+    if not isinstance(scores, Tensor) or scores.dtype.is_complex or scores.numel() != candidates.numel():
+        shape = f"{scores.numel()} scores" if isinstance(scores, Tensor) else f"scores of type {type(scores).__name__}"
+        raise SelectionError(f"{where} {shape} in cycle {cycle}; its scores must be a real tensor holding one score "
+                             f"per candidate ({candidates.numel()}), in the order of the candidates")
     return indices
 
 
@@ -115,12 +124,13 @@ PREFERENCES = ("highest", "lowest")
 
 
 def select_by_scores(context: QueryContext, scores: Tensor, prefer: str = "highest", *,
-                     discriminator_scores: Tensor | None = None,
+                     strategy_data: dict[str, Any] | None = None,
                      extras: dict[str, Any] | None = None) -> Selection:
     """Choose the ``context.budget`` candidates with the highest (or lowest) scores (stable ties).
 
     ``scores`` holds one number per candidate, in the order of ``context.candidates``
-    (on any device); ``prefer`` is ``"highest"`` or ``"lowest"``.
+    (on any device); ``prefer`` is ``"highest"`` or ``"lowest"``. ``strategy_data`` and ``extras``
+    are passed on to the :class:`Selection` (stored in the results file, and in memory only).
     """
     if prefer not in PREFERENCES:
         raise ValueError(f"prefer must be one of {', '.join(PREFERENCES)}, got {prefer!r}")
@@ -133,7 +143,7 @@ def select_by_scores(context: QueryContext, scores: Tensor, prefer: str = "highe
         indices=context.candidates[positions.to(context.candidates.device)].cpu(),
         scores=scores.cpu(),
         candidates=context.candidates.cpu(),
-        discriminator_scores=None if discriminator_scores is None else discriminator_scores.float().cpu(),
+        strategy_data=strategy_data or {},
         extras=extras or {},
     )
 

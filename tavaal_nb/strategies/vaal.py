@@ -20,7 +20,8 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.training import Runtime, infer, maybe_compile
 
-__all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means"]
+__all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means",
+           "discriminator_record"]
 
 CHECK_EVERY = 500
 """Iterations between the host syncs that check the losses are finite."""
@@ -252,7 +253,21 @@ class VAAL(Strategy):
             extras["r_candidates"] = r_candidates.cpu()
             extras["r_labeled"] = r_labeled.cpu()
         # eq. 9: label the candidates the discriminator finds least like the labeled pool.
-        return select_by_scores(context, probability, "lowest", discriminator_scores=probability, extras=extras)
+        selection = select_by_scores(context, probability, "lowest", extras=extras)
+        selection.strategy_data = discriminator_record(selection, history)
+        return selection
+
+
+def discriminator_record(selection: Selection, history: dict[str, list[float]]) -> dict[str, Any]:
+    """What the VAAL family keeps in the results file (a cycle record's ``strategy_data``): the
+    discriminator's ``D(mu, r)`` per candidate (its selection scores, eq. 9), the highest score chosen
+    (``selection_threshold``: ``score <= threshold`` marks the chosen candidates), and the VAE's and the
+    discriminator's loss per block of iterations (:func:`train_adversarial`)."""
+    scores = selection.scores
+    chosen = scores[torch.isin(selection.candidates, selection.indices)]
+    return {"discriminator_scores": scores,
+            "selection_threshold": float(chosen.max()) if chosen.numel() else None,
+            "vae_loss": history["vae"], "discriminator_loss": history["discriminator"]}
 
 
 class TAVAAL(VAAL):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.config import Config, make_config, resolve_preset
-from tavaal_nb.loop import check_names
+from tavaal_nb.preflight import check_names
 from tavaal_nb.names import safe_name
 
 __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"]

@@ -21,7 +21,9 @@ import torch
 
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.loop import check_names, check_sizes, open_results, prepare_data, session_entry
+from tavaal_nb.loop import open_results, prepare_data
+from tavaal_nb.preflight import check_names, check_sizes
+from tavaal_nb.provenance import session_entry
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError

@@ -41,7 +41,7 @@ class ClassDiscriminatorHistogram(View):
         if not self.selections:
             raise ValueError("give at least one Selection")
         for name, selection in self.selections.items():
-            if selection.discriminator_scores is None:
+            if selection.strategy_data.get("discriminator_scores") is None:
                 raise ValueError(f"{name}: this Selection has no discriminator scores (only vaal and tavaal have them)")
         self.labels = torch.as_tensor(labels).reshape(-1).cpu().long()
         count = int(self.labels.max()) + 1
@@ -74,7 +74,7 @@ class ClassDiscriminatorHistogram(View):
     @property
     def scores(self) -> torch.Tensor:
         """D on the candidates of the query shown."""
-        return self.selections[self.method.value].discriminator_scores.detach().float().cpu()
+        return self.selections[self.method.value].strategy_data["discriminator_scores"].detach().float().cpu()
 
     @property
     def candidate_classes(self) -> torch.Tensor:

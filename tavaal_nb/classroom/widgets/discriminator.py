@@ -20,7 +20,7 @@ def _scored(results: Results) -> tuple[list[str], list[int], list[int]]:
     methods, cycles, trials = [], set(), set()
     for run in results.runs:
         for k, record in enumerate(run["cycles"]):
-            if record.get("discriminator_scores"):
+            if record["strategy_data"].get("discriminator_scores"):
                 if run["method"] not in methods:
                     methods.append(run["method"])
                 cycles.add(k)
@@ -87,7 +87,8 @@ class DiscriminatorHistogram(ResultsView):
         for run in self.results.runs:
             if run["trial"] != self.trial.value or (self.method.value != ALL and run["method"] != self.method.value):
                 continue
-            if self.cycle.value < len(run["cycles"]) and run["cycles"][self.cycle.value].get("discriminator_scores"):
+            if self.cycle.value < len(run["cycles"]) and run["cycles"][self.cycle.value]["strategy_data"].get(
+                    "discriminator_scores"):
                 out[run["method"]] = run["cycles"][self.cycle.value]
         return out
 
@@ -97,8 +98,9 @@ class DiscriminatorHistogram(ResultsView):
         lines = []
         for name, record in records.items():
             chosen = len(record.get("selected_indices") or [])
-            threshold = record.get("selection_threshold")
-            lines.append(f"<b>{text(name)}</b>: {len(record['discriminator_scores'])} candidates, {chosen} selected"
+            threshold = record["strategy_data"].get("selection_threshold")
+            lines.append(f"<b>{text(name)}</b>: {len(record['strategy_data']['discriminator_scores'])} candidates, "
+                         f"{chosen} selected"
                          + (f" (D up to {threshold:.3f})" if threshold is not None else ""))
         self._info.value = "<small>" + "; ".join(lines) + "</small>"
         size = next((r["labeled_size"] for r in records.values()), None)
@@ -108,7 +110,7 @@ class DiscriminatorHistogram(ResultsView):
             title += f": {self.group_selector.value}"
         value_range = (0.0, 1.0)
         if self.zoom.value and records:
-            scores = [s for r in records.values() for s in r["discriminator_scores"]]
+            scores = [s for r in records.values() for s in r["strategy_data"]["discriminator_scores"]]
             low, high = min(scores), max(scores)
             pad = max(1e-6, 0.02 * (high - low))
             value_range = (max(0.0, low - pad), min(1.0, high + pad))

@@ -1,0 +1,79 @@
+"""What a run checks before it writes anything: the Config, its names, the pool's size, a resumed file's indices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tavaal_nb.config import Config
+from tavaal_nb.data.datasets import DATASETS, ImageData
+from tavaal_nb.data.pool import ActivePool
+from tavaal_nb.errors import ResultsMismatchError
+from tavaal_nb.names import safe_name
+from tavaal_nb.results import Results
+from tavaal_nb.strategies import strategy_names
+
+__all__ = ["check_config", "check_names", "check_sizes", "check_stored_indices"]
+
+
+def check_config(config: Any) -> None:
+    """Raise ``ValueError`` unless ``config`` is a :class:`Config` (a dict or None is not one)."""
+    if not isinstance(config, Config):
+        raise ValueError(f"a run needs a Config, got {type(config).__name__} {str(config)[:60]!r}; build one with "
+                         "tavaal_nb.config.make_config(preset, **overrides) or Config.from_dict(a_dict)")
+
+
+def _name_error(kind: str, name: object) -> ValueError | None:
+    try:
+        safe_name(kind, name)
+    except ValueError as error:
+        return error
+    return None
+
+
+def check_names(config: Config) -> None:
+    """Raise ``ValueError`` naming every dataset or method of ``config`` that no registry knows.
+
+    :class:`Config` checks values only; names are looked up here, in the dataset registry and
+    the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
+    """
+    check_config(config)
+    problems = [str(error) for kind, name in (("dataset", config.dataset), *(("method", m) for m in config.methods))
+                if (error := _name_error(kind, name)) is not None]
+    if problems:  # a name that would be a path outside the results folder is refused before any lookup
+        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    if config.dataset not in DATASETS:
+        problems.append(f"dataset {config.dataset!r} is unknown; valid: {', '.join(DATASETS)}")
+    known = strategy_names()
+    problems += [f"method {method!r} is unknown; valid: {', '.join(known)}"
+                 for method in config.methods if method not in known]
+    if problems:
+        raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def check_sizes(config: Config, data: ImageData) -> None:
+    """Refuse a run whose cycles need more images than the pool holds."""
+    needed = config.initial + config.budget * (config.cycles - 1)
+    if needed > data.train_size:
+        raise ValueError(
+            f"{config.cycles} cycles of {config.initial} + {config.budget} per query need {needed} images, "
+            f"but the {data.name} pool has {data.train_size}; lower --cycles, --initial or --budget"
+        )
+
+
+def check_stored_indices(results: Results, pool_size: int) -> None:
+    """Raise :class:`~tavaal_nb.errors.ResultsMismatchError` naming the file, run and cycle of the first stored
+    index a resumed run could not replay (out of the pool's range, repeated, or labeled twice)."""
+    for k, run in enumerate(results.runs):
+        where = f"{results.path}: run {k} ({run['method']}, trial {run['trial']})"
+        try:
+            pool = ActivePool(pool_size, run["initial_indices"])
+        except ValueError as error:
+            raise ResultsMismatchError(f"{where}, initial_indices: {error}; it was left untouched") from None
+        for record in run["cycles"]:
+            try:
+                pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+            except ValueError as error:
+                raise ResultsMismatchError(f"{where}, cycle {record['cycle']}, selected_indices: {error}; "
+                                           "it was left untouched") from None
