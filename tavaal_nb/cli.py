@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import typing
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tavaal_nb.bench import (
 )
 from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
+from tavaal_nb.errors import NeverQueriedWarning
 from tavaal_nb.loop import check_names, run_experiment
 from tavaal_nb.report import accuracy_table, write_report
 from tavaal_nb.results import load_results
@@ -422,6 +424,17 @@ def _check_out(args: argparse.Namespace) -> None:
                          "text); choose a folder name in UTF-8") from None
 
 
+def _one_line_warning(show):
+    """``warnings.showwarning`` that says a :class:`NeverQueriedWarning` in one line, ``warning: ...``,
+    on stderr, and hands any other warning to ``show``."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, NeverQueriedWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -433,9 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     else:  # signal handlers can only be set from the main thread (main() called from a thread)
         previous = previous_int = None
     try:
-        _check_out(args)
-        load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
-        return args.func(args)
+        with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            _check_out(args)
+            load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
+            return args.func(args)
     except (ValueError, OSError, RuntimeError) as error:  # OSError: folders and files (not writable, full, ...)
         print(f"error: {error}", file=sys.stderr)
         return 2

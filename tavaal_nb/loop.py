@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import platform
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tavaal_nb.config import Config, config_diff
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import DATASETS, ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
-from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
+from tavaal_nb.errors import NeverQueriedWarning, NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.names import safe_name
@@ -36,7 +37,7 @@ from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, check_s
 from tavaal_nb.strategies.registry import is_builtin
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
-__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "check_config", "open_results", "check_sizes",
+__all__ = ["Callback", "derive_seed", "run_experiment", "check_names", "warn_if_never_queried", "check_config", "open_results", "check_sizes",
            "session_entry", "prepare_data", "make_augmenter", "save_results", "check_stored_indices",
            "SCORE_DECIMALS"]
 
@@ -79,6 +80,8 @@ def check_names(config: Config) -> None:
 
     :class:`Config` checks values only; names are looked up here, in the dataset registry and
     the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
+    A configuration whose methods would never be queried (one cycle) is warned about
+    (:func:`warn_if_never_queried`).
     """
     check_config(config)
     problems = [str(error) for kind, name in (("dataset", config.dataset), *(("method", m) for m in config.methods))
@@ -92,6 +95,18 @@ def check_names(config: Config) -> None:
                  for method in config.methods if method not in known]
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    warn_if_never_queried(config)
+
+
+def warn_if_never_queried(config: Config) -> None:
+    """Warn (:class:`~tavaal_nb.errors.NeverQueriedWarning`) when ``config`` has one cycle and a method
+    other than ``random``: a query follows every cycle but the last, so that method's ``select()`` is
+    never called and a plug-in would seem to pass without having run. :func:`check_names` calls it."""
+    untried = [method for method in config.methods if method != "random"]
+    if config.cycles == 1 and untried:
+        warnings.warn(f"cycles=1: the run trains once on the initial labeled set and makes no query, so "
+                      f"select() of {', '.join(map(repr, untried))} is never called; set cycles to 2 or more "
+                      "(--cycles 2) to run a query", NeverQueriedWarning)
 
 
 def make_augmenter(config: Config, data: ImageData) -> Augmenter:
