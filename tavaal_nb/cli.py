@@ -17,11 +17,11 @@ import warnings
 from collections.abc import Collection
 from pathlib import Path
 
-from tavaal_nb.bench import (
-    ABLATION_COLUMNS, CONCURRENCY_COLUMNS, format_ablation, format_ablation_row, format_concurrency,
-    format_concurrency_row, format_table, run_ablation, run_bench, run_concurrency, write_ablation_json,
-    write_concurrency_json, write_json,
-)
+from tavaal_nb.bench.ablation import (ABLATION_COLUMNS, format_ablation, format_ablation_row, run_ablation,
+                                      write_ablation_json)
+from tavaal_nb.bench.concurrency import (CONCURRENCY_COLUMNS, format_concurrency, format_concurrency_row,
+                                         run_concurrency, write_concurrency_json)
+from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.errors import NeverQueriedWarning
