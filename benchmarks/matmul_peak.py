@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from tavaal_nb.bench import matmul_peak_tflops  # noqa: E402
+from tavaal_nb.bench.phases import matmul_peak_tflops  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -541,18 +541,17 @@ assert bald_curve[0] == [10, 20, 30, 40, 50, 60]
 #
 # The real loop gives a strategy a `QueryContext`: the trained ResNet (`context.task`), the image pool
 # (`context.data`), the indices of the `candidates`, the `budget`. The same margin, computed from the task
-# model's logits on the candidate images with `tavaal_nb.training.infer`, registered under a name that
-# `run_experiment` (and `--method` on the command line) accepts:
+# model's logits on the candidate images (`context.infer(indices)` runs the frozen model on those pool
+# images), registered under a name that `run_experiment` (and `--method` on the command line) accepts.
+# (The package ships this rule too, as the built-in method `margin`.)
 
 # %%
 import tavaal_nb
-from tavaal_nb.training import infer
 
 
 def real_margin(context):
     """Margin of the task model's softmax on every candidate image (lowest = most uncertain)."""
-    logits = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                   context.config.eval_batch_size, context.runtime)["logits"]
+    logits = context.infer(context.candidates)["logits"]
     top_two = torch.softmax(logits, dim=1).topk(2, dim=1).values
     return top_two[:, 0] - top_two[:, 1]
 

@@ -5,7 +5,7 @@ through single-process PIL transforms in a ``DataLoader`` (``num_workers=0``), e
 step runs in fp32 with default memory layout, the host syncs every step (``loss.item()``),
 and in the VAE phase the frozen task model is re-run on both batches in every iteration
 to get the rank variable ``r``. Models, batch sizes and step counts are ours, so the ratio
-between :func:`tavaal_nb.bench.run_bench` and :func:`run_baseline_bench` isolates the pipeline.
+between :func:`tavaal_nb.bench.speed.run_bench` and :func:`run_baseline_bench` isolates the pipeline.
 """
 
 from __future__ import annotations

@@ -13,16 +13,18 @@ import signal
 import sys
 import threading
 import typing
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
-from tavaal_nb.bench import (
-    ABLATION_COLUMNS, CONCURRENCY_COLUMNS, format_ablation, format_ablation_row, format_concurrency,
-    format_concurrency_row, format_table, run_ablation, run_bench, run_concurrency, write_ablation_json,
-    write_concurrency_json, write_json,
-)
+from tavaal_nb.bench.ablation import (ABLATION_COLUMNS, format_ablation, format_ablation_row, run_ablation,
+                                      write_ablation_json)
+from tavaal_nb.bench.concurrency import (CONCURRENCY_COLUMNS, format_concurrency, format_concurrency_row,
+                                         run_concurrency, write_concurrency_json)
+from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
+from tavaal_nb.errors import NeverQueriedWarning
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.preflight import check_names
 from tavaal_nb.analysis.report import accuracy_table, write_report
@@ -423,6 +425,17 @@ def _check_out(args: argparse.Namespace) -> None:
                          "text); choose a folder name in UTF-8") from None
 
 
+def _one_line_warning(show):
+    """``warnings.showwarning`` that says a :class:`NeverQueriedWarning` in one line, ``warning: ...``,
+    on stderr, and hands any other warning to ``show``."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, NeverQueriedWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -434,9 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     else:  # signal handlers can only be set from the main thread (main() called from a thread)
         previous = previous_int = None
     try:
-        _check_out(args)
-        load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
-        return args.func(args)
+        with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            _check_out(args)
+            load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
+            return args.func(args)
     except (ValueError, OSError, RuntimeError) as error:  # OSError: folders and files (not writable, full, ...)
         print(f"error: {error}", file=sys.stderr)
         return 2

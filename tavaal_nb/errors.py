@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["NonFiniteLossError", "ResultsMismatchError", "FolderBusyError", "OutputFolderError", "ResultsSaveError",
-           "LinkRefusedError", "SelectionError"]
+           "LinkRefusedError", "SelectionError", "NeverQueriedWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -40,3 +40,7 @@ class LinkRefusedError(OSError):
 
 class SelectionError(ValueError):
     """A strategy returned a selection the loop cannot use (wrong count, duplicates, not candidates, ...)."""
+
+
+class NeverQueriedWarning(UserWarning):
+    """A run whose strategies are never asked to select: with one cycle no query is made."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -9,12 +10,12 @@ import torch
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import DATASETS, ImageData
 from tavaal_nb.data.pool import ActivePool
-from tavaal_nb.errors import ResultsMismatchError
+from tavaal_nb.errors import NeverQueriedWarning, ResultsMismatchError
 from tavaal_nb.names import safe_name
 from tavaal_nb.results import Results
 from tavaal_nb.strategies import strategy_names
 
-__all__ = ["check_config", "check_names", "check_sizes", "check_stored_indices"]
+__all__ = ["check_config", "check_names", "warn_if_never_queried", "check_sizes", "check_stored_indices"]
 
 
 def check_config(config: Any) -> None:
@@ -37,6 +38,8 @@ def check_names(config: Config) -> None:
 
     :class:`Config` checks values only; names are looked up here, in the dataset registry and
     the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
+    A configuration whose methods would never be queried (one cycle) is warned about
+    (:func:`warn_if_never_queried`).
     """
     check_config(config)
     problems = [str(error) for kind, name in (("dataset", config.dataset), *(("method", m) for m in config.methods))
@@ -50,6 +53,18 @@ def check_names(config: Config) -> None:
                  for method in config.methods if method not in known]
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    warn_if_never_queried(config)
+
+
+def warn_if_never_queried(config: Config) -> None:
+    """Warn (:class:`~tavaal_nb.errors.NeverQueriedWarning`) when ``config`` has one cycle and a method
+    other than ``random``: a query follows every cycle but the last, so that method's ``select()`` is
+    never called and a plug-in would seem to pass without having run. :func:`check_names` calls it."""
+    untried = [method for method in config.methods if method != "random"]
+    if config.cycles == 1 and untried:
+        warnings.warn(f"cycles=1: the run trains once on the initial labeled set and makes no query, so "
+                      f"select() of {', '.join(map(repr, untried))} is never called; set cycles to 2 or more "
+                      "(--cycles 2) to run a query", NeverQueriedWarning)
 
 
 def check_sizes(config: Config, data: ImageData) -> None:

@@ -1,4 +1,4 @@
-"""The speed bench (tavaal_nb.bench): per-phase rows, the public pipeline's baseline, the ablation
+"""The speed bench (the tavaal_nb.bench package): per-phase rows, the public pipeline's baseline, the ablation
 of the runtime switches, the trial estimate, and the switches themselves (Config, Runtime, CLI).
 
 Everything runs on the CPU at the ci preset with one timed step and a tiny pool: what is checked
@@ -17,11 +17,12 @@ from conftest import ci_config
 
 import tavaal_nb.config as config_module
 from tavaal_nb import make_config
-from tavaal_nb.bench import (
-    ABLATION, PREDICTED_SPEEDUP, BenchRow, busy_fraction, count_host_ops,
-    device_busy_seconds, estimate_trial_seconds, format_ablation, format_table, host_ops_per_step, run_ablation,
-    run_bench, write_ablation_json, write_json,
-)
+import tavaal_nb.bench.ablation as ablation_module
+import tavaal_nb.bench.phases as phases_module
+from tavaal_nb.bench.ablation import ABLATION, PREDICTED_SPEEDUP, format_ablation, run_ablation, write_ablation_json
+from tavaal_nb.bench.phases import BenchRow, estimate_trial_seconds
+from tavaal_nb.bench.profiling import busy_fraction, count_host_ops, device_busy_seconds, host_ops_per_step
+from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.cli import build_parser, main
 from tavaal_nb.training import Runtime
 from torch.autograd import DeviceType
@@ -90,9 +91,7 @@ def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
 
 
 def test_bench_command_line_writes_json(tmp_path, capsys, monkeypatch):
-    import tavaal_nb.bench as bench
-
-    monkeypatch.setattr(bench, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
+    monkeypatch.setattr(phases_module, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "matrix-product peak in this process: 1.50 TFLOP/s" in out and "predicted from these rates" in out
@@ -102,12 +101,10 @@ def test_bench_command_line_writes_json(tmp_path, capsys, monkeypatch):
 
 
 def test_ablation_command_line_prints_rows_as_they_come_and_the_table(tmp_path, capsys, monkeypatch):
-    import tavaal_nb.bench as bench
-
-    monkeypatch.setattr(bench, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
-    monkeypatch.setattr(bench, "ABLATION", bench.ABLATION[:2])  # fp32 and + bf16: the CLI path, quickly
-    bench_data = bench._bench_data
-    monkeypatch.setattr(bench, "_bench_data", lambda config, steps, pool: bench_data(config, steps, 64))
+    monkeypatch.setattr(phases_module, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
+    monkeypatch.setattr(ablation_module, "ABLATION", ABLATION[:2])  # fp32 and + bf16: the CLI path, quickly
+    bench_data = phases_module.bench_data
+    monkeypatch.setattr(ablation_module, "bench_data", lambda config, steps, pool: bench_data(config, steps, 64))
     path = tmp_path / "ablation.json"
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--ablation", "--steps", "1", "--json", str(path)]) == 0
     out = capsys.readouterr().out
@@ -283,7 +280,6 @@ def test_each_variant_runs_in_its_own_process_by_default():
 
 
 def test_a_variant_whose_process_dies_is_a_note_and_the_next_row_builds_on_the_last_that_ran(monkeypatch):
-    import tavaal_nb.bench as bench
     from tavaal_nb.isolation import ChildProcessFailed
 
     measured = []
@@ -295,7 +291,7 @@ def test_a_variant_whose_process_dies_is_a_note_and_the_next_row_builds_on_the_l
             raise ChildProcessFailed("the process died of SIGSEGV")
         return {k: 10.0 for k in PHASES}, {k: 0.1 for k in PHASES}
 
-    monkeypatch.setattr(bench, "run_isolated", fake_isolated)
+    monkeypatch.setattr(ablation_module, "run_isolated", fake_isolated)
     variants = (BASE[0], ("+ channels_last", {"memory_format": "channels_last"}),
                 ("+ fused optimizers", {"fused_optimizers": "on"}))
     first, crashed, after = run_ablation(ci_config(), variants=variants, **TINY)[0]
@@ -315,7 +311,7 @@ def test_the_cuda_graphs_row_is_a_note_on_the_cpu():
 
 # -------------------------------------------------------------------- host work and GPU busy
 def test_host_operator_calls_per_step_stay_bounded():
-    """The host work of one step, counted by the profiler on the CPU (tavaal_nb.bench.host_ops_per_step).
+    """The host work of one step, counted by the profiler on the CPU (tavaal_nb.bench.profiling.host_ops_per_step).
 
     On a GPU the VAE/D phase is host-bound (H200, 2026-12-04: 302 ms of host time per 10 iterations
     against 47 ms of kernels), so every operator added to a step costs wall time there. Counted at the

@@ -131,7 +131,7 @@ def test_unparseable_arguments_exit_2(capsys):
     assert "budget" in capsys.readouterr().err
 
 
-PLUGIN = str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "margin_sampling.py")
+PLUGIN = str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "least_confidence.py")
 
 
 @pytest.fixture
@@ -143,20 +143,20 @@ def clean_plugins(monkeypatch):
     for name in set(strategy_names()) - before:
         unregister_strategy(name)
     registry._LOADED_PLUGINS.clear()
-    sys.modules.pop("tavaal_nb_plugin_margin_sampling", None)
+    sys.modules.pop("tavaal_nb_plugin_least_confidence", None)
 
 
 def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path, clean_plugins):
     assert main(["methods", "--plugin", PLUGIN]) == 0
-    assert "margin" in first_words(capsys.readouterr().out)
+    assert "least-confidence" in first_words(capsys.readouterr().out)
     out = tmp_path / "sweep"
     # two local worker processes: the plug-in reaches them through TAVAAL_PLUGINS
-    code = main(["sweep", "--plugin", PLUGIN, "--preset", "ci", "--datasets", "synthetic", "--methods", "margin",
+    code = main(["sweep", "--plugin", PLUGIN, "--preset", "ci", "--datasets", "synthetic", "--methods", "least-confidence",
                  "--trials", "2", "--workers", "2", "--quiet", "--device", "cpu", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     for trial in (0, 1):
-        run = json.loads((out / "synthetic" / "margin" / f"trial-{trial}" / "results.json").read_text())["runs"][0]
-        assert run["method"] == "margin" and len(run["cycles"]) == CI_CYCLES
+        run = json.loads((out / "synthetic" / "least-confidence" / f"trial-{trial}" / "results.json").read_text())["runs"][0]
+        assert run["method"] == "least-confidence" and len(run["cycles"]) == CI_CYCLES
 
 
 def test_unknown_plugin_is_one_error_line(capsys, tmp_path, clean_plugins):

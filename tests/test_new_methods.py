@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from conftest import CI_BUDGET, CI_CYCLES, CI_TEST_LIMIT, ci_config
 
 import tavaal_nb.strategies.badge as badge_module
-import tavaal_nb.strategies.gcn as gcn_module
 from tavaal_nb import Callback, make_config, run_experiment
 from tavaal_nb.data.imbalance import apply_imbalance
 from tavaal_nb.loop import make_augmenter, prepare_data
@@ -34,13 +33,15 @@ from tavaal_nb.upper_bound import UPPER_BOUND_NAME, read_upper_bound, train_uppe
 NEW_METHODS = ("vaal-lloss", "uncertaingcn", "coregcn", "badge")
 
 
-def stub_context(candidates, labeled, budget, images=None, generator_seed=0):
-    """What a strategy reads from a QueryContext, for selections on hand-made embeddings."""
+def stub_context(candidates, labeled, budget, images=None, generator_seed=0, outputs=None):
+    """What a strategy reads from a QueryContext, for selections on hand-made embeddings: ``outputs(rows)``
+    stands for the task model, giving its outputs on the rows of ``images`` that ``context.infer`` is asked for."""
     return SimpleNamespace(
         candidates=torch.as_tensor(candidates), labeled=torch.as_tensor(labeled), budget=budget,
         data=SimpleNamespace(train_images=images), augmenter=None, task=None,
         config=SimpleNamespace(eval_batch_size=64), runtime=None,
         generator=torch.Generator().manual_seed(generator_seed),
+        infer=lambda indices: outputs(images[indices]),
     )
 
 
@@ -135,16 +136,15 @@ def test_kmeans_pp_draws_in_proportion_to_squared_distance():
     assert torch.equal(a, b)
 
 
-def test_badge_selects_its_seeds(monkeypatch):
+def test_badge_selects_its_seeds():
     rows = torch.tensor([[3.0, 0.0], [0.0, 1.0], [3.0, 0.0], [2.9, 0.0]])
     images = torch.cat([torch.zeros(5, 2), rows])  # candidates 5..8 are these rows
     weight = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
 
-    def fake_infer(task, batch, augmenter, batch_size, runtime):
+    def outputs(batch):
         return {"logits": batch @ weight.T, "embedding": batch}
 
-    monkeypatch.setattr(badge_module, "infer", fake_infer)
-    selection = METHODS["badge"].select(stub_context([5, 6, 7, 8], [], 2, images))
+    selection = METHODS["badge"].select(stub_context([5, 6, 7, 8], [], 2, images, outputs=outputs))
     embeddings = gradient_embeddings(rows @ weight.T, rows)
     first = int(torch.argmax(embeddings.squared_norms))
     assert selection.indices[0].item() == [5, 6, 7, 8][first] and selection.indices.numel() == 2
@@ -214,13 +214,10 @@ def test_gcn_separates_the_clusters(two_clusters):
 
 
 @pytest.mark.parametrize("method", ["uncertaingcn", "coregcn"])
-def test_gcn_methods_pick_the_unexplored_cluster(monkeypatch, two_clusters, method):
-    def fake_infer(task, batch, augmenter, batch_size, runtime):
-        return {"embedding": batch}
-
-    monkeypatch.setattr(gcn_module, "infer", fake_infer)
+def test_gcn_methods_pick_the_unexplored_cluster(two_clusters, method):
     torch.manual_seed(0)
-    context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
+    context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters,
+                           outputs=lambda batch: {"embedding": batch})
     selection = METHODS[method].select(context)
     assert selection.indices.numel() == 5 and len(set(selection.indices.tolist())) == 5
     if method == "uncertaingcn":  # the GCN is confident the near cluster is "labeled": all five come from the far one
@@ -236,19 +233,20 @@ def test_gcn_methods_pick_the_unexplored_cluster(monkeypatch, two_clusters, meth
 
 
 @pytest.mark.parametrize("method", ["uncertaingcn", "coregcn"])
-def test_gcn_methods_draw_from_the_query_generator_not_the_global_rng(monkeypatch, two_clusters, method):
-    monkeypatch.setattr(gcn_module, "infer", lambda task, batch, augmenter, batch_size, runtime: {"embedding": batch})
+def test_gcn_methods_draw_from_the_query_generator_not_the_global_rng(two_clusters, method):
     picks, confidences = [], []
     for global_seed in (0, 1):  # the global RNG differs between the two queries; the query's generator does not
         torch.manual_seed(global_seed)
-        context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
+        context = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters,
+                               outputs=lambda batch: {"embedding": batch})
         before = torch.random.get_rng_state()
         selection = METHODS[method].select(context)
         assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left as it was
         picks.append(selection.indices.tolist())
         confidences.append(selection.extras["gcn_confidence"])
     assert picks[0] == picks[1] and torch.equal(confidences[0], confidences[1])
-    other = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters)
+    other = stub_context(torch.arange(20), torch.arange(20, 40), 5, two_clusters,
+                         outputs=lambda batch: {"embedding": batch})
     other.generator.manual_seed(12345)  # another query seed: another GCN initialisation
     assert not torch.equal(METHODS[method].select(other).extras["gcn_confidence"], confidences[0])
 

@@ -17,6 +17,7 @@ from tavaal_nb.strategies import (
     TAVAAL,
     VAAL,
     EntropySampling,
+    MarginSampling,
     QueryContext,
     RandomSampling,
     get_strategy,
@@ -130,6 +131,32 @@ def test_entropy_picks_the_highest_predictive_entropy(tiny_context):
     order = sorted(range(40), key=lambda k: (-scores[k], k))
     assert selection.indices.tolist() == [20 + k for k in order[:5]]
     assert all(0.0 <= s <= math.log(10) + 1e-5 for s in scores)  # entropy of 10 classes is at most ln 10
+
+
+def test_margin_picks_the_smallest_gap_between_the_two_most_probable_classes(tiny_context):
+    context = tiny_context()
+    selection = MarginSampling().select(context)
+    scores = selection.scores.tolist()
+    # the score is p_(1) - p_(2) of the softmax of the task model's logits, recomputed with math
+    logits = infer(context.task, context.data.train_images[context.candidates], context.augmenter, 64)["logits"]
+    for row, score in zip(logits.tolist(), scores):
+        top = max(row)
+        weights = [math.exp(v - top) for v in row]
+        first, second = sorted((w / sum(weights) for w in weights), reverse=True)[:2]
+        assert score == pytest.approx(first - second, abs=1e-5)
+    order = sorted(range(40), key=lambda k: (scores[k], k))
+    assert selection.indices.tolist() == [20 + k for k in order[:5]]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_the_context_infers_on_the_pool_images_it_is_given(tiny_context):
+    context = tiny_context()
+    picked = torch.tensor([41, 20, 33])
+    mine = context.infer(picked)
+    direct = infer(context.task, context.data.train_images[picked], context.augmenter, 64)
+    assert set(mine) == {"logits", "embedding", "rank"} == set(direct)
+    for key in mine:
+        assert mine[key].shape[0] == 3 and torch.allclose(mine[key], direct[key], atol=1e-5)
 
 
 def test_random_is_seeded_and_never_repeats(tiny_context):

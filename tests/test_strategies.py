@@ -4,7 +4,10 @@ register_strategy / load_plugin, and a plug-in run end to end through run_experi
 from __future__ import annotations
 
 import json
+import math
+import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, ci_config
 
 from tavaal_nb import run_experiment
 from tavaal_nb.config import make_config
+from tavaal_nb.errors import NeverQueriedWarning
 from tavaal_nb.loop import check_names
 from tavaal_nb.losses import bce_ranking_loss, margin_ranking_loss, ranker_objective_loss
 from tavaal_nb.strategies import (
@@ -27,8 +31,9 @@ from tavaal_nb.strategies import (
     strategy_names,
     unregister_strategy,
 )
+from tavaal_nb.strategies.scores import entropy_scores, margin_scores
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "margin_sampling.py"
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "least_confidence.py"
 
 
 class FakeContext:
@@ -203,19 +208,19 @@ def test_load_plugin_from_a_module_attribute(registry_guard, tmp_path, monkeypat
 
 
 def test_the_readme_example_runs_end_to_end(registry_guard, tmp_path):
-    """docs/examples/margin_sampling.py, loaded as the CLI's --plugin would, run at the ci preset."""
-    assert load_plugin(str(EXAMPLE)) == ["margin"]
-    strategy = get_strategy("margin")
-    assert strategy.help.startswith("smallest gap")
-    out = tmp_path / "margin-run"
-    results = run_experiment(ci_config(methods=("margin", "random")), out, progress=False)
+    """docs/examples/least_confidence.py, loaded as the CLI's --plugin would, run at the ci preset."""
+    assert load_plugin(str(EXAMPLE)) == ["least-confidence"]
+    strategy = get_strategy("least-confidence")
+    assert strategy.help.startswith("lowest top-class probability")
+    out = tmp_path / "least-confidence-run"
+    results = run_experiment(ci_config(methods=("least-confidence", "random")), out, progress=False)
     stored = json.loads((out / "results.json").read_text())
     runs = {run["method"]: run for run in stored["runs"]}
-    assert set(runs) == {"margin", "random"} and all(run["finished"] for run in runs.values())
-    margin = runs["margin"]
-    assert margin["initial_indices"] == runs["random"]["initial_indices"]  # the paired comparison
-    assert len(margin["cycles"]) == CI_CYCLES
-    for record in margin["cycles"][:-1]:
+    assert set(runs) == {"least-confidence", "random"} and all(run["finished"] for run in runs.values())
+    plugged = runs["least-confidence"]
+    assert plugged["initial_indices"] == runs["random"]["initial_indices"]  # the paired comparison
+    assert len(plugged["cycles"]) == CI_CYCLES
+    for record in plugged["cycles"][:-1]:
         chosen = record["selected_indices"]
         assert len(chosen) == len(set(chosen)) == CI_BUDGET
     assert len(results.runs) == 2
@@ -227,3 +232,59 @@ def test_the_readme_shows_the_example_file_as_it_is():
     shown = section.split("```python\n", 1)[1].split("```", 1)[0]
     code = EXAMPLE.read_text().split('"""\n\n', 1)[1]  # the file without its module docstring
     assert shown == code
+
+
+# ----------------------------------------------------------------------------- score functions
+
+
+def test_entropy_scores_by_hand():
+    probabilities = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25],
+                                  [0.5, 0.25, 0.25, 0.0]])
+    # 0 (0 ln 0 = 0), ln 2, ln 4, and 0.5 ln 2 + 2 * 0.25 ln 4 = 1.5 ln 2
+    expected = [0.0, math.log(2), math.log(4), 1.5 * math.log(2)]
+    assert entropy_scores(probabilities).tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_margin_scores_by_hand():
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [0.0, 1.0, 0.0], [0.1, 0.3, 0.6]])
+    # top-1 minus top-2: 0.7 - 0.2, 0.4 - 0.4, 1 - 0, 0.6 - 0.3
+    assert margin_scores(probabilities).tolist() == pytest.approx([0.5, 0.0, 1.0, 0.3], abs=1e-6)
+
+
+def test_score_functions_refuse_what_is_not_one_softmax_per_row():
+    with pytest.raises(ValueError, match=r"\(N, C\) tensor with C >= 2 classes.*got shape \(3, 1\)"):
+        margin_scores(torch.ones(3, 1))
+    with pytest.raises(ValueError, match=r"got shape \(4,\)"):
+        entropy_scores(torch.full((4,), 0.25))
+
+
+# ----------------------------------------------------------------------------- one cycle: no query
+
+
+@pytest.mark.parametrize("methods,cycles,warned", [
+    (("scored-nothing", "random"), 1, True), (("random",), 1, False), (("scored-nothing",), 2, False),
+])
+def test_one_cycle_warns_that_select_is_never_called(registry_guard, methods, cycles, warned):
+    register_strategy(lambda context: context.candidates.float(), "scored-nothing")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_names(make_config("ci", methods=methods, cycles=cycles))
+    messages = [str(w.message) for w in caught if issubclass(w.category, NeverQueriedWarning)]
+    if warned:
+        assert len(messages) == 1
+        assert "select() of 'scored-nothing' is never called" in messages[0] and "--cycles 2" in messages[0]
+        assert "'random'" not in messages[0]
+    else:
+        assert messages == []
+
+
+def test_one_cycle_is_one_warning_line_on_the_command_line(tmp_path):
+    command = [sys.executable, "-m", "tavaal_nb", "run", "--preset", "ci", "--dataset", "synthetic", "--method",
+               "margin,random", "--cycles", "1", "--trials", "1", "--device", "cpu", "--no-progress",
+               "--out", str(tmp_path / "one-cycle")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "never called" in line]
+    assert lines == ["warning: cycles=1: the run trains once on the initial labeled set and makes no query, so "
+                     "select() of 'margin' is never called; set cycles to 2 or more (--cycles 2) to run a query"]

@@ -25,7 +25,9 @@ from tavaal_nb.strategies.registry import (
     strategy_names,
     unregister_strategy,
 )
-from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
+from tavaal_nb.strategies.scores import entropy_scores, margin_scores
+from tavaal_nb.strategies.simple import (EntropySampling, LearningLoss, LearningLossV2, MarginSampling,
+                                        RandomSampling)
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 
@@ -33,5 +35,5 @@ __all__ = [
     "METHODS", "BUILTIN_METHODS", "get_strategy", "strategy_names", "register_strategy", "unregister_strategy",
     "load_plugin", "load_plugins", "PLUGINS_ENV", "QueryContext", "Selection", "Strategy", "ScoringStrategy", "select_by_scores", "PREFERENCES",
     "highest", "lowest", "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet",
-    "EntropySampling", "k_center_greedy", "VAALLearningLoss", "UncertainGCN", "CoreGCN", "BADGE",
+    "EntropySampling", "MarginSampling", "entropy_scores", "margin_scores", "k_center_greedy", "VAALLearningLoss", "UncertainGCN", "CoreGCN", "BADGE",
 ]

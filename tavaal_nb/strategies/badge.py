@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy
-from tavaal_nb.training import infer
 
 __all__ = ["GradientEmbeddings", "gradient_embeddings", "kmeans_pp_seeds", "BADGE"]
 
@@ -100,8 +99,7 @@ class BADGE(Strategy):
     ranker_objective = None
 
     def select(self, context: QueryContext) -> Selection:
-        outputs = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                        context.config.eval_batch_size, context.runtime)
+        outputs = context.infer(context.candidates)
         embeddings = gradient_embeddings(outputs["logits"], outputs["embedding"])
         positions, _ = kmeans_pp_seeds(embeddings, context.budget, context.generator)
         return Selection(

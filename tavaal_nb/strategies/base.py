@@ -12,7 +12,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import SelectionError
-from tavaal_nb.training import Runtime, TaskModel
+from tavaal_nb.training import Runtime, TaskModel, infer
 
 __all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "check_selection", "expected_count", "lowest", "highest", "PREFERENCES"]
 
@@ -45,6 +45,13 @@ class QueryContext:
     @property
     def runtime(self) -> Runtime:
         return Runtime.resolve(self.config, self.device)
+
+    def infer(self, indices: Tensor) -> dict[str, Tensor]:
+        """The frozen task model's outputs on the pool images at ``indices`` (un-augmented, eval mode):
+        ``logits``, penultimate ``embedding`` and, when it has a Ranker, its predicted loss ``rank``,
+        one row per index, float32 on the device (:func:`tavaal_nb.training.infer`)."""
+        return infer(self.task, self.data.train_images[indices], self.augmenter, self.config.eval_batch_size,
+                     self.runtime)
 
 
 @dataclass

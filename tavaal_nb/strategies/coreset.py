@@ -6,7 +6,6 @@ import torch
 from torch import Tensor
 
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy
-from tavaal_nb.training import infer
 
 __all__ = ["CoreSet", "k_center_greedy"]
 
@@ -39,10 +38,8 @@ class CoreSet(Strategy):
     def select(self, context: QueryContext) -> Selection:
         # Picks in greedy order, not by a score, so select_by_scores does not apply;
         # the scores reported are each candidate's distance to the labeled set.
-        batch = context.config.eval_batch_size
-        images = context.data.train_images
-        labeled = infer(context.task, images[context.labeled], context.augmenter, batch, context.runtime)["embedding"]
-        candidates = infer(context.task, images[context.candidates], context.augmenter, batch, context.runtime)["embedding"]
+        labeled = context.infer(context.labeled)["embedding"]
+        candidates = context.infer(context.candidates)["embedding"]
         positions, distance = k_center_greedy(labeled, candidates, context.budget)
         return Selection(
             indices=context.candidates[positions].cpu(),

@@ -22,7 +22,6 @@ from torch import Tensor
 from tavaal_nb.models.gcn import SequentialGCN, affinity_adjacency
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.strategies.coreset import k_center_greedy
-from tavaal_nb.training import infer
 
 __all__ = ["GCNSettings", "GCNOutput", "gcn_loss", "train_gcn", "GCNStrategy", "UncertainGCN", "CoreGCN"]
 
@@ -101,8 +100,7 @@ class GCNStrategy(Strategy):
         draws do), under a forked global RNG: the same context gives the same graph whatever the
         global RNG's state, and the global RNG is left as it was."""
         nodes = torch.cat([context.candidates, context.labeled])
-        embeddings = infer(context.task, context.data.train_images[nodes], context.augmenter,
-                           context.config.eval_batch_size, context.runtime)["embedding"]
+        embeddings = context.infer(nodes)["embedding"]
         labeled_mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=embeddings.device)
         labeled_mask[context.candidates.numel():] = True
         seed = int(torch.randint(0, 2**62, (1,), generator=context.generator))

@@ -4,8 +4,8 @@
 line all look methods up here, so a strategy registered from a notebook or a user's
 module is as selectable as the built-ins:
 
-    @register_strategy(name="margin", prefer="lowest")
-    def margin(context):            # one score per candidate
+    @register_strategy(name="least-confidence", prefer="highest")
+    def least_confidence(context):  # one score per candidate
         ...
 
 A plain scoring function ``fn(context) -> Tensor`` is wrapped with
@@ -33,7 +33,7 @@ from tavaal_nb.names import safe_name
 from tavaal_nb.strategies.badge import BADGE
 from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.strategies.coreset import CoreSet
-from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, RandomSampling
+from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, MarginSampling, RandomSampling
 from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
@@ -267,7 +267,7 @@ def load_plugins(specs: Iterable[str] = (), export: bool = False) -> list[str]:
 
 
 for _builtin in (RandomSampling, LearningLoss, LearningLossV2, VAAL, TAVAAL, CoreSet, EntropySampling,
-                 VAALLearningLoss, UncertainGCN, CoreGCN, BADGE):
+                 VAALLearningLoss, UncertainGCN, CoreGCN, BADGE, MarginSampling):
     register_strategy(_builtin)
 
 BUILTIN_METHODS: tuple[str, ...] = strategy_names()

@@ -1,13 +1,13 @@
-"""Baselines that need no extra model: random, predictive entropy, Learning Loss (eq. 1 / eq. 4)."""
+"""Baselines that need no extra model: random, predictive entropy, margin, Learning Loss (eq. 1 / eq. 4)."""
 
 from __future__ import annotations
 
 import torch
 
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
-from tavaal_nb.training import infer
+from tavaal_nb.strategies.scores import entropy_scores, margin_scores
 
-__all__ = ["RandomSampling", "EntropySampling", "LearningLoss", "LearningLossV2"]
+__all__ = ["RandomSampling", "EntropySampling", "MarginSampling", "LearningLoss", "LearningLossV2"]
 
 
 class RandomSampling(Strategy):
@@ -24,10 +24,17 @@ class EntropySampling(Strategy):
     help = "highest predictive entropy of the task model's softmax"
 
     def select(self, context: QueryContext) -> Selection:
-        logits = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                       context.config.eval_batch_size, context.runtime)["logits"]
-        log_p = torch.log_softmax(logits, dim=1)
-        return select_by_scores(context, -(log_p.exp() * log_p).sum(dim=1))
+        probabilities = torch.softmax(context.infer(context.candidates)["logits"], dim=1)
+        return select_by_scores(context, entropy_scores(probabilities), "highest")
+
+
+class MarginSampling(Strategy):
+    name = "margin"
+    help = "smallest gap between the task model's two most probable classes (Scheffer et al.)"
+
+    def select(self, context: QueryContext) -> Selection:
+        probabilities = torch.softmax(context.infer(context.candidates)["logits"], dim=1)
+        return select_by_scores(context, margin_scores(probabilities), "lowest")
 
 
 class LearningLoss(Strategy):
@@ -36,9 +43,7 @@ class LearningLoss(Strategy):
     ranker_objective = "margin"
 
     def select(self, context: QueryContext) -> Selection:
-        predicted_loss = infer(context.task, context.data.train_images[context.candidates], context.augmenter,
-                               context.config.eval_batch_size, context.runtime)["rank"]
-        return select_by_scores(context, predicted_loss)
+        return select_by_scores(context, context.infer(context.candidates)["rank"])
 
 
 class LearningLossV2(LearningLoss):

@@ -18,7 +18,7 @@ from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.models.adversarial import build_discriminator, build_vae
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
-from tavaal_nb.training import Runtime, infer, maybe_compile
+from tavaal_nb.training import Runtime, maybe_compile
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means",
            "discriminator_record"]
@@ -229,9 +229,8 @@ class VAAL(Strategy):
         if self.trains_ranker:
             # The rank variable: the frozen task model's Ranker on un-augmented images,
             # computed once per cycle (it cannot change while the task model is frozen).
-            r_labeled = infer(context.task, labeled_images, context.augmenter, config.eval_batch_size, context.runtime)["rank"]
-            r_candidates = infer(context.task, candidate_images, context.augmenter, config.eval_batch_size,
-                                 context.runtime)["rank"]
+            r_labeled = context.infer(context.labeled)["rank"]
+            r_candidates = context.infer(context.candidates)["rank"]
         vae, disc = self.build(context)
         iterations = config.vae_iterations_for(context.labeled.numel(), context.candidates.numel())
         history = train_adversarial(

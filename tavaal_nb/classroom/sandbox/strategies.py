@@ -4,8 +4,9 @@ A strategy looks at a :class:`SandboxContext` (the current MLP's view of the can
 labeled points) and returns the positions, among the candidates, of the ``budget`` points to label.
 Most are a score per candidate plus "take the highest" (or lowest): :func:`scoring_strategy`
 turns any ``fn(context) -> scores`` into one, which is how a learner's own function joins the
-sandbox. Core-set is not a score: it picks greedily (k-center), with the package's
-:func:`~tavaal_nb.strategies.coreset.k_center_greedy`.
+sandbox. Entropy and margin score with the functions the package's strategies use
+(:mod:`tavaal_nb.strategies.scores`). Core-set is not a score: it picks greedily (k-center), with
+the package's :func:`~tavaal_nb.strategies.coreset.k_center_greedy`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from tavaal_nb.losses import discriminator_loss
 from tavaal_nb.classroom.sandbox.learner import adam
 from tavaal_nb.strategies.base import highest, lowest
 from tavaal_nb.strategies.coreset import k_center_greedy
+from tavaal_nb.strategies.scores import entropy_scores, margin_scores
 
 __all__ = [
-    "SandboxContext", "SandboxStrategy", "scoring_strategy", "entropy_scores", "margin_scores",
-    "discriminator_scores", "SANDBOX_STRATEGIES", "resolve_strategy",
+    "SandboxContext", "SandboxStrategy", "scoring_strategy", "discriminator_scores", "SANDBOX_STRATEGIES",
+    "resolve_strategy",
 ]
 
 
@@ -94,17 +96,6 @@ def scoring_strategy(fn: Callable[[SandboxContext], Tensor], name: str | None = 
         return chooser(scores, min(context.budget, scores.numel()))
 
     return SandboxStrategy(label, choose, help or f"{prefer} {label} score", trains_loss_head)
-
-
-def entropy_scores(probabilities: Tensor) -> Tensor:
-    """Predictive entropy ``H(p) = -sum_c p_c log p_c`` per row (highest = most uncertain)."""
-    return -(probabilities * probabilities.clamp_min(1e-12).log()).sum(dim=1)
-
-
-def margin_scores(probabilities: Tensor) -> Tensor:
-    """``p_(1) - p_(2)``, the gap between the two most probable classes (lowest = most uncertain)."""
-    top = probabilities.topk(2, dim=1).values
-    return top[:, 0] - top[:, 1]
 
 
 def discriminator_scores(labeled: Tensor, candidates: Tensor, generator: torch.Generator, steps: int = 60,

@@ -1,0 +1,96 @@
+"""The bench table: each phase's rate, TFLOP/s and share of the matrix-product peak, the trial it predicts,
+beside the public code's pipeline with ``--baseline`` (:mod:`tavaal_nb.baseline`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from tavaal_nb.baseline import run_baseline_bench
+from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_meta, default_steps,
+                                    estimate_trial_seconds, phase_flops, run_phases)
+from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of
+from tavaal_nb.config import Config
+from tavaal_nb.results import atomic_write_text
+from tavaal_nb.training import Runtime
+
+__all__ = ["run_bench", "format_table", "write_json"]
+
+
+def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseline: bool = False,
+              peak: bool = True, host_ops: bool = True) -> tuple[list[BenchRow], dict]:
+    """Time each phase at ``config``'s model sizes on synthetic data of the dataset's shape.
+
+    ``steps`` optimizer steps (and VAE/D iterations) are timed after a warm-up;
+    default 50 on CUDA, 3 on the CPU. The runtime switches are ``config``'s (by default
+    bf16, channels_last and fused optimizers on CUDA, none of them on the CPU).
+    ``meta["host_ops_per_step"]`` is :func:`host_ops_per_step` of the same models (unless
+    ``host_ops`` is false); on CUDA, ``meta["gpu_busy"]`` is each phase's fraction of wall time
+    during which the GPU ran something (:func:`busy_fraction`).
+    """
+    device = config.resolved_device()
+    steps = default_steps(device, steps)
+    data = bench_data(config, steps, pool)
+    flops = phase_flops(config, data)
+    phases = Phases(config, data)
+    rows, warmup = run_phases(phases, steps)
+    measured = {"host_ops_per_step": host_ops_of(phases) if host_ops else None,
+                "gpu_busy": gpu_busy(phases, rows, steps) if device.type == "cuda" else None}
+    for row, key in zip(rows, PHASES):
+        row.tflops = row.rate * flops[key] / 1e12
+    if baseline:
+        base = run_baseline_bench(config, data, steps)
+        for row, key in zip(rows, PHASES):
+            row.baseline_rate = base[key][0]
+    meta = bench_meta(config, data, steps, peak)
+    meta["flops_per_unit"] = flops
+    meta["warmup_s"] = warmup
+    meta["runtime"] = dataclasses.asdict(Runtime.resolve(config, device))
+    meta["trial_estimate_s"] = estimate_trial_seconds(config, rows)
+    meta.update(measured)
+    if baseline:
+        meta["baseline_trial_estimate_s"] = estimate_trial_seconds(
+            config, [BenchRow(r.phase, r.unit, r.baseline_rate, 0.0, 0) for r in rows])
+    return rows, meta
+
+
+def format_table(rows: list[BenchRow], meta: dict) -> str:
+    peak = meta.get("matmul_peak_tflops")
+    head = (f"device {meta['device']} ({meta['device_name']}), torch {meta['torch']}, {meta['threads']} threads, "
+            f"preset {meta['preset']}, images {meta['dataset_shape']}, {meta['steps']} timed steps")
+    if peak:
+        head += f"\nmatrix-product peak in this process: {peak:.2f} TFLOP/s"
+    cols = f"{'phase':<36}{'rate':>12}  {'unit':<13}{'seconds':>9}{'TFLOP/s':>10}{'% peak':>8}"
+    has_base = any(r.baseline_rate for r in rows)
+    if has_base:
+        cols += f"{'baseline':>12}{'speedup':>9}"
+    lines = [head, cols]
+    for row in rows:
+        line = f"{row.phase:<36}{row.rate:>12.2f}  {row.unit:<13}{row.seconds:>9.2f}"
+        line += f"{row.tflops:>10.3f}" if row.tflops is not None else f"{'':>10}"
+        line += f"{100 * row.tflops / peak:>7.1f}%" if (row.tflops is not None and peak) else f"{'':>8}"
+        if has_base:
+            line += f"{row.baseline_rate:>12.2f}{row.speedup:>8.2f}x" if row.baseline_rate else ""
+        lines.append(line)
+    estimate = meta.get("trial_estimate_s")
+    if estimate:
+        lines.append(
+            f"one {meta['preset']}-preset trial ({meta['cycles']} cycles) predicted from these rates: "
+            f"{estimate['total'] / 60:.1f} min (train {estimate['train'] / 60:.1f}, VAE/D {estimate['vae'] / 60:.1f}, "
+            f"scoring {estimate['scoring'] / 60:.1f})"
+        )
+    base = meta.get("baseline_trial_estimate_s")
+    if base:
+        lines.append(
+            f"the same trial through the public code's pipeline: {base['total'] / 60:.1f} min "
+            f"(ratio {base['total'] / estimate['total']:.2f}x)"
+        )
+    lines.extend(format_host_work(meta))
+    return "\n".join(lines)
+
+
+def write_json(rows: list[BenchRow], meta: dict, path: str | Path) -> None:
+    payload = {"meta": meta, "rows": [dict(asdict(r), speedup=r.speedup) for r in rows]}
+    atomic_write_text(Path(path), json.dumps(payload, indent=2))  # replaces a link, never writes through it
