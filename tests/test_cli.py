@@ -136,14 +136,19 @@ PLUGIN = str(Path(__file__).resolve().parents[1] / "docs" / "examples" / "least_
 
 @pytest.fixture
 def clean_plugins(monkeypatch):
-    """Forget what --plugin registered and exported, so other tests see the built-ins only."""
+    """Forget what --plugin registered and exported, before the test (an earlier test file may have loaded
+    the same plug-in) and after it, so other tests see the built-ins only."""
     monkeypatch.setenv(PLUGINS_ENV, "")  # restored (removed) afterwards, whatever --plugin exported
-    before = set(strategy_names())
+
+    def forget_plugins() -> None:
+        for name in set(strategy_names()) - set(registry.BUILTIN_METHODS):
+            unregister_strategy(name)
+        registry._LOADED_PLUGINS.clear()
+        sys.modules.pop("tavaal_nb_plugin_least_confidence", None)
+
+    forget_plugins()
     yield
-    for name in set(strategy_names()) - before:
-        unregister_strategy(name)
-    registry._LOADED_PLUGINS.clear()
-    sys.modules.pop("tavaal_nb_plugin_least_confidence", None)
+    forget_plugins()
 
 
 def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path, clean_plugins):
