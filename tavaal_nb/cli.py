@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import typing
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tavaal_nb.bench import (
     format_concurrency_row, format_table, run_ablation, run_bench, run_concurrency, write_ablation_json,
     write_concurrency_json, write_json,
 )
-from tavaal_nb.config import PRESET_HELP, Config, make_config
+from tavaal_nb.config import PRESET_HELP, RENAMED_FIELDS, Config, make_config, renamed_fields
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import check_names, run_experiment
 from tavaal_nb.report import accuracy_table, write_report
@@ -48,7 +49,16 @@ def _parse_bool(text: str) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected true or false (or the flag alone for true, its --no- form for "
+                                     f"false), got {text!r}")
+
+
+def _add_boolean_flag(group: argparse._ActionsContainer, flag: str, dest: str, help: str) -> None:
+    """A boolean flag that reads like one: ``--flag`` is true, ``--no-flag`` false, and ``--flag true|false``
+    (the older form) still works (any value :func:`_parse_bool` takes). Unset, ``dest`` is None."""
+    group.add_argument(flag, dest=dest, nargs="?", const=True, type=_parse_bool, default=None, metavar="true|false",
+                       help=help)
+    group.add_argument("--no-" + flag[2:], dest=dest, action="store_false", default=None, help=f"{flag} false")
 
 
 def _positive_int(text: str) -> int:
@@ -80,8 +90,6 @@ def _levels(text: str) -> tuple[int, ...]:
 
 def _flag_type(field: dataclasses.Field):
     hint = typing.get_type_hints(Config)[field.name]
-    if hint is bool:
-        return _parse_bool
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is tuple:
@@ -107,12 +115,21 @@ NONE_GIVEN = _NoneGiven()
 def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str], title: str) -> None:
     """One ``--field`` flag per Config field not in ``exclude`` (default None: the preset's value)."""
     group = parser.add_argument_group(title)
-    for field in dataclasses.fields(Config):
+    fields = {field.name: field for field in dataclasses.fields(Config)}
+    for field in fields.values():
         if field.name in exclude:
             continue
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
-        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=_flag_type(field), default=None,
-                           metavar=field.name.upper(), help=f"(paper: {shown})")
+        flag = "--" + field.name.replace("_", "-")
+        if typing.get_type_hints(Config)[field.name] is bool:
+            _add_boolean_flag(group, flag, field.name, f"alone: true (paper: {str(shown).lower()})")
+        else:
+            group.add_argument(flag, dest=field.name, type=_flag_type(field), default=None,
+                               metavar=field.name.upper(), help=f"(paper: {shown})")
+    for old, new in RENAMED_FIELDS.items():  # old names still work (renamed_fields warns), not listed in --help
+        if new not in exclude:
+            group.add_argument("--" + old.replace("_", "-"), dest=old, type=_flag_type(fields[new]), default=None,
+                               help=argparse.SUPPRESS)
 
 
 def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, typing.Any]:
@@ -122,8 +139,9 @@ def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, 
     value, and a preset's number cannot be unset from the command line (``vae_iterations``: leave it out and
     give ``--vae-epochs`` only on presets that do not fix it, or give the count).
     """
-    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-              if f.name not in exclude and getattr(args, f.name, None) is not None}
+    names = [f.name for f in dataclasses.fields(Config)] + list(RENAMED_FIELDS)
+    chosen = renamed_fields({name: getattr(args, name) for name in names
+                             if name not in exclude and getattr(args, name, None) is not None})
     for name, value in chosen.items():
         if value is NONE_GIVEN:
             flag = "--" + name.replace("_", "-")
@@ -422,7 +440,19 @@ def _check_out(args: argparse.Namespace) -> None:
                          "text); choose a folder name in UTF-8") from None
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: typing.TextIO | None = None, line: str | None = None) -> None:
+    """A warning on the command line: one line, ``warning: ...`` (no source file, no code line)."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():  # the command's warnings (an old setting name, ...) as one line each
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():

@@ -321,7 +321,7 @@ def _run_one(
                 callback.on_epoch_end(method, trial, _cycle, epoch, loss)
 
         losses = train_task_model(task, data, labeled, config, augmenter, device_generator,
-                                  ranker_objective_loss(strategy.ranker_objective, config.margin), progress, on_epoch)
+                                  ranker_objective_loss(strategy.ranker_objective, config.ranker_margin), progress, on_epoch)
         timings["train"] = time.perf_counter() - tic
         tic = time.perf_counter()
         accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))
