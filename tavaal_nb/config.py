@@ -297,7 +297,7 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     of the new length), so ``--epochs 20`` on the paper preset stays valid.
     Paper adjustments of a dataset (CIFAR-100's 2,000 initial images and budget; 5 cycles for
     the imbalanced sets) apply to the ``paper`` and ``authors-code`` presets unless overridden,
-    and :func:`authors_code_adjustments` to ``authors-code``.
+    and :func:`tavaal_nb.presets.authors_code_adjustments` to ``authors-code``.
     """
     overrides = renamed_fields({k: v for k, v in overrides.items() if v is not None})
     valid = {f.name for f in dataclasses.fields(Config)}
