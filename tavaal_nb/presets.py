@@ -85,7 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vae_epochs": 5.0,      # ours: 5 passes instead of the code's 100 (the VAE/D phase dominates on a CPU)
         "disc_hidden": 128,     # ours: a quarter of the code's 512
         "test_limit": 5000,     # ours: half the test set; the sampling error of an accuracy stays under 0.71 points
-        "eval_batch_size": 128,  # ours: inference in batches of 128 keeps a run under 1 GB resident (500: 1.1 GB)
+        "eval_batch_size": 128,  # ours: memory; a 2-cycle run peaks at 1.04 GB, 1.23 GB at 500 (docs/benchmarks.md)
         "disc_depth": 5,        # ours: kept from before the paper preset matched the code, so records stay
         "adversarial_init": "pytorch",  # ours: as disc_depth
     },
