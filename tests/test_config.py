@@ -240,3 +240,16 @@ def test_eval_batch_size_is_an_execution_field_not_compared_on_resume():
     assert "eval_batch_size" in EXECUTION_FIELDS
     assert config_diff(ci_config(eval_batch_size=7).to_dict(), ci_config(eval_batch_size=300).to_dict()) == []
     assert config_diff(ci_config(batch_size=8).to_dict(), ci_config().to_dict()) != []  # training's is compared
+
+
+def test_a_stored_sweep_with_the_old_margin_override_reads_it_as_ranker_margin():
+    from tavaal_nb.sweep import SweepSpec
+
+    stored = {"datasets": ["synthetic"], "methods": ["lloss"], "trials": 1, "preset": "ci", "seed": 0,
+              "overrides": {"margin": 0.5, "device": "cpu"}}  # as a sweep.json written before the rename
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        spec = SweepSpec.from_dict(stored)
+    assert spec.overrides == {"ranker_margin": 0.5, "device": "cpu"}
+    now = SweepSpec(datasets=("synthetic",), methods=("lloss",), trials=1, preset="ci", seed=0,
+                    overrides={"ranker_margin": 0.5, "device": "cpu", "eval_batch_size": 7})
+    assert now.extends(spec) == []  # same setting under its new name; eval_batch_size is where-and-how only
