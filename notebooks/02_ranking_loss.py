@@ -339,7 +339,7 @@ for name, entry in comparison.items():
 # 1. By hand: eq. 1 and eq. 4 for one pair with $\hat l_i = 0.2$, $\hat l_j = 0$ and $l_i > l_j$. Check with
 #    `RankingLossExplorer(pred_i=0.2, pred_j=0.0)`.
 # 2. Why must the batch size be even, and what does the training loop do with an odd last batch?
-# 3. Retrain the eq. 1 predictor with `config.replace(margin=0.1)`. What do you expect of the range of its
+# 3. Retrain the eq. 1 predictor with `config.replace(ranker_margin=0.1)`. What do you expect of the range of its
 #    predictions, and why?
 # 4. What value of eq. 4 does a predictor that outputs the same number for every image get, whatever the
 #    true losses?

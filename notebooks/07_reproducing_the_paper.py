@@ -324,7 +324,7 @@ assert all(row["ours_mean"] is None or 0.0 <= row["ours_mean"] <= 100.0 for row 
 #     --datasets cifar10,svhn,fashion-mnist,cifar10-imb-1.65,cifar10-imb-1.89,cifar10-imb-2.11 \
 #     --methods random,lloss,vaal,tavaal --trials 5 --out results/paper-grid          # Figs. 2, 3, 6, 7
 # python -m tavaal_nb sweep --preset paper --datasets svhn --methods random,lloss,vaal,tavaal \
-#     --trials 5 --retrain-plain true --out results/fig4-svhn-plain                 # Fig. 4
+#     --trials 5 --retrain-plain --out results/fig4-svhn-plain                      # Fig. 4
 # python -m tavaal_nb sweep --preset paper --datasets cifar10-imb-1.89 \
 #     --methods lloss,lloss-v2,vaal,vaal-lloss,tavaal --trials 5 --out results/ablation   # Fig. 5
 # python -m tavaal_nb report results/paper-grid --html results/paper-grid/report.html
@@ -407,7 +407,7 @@ paper_runs = {
 for figure, config in paper_runs.items():
     folder = f"results/{config.dataset}-paper"
     print(f"{figure}: python -m tavaal_nb run --preset paper --dataset {config.dataset} "
-          f"--method {','.join(config.methods)}" + (" --retrain-plain true" if config.retrain_plain else "")
+          f"--method {','.join(config.methods)}" + (" --retrain-plain" if config.retrain_plain else "")
           + f" --out {folder} --resume\n    -> {folder}/results.json, about "
           f"{expected_minutes(config, 'cuda') / 60:.0f} hours on one GPU")
 print(f"upper bound: python -m tavaal_nb upper-bound --preset paper --dataset fashion-mnist --trials 5 "

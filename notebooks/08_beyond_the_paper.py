@@ -141,7 +141,7 @@ LearningCurves(run)
 # %% [markdown]
 # A fair comparison of *selections* compares the dashed curves, which the paper shows for SVHN only. At the
 # `ci` preset the task models see 20 to 60 images for two epochs, so the gaps are mostly noise; the point is
-# the measurement, which at `paper` sizes is one flag: `--retrain-plain true`.
+# the measurement, which at `paper` sizes is one flag: `--retrain-plain`.
 
 # %% [markdown]
 # ## 2. The VAAL + Learning Loss arm (Fig. 5)
@@ -564,7 +564,7 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # ## Further research
 #
 # 1. **How big is the Ranker confound at scale?** Run `random,vaal,tavaal,lloss` on SVHN and CIFAR-10 at the `paper`
-#    preset with `--retrain-plain true`, five trials, and compare the paired gaps (with its training − plain) of
+#    preset with `--retrain-plain`, five trials, and compare the paired gaps (with its training − plain) of
 #    TA-VAAL and Learning Loss against VAAL's noise floor. Does Fig. 4's 0.48 points hold on CIFAR-10, and does the
 #    ranking of the methods change when every method is compared on its plain curve?
 # 2. **A selection that knows when $D$ is unsure.** When many candidates sit within a small band of the threshold,

@@ -22,9 +22,8 @@ from tavaal_nb.bench.ablation import (ABLATION_COLUMNS, format_ablation, format_
 from tavaal_nb.bench.concurrency import (CONCURRENCY_COLUMNS, format_concurrency, format_concurrency_row,
                                          run_concurrency, write_concurrency_json)
 from tavaal_nb.bench.speed import format_table, run_bench, write_json
-from tavaal_nb.config import PRESET_HELP, Config, make_config
+from tavaal_nb.config import PRESET_HELP, RENAMED_FIELDS, Config, make_config, renamed_fields
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
-from tavaal_nb.errors import NeverQueriedWarning
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.preflight import check_names
 from tavaal_nb.analysis.report import accuracy_table, write_report
@@ -51,7 +50,16 @@ def _parse_bool(text: str) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected true or false (or the flag alone for true, its --no- form for "
+                                     f"false), got {text!r}")
+
+
+def _add_boolean_flag(group: argparse._ActionsContainer, flag: str, dest: str, help: str) -> None:
+    """A boolean flag that reads like one: ``--flag`` is true, ``--no-flag`` false, and ``--flag true|false``
+    (the older form) still works (any value :func:`_parse_bool` takes). Unset, ``dest`` is None."""
+    group.add_argument(flag, dest=dest, nargs="?", const=True, type=_parse_bool, default=None, metavar="true|false",
+                       help=help)
+    group.add_argument("--no-" + flag[2:], dest=dest, action="store_false", default=None, help=f"{flag} false")
 
 
 def _positive_int(text: str) -> int:
@@ -83,8 +91,6 @@ def _levels(text: str) -> tuple[int, ...]:
 
 def _flag_type(field: dataclasses.Field):
     hint = typing.get_type_hints(Config)[field.name]
-    if hint is bool:
-        return _parse_bool
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is tuple:
@@ -110,12 +116,21 @@ NONE_GIVEN = _NoneGiven()
 def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str], title: str) -> None:
     """One ``--field`` flag per Config field not in ``exclude`` (default None: the preset's value)."""
     group = parser.add_argument_group(title)
-    for field in dataclasses.fields(Config):
+    fields = {field.name: field for field in dataclasses.fields(Config)}
+    for field in fields.values():
         if field.name in exclude:
             continue
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
-        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name, type=_flag_type(field), default=None,
-                           metavar=field.name.upper(), help=f"(paper: {shown})")
+        flag = "--" + field.name.replace("_", "-")
+        if typing.get_type_hints(Config)[field.name] is bool:
+            _add_boolean_flag(group, flag, field.name, f"alone: true (paper: {str(shown).lower()})")
+        else:
+            group.add_argument(flag, dest=field.name, type=_flag_type(field), default=None,
+                               metavar=field.name.upper(), help=f"(paper: {shown})")
+    for old, new in RENAMED_FIELDS.items():  # old names still work (renamed_fields warns), not listed in --help
+        if new not in exclude:
+            group.add_argument("--" + old.replace("_", "-"), dest=old, type=_flag_type(fields[new]), default=None,
+                               help=argparse.SUPPRESS)
 
 
 def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, typing.Any]:
@@ -125,8 +140,9 @@ def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, 
     value, and a preset's number cannot be unset from the command line (``vae_iterations``: leave it out and
     give ``--vae-epochs`` only on presets that do not fix it, or give the count).
     """
-    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-              if f.name not in exclude and getattr(args, f.name, None) is not None}
+    names = [f.name for f in dataclasses.fields(Config)] + list(RENAMED_FIELDS)
+    chosen = renamed_fields({name: getattr(args, name) for name in names
+                             if name not in exclude and getattr(args, name, None) is not None})
     for name, value in chosen.items():
         if value is NONE_GIVEN:
             flag = "--" + name.replace("_", "-")
@@ -425,18 +441,19 @@ def _check_out(args: argparse.Namespace) -> None:
                          "text); choose a folder name in UTF-8") from None
 
 
-def _one_line_warning(show):
-    """``warnings.showwarning`` that says a :class:`NeverQueriedWarning` in one line, ``warning: ...``,
-    on stderr, and hands any other warning to ``show``."""
-    def showwarning(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, NeverQueriedWarning):
-            print(f"warning: {message}", file=sys.stderr)
-        else:
-            show(message, category, filename, lineno, file, line)
-    return showwarning
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: typing.TextIO | None = None, line: str | None = None) -> None:
+    """A warning on the command line: one line, ``warning: ...`` (no source file, no code line)."""
+    print(f"warning: {message}", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():  # the command's warnings (an old setting name, ...) as one line each
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
@@ -447,11 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     else:  # signal handlers can only be set from the main thread (main() called from a thread)
         previous = previous_int = None
     try:
-        with warnings.catch_warnings():  # restores warnings.showwarning on the way out
-            warnings.showwarning = _one_line_warning(warnings.showwarning)
-            _check_out(args)
-            load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
-            return args.func(args)
+        _check_out(args)
+        load_plugins(getattr(args, "plugin", []), export=True)  # exported: sweep and trial workers load them too
+        return args.func(args)
     except (ValueError, OSError, RuntimeError) as error:  # OSError: folders and files (not writable, full, ...)
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
-"""Run configuration and the named presets (``paper``, ``authors-code``, ``cpu``, ``ci``, ``auto``).
+"""Run configuration: :class:`Config`, :func:`make_config` and the resume comparison (:func:`config_diff`).
 
 :class:`Config` checks values (ranges, choices, consistency). Names are checked where they are
 looked up: the dataset by the dataset registry and the methods by the strategy registry, at the
 start of a run or a sweep (:func:`tavaal_nb.preflight.check_names`). This module sits below both
-registries' users and imports only the dataset registry (for the paper's per-dataset settings).
+registries' users and below the models; it imports only the presets (:mod:`tavaal_nb.presets`)
+and the dataset registry (for the paper's per-dataset settings).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
-import os
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +21,16 @@ from typing import Any
 import torch
 
 from tavaal_nb.data.datasets import DATASETS
-from tavaal_nb.models.vae import VAE_LAYOUTS
+from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, default_preset, resolve_preset
 
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
-           "completed_config", "VALUE_BEFORE_FIELD_EXISTED"]
+           "completed_config", "VALUE_BEFORE_FIELD_EXISTED", "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
 ADVERSARIAL_INITS = ("kaiming", "pytorch")
 """VAE/discriminator initialisation (:mod:`tavaal_nb.models.adversarial`): the public code's or PyTorch's."""
+VAE_LAYOUTS = ("padded", "authors")
+"""How :class:`tavaal_nb.models.vae.ConditionalVAE` builds for 28x28 images: padded to 32, or the public code's."""
 MAX_COUNT = 2**31 - 1
 """The largest count a Config takes (epochs, sizes, widths): larger ones overflow torch and the progress bars."""
 MAX_VAE_EPOCHS = 1e6
@@ -76,7 +79,7 @@ class Config:
     crop_padding: int = 2
     ranker_weight: float = 1.0
     ranker_detach_epoch: int = 121
-    margin: float = 1.0
+    ranker_margin: float = 1.0  # eq. 1's margin (Learning Loss's Ranker objective), for lloss only
     # conditional VAE and discriminator
     vae_width: int = 128
     z_dim: int = 32
@@ -150,7 +153,7 @@ class Config:
             problems.append(f"vae_iterations must be a positive integer up to {MAX_COUNT} or None, "
                             f"got {self.vae_iterations!r}")
         numbers = ("lr", "vae_lr", "disc_lr", "vae_epochs", "momentum", "weight_decay", "ranker_weight", "kl_weight",
-                   "adversarial_weight", "margin")
+                   "adversarial_weight", "ranker_margin")
         for name in numbers:
             if not _is_number(getattr(self, name)):
                 problems.append(f"{name} must be a number, got {getattr(self, name)!r}")
@@ -163,7 +166,7 @@ class Config:
         for name in ("lr", "vae_lr", "disc_lr"):
             if _is_number(getattr(self, name)) and not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("momentum", "weight_decay", "ranker_weight", "kl_weight", "adversarial_weight", "margin"):
+        for name in ("momentum", "weight_decay", "ranker_weight", "kl_weight", "adversarial_weight", "ranker_margin"):
             if _is_number(getattr(self, name)) and not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if isinstance(self.subset, int) and isinstance(self.budget, int) and self.subset < self.budget:
@@ -258,6 +261,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """A Config from a stored dict (old field names of :data:`RENAMED_FIELDS` are read, with a warning)."""
+        data = renamed_fields(data)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -282,131 +287,6 @@ def _compile_unavailable() -> str | None:
     return None
 
 
-# Where each preset value comes from, beside the value. "sec. N" is a section of Kim et al. (2021);
-# "code" is the authors' public TA-VAAL code, used where the paper is silent (its defects are never
-# copied); "ours" is a choice of this package, with its reason. docs/settings.md has the same in a table.
-_PAPER: dict[str, Any] = {
-    # Config's defaults, written out so each says where it comes from (tests/test_presets.py keeps the two equal).
-    "trials": 5,                # sec. 5.1: every curve is the mean of 5 trials
-    "cycles": 10,               # sec. 5.1: 1k..10k labeled (the imbalanced sets' 5 cycles: data.datasets, sec. 5.5)
-    "initial": 1000,            # sec. 5.1: 1,000 random initial labels
-    "budget": 1000,             # sec. 5.1: +1,000 per query (CIFAR-100's 2,000: data.datasets, code)
-    "subset": 10_000,           # sec. 5.1: a random 10,000 of the unlabeled pool is scored ("subset method")
-    "width": 64,                # sec. 5.3 and code: CIFAR ResNet-18, stages 64/128/256/512
-    "epochs": 200,              # sec. 5.3
-    "milestones": (160,),       # sec. 5.3: lr x0.1 after epoch 160
-    "lr": 0.1,                  # sec. 5.3
-    "momentum": 0.9,            # sec. 5.3
-    "weight_decay": 0.005,      # sec. 5.3 (the code uses 5e-4: see authors-code)
-    "batch_size": 128,          # sec. 5.3
-    "crop_padding": 2,          # sec. 5.3: random 32x32 crops of the 36x36 zero-padded image (code: 4 px)
-    "ranker_weight": 1.0,       # code: eta of eq. 5 (paper silent)
-    "ranker_detach_epoch": 121,  # code: the Ranker's input is detached when epoch > 120, i.e. from epoch 121 on
-                                 # (79 of 200 epochs; paper silent)
-    "margin": 1.0,              # Learning Loss (Yoo & Kweon): eq. 1's margin, for lloss only
-    "vae_width": 128,           # code: encoder channels 128..1024 (paper: "modified WAE", no sizes)
-    "z_dim": 32,                # code (paper silent)
-    "vae_lr": 5e-4,             # sec. 5.3: Adam 5e-4 for the VAE ...
-    "disc_lr": 5e-4,            # sec. 5.3: ... and for the discriminator
-    "vae_batch_size": 128,      # sec. 5.3
-    "vae_epochs": 100.0,        # code: int((labeled + candidates) * 100 / 128) VAE/D iterations per query
-    "vae_iterations": None,     # ours: None means "from vae_epochs"; set to fix the count (small presets)
-    "num_vae_steps": 1,         # code: one VAE step per discriminator step (VAAL's own code takes 2: an option)
-    "kl_weight": 1.0,           # code: lambda of eq. 6 (paper silent)
-    "adversarial_weight": 1.0,  # code: weight of eq. 7 in the VAE's objective (paper silent)
-    "disc_depth": 3,            # code: Linear-ReLU-Linear-ReLU-Linear, what the authors ran (sec. 5.3's "5-layer
-                                # MLP" counts the five modules; depth 5 = five Linear layers remains an option)
-    "adversarial_init": "kaiming",  # code: Kaiming-normal weights, zero biases in the VAE and D ("pytorch": defaults)
-    "vae_layout": "padded",     # ours: 28x28 images padded to 32 inside the VAE ("authors": the code's 28x28 build)
-    "disc_hidden": 512,         # code (paper silent)
-    "decoder_r": "sigmoid",     # code: the decoder gets sigmoid(r) (paper silent)
-    "discriminator_r": "raw",   # code: the discriminator gets the raw Ranker output r (paper silent)
-    "train_limit": None,        # sec. 5.1: the whole training set is the pool
-    "test_limit": None,         # sec. 5.1: the whole test set
-    "allow_tf32": True,         # ours: TF32 matmuls on CUDA for speed (authors-code turns it off)
-    "retrain_plain": False,     # ours: Fig. 4's plain retraining (sec. 6.1) only when asked, it doubles training
-}
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": _PAPER,
-    "authors-code": {  # the paper preset, with the public code's value wherever the two disagree
-        "weight_decay": 5e-4,   # code (sec. 5.3 says 0.005)
-        "crop_padding": 4,      # code: 40x40 padded crops (sec. 5.3 says 36x36)
-        "vae_layout": "authors",  # code: Fashion-MNIST's VAE built for 28x28 (z = 28: authors_code_adjustments)
-        # code's numerics: fp32 everywhere, TF32 off, default memory layout, plain optimizers
-        "precision": "fp32", "memory_format": "contiguous", "fused_optimizers": "off", "allow_tf32": False,
-        "cuda_graphs": "off",   # ours: eager steps and plain Adam, as the code ran (graphs need capturable Adam)
-    },
-    "cpu": {  # ours: a whole run in minutes on a 2-core CPU (Binder); the paper's structure, smaller
-        "trials": 1,            # ours: one trial; add --trials for error bars
-        "cycles": 5,            # ours: five queries show the curves' shape
-        "initial": 200,         # ours: 1/5 of the paper's sizes, so the labeled set stays a small share of the pool
-        "budget": 200,          # ours: as initial
-        "subset": 1500,         # ours: the candidates scored per query, the VAE/D phase's main cost
-        "width": 16,            # ours: a quarter of the paper's ResNet-18 widths (~1/16 of its compute)
-        "epochs": 12,           # ours: enough for the small task model to fit 200..1,000 images
-        "milestones": (10,),    # ours: lr x0.1 at 10/12 of training, the paper's 160/200 rounded
-        "ranker_detach_epoch": 7,  # ours: detached from epoch 7 on (5 of 12 epochs), near the code's 79 of 200
-        "batch_size": 64,       # ours: keeps several steps per epoch on 200 images
-        "vae_width": 16,        # ours: a small VAE, as for the task model
-        "z_dim": 16,            # ours: half the code's 32 for the small VAE
-        "vae_batch_size": 64,   # ours: as batch_size
-        "vae_epochs": 5.0,      # ours: 5 passes instead of the code's 100 (the VAE/D phase dominates on a CPU)
-        "disc_hidden": 128,     # ours: a quarter of the code's 512
-        "test_limit": 5000,     # ours: half the test set; the sampling error of an accuracy stays under 0.71 points
-        "eval_batch_size": 500,  # ours: memory of a small machine
-        "disc_depth": 5,        # ours: kept from before the paper preset matched the code, so records stay
-        "adversarial_init": "pytorch",  # ours: as disc_depth
-    },
-    "ci": {  # ours: the smallest run that still exercises every code path (tests, notebook checks)
-        "trials": 1,            # ours: one trial
-        "cycles": 3,            # ours: three cycles, so a query follows a query and resume has a middle
-        "initial": 20,          # ours: tiny labeled sets
-        "budget": 20,           # ours: as initial
-        "subset": 100,          # ours: fewer candidates than the unlabeled pool, so the subset path runs
-        "width": 4,             # ours: the narrowest ResNet-18 that runs
-        "epochs": 2,            # ours: two epochs, so the Ranker's detached epoch is reached
-        "milestones": (2,),     # ours: no lr step inside two epochs
-        "ranker_detach_epoch": 1,  # ours: epoch 1 runs with detached features
-        "batch_size": 16,       # ours: several steps per epoch on 20..60 images
-        "vae_width": 4,         # ours: tiny VAE
-        "z_dim": 4,             # ours: tiny latent
-        "vae_batch_size": 16,   # ours: as batch_size
-        "vae_iterations": 4,    # ours: a fixed, tiny VAE/D iteration count
-        "disc_hidden": 16,      # ours: tiny discriminator
-        "train_limit": 400,     # ours: a pool of 400 images
-        "test_limit": 100,      # ours: 100 test images
-        "eval_batch_size": 128,  # ours: modest memory; every ci inference fits in one or two batches
-        "disc_depth": 5,        # ours: kept from before the paper preset matched the code, so records stay
-        "adversarial_init": "pytorch",  # ours: as disc_depth
-    },
-}
-PRESET_HELP = {
-    "paper": "the paper's settings (ResNet-18, 200 epochs, 10k candidates, 1k..10k labeled); for GPUs",
-    "authors-code": "as paper, with the public code's values where they differ (wd 5e-4, 4 px crop pad, fp32 "
-                    "without TF32, Fashion-MNIST's 28x28 VAE with z = 28)",
-    "cpu": "small widths and sizes: a 5-cycle run in minutes on a 2-core CPU (what Binder gets)",
-    "ci": "the smallest run that still exercises every code path (tests and notebook checks)",
-    "auto": "paper on CUDA, cpu otherwise",
-}
-
-
-def default_preset() -> str:
-    """``$TAVAAL_PRESET`` if set (validated), else ``auto``."""
-    name = os.environ.get("TAVAAL_PRESET", "auto")
-    if name not in PRESET_HELP:
-        raise ValueError(f"TAVAAL_PRESET={name!r} is not a preset; valid: {', '.join(PRESET_HELP)}")
-    return name
-
-
-def resolve_preset(name: str | None = None) -> str:
-    """The concrete preset a name stands for (``auto`` and ``None`` are resolved)."""
-    name = default_preset() if name is None else name
-    if name not in PRESET_HELP:
-        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESET_HELP)}")
-    if name == "auto":
-        return "paper" if torch.cuda.is_available() else "cpu"
-    return name
-
 
 def make_config(preset: str | None = None, base: Config | None = None, **overrides: Any) -> Config:
     """Build a :class:`Config` from a preset, the dataset's paper adjustments and overrides.
@@ -417,9 +297,9 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     of the new length), so ``--epochs 20`` on the paper preset stays valid.
     Paper adjustments of a dataset (CIFAR-100's 2,000 initial images and budget; 5 cycles for
     the imbalanced sets) apply to the ``paper`` and ``authors-code`` presets unless overridden,
-    and :func:`authors_code_adjustments` to ``authors-code``.
+    and :func:`tavaal_nb.presets.authors_code_adjustments` to ``authors-code``.
     """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = renamed_fields({k: v for k, v in overrides.items() if v is not None})
     valid = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
@@ -447,16 +327,33 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     return Config(**values)  # a str of methods is split on commas there
 
 
-def authors_code_adjustments(dataset: str) -> dict[str, Any]:
-    """What the public code changes for a dataset beyond the paper's adjustments: Fashion-MNIST
-    (and its imbalanced pools) get a VAE latent and a discriminator input of 28, not 32."""
-    return {"z_dim": 28} if dataset.split("-imb-")[0] == "fashion-mnist" else {}
+EXECUTION_FIELDS = ("device", "data_dir", "cuda_graphs", "eval_batch_size")
+"""Fields that only say where or how a run executes, not what it computes: a resumed run (and a resumed sweep's
+overrides) may change them. ``cuda_graphs`` changes how steps are issued, ``eval_batch_size`` how many images
+one inference pass takes (eval-mode outputs do not depend on it), not their maths."""
+_IGNORED_ON_RESUME = EXECUTION_FIELDS  # the name tests/test_graphs.py reads
+
+RENAMED_FIELDS = {"margin": "ranker_margin"}
+"""Old field name -> new one. A stored config, a sweep's overrides, :func:`make_config` and the command line
+still take the old name, read as the new one with a ``FutureWarning``."""
 
 
-_IGNORED_ON_RESUME = ("device", "data_dir", "cuda_graphs")
-"""Fields that only say where or how a run executes, not what it computes: a resumed run may change them
-(``cuda_graphs`` changes how steps are issued, not their maths). :data:`tavaal_nb.sweep.grid.EXECUTION_ONLY`
-is the same list."""
+def renamed_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each old name of :data:`RENAMED_FIELDS` replaced by its new name (one ``FutureWarning``
+    per old name; ``ValueError`` when both names are given)."""
+    data = dict(data)
+    for old, new in RENAMED_FIELDS.items():
+        if old not in data:
+            continue
+        if new in data:
+            raise ValueError(f"{old!r} and {new!r} are both given: {old!r} is the old name of {new!r}; give only "
+                             f"{new!r}")
+        warnings.warn(f"the setting {old!r} is now called {new!r} (--{new.replace('_', '-')} on the command line); "
+                      f"{old!r} is read as {new!r} for now and will stop working in a later version",
+                      FutureWarning, stacklevel=3)
+        data[new] = data.pop(old)
+    return data
+
 
 VALUE_BEFORE_FIELD_EXISTED: dict[str, Any] = {
     "adversarial_init": "pytorch",  # the VAE and D kept PyTorch's initialisation before the option existed
@@ -471,11 +368,11 @@ def completed_config(data: Mapping[str, Any]) -> dict[str, Any]:
     """A stored config dict with every field present: a field added after the file was written gets the
     value that run used (:data:`VALUE_BEFORE_FIELD_EXISTED`, else the field's default)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    return {**defaults, **VALUE_BEFORE_FIELD_EXISTED, **data}
+    return {**defaults, **VALUE_BEFORE_FIELD_EXISTED, **renamed_fields(data)}
 
 
 def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two config dicts, ignoring where the run executes.
+    """Human-readable differences between two config dicts, ignoring where the run executes (:data:`EXECUTION_FIELDS`).
 
     A field missing from the stored side counts as what that run used (:func:`completed_config`), so a
     results file written before a field was added still resumes when the command runs the same way.
@@ -483,7 +380,7 @@ def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[st
     stored, wanted = completed_config(stored), completed_config(wanted)
     lines = []
     for key in sorted(set(stored) | set(wanted)):
-        if key in _IGNORED_ON_RESUME:
+        if key in EXECUTION_FIELDS:
             continue
         a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
         if isinstance(a, (list, tuple)):

@@ -237,8 +237,9 @@ def _run_one(
             for callback in callbacks:
                 callback.on_epoch_end(method, trial, _cycle, epoch, loss)
 
-        losses = train_task_model(task, data, labeled, config, augmenter, device_generator,
-                                  ranker_objective_loss(strategy.ranker_objective, config.margin), progress, on_epoch)
+        ranking_loss = ranker_objective_loss(strategy.ranker_objective, config.ranker_margin)
+        losses = train_task_model(task, data, labeled, config, augmenter, device_generator, ranking_loss, progress,
+                                  on_epoch)
         timings["train"] = time.perf_counter() - tic
         tic = time.perf_counter()
         accuracy = evaluate(task, data, augmenter, config.eval_batch_size, Runtime.resolve(config, device))

@@ -167,3 +167,62 @@ def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path,
 def test_unknown_plugin_is_one_error_line(capsys, tmp_path, clean_plugins):
     assert main(["methods", "--plugin", "no_such_module_xyz"]) == 2
     assert "no_such_module_xyz" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ boolean flags and renamed flags
+@pytest.mark.parametrize("flag", ["--retrain-plain", "--allow-tf32", "--compile"])
+@pytest.mark.parametrize("argv,value", [([], None), (["{flag}"], True), (["--no-{bare}"], False),
+                                        (["{flag}", "true"], True), (["{flag}", "false"], False),
+                                        (["{flag}", "0"], False)])
+def test_boolean_flags_read_like_flags_and_still_take_true_or_false(flag, argv, value):
+    from tavaal_nb.cli import build_parser
+
+    argv = [a.format(flag=flag, bare=flag[2:]) for a in argv]
+    for command in (["run", "--out", "x"], ["sweep", "--out", "x"], ["upper-bound", "--dataset", "synthetic",
+                                                                       "--out", "x"]):
+        if flag == "--retrain-plain" and command[0] == "upper-bound":
+            continue  # upper-bound trains the plain model only: no flag
+        args = build_parser().parse_args([*command, *argv])
+        assert getattr(args, flag[2:].replace("-", "_")) is value, (command, argv)
+
+
+def test_every_boolean_config_field_has_both_flag_forms():
+    import dataclasses
+    import typing
+
+    from tavaal_nb.cli import build_parser
+    from tavaal_nb.config import Config
+
+    booleans = [f.name for f in dataclasses.fields(Config) if typing.get_type_hints(Config)[f.name] is bool]
+    assert booleans, "Config has boolean fields"
+    help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for name in booleans:
+        flag = "--" + name.replace("_", "-")
+        assert f"{flag} [true|false]" in help_text and f"--no-{flag[2:]} " in help_text, name
+
+
+def test_a_boolean_flag_with_another_word_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--preset", "ci", "--out", "x", "--retrain-plain", "maybe"])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == ("python -m tavaal_nb run: error: argument --retrain-plain: expected true or false (or the flag "
+                    "alone for true, its --no- form for false), got 'maybe'")
+
+
+def test_the_old_margin_flag_still_works_with_one_warning_line(capsys, tmp_path):
+    argv = ["run", "--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--no-progress", "--method", "lloss",
+            "--cycles", "1"]
+    assert main([*argv, "--margin", "0.5", "--out", str(tmp_path / "old")]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "margin" in line]
+    assert warnings == ["warning: the setting 'margin' is now called 'ranker_margin' (--ranker-margin on the command "
+                        "line); 'margin' is read as 'ranker_margin' for now and will stop working in a later version"]
+    assert main([*argv, "--ranker-margin", "0.5", "--out", str(tmp_path / "new")]) == 0
+    assert "margin" not in capsys.readouterr().err
+    old, new = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("old", "new"))
+    assert old["config"]["ranker_margin"] == new["config"]["ranker_margin"] == 0.5
+    assert [r["test_accuracy"] for r in old["runs"][0]["cycles"]] == \
+        [r["test_accuracy"] for r in new["runs"][0]["cycles"]]
+    assert main([*argv, "--margin", "0.5", "--ranker-margin", "0.5", "--out", str(tmp_path / "both")]) == 2
+    assert "'margin' and 'ranker_margin' are both given" in capsys.readouterr().err

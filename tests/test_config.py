@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
-from tavaal_nb import Config, make_config
-from tavaal_nb.config import VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff
+from tavaal_nb import Config, make_config, run_experiment
+from tavaal_nb.config import EXECUTION_FIELDS, VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff
+from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.loop import check_names
 
 
@@ -174,3 +177,79 @@ def test_a_results_file_from_before_a_field_existed_resumes_and_pools_with_new_o
     old_paper = {k: v for k, v in paper.items() if k not in VALUE_BEFORE_FIELD_EXISTED}
     assert config_diff(old_paper, paper) == ["adversarial_init: results file has 'pytorch', this command has 'kaiming'"]
     assert completed_config(old) == completed_config(new)
+
+
+# ------------------------------------------------------------------ renamed fields (margin -> ranker_margin)
+def with_the_old_margin_name(config: dict) -> dict:
+    """A config dict as files written before the rename store it: ``margin``, not ``ranker_margin``."""
+    old = dict(config)
+    old["margin"] = old.pop("ranker_margin")
+    return old
+
+
+def test_a_stored_config_with_the_old_margin_name_loads_into_ranker_margin_with_one_warning():
+    new = ci_config(ranker_margin=0.5).to_dict()
+    old = with_the_old_margin_name(new)
+    with pytest.warns(FutureWarning) as caught:
+        loaded = Config.from_dict(old)
+    assert [str(w.message) for w in caught] == [
+        "the setting 'margin' is now called 'ranker_margin' (--ranker-margin on the command line); 'margin' is read "
+        "as 'ranker_margin' for now and will stop working in a later version"]
+    assert loaded.ranker_margin == 0.5 and loaded == Config.from_dict(new)
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        assert completed_config(old) == completed_config(new)
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        assert config_diff(old, new) == []
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        assert config_diff(old, ci_config().to_dict()) == [
+            "ranker_margin: results file has 0.5, this command has 1.0"]
+
+
+def test_the_old_margin_name_works_in_make_config_and_both_names_are_refused():
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        assert make_config("ci", dataset="synthetic", margin=0.25).ranker_margin == 0.25
+    with pytest.raises(ValueError, match="'margin' and 'ranker_margin' are both given"):
+        Config.from_dict({**ci_config().to_dict(), "margin": 0.5})
+    assert "margin" not in ci_config().to_dict()  # new files are written with the new name only
+
+
+def test_a_run_written_with_the_old_margin_name_resumes(tmp_path):
+    config = ci_config(methods=("lloss",), cycles=2, ranker_margin=0.5)
+    finished = run_experiment(config, tmp_path, progress=False)
+    path = tmp_path / "results.json"
+    stored = json.loads(path.read_text())
+    stored["config"] = with_the_old_margin_name(stored["config"])  # as the file was before the rename
+    stored["runs"][0]["cycles"].pop()  # the last cycle is still to run
+    stored["runs"][0]["finished"] = False
+    stored["status"] = "interrupted"
+    path.write_text(json.dumps(stored))
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        with pytest.raises(ResultsMismatchError, match="ranker_margin: results file has 0.5, this command has 1.0"):
+            run_experiment(ci_config(methods=("lloss",), cycles=2), tmp_path, resume=True, progress=False)
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        resumed = run_experiment(config, tmp_path, resume=True, progress=False)
+    assert [r["selected_indices"] for r in resumed.runs[0]["cycles"]] == \
+        [r["selected_indices"] for r in finished.runs[0]["cycles"]]
+    assert [r["test_accuracy"] for r in resumed.runs[0]["cycles"]] == \
+        [r["test_accuracy"] for r in finished.runs[0]["cycles"]]
+    rewritten = json.loads(path.read_text())["config"]
+    assert rewritten["ranker_margin"] == 0.5 and "margin" not in rewritten
+
+
+def test_eval_batch_size_is_an_execution_field_not_compared_on_resume():
+    assert "eval_batch_size" in EXECUTION_FIELDS
+    assert config_diff(ci_config(eval_batch_size=7).to_dict(), ci_config(eval_batch_size=300).to_dict()) == []
+    assert config_diff(ci_config(batch_size=8).to_dict(), ci_config().to_dict()) != []  # training's is compared
+
+
+def test_a_stored_sweep_with_the_old_margin_override_reads_it_as_ranker_margin():
+    from tavaal_nb.sweep import SweepSpec
+
+    stored = {"datasets": ["synthetic"], "methods": ["lloss"], "trials": 1, "preset": "ci", "seed": 0,
+              "overrides": {"margin": 0.5, "device": "cpu"}}  # as a sweep.json written before the rename
+    with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
+        spec = SweepSpec.from_dict(stored)
+    assert spec.overrides == {"ranker_margin": 0.5, "device": "cpu"}
+    now = SweepSpec(datasets=("synthetic",), methods=("lloss",), trials=1, preset="ci", seed=0,
+                    overrides={"ranker_margin": 0.5, "device": "cpu", "eval_batch_size": 7})
+    assert now.extends(spec) == []  # same setting under its new name; eval_batch_size is where-and-how only

@@ -249,3 +249,12 @@ def test_too_many_cycles_for_the_pool(tmp_path):
         run_experiment(ci_config(methods=("random",), cycles=30), out, progress=False)
     assert "600" in str(info.value) and "400" in str(info.value)
     assert not (out / "results.json").exists()
+
+
+def test_the_eval_batch_size_changes_no_record(baseline):
+    """``eval_batch_size`` is an execution field (not compared on resume): how many images one inference pass
+    takes changes no test accuracy, no score and no selection (eval mode: each image's outputs are its own)."""
+    results, _ = baseline
+    assert results.config["eval_batch_size"] == 128  # the ci preset's: every inference here is one or two batches
+    small = run_experiment(ci_config(methods=PAIR, eval_batch_size=7), progress=False)
+    assert without_timings(small.runs) == without_timings(results.runs)

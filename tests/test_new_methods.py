@@ -78,8 +78,8 @@ def test_new_methods_run_end_to_end_at_ci(synthetic_run):
 
 
 def test_vaal_lloss_trains_its_ranker_with_eq_1():
-    config = ci_config(margin=0.7)
-    loss = ranker_objective_loss(get_strategy("vaal-lloss").ranker_objective, config.margin)
+    config = ci_config(ranker_margin=0.7)
+    loss = ranker_objective_loss(get_strategy("vaal-lloss").ranker_objective, config.ranker_margin)
     pred, target = torch.tensor([0.3, -0.2, 0.5, 0.1]), torch.tensor([1.0, 2.0, 0.5, 3.0])
     # pairs (0, 3) and (1, 2): l_0 < l_3 so I = -1; l_1 > l_2 so I = +1
     by_hand = (max(0.0, (0.3 - 0.1) + 0.7) + max(0.0, -(-0.2 - 0.5) + 0.7)) / 2

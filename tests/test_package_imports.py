@@ -8,6 +8,10 @@ counts ``pkg.name`` when that is a module).
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tavaal_nb"
@@ -116,3 +120,24 @@ def test_the_area_check_sees_an_upward_import():
              "tavaal_nb.analysis.report": {"tavaal_nb.classroom.course"}, "tavaal_nb.cli": {"tavaal_nb.analysis.report"}}
     assert upward_imports(graph) == ["tavaal_nb.analysis.report -> tavaal_nb.classroom.course",
                                      "tavaal_nb.loop -> tavaal_nb.analysis.plots"]
+
+
+def test_the_configuration_imports_no_model():
+    """``tavaal_nb.config`` loads without ``tavaal_nb.models`` (the models sit above the configuration).
+
+    The package's ``__init__`` imports the loop (and so the models) by design, so the subprocess stands in an
+    empty package module for it: what is loaded is what ``config`` itself needs."""
+    script = textwrap.dedent(f"""
+        import json, sys, types
+        package = types.ModuleType("tavaal_nb")
+        package.__path__ = [{str(PACKAGE)!r}]
+        sys.modules["tavaal_nb"] = package
+        import tavaal_nb.config
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith("tavaal_nb."))))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "tavaal_nb.config" in loaded and "tavaal_nb.presets" in loaded
+    assert not [m for m in loaded if m.startswith("tavaal_nb.models")], loaded
+    assert "tavaal_nb.models" not in import_graph()["tavaal_nb.config"]

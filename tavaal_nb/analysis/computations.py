@@ -120,7 +120,7 @@ def compare_loss_predictors(
     training loss) and ``diverged`` (None, or the message of the
     :class:`~tavaal_nb.errors.NonFiniteLossError` that stopped it: a finding, not a crash).
     """
-    objectives = ranking_objectives(config.margin) if objectives is None else objectives
+    objectives = ranking_objectives(config.ranker_margin) if objectives is None else objectives
     augmenter = make_augmenter(config, data)
     out: dict[str, dict[str, Any]] = {}
     for name, objective in objectives.items():

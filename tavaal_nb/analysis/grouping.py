@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from tavaal_nb.config import completed_config
+from tavaal_nb.config import EXECUTION_FIELDS, completed_config
 from tavaal_nb.results import Results
 
 __all__ = ["POOLED_FIELDS", "group_results", "merge_results"]
 
-POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", "device", "data_dir")
+POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", *EXECUTION_FIELDS)
 """Config fields that may differ between results that are pooled into one group."""
 
 

@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConditionalVAE", "VAE_LAYOUTS"]
+from tavaal_nb.config import VAE_LAYOUTS  # the layouts a Config may name (the configuration sits below the models)
 
-VAE_LAYOUTS = ("padded", "authors")
-"""How 28x28 images are handled: zero-padded to 32 inside the model, or the public code's 28x28 build."""
+__all__ = ["ConditionalVAE", "VAE_LAYOUTS"]
 
 
 def _conv_block(cin: int, cout: int, kernel: int = 4) -> nn.Sequential:

@@ -2,7 +2,7 @@
 
 The VAE's decoder and the discriminator are conditioned on the output of a Ranker that
 is trained jointly with the task model by Learning Loss's margin ranking loss (eq. 1,
-margin ``Config.margin``) instead of TA-VAAL's ranking BCE (eq. 4). Everything else,
+margin ``Config.ranker_margin``) instead of TA-VAAL's ranking BCE (eq. 4). Everything else,
 training and selection by the lowest ``D(mu, r)`` (eq. 9), is TA-VAAL's.
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.config import Config, make_config, resolve_preset
+from tavaal_nb.config import EXECUTION_FIELDS, Config, make_config, renamed_fields, resolve_preset
 from tavaal_nb.preflight import check_names
 from tavaal_nb.names import safe_name
 
@@ -23,9 +23,9 @@ __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"
 
 RESERVED = ("dataset", "methods", "trials", "first_trial", "seed", "preset")
 """Config fields a sweep sets itself, per task; they cannot be overrides."""
-EXECUTION_ONLY = ("device", "data_dir", "cuda_graphs")
-"""Overrides that only say where or how a task executes: they may change on resume (as for ``run --resume``,
-whose list is ``tavaal_nb.config._IGNORED_ON_RESUME``)."""
+EXECUTION_ONLY = EXECUTION_FIELDS
+"""Overrides that only say where or how a task executes: they may change on resume (as for ``run --resume``:
+:data:`tavaal_nb.config.EXECUTION_FIELDS`)."""
 
 
 def split_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -83,7 +83,7 @@ class SweepSpec:
         object.__setattr__(self, "datasets", datasets)
         object.__setattr__(self, "methods", methods)
         object.__setattr__(self, "preset", resolve_preset(self.preset))
-        overrides = {k: v for k, v in dict(self.overrides or {}).items() if v is not None}
+        overrides = renamed_fields({k: v for k, v in dict(self.overrides or {}).items() if v is not None})
         reserved = sorted(set(overrides) & set(RESERVED))
         if reserved:
             problems.append(f"overrides cannot set {reserved}: a sweep sets them per task "
