@@ -92,7 +92,7 @@ data = prepare_data(config)
 augmenter = make_augmenter(config, data)
 device = data.train_images.device  # the preset's device: a GPU if there is one
 
-primer_images = data.train_images[: min(2000, data.train_size)]
+primer_images = data.train_images[: min(1000, data.train_size)]  # 1,000 images: seconds at cpu
 primer_steps = config.vae_iterations_for(len(primer_images), 0)  # the preset's number of passes over these images
 primer_batch = min(config.vae_batch_size, len(primer_images))
 torch.manual_seed(0)
