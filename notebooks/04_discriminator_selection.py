@@ -370,6 +370,31 @@ check_eq9(vaal_results, "vaal")
 assert "r_candidates" not in vaal_selection.extras and "mu_candidates" in vaal_selection.extras
 
 # %% [markdown]
+# ### Your turn: eq. 9
+#
+# Write the selection rule: given the trained discriminator, the candidates' latent means `mu`, their rank
+# variables `r` (`None` for VAAL) and the budget $b$, return the **positions** (an integer tensor) of the
+# $\min(b, \text{number of candidates})$ candidates with the lowest $D = \mathrm{sig}(\text{logit})$. No gradients
+# are needed. The checker compares your choice with the package's on real and tied scores (a tie at the
+# threshold may be broken either way, but exactly $\min(b, \text{candidates})$ positions are chosen) and on
+# budgets of 1 and above the number of candidates. Write it yourself: `lowest`, used above, is the package's.
+
+# %%
+def my_selection(discriminator, mu: torch.Tensor, r: torch.Tensor | None, budget: int) -> torch.Tensor:
+    """Eq. 9: the positions of the `budget` candidates with the lowest D(r, mu)."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        probability = torch.sigmoid(discriminator(mu, r).float())
+    return torch.argsort(probability, stable=True)[: min(budget, probability.numel())]
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.exercises import check_selection
+
+check_selection(my_selection)
+
+# %% [markdown]
 # ## 3. What TA-VAAL changes
 #
 # TA-VAAL keeps VAAL's loop and the selection rule, and makes the selection *task-aware* in three places:
@@ -418,31 +443,6 @@ histogram
 assert set(histogram.records) == {"vaal", "tavaal"}
 assert all(len(record["discriminator_scores"]) == recorder.selections[(m, 0, 0)].candidates.numel()
            for m, record in histogram.records.items())
-
-# %% [markdown]
-# ### Your turn: eq. 9
-#
-# Write the selection rule: given the trained discriminator, the candidates' latent means `mu`, their rank
-# variables `r` (`None` for VAAL) and the budget $b$, return the **positions** (an integer tensor) of the
-# $\min(b, \text{number of candidates})$ candidates with the lowest $D = \mathrm{sig}(\text{logit})$. No gradients
-# are needed. The checker compares your choice with the package's on real and tied scores (a tie at the
-# threshold may be broken either way, but exactly $\min(b, \text{candidates})$ positions are chosen) and on
-# budgets of 1 and above the number of candidates. Write it yourself: `lowest`, used above, is the package's.
-
-# %%
-def my_selection(discriminator, mu: torch.Tensor, r: torch.Tensor | None, budget: int) -> torch.Tensor:
-    """Eq. 9: the positions of the `budget` candidates with the lowest D(r, mu)."""
-    ### BEGIN SOLUTION
-    with torch.no_grad():
-        probability = torch.sigmoid(discriminator(mu, r).float())
-    return torch.argsort(probability, stable=True)[: min(budget, probability.numel())]
-    ### END SOLUTION
-
-
-# %%
-from tavaal_nb.exercises import check_selection
-
-check_selection(my_selection)
 
 # %% [markdown]
 # ## 4. Which classes, and where
