@@ -282,10 +282,10 @@ def labels_to_reach(sizes: Sequence[float], accuracies: Sequence[float], target:
     """
     if target is None or not math.isfinite(float(target)) or not 0.0 <= float(target) <= 100.0:
         raise ValueError(f"target is an accuracy in percent and must lie in [0, 100], got {target}")
-    sizes, accuracies = _checked_curve(sizes, accuracies)
+    _, accuracies = _checked_curve(sizes, accuracies)
     for size, accuracy in zip(sizes, accuracies):
         if accuracy >= target:
-            return size
+            return size  # as given (an int for the package's results)
     return None
 
 

@@ -210,6 +210,7 @@ def test_per_trial_summaries_and_their_paired_comparison_by_hand():
     assert row.verdict.startswith("no clear difference")
     # to 70 %: a reaches it at its second size in trials 0 and 2 (61 < 70 <= 71, 63 < 70 <= 73), at once in 1
     assert per_trial_labels_to_reach(results, "a", 70.0) == {0: 200, 1: 100, 2: 200}
+    assert all(type(n) is int for n in per_trial_labels_to_reach(results, "a", 70.0).values())
     assert per_trial_labels_to_reach(results, "b", 75.0) == {0: None, 1: 200, 2: None}
     reach = compare_per_trial(per_trial_labels_to_reach(results, "a", 75.0),
                               per_trial_labels_to_reach(results, "b", 75.0))
