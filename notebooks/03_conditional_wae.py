@@ -19,6 +19,8 @@
 # [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/tavaal-nb/tavaal-nb/blob/main/notebooks/03_conditional_wae.ipynb) [![Open in Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/tavaal-nb/tavaal-nb/main?urlpath=lab/tree/notebooks/03_conditional_wae.ipynb)
 #
 # **What you will learn**
+# - what a variational auto-encoder is (Kingma & Welling, 2014): an encoder to $\mu$ and $\log\sigma^2$, the
+#   reparameterisation trick, a reconstruction term and a KL term, trained here in seconds on the course's images;
 # - the VAE that VAAL trains on the labeled *and* the unlabeled pool, and its objective;
 # - how TA-VAAL conditions its decoder on the rank variable $r$, the Ranker's predicted loss (eq. 6);
 # - how to train it (with its discriminator) on a labeled pool and a candidate subset;
@@ -46,11 +48,129 @@ if "google.colab" in sys.modules:
     output.enable_custom_widget_manager()
 
 # %% [markdown]
-# ## 1. VAAL's VAE
+# ## 1. A VAE primer (Kingma & Welling, 2014)
 #
-# VAAL (Sinha et al., 2019) learns one latent space for *both* pools: an encoder $q_\theta(z \mid x)$ gives a
-# Gaussian with mean $\mu$ and log-variance $\log \sigma^2$; a sample $z = \mu + \sigma \odot \varepsilon$,
-# $\varepsilon \sim \mathcal N(0, I)$ (the reparameterisation trick) goes to a decoder $p_\theta(x \mid z)$.
+# An auto-encoder squeezes an image $x$ into a short code $z$ and decodes it back; trained to reconstruct, the
+# code keeps what matters about the image. A **variational** auto-encoder makes the code a probability
+# distribution:
+#
+# - the **encoder** maps $x$ to the mean $\mu(x)$ and the log-variance $\log\sigma^2(x)$ of a diagonal Gaussian
+#   $q(z \mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ (the log-variance, so that any real output is
+#   valid);
+# - a code is **sampled** as $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$: the
+#   *reparameterisation trick*, which puts the randomness in $\varepsilon$, outside the network, so that
+#   gradients reach $\mu$ and $\sigma$;
+# - the **decoder** maps $z$ back to an image, $p(x \mid z)$.
+#
+# Training maximises the evidence lower bound (ELBO) on $\log p(x)$:
+#
+# $$\mathbb E_{q(z \mid x)}\big[\log p(x \mid z)\big] - KL\big(q(z \mid x) \,\|\, p(z)\big), \qquad p(z) = \mathcal N(0, I).$$
+#
+# The first term asks for good reconstructions; the second keeps every image's code distribution close to the
+# prior, so the codes of all images fill one smooth region around 0 instead of isolated points, and a $z$ drawn
+# from the prior decodes to something image-like. With a Gaussian decoder, minus the first term is the squared
+# reconstruction error up to constants, so one minimises **reconstruction error + KL**. In the package that is
+# `tavaal_nb.losses.vae_loss`, the same function TA-VAAL's eq. 6 uses for each pool (section 3), and the plain
+# VAE is the package's `ConditionalVAE` with `r_dim=0`: no rank variable, the decoder reads $z$ alone.
+#
+# We train one for a few seconds on images of the course's dataset with a **2-dimensional** code, so that the
+# code space can be drawn as it is. Nothing here uses a label.
+
+# %%
+import torch
+
+import tavaal_nb
+from tavaal_nb.classroom.course_runtime import announce_minutes, notebook_preset, phase_minutes
+from tavaal_nb.classroom.environment import pick_dataset
+from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.losses import kl_divergence, vae_loss
+from tavaal_nb.models import ConditionalVAE
+from tavaal_nb.strategies.vaal import cycling_batches
+
+config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
+data = prepare_data(config)
+augmenter = make_augmenter(config, data)
+device = data.train_images.device  # the preset's device: a GPU if there is one
+
+primer_images = data.train_images[: min(1000, data.train_size)]  # 1,000 images: seconds at cpu
+primer_steps = config.vae_iterations_for(len(primer_images), 0)  # the preset's number of passes over these images
+primer_batch = min(config.vae_batch_size, len(primer_images))
+torch.manual_seed(0)
+plain_vae = ConditionalVAE(data.channels, data.image_size, z_dim=2, r_dim=0, width=config.vae_width).to(device)
+optimizer = torch.optim.Adam(plain_vae.parameters(), lr=config.vae_lr)
+batches = cycling_batches(len(primer_images), primer_batch, primer_steps, torch.Generator(device=device).manual_seed(0))
+primer_history = {"reconstruction": [], "kl": []}
+plain_vae.train()
+for positions in batches:
+    x = augmenter(primer_images[positions])  # uint8 -> normalised floats
+    recon, z, mu, logvar = plain_vae(x)      # r_dim=0: no rank variable
+    loss = vae_loss(x, recon, mu, logvar, config.kl_weight)  # reconstruction (MSE) + lambda KL
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    kl = kl_divergence(mu, logvar).item()
+    primer_history["kl"].append(kl)
+    primer_history["reconstruction"].append(loss.item() - config.kl_weight * kl)
+plain_vae.eval()
+print(f"{primer_steps} steps of {primer_batch} images: reconstruction {primer_history['reconstruction'][0]:.3f} -> "
+      f"{primer_history['reconstruction'][-1]:.3f}, KL {primer_history['kl'][0]:.3f} -> {primer_history['kl'][-1]:.3f}")
+
+# %% [markdown]
+# The code space: the encoder means $\mu$ of test images the VAE never saw, coloured by their class (which the
+# VAE never saw either). Similar images land near each other, and the KL term keeps the whole cloud around the
+# origin, at the scale of the prior $\mathcal N(0, I)$.
+
+# %%
+from tavaal_nb.analysis.plots import latent_classes_figure
+
+with torch.no_grad():
+    test_shown = data.test_images[:1000]
+    test_mu = plain_vae.encode(augmenter(test_shown))[0].cpu()
+latent_classes_figure(test_mu, data.test_labels[:1000].cpu(), data.class_names,
+                      title=f"A 2-D VAE's codes of {len(test_mu)} test images, by class (trained {primer_steps} steps)")
+
+# %%
+assert test_mu.shape == (len(test_shown), 2) and torch.isfinite(test_mu).all()
+for k in range(len(primer_history["kl"])):  # every logged step: the loss is its two terms, each >= 0
+    assert primer_history["kl"][k] >= 0 and primer_history["reconstruction"][k] >= 0
+if primer_steps >= 50:  # long enough to learn something: the reconstruction error has fallen
+    assert sum(primer_history["reconstruction"][-10:]) < sum(primer_history["reconstruction"][:10])
+
+# %% [markdown]
+# Top row: test images; middle row: their reconstructions, decoded from $\mu$; bottom row: images decoded from
+# codes drawn from the prior, $z \sim \mathcal N(0, I)$, which no image was encoded to. Two numbers per image can
+# only hold a rough shape, and a few seconds of training makes it blurrier still; that the prior's samples look
+# like plausible shapes at all is what the KL term buys.
+
+# %%
+from tavaal_nb.analysis.computations import reconstruct, to_uint8
+from tavaal_nb.analysis.plots import image_grid_figure
+
+primer_shown = test_shown[:10]
+primer_recons = reconstruct(plain_vae, primer_shown, None, augmenter)
+with torch.no_grad():
+    prior_samples = to_uint8(plain_vae.decode(torch.randn(10, 2, generator=torch.Generator().manual_seed(0)).to(device)),
+                             augmenter)
+image_grid_figure(torch.cat([primer_shown, primer_recons, prior_samples]).cpu(),
+                  ["test image"] * 10 + ["reconstruction"] * 10 + ["from the prior"] * 10, columns=10,
+                  title="A 2-D VAE: test images, their reconstructions, and samples from the prior")
+
+# %%
+assert primer_recons.shape == prior_samples.shape == primer_shown.shape and prior_samples.dtype == torch.uint8
+
+# %% [markdown]
+# **From here to TA-VAAL.** VAAL (Sinha et al., 2019) trains this kind of VAE, larger ($z \in \mathbb R^{32}$ in
+# the public code), on the labeled and the unlabeled pool together, and adds a discriminator on the codes
+# (notebook 04). TA-VAAL changes one thing in the VAE: the decoder also reads $r$, the Ranker's predicted loss
+# for the image, so it models $p(x \mid z, r)$ instead of $p(x \mid z)$ (eq. 6, section 3). The encoder, the
+# reparameterisation and the KL term stay exactly as above; what an image's code must carry can now depend on
+# how hard the task model finds it.
+
+# %% [markdown]
+# ## 2. VAAL's VAE
+#
+# VAAL (Sinha et al., 2019) learns one latent space for *both* pools with the VAE of section 1: an encoder
+# $q_\theta(z \mid x)$ to $\mu$ and $\log \sigma^2$, a reparameterised sample $z$, a decoder $p_\theta(x \mid z)$.
 # Its architecture in the public code, which the package follows: four $4 \times 4$ stride-2 convolutions
 # with 128, 256, 512, 1024 channels, batch norm and ReLU, linear maps to $\mu$ and $\log\sigma^2$ with
 # $z \in \mathbb R^{32}$; the decoder mirrors it with transposed convolutions. About 22.9 million parameters.
@@ -64,9 +184,6 @@ from tavaal_nb.classroom.diagram import pipeline_diagram
 pipeline_diagram("vae")
 
 # %%
-import torch
-
-from tavaal_nb.models import ConditionalVAE
 from tavaal_nb.training import count_parameters
 
 paper_vae = ConditionalVAE(in_channels=3, image_size=32, z_dim=32, r_dim=1, width=128)
@@ -80,7 +197,7 @@ assert recon.shape == (2, 3, 32, 32) and mu.shape == logvar.shape == z.shape == 
 assert paper_vae.fc_decode.in_features == 32 + 1  # the decoder reads [z, r]
 
 # %% [markdown]
-# ## 2. The rank variable in the decoder: eq. 6
+# ## 3. The rank variable in the decoder: eq. 6
 #
 # TA-VAAL feeds the decoder the Ranker's output $r$ next to $z$ (RankCGAN's conditioning, sec. 4.1), for
 # the labeled pool and the unlabeled pool alike:
@@ -173,25 +290,18 @@ from tavaal_nb.classroom.exercises import check_conditional_vae_objective
 check_conditional_vae_objective(my_conditional_vae_objective)
 
 # %% [markdown]
-# ## 3. Train it on a labeled pool and a candidate subset
+# ## 4. Train it on a labeled pool and a candidate subset
 #
 # As in one cycle of TA-VAAL at the preset's scale: a random initial labeled pool, a random candidate subset
 # of the unlabeled pool, a task model trained with its Ranker (eq. 4), and $r$ computed once by the frozen
 # task model for every image of both pools.
 
 # %%
-import tavaal_nb
 from tavaal_nb.analysis.computations import train_task_with_ranker
-from tavaal_nb.classroom.environment import pick_dataset
-from tavaal_nb.classroom.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
-from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import infer
 
-config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
-data = prepare_data(config)
-augmenter = make_augmenter(config, data)
 generator = torch.Generator().manual_seed(0)
 pool = ActivePool.random(data.train_size, config.initial, generator)
 labeled, candidates = pool.labeled, pool.candidates(config.subset, generator)
@@ -221,7 +331,6 @@ from tavaal_nb.models import Discriminator
 from tavaal_nb.strategies.vaal import train_adversarial
 
 torch.manual_seed(0)
-device = data.train_images.device  # the preset's device: a GPU if there is one
 vae = ConditionalVAE(data.channels, data.image_size, config.z_dim, r_dim=1, width=config.vae_width).to(device)
 discriminator = Discriminator(config.z_dim, r_dim=1, hidden=config.disc_hidden, depth=config.disc_depth).to(device)
 iterations = config.vae_iterations_for(labeled.numel(), candidates.numel())
@@ -242,7 +351,7 @@ assert len(history["vae"]) == -(-iterations // log_every)
 assert all(math.isfinite(v) for values in history.values() for v in values)
 
 # %% [markdown]
-# ## 4. The KL and reconstruction terms over training
+# ## 5. The KL and reconstruction terms over training
 #
 # The reconstruction error falls as the decoder learns the images; the KL term is what the encoder pays for
 # putting information into $z$, and usually rises from near zero as it does. The adversarial and
@@ -254,14 +363,13 @@ from tavaal_nb.analysis.plots import vae_history_figure
 vae_history_figure(history, log_every, iterations)
 
 # %% [markdown]
-# ## 5. Reconstructions
+# ## 6. Reconstructions
 #
 # Top row: candidate images; bottom row: the VAE's reconstruction of each, decoded from its mean $\mu$ and its
 # own $r$. Small presets train small VAEs briefly: expect blurry shapes, not details.
 
 # %%
-from tavaal_nb.analysis.computations import decode_with_r, reconstruct
-from tavaal_nb.analysis.plots import image_grid_figure
+from tavaal_nb.analysis.computations import decode_with_r
 
 shown = candidate_images[:10]
 recons = reconstruct(vae, shown, r_candidates[:10], augmenter, config.decoder_r)
@@ -273,7 +381,7 @@ image_grid_figure(torch.cat([shown, recons]).cpu(), names + ["reconstruction"] *
 assert recons.shape == shown.shape and recons.dtype == torch.uint8
 
 # %% [markdown]
-# ## 6. What moving $r$ does
+# ## 7. What moving $r$ does
 #
 # Keep each image's $\mu$ and change only $r$, from the lowest to the highest predicted loss among the
 # candidates (raw Ranker units; the decoder sees $\mathrm{sig}(r)$). Each row is one value of $r$.
@@ -322,7 +430,7 @@ assert abs(slider.change - moved_by_r) <= 1.0  # the slider's last step is the s
 slider.r.value = 0
 
 # %% [markdown]
-# ## 7. "Wasserstein auto-encoder"?
+# ## 8. "Wasserstein auto-encoder"?
 #
 # Sec. 5.3 says: "a modified Wasserstein auto-encoder (Tolstikhin et al., 2018) for taking ranking information
 # was used". A WAE replaces the VAE's per-image KL term by a penalty on the distance between the *aggregate*
@@ -346,6 +454,9 @@ slider.r.value = 0
 # %% [markdown]
 # ## Summary
 #
+# - A VAE (Kingma & Welling, 2014) encodes an image to a Gaussian $(\mu, \log\sigma^2)$, samples
+#   $z = \mu + \sigma \odot \varepsilon$, and is trained on reconstruction error plus the KL to $\mathcal N(0, I)$;
+#   the KL keeps the codes in one region around 0, so codes drawn from the prior decode to plausible images.
 # - VAAL's VAE learns one latent space from the labeled and the unlabeled pool (it never needs labels).
 # - TA-VAAL appends the Ranker's $\mathrm{sig}(r)$ to $z$ at the decoder input (eq. 6); $r$ is computed once per
 #   cycle by the frozen task model.
@@ -526,6 +637,35 @@ slider.r.value = 0
 #
 # From the architecture's origin: VAAL's public code names its VAE and discriminator after WAE code (WAE-MMD,
 # WAE-GAN), and TA-VAAL builds on VAAL's code.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **13.** In the primer, what would happen to the 2-D code cloud and to the samples from the prior if the KL term
+# were dropped (`kl_weight=0`)? Predict, then try it.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Nothing would hold the codes near $\mathcal N(0, I)$: the encoder may spread them as far as helps reconstruction
+# and shrink $\sigma$ towards 0 (a plain auto-encoder with noise that it learns to switch off). Reconstructions
+# get a little sharper; the cloud drifts away from the origin or to another scale, with gaps between classes, so a
+# $z$ drawn from the prior often lands where no image was encoded and decodes to a smudge.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **14.** Why does the encoder output $\log\sigma^2$ and not $\sigma$, and why sample with
+# $z = \mu + \sigma \odot \varepsilon$ rather than draw $z \sim \mathcal N(\mu, \sigma^2)$ directly?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# A linear layer outputs any real number; $\sigma$ must be positive, and $\sigma = \exp(\tfrac12 \log\sigma^2)$
+# is positive for every output (and the KL is simple in $\log\sigma^2$). A direct draw has no gradient with
+# respect to $\mu$ and $\sigma$; with the noise $\varepsilon$ drawn outside the network, $z$ is a differentiable
+# function of $\mu$ and $\sigma$ ($\partial z / \partial \mu = 1$, $\partial z / \partial \sigma = \varepsilon$), so
+# the reconstruction error trains the encoder.
 #
 # </details>
 # <!-- END SOLUTION -->

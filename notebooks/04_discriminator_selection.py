@@ -23,7 +23,9 @@
 #   convention stated and checked: **labeled = 1, unlabeled = 0**;
 # - the selection rule (eq. 9): label the $b$ candidates with the *lowest* $D$, among a random subset of the
 #   unlabeled pool;
-# - how to check that rule on a real query of VAAL and of TA-VAAL;
+# - VAAL alone (Sinha et al., 2019), which selects without looking at the task model, and exactly what TA-VAAL
+#   changes: the Ranker's loss in the task model, its output $r$ in the VAE's decoder and in $D$;
+# - how to check that rule on a real query of VAAL and of TA-VAAL, run on the same pools;
 # - how to read the histogram of $D$ over the candidates (the paper's Fig. 7).
 #
 # **Prerequisites**: notebooks 00-03; the binary cross-entropy.
@@ -287,9 +289,18 @@ assert comparison["VAAL"][2] == 0.0  # identical weights
 assert comparison["TA-VAAL"][2] < 1e-6  # the same weights but for float32's last bit (sig(r), see above)
 
 # %% [markdown]
-# ## 2. The selection rule: eq. 9
+# ## 2. VAAL alone (Sinha et al., 2019)
 #
-# The two boxes of the pipeline this notebook is about:
+# Before TA-VAAL's change, the method it changes. One query of VAAL, in full:
+#
+# 1. **The task model** is trained on the labeled set with the cross-entropy alone. It is evaluated, and that is
+#    all: VAAL's selection never looks at it (VAAL is *task-agnostic*).
+# 2. **The VAE and $D$** are trained together on the labeled pool and the candidates, with eqs. 6-8 without any
+#    $r$: the VAE of notebook 03 with `r_dim=0` (reconstruction + KL, plus eq. 7 to fool $D$), and $D(\mu)$, a
+#    network on the latent mean alone, trained with eq. 8 (labeled = 1).
+# 3. **The selection** (eq. 9) scores every candidate with $D$ and labels the $b$ lowest.
+#
+# The two boxes of the pipeline that select:
 
 # %%
 from tavaal_nb.classroom.diagram import pipeline_diagram
@@ -298,17 +309,18 @@ pipeline_diagram(["discriminator", "selection"])
 
 # %% [markdown]
 #
-# After training, every candidate gets a score $D(r_U, \mu_U)$, and the $b$ with the **lowest** scores, the
-# ones $D$ is surest are *unlabeled-like*, the farthest from what is already labeled, are labeled:
+# After training, every candidate gets a score $D(\mu_U)$ (TA-VAAL: $D(r_U, \mu_U)$), and the $b$ with the
+# **lowest** scores, the ones $D$ is surest are *unlabeled-like*, the farthest from what is already labeled,
+# are labeled:
 #
 # $$(x_1^\dagger, \dots, x_b^\dagger) = \operatorname*{argmin}_{(x_1, \dots, x_b) \subset X_U} D\big(r_U, q_\theta(z_U \mid x_U)\big).$$
 #
 # $X_U$ here is a **random subset** of the unlabeled pool (10,000 images in the paper, $10 b$; the "subset
 # method" of sec. 4.3 and 5.1), drawn anew for every query; the candidates not chosen go back to the pool.
 #
-# We run one query of VAAL and one of TA-VAAL at the preset's scale (two cycles: the second only trains and
-# evaluates), and keep every `Selection` the loop makes with a callback: results files store the scores but
-# not which pool indices were the candidates.
+# We run one query of VAAL with the package's `vaal` method at the preset's scale (two cycles: the second only
+# trains and evaluates), and keep every `Selection` the loop makes with a callback: results files store the
+# scores but not which pool indices were the candidates.
 
 # %%
 import tavaal_nb
@@ -318,23 +330,28 @@ from tavaal_nb.classroom.course_runtime import announce_run, notebook_preset
 
 config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("vaal", "tavaal"), trials=1, cycles=2)
-announce_run(config)
+announce_run(config)  # the time of both runs: this section's VAAL and the next one's TA-VAAL
 recorder = SelectionRecorder()
-results = tavaal_nb.run_experiment(config, callbacks=[recorder])
+vaal_results = tavaal_nb.run_experiment(config.replace(methods=("vaal",)), callbacks=[recorder])
+vaal_selection = recorder.selections[("vaal", 0, 0)]
 print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candidates, budget {config.budget}")
+print(f"VAAL's D on its candidates: mean {vaal_selection.strategy_data["discriminator_scores"].mean():.3f}, "
+      f"std {vaal_selection.strategy_data["discriminator_scores"].std():.3f}")
 
 # %% [markdown]
-# Eq. 9, checked on both queries: the chosen candidates are exactly the `budget` lowest scores (every chosen
-# score is at most every unchosen one), the candidates were unlabeled, and the results file recorded the
-# same scores and threshold. $D$ is VAAL's and TA-VAAL's own data: the strategy returns it in its selection's
-# `strategy_data`, which the loop stores in the cycle record's `strategy_data` without reading it (next to
-# `candidate_scores`, the scores every strategy selects by: here the same $D$).
+# Eq. 9, checked on the query: the chosen candidates are exactly the `budget` lowest scores (every chosen score is
+# at most every unchosen one), the candidates were unlabeled, and the results file recorded the same scores and
+# threshold. And VAAL had no rank variable: its selection carries latent means but no $r$.
+# $D$ is VAAL's and TA-VAAL's own data: the strategy returns it in its selection's `strategy_data`, which the loop
+# stores in the cycle record's `strategy_data` without reading it (next to `candidate_scores`, the scores every
+# strategy selects by: here the same $D$).
 
 # %%
 from tavaal_nb.strategies import lowest
 
-train_size = results.dataset["train_size"]
-for method in config.methods:
+
+def check_eq9(results, method):
+    """Eq. 9 on the recorded first query of ``method`` in ``results``; returns D on its candidates."""
     selection = recorder.selections[(method, 0, 0)]
     d = selection.strategy_data["discriminator_scores"]
     chosen = torch.isin(selection.candidates, selection.indices)
@@ -342,7 +359,7 @@ for method in config.methods:
     assert d[chosen].max() <= d[~chosen].min()
     assert set(selection.candidates[lowest(d, config.budget)].tolist()) == set(selection.indices.tolist())
     assert ((0.0 <= d) & (d <= 1.0)).all()
-    assert selection.candidates.numel() == min(config.subset, train_size - config.initial)
+    assert selection.candidates.numel() == min(config.subset, results.dataset["train_size"] - config.initial)
     assert set(results.run(method, 0)["initial_indices"]).isdisjoint(selection.candidates.tolist())
     record = results.run(method, 0)["cycles"][0]
     assert record["selected_indices"] == selection.indices.tolist()
@@ -350,7 +367,11 @@ for method in config.methods:
     assert record["candidate_scores"] == record["strategy_data"]["discriminator_scores"]
     print(f"{method:7} D on the candidates: mean {d.mean():.3f}, std {d.std():.3f}; "
           f"selected up to D = {d[chosen].max():.3f}")
+    return d
 
+
+check_eq9(vaal_results, "vaal")
+assert "r_candidates" not in vaal_selection.extras and "mu_candidates" in vaal_selection.extras
 
 # %% [markdown]
 # ### Your turn: eq. 9
@@ -378,13 +399,43 @@ from tavaal_nb.classroom.exercises import check_selection
 check_selection(my_selection)
 
 # %% [markdown]
-# ## 3. The histogram of $D$
+# ## 3. What TA-VAAL changes
 #
-# The paper's Fig. 7 shows, at the last stage of its most imbalanced run, VAAL's $D$ bunched into a narrow
-# range, so that picking the lowest scores is "almost random", while TA-VAAL's scores stay spread. Here is the
-# same view after one cycle; the dotted lines are the selection thresholds (everything left of its line was
-# chosen). Use the method buttons to see one at a time. One small query proves nothing about the paper's
-# claim; notebook 06 follows $D$ over a whole run.
+# TA-VAAL keeps VAAL's loop and the selection rule, and makes the selection *task-aware* in three places:
+#
+# | | VAAL | TA-VAAL |
+# |---|---|---|
+# | task model's loss | cross-entropy | cross-entropy + the Ranker's loss, eq. 4 (notebook 02) |
+# | VAE's decoder | $p(x \mid z)$ | $p(x \mid z, r)$, reads $\mathrm{sig}(r)$ (eq. 6, notebook 03) |
+# | discriminator | $D(\mu)$ | $D(r, \mu)$, reads the raw $r$ (eqs. 7-8) |
+# | selection | lowest $D$ among the candidates (eq. 9) | the same |
+#
+# $r$ is the frozen task model's Ranker output, its predicted loss for each image, computed once per query. So
+# the task model now shapes the selection: images it finds hard carry a high $r$ into $D$. The package's `tavaal`
+# method is `vaal` with `ranker_objective = "bce"`: training a Ranker is what switches $r$ on in the VAE and $D$.
+#
+# Now TA-VAAL, on the same pools: the initial labeled set comes from the seed, the dataset and the trial, not the
+# method, so both start from the same images.
+
+# %%
+from tavaal_nb.analysis.grouping import merge_results
+
+tavaal_results = tavaal_nb.run_experiment(config.replace(methods=("tavaal",)), callbacks=[recorder])
+tavaal_selection = recorder.selections[("tavaal", 0, 0)]
+check_eq9(tavaal_results, "tavaal")
+results = merge_results([vaal_results, tavaal_results])  # one results object with both methods, for the views
+
+# %%
+assert tavaal_results.run("tavaal", 0)["initial_indices"] == vaal_results.run("vaal", 0)["initial_indices"]
+assert "r_candidates" in tavaal_selection.extras  # TA-VAAL's D read r
+assert tavaal_selection.extras["r_candidates"].numel() == tavaal_selection.candidates.numel()
+
+# %% [markdown]
+# **$D$'s verdicts side by side (the paper's Fig. 7).** The paper shows, at the last stage of its most imbalanced
+# run, VAAL's $D$ bunched into a narrow range, so that picking the lowest scores is "almost random", while
+# TA-VAAL's scores stay spread. Here is the same view after one query each; the dotted lines are the selection
+# thresholds (everything left of its line was chosen). Use the method buttons to see one at a time. One small
+# query proves nothing about the paper's claim; notebook 06 follows $D$ over a whole run.
 
 # %%
 from tavaal_nb.classroom.widgets import DiscriminatorHistogram
@@ -398,6 +449,8 @@ assert all(len(record["strategy_data"]["discriminator_scores"]) == recorder.sele
            for m, record in histogram.records.items())
 
 # %% [markdown]
+# ## 4. Which classes, and where
+#
 # Which classes did eq. 9 pick? The same scores stacked by the candidates' true classes (which the method never
 # saw); the slider moves the threshold (label the $k$ lowest; it starts at the budget) and the list names the
 # classes left of it.
@@ -437,6 +490,9 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # - $D(r, \mu)$ is the probability of "labeled": eq. 8 trains it towards 1 on labeled and 0 on unlabeled
 #   images; eq. 7 trains the VAE to make it say 1 for both.
 # - Eq. 9 labels the $b$ candidates with the lowest $D$, among a fresh random subset of the unlabeled pool.
+# - VAAL selects with a VAE and $D(\mu)$ that never see the task model; TA-VAAL adds the Ranker's loss (eq. 4) to
+#   the task model and feeds its output $r$ to the decoder ($\mathrm{sig}(r)$) and to $D$ (raw $r$), and keeps
+#   eq. 9 as it is.
 # - A $D$ whose outputs bunch together (VAAL in the paper's Fig. 7) makes that choice nearly random; TA-VAAL's
 #   rank variable is meant to keep them spread.
 #
@@ -602,6 +658,32 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 #
 # The candidates are unlabeled: their classes are known here only because the course uses a labeled dataset and
 # hides the labels from the method. The colouring is an after-the-fact check.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **13.** VAAL's task model is trained with the cross-entropy alone and its selection never calls it. Predict
+# what VAAL would select if the task model were replaced by one twice as accurate, all seeds kept. Why?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Exactly the same images: VAAL's VAE and $D$ see only the images of the two pools, never the task model, so its
+# query depends on the pools and the seeds alone (task-agnostic). A better task model changes VAAL's accuracy, not
+# its choices. TA-VAAL's choice would change, because its $r$ comes from the task model's Ranker.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **14.** TA-VAAL's changes are the Ranker's loss in the task model, $r$ in the decoder and $r$ in $D$. Which one
+# can change the ranking of eq. 9 directly, and what do the other two do?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# $r$ in $D$: eq. 9 ranks candidates by $D(r, \mu)$, so an image's predicted loss enters its score directly. The
+# Ranker's loss (eq. 4) is what makes $r$ a meaningful predicted loss (and shapes the task model's features a
+# little); $r$ in the decoder changes the latent space the VAE learns, and so $\mu$, only indirectly.
 #
 # </details>
 # <!-- END SOLUTION -->

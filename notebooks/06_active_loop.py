@@ -42,6 +42,7 @@ if "google.colab" in sys.modules:
 #
 # 1. run a paired comparison of several query strategies with `run_experiment` and read its `results.json`;
 # 2. read learning curves as *mean ± spread over trials* and say when a gap between methods is real (paper Figs. 2-3);
+#    sum a curve up as its area (AULC) or the labels it needs to reach a target, and say what each hides;
 # 3. measure how balanced a method's selections are with the class-count entropy (Fig. 6);
 # 4. read the discriminator's output histogram and the selection threshold of eq. 9 (Fig. 7);
 # 5. look inside TA-VAAL's latent space and at the images it chose.
@@ -122,6 +123,70 @@ paired
 # over 5 trials, and the `cpu` preset trains a small network 12 epochs on 200 to 1,000 images, where a
 # model's accuracy moves a lot from one run to the next. Whether the paper's ordering survives at this
 # scale is exactly what the paired intervals test.
+#
+# **One number per curve: AULC and labels to a target.** A practitioner comparing strategies rarely reads five
+# points of a curve; two summaries are common.
+#
+# - The **area under the learning curve** (AULC, `area_under_learning_curve`): the trapezoid rule over the
+#   labeled-set size, from the first measured size to the last, divided by that range. It is the curve's *mean
+#   accuracy* over the labeling budget, in percent: a method at 80 % throughout scores 80.
+# - The **labels needed to reach a target accuracy** (`labels_to_reach`): the first labeled-set size whose
+#   accuracy reaches the target. The package does not interpolate between cycles: the loop only trained at the
+#   measured sizes, so the answer is a budget that was actually tried, coarse by one query's budget (200 labels
+#   here). A trial that never reaches the target has no number ("not reached").
+#
+# Both are computed per trial, so each method gets a mean and a spread, and the paired difference TA-VAAL minus
+# random (`compare_per_trial`) has an interval as above. The target here is 90 % of what random sampling reaches
+# on average with the largest labeled set of the pool, so that most trials reach it on both pools.
+
+# %%
+from tavaal_nb.analysis.stats import (compare_per_trial, format_mean_spread, per_trial_accuracy, per_trial_aulc,
+                             per_trial_labels_to_reach)
+
+summaries = {}  # pool -> (target, {method: (aulc per trial, labels per trial)})
+for pool, members in (evidence.pools.items() if evidence else []):
+    random_final = [curve[max(curve)] for curve in per_trial_accuracy(members, "random").values()]
+    target = round(0.9 * sum(random_final) / len(random_final), 1)
+    by_method = {m: (per_trial_aulc(members, m), per_trial_labels_to_reach(members, m, target))
+                 for m in evidence.trials(pool)}
+    summaries[pool] = target, by_method
+    print(f"{pool} (target {target:.1f} %):")
+    for method, (aulc, labels) in sorted(by_method.items(), key=lambda item: -sum(item[1][0].values())):
+        reached = [n for n in labels.values() if n is not None]
+        print(f"  {method:8} AULC {format_mean_spread(list(aulc.values()), 1, count=False):>12}   "
+              f"labels to target {format_mean_spread(reached, 0, count=False):>10} "
+              f"(reached in {len(reached)} of {len(labels)} trials)")
+    for name, index, unit, digits in (("AULC", 0, "points", 1), ("labels to target", 1, "labels", 0)):
+        row = compare_per_trial(by_method["tavaal"][index], by_method["random"][index])
+        print(f"  tavaal minus random, {name}: {row.mean_difference:+.{digits}f} {unit}, 95 % interval "
+              f"[{row.low:+.{digits}f}, {row.high:+.{digits}f}] over {row.trials} paired trials "
+              f"({row.unpaired} left out: target not reached); {row.verdict}")
+
+# %% [markdown]
+# Two things that must hold whatever the numbers: every AULC is a mean of its curve, so it lies between the
+# trial's lowest and highest accuracy; every labels-to-target is a measured size whose accuracy reaches the
+# target, with every smaller size below it.
+
+# %%
+for pool, (target, by_method) in summaries.items():
+    for method, (aulc, labels) in by_method.items():
+        for trial, curve in per_trial_accuracy(evidence.pools[pool], method).items():
+            assert min(curve.values()) <= aulc[trial] <= max(curve.values())
+            if labels[trial] is not None:
+                assert curve[labels[trial]] >= target
+                assert all(acc < target for size, acc in curve.items() if size < labels[trial])
+            else:
+                assert max(curve.values()) < target
+
+# %% [markdown]
+# **What each number hides.** The AULC averages the whole budget: a method that is behind early and ahead late
+# can tie one that is ahead early and behind late, and it says nothing about the final model. It also depends on
+# the range: the first point (the shared initial set, where the methods differ only by training noise) weighs as
+# much as any other stretch of the curve, and AULCs over different sizes are not comparable. The labels to a
+# target hide everything but one crossing: move the target a few points and the ranking can change; a noisy
+# curve that touches the target once and falls back counts as having reached it; the answer moves in steps of
+# one query's budget; and trials that never reach it drop out of the paired comparison (the count is printed),
+# which can flatter a method that often fails to get there.
 #
 # **Which classes were picked (Fig. 6).** The entropy of the class counts of each query's selection, in
 # nats (the dashed line is the pool's own entropy; $\log 10 = 2.303$ is perfectly balanced). On the 1.65 pool
@@ -621,6 +686,34 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 #
 # The interval's width is $2\,t_{0.975,\,n-1}\, s_d/\sqrt n$: a new trial can raise the estimated spread $s_d$ of
 # the differences more than the larger $n$ (and the smaller $t$) narrow it. On average it narrows as $1/\sqrt n$.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **15.** Method A is 10 points ahead of B at 200 labels and 5 points behind at the other four sizes, 200 labels
+# apart. Predict the sign of A minus B in AULC, then check it with the trapezoid rule.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# Negative. The difference of two curves' AULCs is the AULC of the difference curve: trapezoids
+# $200 \cdot (10 - 5)/2 = 500$, then three of $200 \cdot (-5) = -1{,}000$: $-2{,}500$ over a range of 800 labels,
+# $-3.1$ points. A's early lead counts for half a step only: the AULC weighs each stretch of the budget, not each
+# cycle, and hides that A was the better choice if one could stop at 200 labels.
+#
+# </details>
+# <!-- END SOLUTION -->
+#
+# **16.** What would happen to the paired labels-to-target comparison if the target were raised until TA-VAAL
+# reached it in only two of five trials?
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# At most two trials could be paired (the others are left out and counted as unpaired), so the interval would be
+# very wide or absent, and the trials kept would be TA-VAAL's best ones: the comparison would describe the lucky
+# trials and say nothing about the three where TA-VAAL never got there. Report how often each method reaches the
+# target next to the labels it needs.
 #
 # </details>
 # <!-- END SOLUTION -->

@@ -239,3 +239,14 @@ def test_find_results_skips_other_json(tmp_path):
     found = find_results(tmp_path)
     assert [r.path.name for r in found] == ["tavaal.json"]
     assert found[0].dataset["name"] == "fashion-mnist"
+
+
+def test_latent_classes_figure_draws_one_trace_per_class():
+    from tavaal_nb.analysis.plots import latent_classes_figure
+
+    codes = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    fig = latent_classes_figure(codes, torch.tensor([1, 0, 1]), ["shirt", "coat"])
+    assert [trace.name for trace in fig.data] == ["shirt (1)", "coat (2)"]
+    assert list(fig.data[1].x) == [0.0, 4.0] and list(fig.data[1].y) == [1.0, 5.0]
+    with pytest.raises(ValueError, match=r"shape \(N, 2\) and N labels, got codes \(3, 3\)"):
+        latent_classes_figure(torch.zeros(3, 3), torch.zeros(3))

@@ -12,7 +12,8 @@ from tavaal_nb.analysis.report import accuracy_table
 from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets.paired import PairedComparisonView
 from tavaal_nb.analysis.stats import (
-    compare_paired, format_mean_spread, mean_confidence_interval, paired_differences, per_trial_accuracy,
+    area_under_learning_curve, compare_paired, compare_per_trial, format_mean_spread, labels_to_reach,
+    mean_confidence_interval, paired_differences, per_trial_accuracy, per_trial_aulc, per_trial_labels_to_reach,
     sign_test, summarize_comparison, trials_needed,
 )
 
@@ -157,3 +158,72 @@ def test_paired_view_says_why_when_a_method_is_missing_from_the_selected_experim
     view = PairedComparisonView([results, other], "tavaal", "random", static=True)
     view.group_selector.value = list(view.groups)[1]
     assert "no runs of method 'tavaal'" in html.unescape(view.table.value)  # the panel escapes quotes too
+
+
+def test_area_under_learning_curve_by_hand():
+    # trapezoids: 100 labels x (50 + 70) / 2 = 6,000 and 200 x (70 + 80) / 2 = 15,000; range 300 -> mean 70.0
+    # (the plain mean of the three accuracies, 66.67, would weigh the short first step like the long second one)
+    assert area_under_learning_curve([100, 200, 400], [50.0, 70.0, 80.0], normalise=False) == pytest.approx(21_000)
+    assert area_under_learning_curve([100, 200, 400], [50.0, 70.0, 80.0]) == pytest.approx(70.0)
+    assert area_under_learning_curve([200, 1000], [80.0, 80.0]) == pytest.approx(80.0)  # flat curve: its accuracy
+
+
+def test_labels_to_reach_takes_the_first_measured_size_without_interpolating():
+    sizes, accuracies = [100, 200, 400], [50.0, 72.0, 68.0]
+    assert labels_to_reach(sizes, accuracies, 50.0) == 100     # reached exactly counts
+    assert labels_to_reach(sizes, accuracies, 60.0) == 200     # not 100 + 100 * 10 / 22 = 145.5
+    assert labels_to_reach(sizes, accuracies, 70.0) == 200     # the later dip to 68 does not undo it
+    assert labels_to_reach(sizes, accuracies, 72.5) is None    # never reached
+
+
+def test_learning_curve_summaries_reject_bad_input():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        area_under_learning_curve([200, 100], [50.0, 60.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        labels_to_reach([100, 100], [50.0, 60.0], 55.0)
+    with pytest.raises(ValueError, match="equally long, got 2 and 3"):
+        area_under_learning_curve([100, 200], [50.0, 60.0, 70.0])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 100\], got 101"):
+        labels_to_reach([100, 200], [50.0, 60.0], 101)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 100\], got -1"):
+        labels_to_reach([100, 200], [50.0, 60.0], -1)
+    with pytest.raises(ValueError, match=r"accuracies are percentages"):
+        area_under_learning_curve([100, 200], [50.0, 160.0])
+    with pytest.raises(ValueError, match="finite numbers"):
+        area_under_learning_curve([100, 200], [50.0, None])
+    with pytest.raises(ValueError, match="at least two sizes, got 1"):
+        area_under_learning_curve([100], [50.0])
+
+
+def test_per_trial_summaries_and_their_paired_comparison_by_hand():
+    # a is 1, 2, 3 points above b in trials 0, 1, 2 at every size: AULC differences 1, 2, 3 -> mean 2,
+    # s = 1, t(0.975, 2) = 4.302653 -> interval 2 +- 2.4841; 3 of 3 positive -> sign test p = 2/8
+    results = _results({"a": [[61.0, 71.0], [72.0, 82.0], [63.0, 73.0]],
+                        "b": [[60.0, 70.0], [70.0, 80.0], [60.0, 70.0]]})
+    assert per_trial_aulc(results, "a") == pytest.approx({0: 66.0, 1: 77.0, 2: 68.0})
+    assert per_trial_aulc(results, "b", normalise=False) == pytest.approx({0: 6_500.0, 1: 7_500.0, 2: 6_500.0})
+    row = compare_per_trial(per_trial_aulc(results, "a"), per_trial_aulc(results, "b"))
+    assert (row.trials, row.unpaired) == (3, 0)
+    assert row.mean_difference == pytest.approx(2.0)
+    assert (row.low, row.high) == pytest.approx((2.0 - 2.484138, 2.0 + 2.484138), abs=1e-5)
+    assert row.sign_test_p == pytest.approx(0.25)
+    assert row.verdict.startswith("no clear difference")
+    # to 70 %: a reaches it at its second size in trials 0 and 2 (61 < 70 <= 71, 63 < 70 <= 73), at once in 1
+    assert per_trial_labels_to_reach(results, "a", 70.0) == {0: 200, 1: 100, 2: 200}
+    assert all(type(n) is int for n in per_trial_labels_to_reach(results, "a", 70.0).values())
+    assert per_trial_labels_to_reach(results, "b", 75.0) == {0: None, 1: 200, 2: None}
+    reach = compare_per_trial(per_trial_labels_to_reach(results, "a", 75.0),
+                              per_trial_labels_to_reach(results, "b", 75.0))
+    # a never reaches 75 in trials 0 and 2 either: only trial 1 pairs (a 200, b 200)
+    assert (reach.trials, reach.unpaired, reach.mean_difference) == (1, 2, 0.0)
+    assert reach.verdict == "1 trial: no interval"
+
+
+def test_per_trial_summaries_name_the_method_and_trial_in_errors():
+    results = _results({"a": [[50.0, None]], "b": [[50.0, 60.0]]})
+    with pytest.raises(ValueError, match="a trial 0: accuracies must be finite"):
+        per_trial_aulc(results, "a")
+    with pytest.raises(ValueError, match="no runs of method 'c'"):
+        per_trial_aulc(results, "c")
+    with pytest.raises(ValueError, match="share no trial"):
+        compare_per_trial({0: 1.0}, {1: 1.0})

@@ -28,7 +28,7 @@ from tavaal_nb.strategies import BUILTIN_METHODS
 from tavaal_nb.upper_bound import UpperBound
 
 __all__ = ["SMOKE_TEST_NOTE", "mark_smoke_test", "trials_in", "entropy_readings_figure", "PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
-           "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure",
+           "discriminator_histogram_figure", "ranking_loss_figure", "imbalance_figure", "latent_figure", "latent_classes_figure",
            "image_grid_figure", "dashboard_figure", "loss_prediction_figure", "vae_history_figure",
            "paired_difference_figure"]
 
@@ -283,6 +283,27 @@ def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None,
     if color_by == "r":
         fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": "r"}},
                           legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def latent_classes_figure(codes, labels, class_names: Sequence[str] | None = None,
+                          title: str = "VAE latent means by class") -> go.Figure:
+    """Scatter of two-dimensional latent codes ``(N, 2)``, one trace per class of ``labels`` (the classes are
+    only for the reader: a VAE never sees them). Wider codes are an error: project them first."""
+    codes = torch.as_tensor(codes, dtype=torch.float64)
+    labels = torch.as_tensor(labels).reshape(-1)
+    if codes.dim() != 2 or codes.shape[1] != 2 or len(codes) != len(labels):
+        raise ValueError(f"latent_classes_figure needs codes of shape (N, 2) and N labels, got codes "
+                         f"{tuple(codes.shape)} and {len(labels)} labels")
+    fig = go.Figure()
+    for k, label in enumerate(sorted(set(labels.tolist()))):
+        xy = codes[labels == label]
+        name = class_names[label] if class_names is not None and 0 <= label < len(class_names) else str(label)
+        fig.add_trace(go.Scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers", name=f"{name} ({len(xy)})",
+                                 marker={"size": 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.7},
+                                 hovertemplate=f"z1 %{{x:.3f}}<br>z2 %{{y:.3f}}<extra>{text(name)}</extra>"))
+    fig.update_layout(template="plotly_white", title=title, xaxis_title="z1 (encoder mean)",
+                      yaxis_title="z2 (encoder mean)", height=480)
     return fig
 
 

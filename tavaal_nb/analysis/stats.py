@@ -1,7 +1,8 @@
 """The numbers behind every figure and table of results: a mean and its spread (:func:`mean_std`),
 learning curves pooled over trials (:func:`learning_curve_stats`), class-count entropies by labeled-set size
-(:func:`entropy_by_size`), and comparing methods honestly: paired per-trial differences, their confidence interval, a sign test,
-and how many trials a gap needs.
+(:func:`entropy_by_size`); comparing methods honestly: paired per-trial differences, their confidence interval,
+a sign test, and how many trials a gap needs; and the summary numbers a practitioner reads off a learning curve
+(the area under it, the labels needed to reach a target accuracy), per trial and paired over trials.
 
 Every method of a trial starts from the same initial labeled set (the loop and the sweep derive it from
 ``(seed, dataset, trial)``), so two methods are compared trial by trial: the difference
@@ -25,6 +26,8 @@ __all__ = [
     "mean_std", "learning_curve_stats", "entropy_by_size",
     "PairedComparison", "per_trial_accuracy", "paired_differences", "mean_confidence_interval", "sign_test",
     "trials_needed", "compare_paired", "format_mean_spread", "summarize_comparison",
+    "area_under_learning_curve", "labels_to_reach", "per_trial_aulc", "per_trial_labels_to_reach",
+    "PairedSummaryComparison", "compare_per_trial",
 ]
 
 
@@ -217,13 +220,27 @@ class PairedComparison:
 
     @property
     def verdict(self) -> str:
-        if self.trials < 2:
-            return "1 trial: no interval"
-        if self.low > 0:
-            return "a ahead (interval above 0)"
-        if self.high < 0:
-            return "b ahead (interval below 0)"
-        return "no clear difference (interval contains 0)"
+        return _verdict(self.trials, self.low, self.high)
+
+
+def _verdict(trials: int, low: float, high: float) -> str:
+    if trials < 2:
+        return f"{trial_count(trials)}: no interval"
+    if low > 0:
+        return "a ahead (interval above 0)"
+    if high < 0:
+        return "b ahead (interval below 0)"
+    return "no clear difference (interval contains 0)"
+
+
+def _paired_statistics(diffs: Sequence[float], confidence: float) -> tuple[float, float, float, float, int | None]:
+    """``(mean, low, high, sign_test_p, trials_needed)`` of paired differences (``trials_needed`` None below 2)."""
+    mean, low, high = mean_confidence_interval(diffs, confidence)
+    needed = None
+    if len(diffs) >= 2:
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+        needed = trials_needed(mean, sd, confidence)
+    return mean, low, high, sign_test(diffs), needed
 
 
 def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
@@ -242,12 +259,7 @@ def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b
         pairs = [(a[t][size], b[t][size]) for t in trials
                  if a[t][size] is not None and b[t][size] is not None]
         diffs = paired_differences([x for x, _ in pairs], [y for _, y in pairs])
-        mean, low, high = mean_confidence_interval(diffs, confidence)
-        needed = None
-        if len(diffs) >= 2:
-            sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-            needed = trials_needed(mean, sd, confidence)
-        rows.append(PairedComparison(size, len(diffs), mean, low, high, sign_test(diffs), needed))
+        rows.append(PairedComparison(size, len(diffs), *_paired_statistics(diffs, confidence)))
     return rows
 
 
@@ -285,3 +297,119 @@ def summarize_comparison(results: Sequence[Results] | Results, method_a: str, me
     if row.trials_needed is not None and row.trials_needed > row.trials and row.mean_difference != 0:
         tail += f"; a true gap of this size would need about {row.trials_needed} paired trials to show"
     return head + tail + "."
+
+
+def _checked_curve(sizes: Sequence[float], accuracies: Sequence[float | None]) -> tuple[list[float], list[float]]:
+    """The curve as two float lists, or one ValueError saying what is wrong with it."""
+    sizes, accuracies = list(sizes), list(accuracies)
+    if len(sizes) != len(accuracies):
+        raise ValueError(f"sizes and accuracies must be equally long, got {len(sizes)} and {len(accuracies)}")
+    if not sizes:
+        raise ValueError("a learning curve needs at least one (size, accuracy) point, got none")
+    if any(a is None or not math.isfinite(float(a)) for a in accuracies):
+        raise ValueError(f"accuracies must be finite numbers, got {accuracies}")
+    sizes, accuracies = [float(v) for v in sizes], [float(v) for v in accuracies]
+    if any(later <= earlier for earlier, later in zip(sizes, sizes[1:])):
+        raise ValueError(f"labeled-set sizes must be strictly increasing, got {sizes}")
+    if any(not 0.0 <= a <= 100.0 for a in accuracies):
+        raise ValueError(f"accuracies are percentages and must lie in [0, 100], got {accuracies}")
+    return sizes, accuracies
+
+
+def area_under_learning_curve(sizes: Sequence[float], accuracies: Sequence[float], normalise: bool = True) -> float:
+    """The area under a learning curve (AULC): the trapezoid rule over the labeled-set size,
+    ``sum_i (n_{i+1} - n_i) (a_i + a_{i+1}) / 2``.
+
+    Convention: the curve runs from the first measured size to the last (not from 0 labels) and is a straight
+    line between two cycles. With ``normalise=True`` (the default) the area is divided by the size range
+    ``n_last - n_first``, so it is the curve's *mean accuracy* over that range, in percent like the accuracies:
+    a curve at 80 throughout scores 80. Two AULCs are comparable only over the same sizes; the unnormalised area
+    (percent x labels) grows with the range. Accuracies are percentages (as the package records them), sizes
+    strictly increasing; at least two points are needed (one point has no area).
+    """
+    sizes, accuracies = _checked_curve(sizes, accuracies)
+    if len(sizes) < 2:
+        raise ValueError(f"the area under a learning curve needs at least two sizes, got {len(sizes)}")
+    area = sum((n1 - n0) * (a0 + a1) / 2 for n0, n1, a0, a1 in zip(sizes, sizes[1:], accuracies, accuracies[1:]))
+    return area / (sizes[-1] - sizes[0]) if normalise else area
+
+
+def labels_to_reach(sizes: Sequence[float], accuracies: Sequence[float], target: float) -> float | None:
+    """The first labeled-set size whose accuracy reaches ``target`` (``>=``, in percent), or None when no
+    measured size does.
+
+    No interpolation between cycles: the loop only ever trained at the measured sizes, so the answer is a
+    labeling budget that was actually tried ("within this many labels"), coarse by one query's budget. A
+    straight line between two cycles would report sizes never trained at, on a curve that is not straight.
+    A curve that reaches the target and then dips below it still counts as having reached it at the first size.
+    """
+    if target is None or not math.isfinite(float(target)) or not 0.0 <= float(target) <= 100.0:
+        raise ValueError(f"target is an accuracy in percent and must lie in [0, 100], got {target}")
+    _, accuracies = _checked_curve(sizes, accuracies)
+    for size, accuracy in zip(sizes, accuracies):
+        if accuracy >= target:
+            return size  # as given (an int for the package's results)
+    return None
+
+
+def _per_trial(results: Sequence[Results] | Results, method: str, field: str, summary) -> dict[int, float | None]:
+    curves = per_trial_accuracy(results, method, field)
+    if not curves:
+        raise ValueError(f"no runs of method {method!r} in these results")
+    out = {}
+    for trial in sorted(curves):
+        sizes = sorted(curves[trial])
+        try:
+            out[trial] = summary(sizes, [curves[trial][n] for n in sizes])
+        except ValueError as error:
+            raise ValueError(f"{method} trial {trial}: {error}") from None
+    return out
+
+
+def per_trial_aulc(results: Sequence[Results] | Results, method: str, normalise: bool = True,
+                   field: str = "test_accuracy") -> dict[int, float]:
+    """``{trial: area_under_learning_curve}`` of one method over the sizes each trial recorded."""
+    return _per_trial(results, method, field, lambda n, a: area_under_learning_curve(n, a, normalise))
+
+
+def per_trial_labels_to_reach(results: Sequence[Results] | Results, method: str, target: float,
+                              field: str = "test_accuracy") -> dict[int, float | None]:
+    """``{trial: labels_to_reach}`` of one method (None for a trial that never reached ``target``)."""
+    return _per_trial(results, method, field, lambda n, a: labels_to_reach(n, a, target))
+
+
+@dataclass(frozen=True)
+class PairedSummaryComparison:
+    """Method ``a`` minus method ``b`` on one per-trial summary number (an AULC, the labels to reach a target),
+    over the trials where both have one; ``unpaired`` counts the trials left out because one of the two had
+    none (e.g. never reached the target)."""
+
+    trials: int
+    mean_difference: float
+    low: float
+    high: float
+    sign_test_p: float
+    trials_needed: int | None
+    unpaired: int
+
+    @property
+    def verdict(self) -> str:
+        return _verdict(self.trials, self.low, self.high)
+
+
+def compare_per_trial(values_a: dict[int, float | None], values_b: dict[int, float | None],
+                      confidence: float = 0.95) -> PairedSummaryComparison:
+    """Pair two methods' per-trial summaries (from :func:`per_trial_aulc` or :func:`per_trial_labels_to_reach`)
+    trial by trial: the mean of ``a - b``, its Student-t interval, the sign test and the trials a gap needs,
+    as :func:`compare_paired` does at one labeled-set size.
+
+    A trial where either value is None is left out and counted in ``unpaired``: a method that never reached the
+    target in a trial has no number to subtract, and inventing one (the last size, say) would flatter it.
+    """
+    shared = sorted(set(values_a) & set(values_b))
+    if not shared:
+        raise ValueError(f"the two methods share no trial (trials {sorted(values_a)} and {sorted(values_b)}): "
+                         "nothing to pair")
+    paired = [t for t in shared if values_a[t] is not None and values_b[t] is not None]
+    diffs = paired_differences([values_a[t] for t in paired], [values_b[t] for t in paired])
+    return PairedSummaryComparison(len(diffs), *_paired_statistics(diffs, confidence), len(shared) - len(paired))

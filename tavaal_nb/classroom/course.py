@@ -91,17 +91,19 @@ LESSONS: tuple[Lesson, ...] = (
            "why predict a loss and why rank it: eq. 1 vs eq. 4 by hand, MSE's scale problem, Spearman on held-out losses",
            "0.5", "~2", "5 s", "1.42 GB"),
     Lesson("03_conditional_wae", "The conditional VAE",
-           "VAAL's VAE, the rank variable r in the decoder (eq. 6), reconstructions, what r does, KL and reconstruction terms",
+           "a VAE primer (a 2-D VAE trained in seconds), VAAL's VAE, the rank variable r in the decoder (eq. 6), "
+           "reconstructions, what r does, KL and reconstruction terms",
            "0.5", "~4", "7 s", "1.36 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
-           "the adversarial game (eqs. 7-8, labeled = 1), selection by lowest D (eq. 9), D's histogram for VAAL and TA-VAAL",
+           "the adversarial game (eqs. 7-8, labeled = 1), VAAL alone then what TA-VAAL changes, selection by lowest D "
+           "(eq. 9), D's histogram for VAAL and TA-VAAL",
            "1.1", "~9", "5 s", "1.28 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
            "0.2", "under 1", "8 s", "1.01 GB"),
     Lesson("06_active_loop", "The active-learning loop",
            "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
-           "intervals, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
+           "intervals, AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
            "2.4", "~290 (5 trials)", "6 s", "1.37 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
