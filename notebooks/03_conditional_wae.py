@@ -641,7 +641,7 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** In the primer, what would happen to the 2-D code cloud and to the samples from the prior if the KL term
+# **13.** *(what if)* In the primer, what would happen to the 2-D code cloud and to the samples from the prior if the KL term
 # were dropped (`kl_weight=0`)? Predict, then try it.
 #
 # <!-- BEGIN SOLUTION -->
@@ -655,7 +655,7 @@ slider.r.value = 0
 # </details>
 # <!-- END SOLUTION -->
 #
-# **14.** Why does the encoder output $\log\sigma^2$ and not $\sigma$, and why sample with
+# **14.** *(why)* Why does the encoder output $\log\sigma^2$ and not $\sigma$, and why sample with
 # $z = \mu + \sigma \odot \varepsilon$ rather than draw $z \sim \mathcal N(\mu, \sigma^2)$ directly?
 #
 # <!-- BEGIN SOLUTION -->

@@ -335,8 +335,8 @@ recorder = SelectionRecorder()
 vaal_results = tavaal_nb.run_experiment(config.replace(methods=("vaal",)), callbacks=[recorder])
 vaal_selection = recorder.selections[("vaal", 0, 0)]
 print(f"preset {config.preset}: {config.initial} labeled, {config.subset} candidates, budget {config.budget}")
-print(f"VAAL's D on its candidates: mean {vaal_selection.strategy_data["discriminator_scores"].mean():.3f}, "
-      f"std {vaal_selection.strategy_data["discriminator_scores"].std():.3f}")
+print(f"VAAL's D on its candidates: mean {vaal_selection.strategy_data['discriminator_scores'].mean():.3f}, "
+      f"std {vaal_selection.strategy_data['discriminator_scores'].std():.3f}")
 
 # %% [markdown]
 # Eq. 9, checked on the query: the chosen candidates are exactly the `budget` lowest scores (every chosen score is
@@ -662,7 +662,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **13.** VAAL's task model is trained with the cross-entropy alone and its selection never calls it. Predict
+# **13.** *(predict)* VAAL's task model is trained with the cross-entropy alone and its selection never calls it. Predict
 # what VAAL would select if the task model were replaced by one twice as accurate, all seeds kept. Why?
 #
 # <!-- BEGIN SOLUTION -->
@@ -675,7 +675,7 @@ ask(LatentExplorer(recorder.selections[("tavaal", 0, 0)]),
 # </details>
 # <!-- END SOLUTION -->
 #
-# **14.** TA-VAAL's changes are the Ranker's loss in the task model, $r$ in the decoder and $r$ in $D$. Which one
+# **14.** *(why)* TA-VAAL's changes are the Ranker's loss in the task model, $r$ in the decoder and $r$ in $D$. Which one
 # can change the ranking of eq. 9 directly, and what do the other two do?
 #
 # <!-- BEGIN SOLUTION -->

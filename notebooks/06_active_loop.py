@@ -690,7 +690,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **15.** Method A is 10 points ahead of B at 200 labels and 5 points behind at the other four sizes, 200 labels
+# **15.** *(predict)* Method A is 10 points ahead of B at 200 labels and 5 points behind at the other four sizes, 200 labels
 # apart. Predict the sign of A minus B in AULC, then check it with the trapezoid rule.
 #
 # <!-- BEGIN SOLUTION -->
@@ -704,7 +704,7 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **16.** What would happen to the paired labels-to-target comparison if the target were raised until TA-VAAL
+# **16.** *(what if)* What would happen to the paired labels-to-target comparison if the target were raised until TA-VAAL
 # reached it in only two of five trials?
 #
 # <!-- BEGIN SOLUTION -->
