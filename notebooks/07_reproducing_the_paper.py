@@ -34,7 +34,7 @@
 #
 # **Prerequisites**: notebook 00 (notebooks 02-06 explain what is being reproduced).
 #
-# **Run time** (top to bottom): about 4 minutes at the `cpu` preset on a 2-core CPU (measured), most of it the
+# **Run time** (top to bottom): about 2.5 minutes at the `cpu` preset on a 2-core CPU (measured), most of it the
 # small Figs. 4-5 run of section 8; the interrupted-and-resumed run of section 3 always uses the tiny `ci`
 # preset. The notebook opens on the evidence: the shipped results, drawn in seconds; then **Run your own** shows
 # how runs are made, interrupted and resumed. The cells that start `paper` runs are skipped by the automatic

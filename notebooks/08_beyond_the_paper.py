@@ -33,7 +33,7 @@
 #
 # **Prerequisites**: notebooks 02-04 (the Ranker, the conditional VAE, the discriminator) and 06 (the loop).
 #
-# **Run time** (top to bottom): under a minute at the `ci` preset; about 3 minutes at `cpu` on a 2-core CPU (measured).
+# **Run time** (top to bottom): under a minute at the `ci` preset; about 2 minutes at `cpu` on a 2-core CPU (measured).
 
 # %% tags=["colab-setup", "nbval-skip"]
 # Colab only: install tavaal-nb from its repository and enable Colab's widget manager.

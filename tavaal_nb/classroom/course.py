@@ -82,40 +82,40 @@ class Lesson:
 LESSONS: tuple[Lesson, ...] = (
     Lesson("00_quickstart", "Quickstart",
            "TA-VAAL against random sampling on Fashion-MNIST, the learning curves, a map of the course",
-           "3.4", "~90", "5 s", "1.36 GB"),
+           "2.4", "~90", "6 s", "1.00 GB"),
     Lesson("01_sandbox", "Active-learning sandbox",
            "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
-           "your own strategy, then registered in the real loop",
-           "0.3", "under 1", "8 s", "0.96 GB"),
+           "you write the loop, random, entropy, margin, k-center and BALD (graded), then a strategy for the real loop",
+           "0.2", "under 1", "8 s", "0.87 GB"),
     Lesson("02_ranking_loss", "Ranking the loss",
            "why predict a loss and why rank it: eq. 1 vs eq. 4 by hand, MSE's scale problem, Spearman on held-out losses",
-           "0.5", "~2", "5 s", "1.42 GB"),
+           "0.3", "~2", "4 s", "1.07 GB"),
     Lesson("03_conditional_wae", "The conditional VAE",
            "a VAE primer (a 2-D VAE trained in seconds), VAAL's VAE, the rank variable r in the decoder (eq. 6), "
            "reconstructions, what r does, KL and reconstruction terms",
-           "0.5", "~4", "7 s", "1.36 GB"),
+           "0.4", "~4", "10 s", "1.15 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
            "the adversarial game (eqs. 7-8, labeled = 1), VAAL alone then what TA-VAAL changes, selection by lowest D "
            "(eq. 9), D's histogram for VAAL and TA-VAAL",
-           "1.1", "~9", "5 s", "1.28 GB"),
+           "0.7", "~9", "5 s", "1.15 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
-           "0.2", "under 1", "8 s", "1.01 GB"),
+           "0.1", "under 1", "7 s", "0.91 GB"),
     Lesson("06_active_loop", "The active-learning loop",
            "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
            "intervals, AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
-           "2.4", "~290 (5 trials)", "6 s", "1.37 GB"),
+           "1.4", "~290 (5 trials)", "5 s", "1.01 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
            "Figs. 4-5 and the upper bound at a small scale",
-           "3.8", "1 (hours for the runs it shows)", "6 s", "1.36 GB"),
+           "2.5", "1 (hours for the runs it shows)", "5 s", "1.20 GB"),
     Lesson("08_beyond_the_paper", "Beyond the paper",
            "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
-           "3.1", "~21", "6 s", "1.33 GB"),
+           "2.0", "~21", "4 s", "1.09 GB"),
     Lesson("09_appendix_operations", "Appendix: operations",
            "presets and the classroom rule, Colab and Google Drive, paper-scale runs, bench, sweeps, the live dashboard",
-           "0.2", "1", "6 s", "0.95 GB"),
+           "0.1", "1", "5 s", "0.99 GB"),
 )
 
 
