@@ -167,3 +167,16 @@ def wait_for(condition, what: str, deadline_s: float = WAIT_DEADLINE_S) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what}")
         time.sleep(0.05)
+
+
+def rejects(checker, fn, *fragments: str) -> str:
+    """The checker raises ExerciseFailed (not NotImplementedYet) whose message holds every fragment."""
+    from tavaal_nb.classroom.exercises import ExerciseFailed, NotImplementedYet
+
+    with pytest.raises(ExerciseFailed) as failure:
+        checker(fn)
+    assert not isinstance(failure.value, NotImplementedYet)
+    message = str(failure.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import rejects
 import torch
 import torch.nn.functional as F
 
@@ -20,17 +21,6 @@ from tavaal_nb.classroom.exercises import (
     check_selection,
     check_table_1_row,
 )
-
-
-def rejects(checker, fn, *fragments: str) -> str:
-    """The checker raises ExerciseFailed (not NotImplementedYet) whose message holds every fragment."""
-    with pytest.raises(ExerciseFailed) as failure:
-        checker(fn)
-    assert not isinstance(failure.value, NotImplementedYet)
-    message = str(failure.value)
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 # ----------------------------------------------------------------------------- eq. 4

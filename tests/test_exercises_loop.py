@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import rejects
 import torch
 
 from tavaal_nb.classroom.exercises import (
@@ -21,17 +22,6 @@ from tavaal_nb.classroom.exercises import (
     sandbox_loop_pieces,
 )
 from tavaal_nb.classroom.sandbox import initial_labeled, make_toy_pool, run_sandbox
-
-
-def rejects(checker, fn, *fragments: str) -> str:
-    """The checker raises ExerciseFailed (not NotImplementedYet) whose message holds every fragment."""
-    with pytest.raises(ExerciseFailed) as failure:
-        checker(fn)
-    assert not isinstance(failure.value, NotImplementedYet)
-    message = str(failure.value)
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 # ----------------------------------------------------------------------------- the loop

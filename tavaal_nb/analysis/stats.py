@@ -238,8 +238,7 @@ def _paired_statistics(diffs: Sequence[float], confidence: float) -> tuple[float
     mean, low, high = mean_confidence_interval(diffs, confidence)
     needed = None
     if len(diffs) >= 2:
-        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-        needed = trials_needed(mean, sd, confidence)
+        needed = trials_needed(mean, mean_std(diffs)[1], confidence)
     return mean, low, high, sign_test(diffs), needed
 
 
