@@ -25,6 +25,7 @@ from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.config import PRESET_HELP, RENAMED_FIELDS, Config, make_config, renamed_fields
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import run_experiment
+from tavaal_nb.noise import NOISE_NAME, measure_noise, noise_table
 from tavaal_nb.preflight import check_names
 from tavaal_nb.analysis.report import accuracy_table, write_report
 from tavaal_nb.results import load_results
@@ -42,6 +43,8 @@ RUN_FIXED = ("preset", "methods")
 UPPER_BOUND_FIXED = ("preset", "methods", "dataset", "trials", "first_trial", "cycles", "initial", "budget", "subset",
                      "retrain_plain")
 """Config fields `upper-bound` sets itself (its own flags) or does not use (the active-learning schedule)."""
+NOISE_FIXED = ("preset", "methods", "dataset", "trials", "first_trial", "subset", "retrain_plain")
+"""Config fields `noise` sets itself or does not use (`--initial`, `--budget` and `--cycles` give its sizes)."""
 
 
 def _parse_bool(text: str) -> bool:
@@ -222,6 +225,28 @@ def _cmd_upper_bound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_noise(args: argparse.Namespace) -> int:
+    config = make_config(args.preset, dataset=args.dataset, **_overrides(args, NOISE_FIXED))
+    sizes = [int(s) for s in split_names(args.sizes)] if args.sizes else None
+    path = Path(args.out) / NOISE_NAME
+    print(f"noise floor: preset {config.preset}, dataset {config.dataset}, method {args.method}, {args.replicates} "
+          f"trainings per labeled set, device {config.resolved_device()}, writing {path}")
+    noise = measure_noise(config, args.replicates, sizes, args.method, path, resume=args.resume,
+                          progress=not args.no_progress)
+    print(noise_table(noise))
+    return 0
+
+
+def _labeled_sizes(text: str) -> str:
+    try:
+        sizes = [int(s) for s in split_names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected labeled-set sizes such as 200,1000, got {text!r}") from None
+    if not sizes or any(s < 2 for s in sizes):
+        raise argparse.ArgumentTypeError(f"labeled-set sizes must be integers >= 2, got {text!r}")
+    return text
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         data = load_dataset("fashion-mnist", args.data_dir, download=True)
@@ -362,6 +387,27 @@ def build_parser() -> argparse.ArgumentParser:
     upper.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_config_flags(upper, UPPER_BOUND_FIXED, "overrides of the preset (default: the preset's value)")
     upper.set_defaults(func=_cmd_upper_bound)
+
+    noise = sub.add_parser("noise", help="the noise floor: one labeled set per size, K trainings that differ "
+                                         "only in their seed",
+                           description="Fix one labeled set at each labeled size of the preset (nested sets), train "
+                                       "--replicates task models on it that differ only in their seed, and report "
+                                       "the replicates' test accuracy: mean, sample sd and range per size. A "
+                                       "difference between methods smaller than this spread is no difference. "
+                                       "OUT/noise.json is written after every training; --resume continues it.")
+    noise.add_argument("--dataset", required=True, help="dataset name (see `datasets`)")
+    noise.add_argument("--preset", default=None, help=f"one of {', '.join(PRESET_HELP)} (default: $TAVAAL_PRESET or auto)")
+    noise.add_argument("--method", default="random", help="the method whose task model is trained (a Ranker too "
+                                                          "for lloss, tavaal, ...; default random: the plain model)")
+    noise.add_argument("--replicates", type=_positive_int, default=5, help="trainings per labeled set (default 5)")
+    noise.add_argument("--sizes", type=_labeled_sizes, default=None,
+                       help="labeled-set sizes, comma-separated (default: the preset's cycle sizes)")
+    noise.add_argument("--out", required=True, type=_out_folder, help="directory of noise.json")
+    noise.add_argument("--resume", action="store_true", help="continue the measurement in --out")
+    noise.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_plugin_flag(noise)
+    _add_config_flags(noise, NOISE_FIXED, "overrides of the preset (default: the preset's value)")
+    noise.set_defaults(func=_cmd_noise)
 
     demo = sub.add_parser("demo", help="TA-VAAL vs random on Fashion-MNIST (or synthetic), cpu preset")
     demo.add_argument("--out", default="runs/demo", help="results directory (default runs/demo; resumed if present)")

@@ -24,9 +24,14 @@ from tavaal_nb.data.datasets import DATASETS
 from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, default_preset, resolve_preset
 
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
-           "completed_config", "VALUE_BEFORE_FIELD_EXISTED", "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS"]
+           "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED", "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
+SEEDINGS = ("shared", "per-method")
+"""How a cycle's random draws are seeded (:func:`tavaal_nb.seeding.cycle_seeds`): ``shared`` gives every method of
+a trial the same task-model initialisation, batch order, augmentation draws and candidate subset at a cycle
+(common random numbers; a method's own seed enters only its strategy), ``per-method`` seeds all of them from
+the method (what this package did before 0.2, and in spirit the public code, which seeds nothing)."""
 ADVERSARIAL_INITS = ("kaiming", "pytorch")
 """VAE/discriminator initialisation (:mod:`tavaal_nb.models.adversarial`): the public code's or PyTorch's."""
 VAE_LAYOUTS = ("padded", "authors")
@@ -76,6 +81,7 @@ class Config:
     momentum: float = 0.9
     weight_decay: float = 0.005
     batch_size: int = 128
+    min_steps: int = 0  # at least this many optimizer steps per cycle: epochs grow on small labeled sets (0: off)
     crop_padding: int = 2
     ranker_weight: float = 1.0
     ranker_detach_epoch: int = 121
@@ -108,6 +114,7 @@ class Config:
     compile: bool = False  # torch.compile the task model and the VAE (optional; off by default)
     allow_tf32: bool = True  # False: TF32 off on CUDA (convolutions and matmuls in true fp32)
     retrain_plain: bool = False  # also train a plain task model (no Ranker) per cycle (sec. 6.1, Fig. 4)
+    seeding: str = "shared"  # shared: common random numbers across methods; per-method: each method its own draws
     seed: int = 0
     device: str = "auto"
     data_dir: str | None = None
@@ -144,6 +151,11 @@ class Config:
             value = getattr(self, name)
             if not _is_int(value) or not 1 <= value <= MAX_COUNT:
                 problems.append(f"{name} must be a positive integer up to {MAX_COUNT}, got {value!r}")
+        if not _is_int(self.min_steps) or not 0 <= self.min_steps <= MAX_COUNT:
+            problems.append(f"min_steps must be an integer in 0..{MAX_COUNT} (0: off), got {self.min_steps!r}")
+        if self.seeding not in SEEDINGS:
+            problems.append(f"seeding must be one of {SEEDINGS} (shared: common random numbers across methods), "
+                            f"got {self.seeding!r}")
         for name in ("ranker_detach_epoch", "crop_padding", "disc_depth", "first_trial"):
             if not _is_int(getattr(self, name)) or abs(getattr(self, name)) > MAX_COUNT:
                 problems.append(f"{name} must be an integer up to {MAX_COUNT}, got {getattr(self, name)!r}")
@@ -245,6 +257,24 @@ class Config:
         if self.vae_iterations is not None:
             return self.vae_iterations
         return max(1, int((labeled_size + unlabeled_size) * self.vae_epochs / self.vae_batch_size))
+
+    def task_schedule(self, labeled_size: int) -> tuple[int, tuple[int, ...], int]:
+        """The task learner's ``(epochs, milestones, ranker_detach_epoch)`` on ``labeled_size`` images.
+
+        Without ``min_steps`` (0, the paper's presets) the configured ``epochs``, ``milestones`` and
+        ``ranker_detach_epoch``. With it, a labeled set too small to give ``min_steps`` optimizer steps in
+        ``epochs`` epochs trains for ``ceil(min_steps / steps_per_epoch)`` epochs instead (``steps_per_epoch``:
+        the mini-batches of one epoch, ``ceil(labeled_size / batch_size)`` less a final batch of one), and the milestones and the Ranker's detach epoch are stretched in
+        proportion (rounded), so the schedule keeps its shape. A larger set keeps the configured epochs.
+        """
+        full, rest = divmod(labeled_size, self.batch_size)  # a final batch of one is dropped (index_batches)
+        steps_per_epoch = max(1, full + (1 if rest > 1 or full == 0 else 0))
+        epochs = max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+        if epochs == self.epochs:
+            return self.epochs, tuple(self.milestones), self.ranker_detach_epoch
+        scale = epochs / self.epochs
+        milestones = tuple(sorted({max(1, min(epochs, round(m * scale))) for m in self.milestones}))
+        return epochs, milestones, round(self.ranker_detach_epoch * scale)
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -360,8 +390,26 @@ VALUE_BEFORE_FIELD_EXISTED: dict[str, Any] = {
     "vae_layout": "padded",
     "allow_tf32": True,
     "retrain_plain": False,
+    "min_steps": 0,  # every run before the option existed trained for its configured epochs
+    "seeding": "per-method",  # every run before the option existed seeded each method's draws from the method
 }
 """What a results file written before a field was added ran with, where that is not the field's default."""
+
+
+KEPT_ON_RESUME = ("seeding", "min_steps")
+"""Fields a results file written before they existed keeps when it is resumed: its run continues with
+:data:`VALUE_BEFORE_FIELD_EXISTED` (what it was made with) whatever the command's value, so an old file keeps its
+meaning (:func:`kept_on_resume`). A file that stores the field is compared like any other."""
+
+
+def kept_on_resume(stored: Mapping[str, Any], config: Config) -> tuple[Config, list[str]]:
+    """``config`` with the :data:`KEPT_ON_RESUME` fields that ``stored`` (a results file's config) lacks set to
+    what that file was made with, and one line per field so changed (empty when none)."""
+    kept = {name: VALUE_BEFORE_FIELD_EXISTED[name] for name in KEPT_ON_RESUME
+            if name not in stored and getattr(config, name) != VALUE_BEFORE_FIELD_EXISTED[name]}
+    notes = [f"{name}: the file was written before this setting existed and continues as it was made "
+             f"({value!r}, not {getattr(config, name)!r})" for name, value in kept.items()]
+    return (dataclasses.replace(config, **kept) if kept else config), notes
 
 
 def completed_config(data: Mapping[str, Any]) -> dict[str, Any]:

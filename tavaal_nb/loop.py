@@ -8,15 +8,13 @@ which calls this loop once per task.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from tavaal_nb.config import Config, config_diff
+from tavaal_nb.config import Config, config_diff, kept_on_resume
 from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData, load_dataset
@@ -29,11 +27,12 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.query import query_strategy
 from tavaal_nb.results import RESULTS_NAME, Results, check_regular_file, remove_orphan_temporaries
+from tavaal_nb.seeding import candidate_keys, cycle_seeds, derive_seed, initial_seed
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
-__all__ = ["Callback", "derive_seed", "run_experiment", "open_results", "prepare_data", "make_augmenter",
+__all__ = ["Callback", "run_experiment", "open_results", "prepare_data", "make_augmenter",
            "save_results"]
 
 
@@ -44,12 +43,6 @@ class Callback:
     def on_epoch_end(self, method: str, trial: int, cycle: int, epoch: int, loss: float) -> None: ...
     def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None: ...
     def on_run_end(self, method: str, trial: int, run: dict) -> None: ...
-
-
-def derive_seed(*parts: Any) -> int:
-    """A 63-bit seed from any parts, stable across Python processes and versions."""
-    digest = hashlib.sha256(repr(tuple(parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
 def make_augmenter(config: Config, data: ImageData) -> Augmenter:
@@ -71,7 +64,8 @@ def prepare_data(config: Config, device: torch.device | None = None) -> ImageDat
 
 
 def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
-    """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only).
+    """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only;
+    a field the file predates and :data:`~tavaal_nb.config.KEPT_ON_RESUME` names keeps the file's value).
 
     An existing file is refused unless ``resume`` or ``overwrite`` (it is then moved aside to
     ``results.json.replaced-<time>[-n]``, never onto an existing backup); a file that does not
@@ -90,6 +84,9 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
         return fresh
     if resume:
         stored = Results.load(path)  # raises, leaving the file untouched, if it does not parse
+        config, notes = kept_on_resume(stored.config, config)
+        for note in notes:
+            print(f"--resume: {note}")
         differences = config_diff(stored.config, config.to_dict())
         if differences:
             raise ResultsMismatchError(
@@ -128,9 +125,10 @@ def run_experiment(
     cycle; the configuration must match) or ``overwrite`` (start again; the old file
     is kept as ``results.json.replaced-<time>[-n]``). Randomness is derived from
     ``(seed, dataset, trial)`` for the initial labeled set (shared by every method of
-    a trial: the comparison is paired) and from ``(seed, dataset, method, trial,
-    cycle)`` for everything else, so a resumed run gives the records of an
-    uninterrupted one, and adding a method changes no other method's records.
+    a trial: the comparison is paired) and, per cycle, as ``config.seeding`` says
+    (:mod:`tavaal_nb.seeding`: by default the training and candidate draws are shared by
+    every method and only the strategy's own draws depend on the method), so a resumed run
+    gives the records of an uninterrupted one, and adding a method changes no other method's records.
     (Several trials at once: :func:`tavaal_nb.sweep.run_parallel_trials`.)
     """
     check_names(config)
@@ -170,6 +168,8 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
     """The body of :func:`run_experiment`, once ``out_dir`` is claimed."""
     results = open_results(config, data, out_dir, resume, overwrite)
     existed = results.path is not None and results.path.exists()
+    if existed:  # a resumed file runs as it was made (kept_on_resume), with this command's execution fields
+        config = Config.from_dict(results.config)
     session = session_entry(device)
     results.data.setdefault("sessions", []).append(session)
     augmenter = make_augmenter(config, data)
@@ -209,7 +209,7 @@ def _run_one(
     device = data.train_labels.device
     run = results.run(method, trial)
     if run is None:
-        trial_seed = derive_seed(config.seed, config.dataset, trial)
+        trial_seed = initial_seed(config, trial)
         pool = ActivePool.random(data.train_size, config.initial, torch.Generator().manual_seed(trial_seed))
         run = {"method": method, "trial": trial, "seed": trial_seed, "initial_indices": pool.labeled.tolist(),
                "finished": False, "cycles": []}
@@ -224,10 +224,10 @@ def _run_one(
     labels_cpu = data.train_labels.cpu()
     bar = progress_bar(range(len(run["cycles"]), config.cycles), desc=f"{method} trial {trial}", disable=not progress)
     for cycle in bar:
-        cycle_seed = derive_seed(config.seed, config.dataset, method, trial, cycle)
-        torch.manual_seed(cycle_seed)
-        generator = torch.Generator().manual_seed(cycle_seed)
-        device_generator = torch.Generator(device=device).manual_seed(cycle_seed)
+        seeds = cycle_seeds(config, method, trial, cycle)
+        torch.manual_seed(seeds.training)
+        generator = torch.Generator().manual_seed(seeds.strategy)
+        device_generator = torch.Generator(device=device).manual_seed(seeds.training)
         timings: dict[str, float] = {}
         labeled = pool.labeled.to(device)
         tic = time.perf_counter()
@@ -247,15 +247,20 @@ def _run_one(
         plain_accuracy = None
         if config.retrain_plain:  # sec. 6.1 / Fig. 4: same labeled set, no Ranker, its own seed
             tic = time.perf_counter()
-            plain_accuracy = plain_test_accuracy(config, data, labeled, augmenter, derive_seed(cycle_seed, "plain"))
+            plain_accuracy = plain_test_accuracy(config, data, labeled, augmenter, derive_seed(seeds.training, "plain"))
             timings["plain"] = time.perf_counter() - tic
         selection: Selection | None = None
         if cycle < config.cycles - 1:
             tic = time.perf_counter()
-            candidates = pool.candidates(config.subset, generator).to(device)
+            if seeds.shared:  # the same candidates for every method (as far as their pools allow)
+                candidates = pool.candidates_by_keys(config.subset, candidate_keys(data.train_size, seeds.candidates))
+                torch.manual_seed(seeds.strategy)  # what the strategy initialises (a VAE) is its own draw
+                device_generator = torch.Generator(device=device).manual_seed(seeds.strategy)
+            else:  # before 0.2: the candidates came first from the method's generator
+                candidates = pool.candidates(config.subset, generator)
             selection = query_strategy(strategy, method, cycle, QueryContext(
-                config, data, augmenter, task, labeled, candidates, config.budget, generator, device_generator,
-                progress, cycle))
+                config, data, augmenter, task, labeled, candidates.to(device), config.budget, generator,
+                device_generator, progress, cycle))
             pool.label(selection.indices)
             timings["select"] = time.perf_counter() - tic
         timings["total"] = sum(timings.values())

@@ -57,6 +57,8 @@ _PAPER: dict[str, Any] = {
     "test_limit": None,         # sec. 5.1: the whole test set
     "allow_tf32": True,         # ours: TF32 matmuls on CUDA for speed (authors-code turns it off)
     "retrain_plain": False,     # ours: Fig. 4's plain retraining (sec. 6.1) only when asked, it doubles training
+    "min_steps": 0,             # sec. 5.3: 200 epochs at every size (the paper fixes epochs, not steps)
+    "seeding": "shared",        # ours: common random numbers across methods (the code seeds nothing; docs/settings.md)
 }
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
@@ -79,6 +81,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "milestones": (10,),    # ours: lr x0.1 at 10/12 of training, the paper's 160/200 rounded
         "ranker_detach_epoch": 7,  # ours: detached from epoch 7 on (5 of 12 epochs), near the code's 79 of 200
         "batch_size": 64,       # ours: keeps several steps per epoch on 200 images
+        "min_steps": 250,       # ours: at least 250 SGD steps per cycle (200 images: 63 epochs, not 12), measured:
+                                # replicate sd at 200 labels 8.3 -> ~2 points (docs/settings.md, results/cpu-crn/)
         "vae_width": 16,        # ours: a small VAE, as for the task model
         "z_dim": 16,            # ours: half the code's 32 for the small VAE
         "vae_batch_size": 64,   # ours: as batch_size

@@ -192,7 +192,8 @@ def train_task_model(
     on_epoch: Callable[[int, float], None] | None = None,
     _static_steps: bool | None = None,
 ) -> list[float]:
-    """Train on the labeled indices for ``config.epochs`` epochs; returns the per-epoch mean loss.
+    """Train on the labeled indices for ``config.epochs`` epochs (more on a small set with ``config.min_steps``:
+    :meth:`~tavaal_nb.config.Config.task_schedule`); returns the per-epoch mean loss.
 
     Objective (eq. 5): ``L_T(y^, y) + eta * L_rank(R(x), l)`` where ``l`` are the
     detached per-sample cross-entropies and ``L_rank`` is ``ranker_criterion``, eq. 1 or eq. 4. From epoch
@@ -219,7 +220,8 @@ def train_task_model(
         fused=runtime.fused,
     )
     scaler = runtime.grad_scaler(device)
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=0.1)
+    epochs, milestones, detach_epoch = config.task_schedule(labeled.numel())
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=0.1)
     augment = data.augment
     tally = DeviceTally((), (), device)
     static = runtime.cuda_graphs if _static_steps is None else _static_steps
@@ -251,9 +253,9 @@ def train_task_model(
 
     history: list[float] = []
     task.train()
-    bar = progress_bar(range(config.epochs), desc="task epochs", leave=False, disable=not progress)
+    bar = progress_bar(range(epochs), desc="task epochs", leave=False, disable=not progress)
     for epoch in bar:
-        detach = epoch >= config.ranker_detach_epoch
+        detach = epoch >= detach_epoch
         tally.reset()
         batches = index_batches(labeled, config.batch_size, generator)
         if full:

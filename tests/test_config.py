@@ -9,7 +9,8 @@ import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
 from tavaal_nb import Config, make_config, run_experiment
-from tavaal_nb.config import EXECUTION_FIELDS, VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff
+from tavaal_nb.config import (EXECUTION_FIELDS, KEPT_ON_RESUME, VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff,
+                              kept_on_resume)
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.loop import check_names
 
@@ -170,10 +171,15 @@ def test_names_and_values_are_reported_together_by_their_checks():
 def test_a_results_file_from_before_a_field_existed_resumes_and_pools_with_new_ones():
     """The shipped cpu results were written before adversarial_init, vae_layout, allow_tf32 and retrain_plain
     existed: they ran with PyTorch's initialisation, which the cpu preset still uses, so they resume."""
-    new = make_config("cpu", dataset="fashion-mnist").to_dict()
+    new = make_config("cpu", dataset="fashion-mnist", seeding="per-method", min_steps=0).to_dict()
     old = {k: v for k, v in new.items() if k not in VALUE_BEFORE_FIELD_EXISTED}
     assert config_diff(old, new) == []
-    paper = make_config("paper", dataset="fashion-mnist").to_dict()
+    # today's cpu preset differs from them in the two fields a resume keeps from the file (kept_on_resume)
+    today = make_config("cpu", dataset="fashion-mnist")
+    assert [line.split(":")[0] for line in config_diff(old, today.to_dict())] == sorted(KEPT_ON_RESUME)
+    kept, notes = kept_on_resume(old, today)
+    assert config_diff(old, kept.to_dict()) == [] and len(notes) == 2
+    paper = make_config("paper", dataset="fashion-mnist", seeding="per-method").to_dict()
     old_paper = {k: v for k, v in paper.items() if k not in VALUE_BEFORE_FIELD_EXISTED}
     assert config_diff(old_paper, paper) == ["adversarial_init: results file has 'pytorch', this command has 'kaiming'"]
     assert completed_config(old) == completed_config(new)

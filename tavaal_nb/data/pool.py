@@ -68,3 +68,17 @@ class ActivePool:
         if subset >= unlabeled.numel():
             return unlabeled
         return torch.sort(unlabeled[torch.randperm(unlabeled.numel(), generator=generator)[:subset]]).values
+
+    def candidates_by_keys(self, subset: int, keys: Tensor) -> Tensor:
+        """The ``subset`` unlabeled indices with the smallest ``keys`` (one per pool index; all of them if
+        fewer remain), ascending. With uniform random keys this is a uniform random subset, and pools that
+        share the keys (methods of one trial and cycle, :func:`tavaal_nb.seeding.candidate_keys`) share
+        every candidate they both still have unlabeled."""
+        if keys.shape != (self.size,):
+            raise ValueError(f"candidates_by_keys needs one key per pool index ({self.size}), got shape "
+                             f"{tuple(keys.shape)}")
+        unlabeled = self.unlabeled
+        if subset >= unlabeled.numel():
+            return unlabeled
+        order = torch.argsort(keys[unlabeled], stable=True)[:subset]
+        return torch.sort(unlabeled[order]).values
