@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,35 @@ def test_unfinished_runs_are_left_out_and_the_banner_counts_the_finished_trials(
         evidence.trials("cifar10")
 
 
-def test_comparisons_per_pool_are_computed_from_the_paired_trials(sweep):
+def test_comparisons_per_pool_give_the_aulc_first_corrected_over_the_family_shown(sweep):
     comparisons = load_evidence(sweep).comparisons("tavaal", "random")
-    # differences at 600 labeled: 1 and 3 -> mean 2, s = sqrt(2), t(0.975, 1) = 12.706 -> half width 12.706
-    assert comparisons["toy"].startswith("At 600 labeled, tavaal minus random: +2.0 points, "
-                                         "95 % interval [-10.7, +14.7] over 2 trials")
+    lines = comparisons["toy"].splitlines()
+    # 4 comparisons: AULC, 200, 400, 600, each at 1 - 0.05 / 4 = 0.9875. With 2 trials t has 1 df (Cauchy):
+    # t_{0.99375, 1} = tan(pi (0.99375 - 0.5)) = 50.92.
+    t = math.tan(math.pi * (1 - 0.05 / 8 - 0.5))
+    assert t == pytest.approx(50.92, abs=0.01)
+    assert lines[0].startswith("4 comparisons in one family; every interval a 95 % simultaneous interval over "
+                               "4 comparisons (Bonferroni), p values Holm-adjusted over the same 4")
+    assert lines[1] == "tavaal minus random:"
+    # AULC over 200-600 (range 400): tavaal (62.5 + 67.5) / 2 = 65.0 and (62.5 + 69.5) / 2 = 66.0, random
+    # (62 + 66.5) / 2 = 64.25 and (62 + 67.5) / 2 = 64.75: differences 0.75, 1.25 -> mean 1.0, s = 0.35355,
+    # half width t * s / sqrt(2) = 12.73; t = 1.0 / 0.25 = 4 -> p = 1 - 2 atan(4) / pi = 0.15596.
+    # p values: AULC 0.15596, 200 labeled (0, 0) 1.0, 400 (1, 1) 0.0, 600 (1, 3; t = 2) 1 - 2 atan(2) / pi = 0.29517;
+    # Holm: 0.0 x 4 = 0, 0.15596 x 3 = 0.468, 0.29517 x 2 = 0.590, 1.0 x 1 = 1.0
+    assert lines[2].startswith("  AULC 200-600 (mean accuracy over that range): +1.0 points, 95 % simultaneous interval "
+                               f"over 4 comparisons (Bonferroni) [{1.0 - t * 0.25:+.1f}, {1.0 + t * 0.25:+.1f}], "
+                               "Holm-adjusted p = 0.47, 2 trials: no clear difference")
+    assert "[-11.7, +13.7]" in lines[2] and round(3 * (1 - 2 * math.atan(4) / math.pi), 2) == 0.47
+    assert lines[3].startswith("  200 labeled: +0.0 points") and "Holm-adjusted p = 1.00" in lines[3]
+    assert lines[4].startswith("  400 labeled: +1.0 points") and "tavaal ahead" in lines[4]  # the same gap twice
+    assert lines[5].startswith(f"  600 labeled: +2.0 points, 95 % simultaneous interval over 4 comparisons (Bonferroni) "
+                               f"[{2 - t:+.1f}, {2 + t:+.1f}], Holm-adjusted p = 0.59")
     assert comparisons["toy-imb"] == "no finished run of tavaal in this pool yet: nothing to compare."
+    # one size asked for: the AULC still first, and the family is the 2 comparisons shown
+    at = load_evidence(sweep).comparisons("tavaal", "random", at=600)["toy"].splitlines()
+    assert at[0].startswith("2 comparisons in one family") and len(at) == 4 and at[2].startswith("  AULC")
+    with pytest.raises(ValueError, match="valid sizes: 200, 400, 600"):
+        load_evidence(sweep).comparisons("tavaal", "random", at=800)
 
 
 def test_entropy_and_discriminator_summaries(sweep):

@@ -97,7 +97,8 @@ def test_paired_comparison_view_draws_the_mean_difference():
     assert (view.method_a.value, view.method_b.value) == ("tavaal", "random")
     mean_trace = view.figure.data[-1]
     assert list(mean_trace.y) == pytest.approx([2.0, 1.0])
-    assert "a ahead" in view.table.value
+    # the same gap in every trial (s_d = 0): the interval is the gap itself, clear even when corrected
+    assert "tavaal ahead (the simultaneous interval lies above 0" in view.table.value
     view.method_b.value = "vaal"
     assert list(view.figure.data[-1].y) == pytest.approx([3.0, 1.0])
     with pytest.raises(ValueError, match="not in these results"):

@@ -25,7 +25,7 @@ from tavaal_nb.results import Results
 __all__ = [
     "mean_std", "learning_curve_stats", "entropy_by_size",
     "PairedComparison", "per_trial_accuracy", "paired_differences", "mean_confidence_interval", "sign_test",
-    "trials_needed", "compare_paired", "format_mean_spread", "summarize_comparison",
+    "trials_needed", "paired_accuracies", "compare_paired", "format_mean_spread", "summarize_comparison",
     "area_under_learning_curve", "labels_to_reach", "per_trial_aulc", "per_trial_labels_to_reach",
     "PairedSummaryComparison", "compare_per_trial",
 ]
@@ -242,9 +242,11 @@ def _paired_statistics(diffs: Sequence[float], confidence: float) -> tuple[float
     return mean, low, high, sign_test(diffs), needed
 
 
-def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
-                   field: str = "test_accuracy") -> list[PairedComparison]:
-    """One :class:`PairedComparison` per labeled-set size that both methods reached in the same trials."""
+def paired_accuracies(results: Sequence[Results] | Results, method_a: str, method_b: str,
+                      field: str = "test_accuracy") -> tuple[dict[int, dict[int, float]], dict[int, dict[int, float]],
+                                                            list[int], list[int]]:
+    """``(a, b, trials, sizes)``: both methods' :func:`per_trial_accuracy`, the trials both ran and the
+    labeled-set sizes both reached in every one of those trials (what a paired comparison pairs)."""
     a, b = per_trial_accuracy(results, method_a, field), per_trial_accuracy(results, method_b, field)
     for name, found in ((method_a, a), (method_b, b)):
         if not found:
@@ -253,6 +255,17 @@ def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b
     if not trials:
         raise ValueError(f"{method_a} and {method_b} share no trial: nothing to pair")
     sizes = sorted(set.intersection(*(set(a[t]) & set(b[t]) for t in trials)))
+    return a, b, trials, sizes
+
+
+def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
+                   field: str = "test_accuracy") -> list[PairedComparison]:
+    """One :class:`PairedComparison` per labeled-set size that both methods reached in the same trials.
+
+    Each interval is a plain (uncorrected) ``confidence`` interval: right for one comparison looked at alone.
+    For several at once (a table, a view), :func:`tavaal_nb.analysis.multiplicity.comparison_family` gives
+    simultaneous intervals and Holm-adjusted p values, with the AULC first."""
+    a, b, trials, sizes = paired_accuracies(results, method_a, method_b, field)
     rows = []
     for size in sizes:
         pairs = [(a[t][size], b[t][size]) for t in trials
