@@ -300,8 +300,8 @@ def family_header(rows: Sequence[CorrectedComparison]) -> str:
     if tested == 0:
         return head
     floor = rows[0].noise_floor
-    rule = ("clear only if the interval excludes 0" +
-            (f" and |difference| exceeds the noise floor {floor:.2f}" if floor is not None else " (no noise floor given)"))
+    rule = "clear only if the interval excludes 0" + (f" and |difference| exceeds the noise floor {floor:.2f}"
+                                                      if floor is not None else " (no noise floor given)")
     return f"{head}; every interval a {rows[0].interval}, p values Holm-adjusted over the same {tested}; {rule}"
 
 

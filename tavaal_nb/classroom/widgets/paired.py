@@ -96,7 +96,8 @@ class PairedComparisonView(ResultsView):
             f"<tr><td>{text(r.label)}</td><td>{r.trials}</td><td>{r.mean_difference:+.2f}</td>"
             f"<td>{'' if math.isnan(r.low) else f'[{r.low:+.2f}, {r.high:+.2f}]'}</td>"
             f"<td>{'' if math.isnan(r.p_holm) else f'{r.p_holm:.3f}'}</td><td>{r.sign_test_p:.3f}</td>"
-            f"<td>{'' if r.trials_needed is None else r.trials_needed}</td><td>{text(r.verdict)}</td></tr>" for r in rows)
+            f"<td>{'' if r.trials_needed is None else r.trials_needed}</td><td>{text(r.verdict)}</td></tr>"
+            for r in rows)
         self.table.value = (f"<p><b>{text(family_header(family))}</b>{shown}. The AULC (mean accuracy over the sizes "
                             "both reached) is the primary comparison; the sizes come after it.</p>"
                             "<table><tr><th>comparison</th><th>trials</th><th>mean a-b</th>"
