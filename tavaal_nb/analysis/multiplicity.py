@@ -294,11 +294,12 @@ def family_header(rows: Sequence[CorrectedComparison]) -> str:
         return "no comparison"
     tested = sum(row.trials >= 2 for row in rows)
     untested = len(rows) - tested
+    if tested == 0:
+        return (f"{len(rows)} comparison{'s' if len(rows) != 1 else ''}, each with fewer than 2 paired trials: "
+                "no interval, no test, nothing to correct")
     head = f"{tested} comparison{'s' if tested != 1 else ''} in one family"
     if untested:
         head += f" (and {untested} with fewer than 2 paired trials: no interval)"
-    if tested == 0:
-        return head
     floor = rows[0].noise_floor
     rule = "clear only if the interval excludes 0" + (f" and |difference| exceeds the noise floor {floor:.2f}"
                                                       if floor is not None else " (no noise floor given)")
