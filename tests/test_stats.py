@@ -11,8 +11,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from tavaal_nb.analysis.plots import paired_difference_figure
-from tavaal_nb.analysis.multiplicity import (comparison_family, family_header, holm_adjusted, interval_label, paired_t_p_value,
-                                             simultaneous_confidence, simultaneous_interval, trials_for_half_width)
+from tavaal_nb.analysis.multiplicity import (comparison_family, family_header, holm_adjusted, interval_label,
+                                             paired_t_p_value, simultaneous_confidence, simultaneous_interval,
+                                             trials_for_half_width)
 from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
 from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets.paired import PairedComparisonView
@@ -404,4 +405,5 @@ def test_report_shows_the_corrected_comparisons_and_how_many(tmp_path):
 def test_one_trial_gives_no_interval_and_the_family_says_so():
     rows = comparison_family(_results({"a": [[50.0, 60.0]], "b": [[49.0, 61.0]]}), [("a", "b")])
     assert [row.verdict for row in rows] == ["1 trial: no interval"] * 3 and not any(row.clear for row in rows)
-    assert family_header(rows) == "3 comparisons, each with fewer than 2 paired trials: no interval, no test, nothing to correct"
+    assert family_header(rows) == ("3 comparisons, each with fewer than 2 paired trials: no interval, no test, "
+                                   "nothing to correct")

@@ -9,6 +9,9 @@ Every method of a trial starts from the same initial labeled set (the loop and t
 ``acc_a[t] - acc_b[t]`` removes what the trials share (the initial set, the test set), and a gap smaller
 than the spread of either method's curve can still be clear in the differences. With one trial there is
 no spread at all, and the functions here say "1 trial" rather than print a misleading "+- 0.00".
+
+The intervals here are for one comparison read alone. Many read at once (a table, a view) need correcting for
+their number: :mod:`tavaal_nb.analysis.multiplicity` does that, with the AULC as the primary summary.
 """
 
 from __future__ import annotations
@@ -281,6 +284,9 @@ def summarize_comparison(results: Sequence[Results] | Results, method_a: str, me
     both reached), computed from the paired trials, e.g. ``"At 1,000 labeled, tavaal minus random: +0.4 points,
     95 % interval [-1.2, +2.0] over 3 trials (sign test p = 0.25): no clear difference; a gap this size would
     need about 40 paired trials to show."`` With one trial it says that one trial cannot tell them apart.
+
+    The interval is uncorrected, right for this one comparison read alone; for several read together (and the
+    AULC first) see :func:`tavaal_nb.analysis.multiplicity.summarize_family`.
 
     Raises ``ValueError`` when a method is missing, the two share no trial, or ``at`` is not a size both reached.
     """
