@@ -102,7 +102,7 @@ class PairedComparisonView(ResultsView):
                             "both reached) is the primary comparison; the sizes come after it.</p>"
                             "<table><tr><th>comparison</th><th>trials</th><th>mean a-b</th>"
                             f"<th>{text(rows[0].interval) if rows else 'interval'}</th><th>Holm-adjusted p</th>"
-                            "<th>sign test p (uncorrected)</th><th>trials needed</th><th>reading</th></tr>"
+                            "<th>sign test p (uncorrected)</th><th>trials needed (this family, 80 % power)</th><th>reading</th></tr>"
                             + cells + "</table>")
         interval = rows[0].interval if rows else None
         return paired_difference_figure(by_size, per_trial, a, b, self.confidence.value, interval)
