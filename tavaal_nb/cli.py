@@ -27,7 +27,7 @@ from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.noise import NOISE_NAME, measure_noise, noise_table
 from tavaal_nb.preflight import check_names
-from tavaal_nb.analysis.report import accuracy_table, write_report
+from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
 from tavaal_nb.results import load_results
 from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
 from tavaal_nb.sweep import (
@@ -207,6 +207,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.sources)
     print(accuracy_table(results))
+    print("\n" + comparison_table(results))
     if args.html:
         path = write_report(results, args.html, overwrite=args.overwrite)
         print(f"report: {path}")

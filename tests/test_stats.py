@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import html
+import itertools
 import math
 
+import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from tavaal_nb.analysis.plots import paired_difference_figure
-from tavaal_nb.analysis.report import accuracy_table
+from tavaal_nb.analysis.multiplicity import (comparison_family, family_header, holm_adjusted, interval_label,
+                                             paired_t_p_value, simultaneous_confidence, simultaneous_interval,
+                                             trials_for_half_width)
+from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
 from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets.paired import PairedComparisonView
 from tavaal_nb.analysis.stats import (
@@ -97,7 +103,8 @@ def test_paired_comparison_view_draws_the_mean_difference():
     assert (view.method_a.value, view.method_b.value) == ("tavaal", "random")
     mean_trace = view.figure.data[-1]
     assert list(mean_trace.y) == pytest.approx([2.0, 1.0])
-    assert "a ahead" in view.table.value
+    # the same gap in every trial (s_d = 0): the interval is the gap itself, clear even when corrected
+    assert "tavaal ahead (the simultaneous interval lies above 0" in view.table.value
     view.method_b.value = "vaal"
     assert list(view.figure.data[-1].y) == pytest.approx([3.0, 1.0])
     with pytest.raises(ValueError, match="not in these results"):
@@ -227,3 +234,176 @@ def test_per_trial_summaries_name_the_method_and_trial_in_errors():
         per_trial_aulc(results, "c")
     with pytest.raises(ValueError, match="share no trial"):
         compare_per_trial({0: 1.0}, {1: 1.0})
+
+
+# ---------------------------------------------------------------- many comparisons at once (issue 26, item 4)
+
+def test_holm_adjusted_p_values_by_hand():
+    # sorted 0.005 (x4 = 0.02), 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04, raised to the running 0.06)
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = holm_adjusted([0.02, float("nan"), 0.04])  # no test (NaN) is not counted: m = 2
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    assert holm_adjusted([0.5, 0.6]) == [1.0, 1.0]  # 2 x 0.5 = 1.0, capped at 1
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        holm_adjusted([0.2, 1.5])
+
+
+def test_paired_t_p_value_matches_scipy_and_the_cauchy_by_hand():
+    assert paired_t_p_value([1, 2, 3, 4, 6]) == pytest.approx(scipy_stats.ttest_1samp([1, 2, 3, 4, 6], 0).pvalue)
+    # 2 values: t has 1 df (Cauchy); d = 1, 3: t = 2 / (sqrt(2) / sqrt(2)) = 2, p = 1 - 2 atan(2) / pi
+    assert paired_t_p_value([1, 3]) == pytest.approx(1 - 2 * math.atan(2) / math.pi)
+    assert paired_t_p_value([0, 0, 0]) == 1.0 and paired_t_p_value([2, 2]) == 0.0 and math.isnan(paired_t_p_value([1]))
+
+
+def test_simultaneous_intervals_use_the_bonferroni_level():
+    assert simultaneous_confidence(0.95, 6) == pytest.approx(1 - 0.05 / 6)
+    # 1..5: mean 3, s / sqrt(n) = sqrt(2.5 / 5); over 15 comparisons t_{1 - 0.05 / 30, 4}
+    mean, low, high = simultaneous_interval([1, 2, 3, 4, 5], 0.95, 15)
+    half = scipy_stats.t.ppf(1 - 0.05 / 30, 4) * math.sqrt(0.5)
+    assert (mean, low, high) == pytest.approx((3, 3 - half, 3 + half))
+    assert half == pytest.approx(6.25407 * math.sqrt(0.5), abs=1e-4)
+    assert simultaneous_interval([1, 2, 3, 4, 5]) == pytest.approx(mean_confidence_interval([1, 2, 3, 4, 5]))
+    # 1 df by hand: over 4 comparisons t_{0.99375, 1} = tan(pi * 0.49375) = 50.92
+    assert simultaneous_interval([1, 3], 0.95, 4)[2] == pytest.approx(2 + math.tan(math.pi * 0.49375))
+    assert interval_label(0.95, 15) == "95 % simultaneous interval over 15 comparisons (Bonferroni)"
+    assert interval_label(0.9, 1) == "90 % interval (1 comparison: no correction)"
+    with pytest.raises(ValueError, match="comparisons must be a whole number >= 1, got 0"):
+        simultaneous_confidence(0.95, 0)
+
+
+def test_trials_for_half_width_iterates_n_because_t_depends_on_it():
+    # sd 2, h 1 at 95 %: t_{0.975, 17} * 2 / sqrt(18) = 2.1098 * 0.4714 = 0.9946 <= 1, while
+    # t_{0.975, 16} * 2 / sqrt(17) = 2.1199 * 0.4851 = 1.0283 > 1 (the normal approximation says 15.4)
+    assert trials_for_half_width(2.0, 1.0) == 18
+    for comparisons, expected in ((6, 32), (15, 40)):
+        q = 1 - 0.05 / (2 * comparisons)
+        assert scipy_stats.t.ppf(q, expected - 1) * 2 / math.sqrt(expected) <= 1.0
+        assert scipy_stats.t.ppf(q, expected - 2) * 2 / math.sqrt(expected - 1) > 1.0
+        assert trials_for_half_width(2.0, 1.0, comparisons=comparisons) == expected
+    assert trials_for_half_width(0.0, 1.0) == 2
+    assert trials_for_half_width(100.0, 0.01, limit=50) == 50
+    with pytest.raises(ValueError, match="half_width must be a finite number > 0, got 0"):
+        trials_for_half_width(2.0, 0.0)
+    with pytest.raises(ValueError, match="sd must be a finite number >= 0"):
+        trials_for_half_width(-1.0, 1.0)
+
+
+def _curves(per_method: dict[str, list[list[float]]]) -> Results:
+    """Results with one run per (method, trial), sizes 200, 400, ... (the shipped sweep's)."""
+    runs = [{"method": method, "trial": trial,
+             "cycles": [{"labeled_size": 200 * (k + 1), "test_accuracy": acc} for k, acc in enumerate(curve)]}
+            for method, trials in per_method.items() for trial, curve in enumerate(trials)]
+    return Results({"config": {}, "dataset": {"name": "toy"}, "runs": runs})
+
+
+def test_the_issues_case_is_no_longer_clear_once_corrected():
+    # core-set minus VAAL at 200 labels in the shipped balanced pool (5 trials): mean 13.768, s = 8.7418; the plain
+    # 95 % interval [+2.9, +24.6] excludes 0; over the 6 comparisons of one pair (AULC + 5 sizes) t_{1 - 0.05/12, 4}
+    # = 4.851 -> half width 18.96, over 15, t_{1 - 0.05/30, 4} = 6.254 -> 24.45: both contain 0
+    coreset, vaal = [62.58, 61.86, 57.36, 57.6, 52.34], [39.26, 47.96, 43.86, 39.32, 52.5]
+    diffs = paired_differences(coreset, vaal)
+    plain = mean_confidence_interval(diffs)
+    assert plain[1] > 0 and plain == pytest.approx((13.768, 2.9136, 24.6224), abs=1e-3)
+    for comparisons, t in ((6, 4.851008), (15, 6.254071)):
+        _, low, high = simultaneous_interval(diffs, 0.95, comparisons)
+        half = t * 8.741814 / math.sqrt(5)
+        assert (low, high) == pytest.approx((13.768 - half, 13.768 + half), abs=1e-3)
+        assert low < 0 < high
+    results = _curves({"coreset": [[c, 70.0] for c in coreset], "vaal": [[v, 70.0] for v in vaal]})
+    assert compare_paired(results, "coreset", "vaal")[0].verdict.startswith("a ahead")  # uncorrected: "clear"
+    aulc, first, last = comparison_family(results, [("coreset", "vaal")])
+    assert (aulc.label, first.label, first.family_size) == ("AULC 200-400", "200 labeled", 3)
+    assert not first.clear and first.verdict == "no clear difference (the simultaneous interval contains 0)"
+    assert aulc.labeled_size is None and aulc.mean_difference == pytest.approx(13.768 / 2)
+
+
+def test_identical_data_never_yields_a_clear_difference():
+    # identical copies: every difference 0, every interval [0, 0], every p 1
+    curves = [[40.0 + 5 * k + trial for k in range(5)] for trial in range(5)]
+    copies = _curves({"a": curves, "b": [list(c) for c in curves], "c": [list(c) for c in curves]})
+    rows = comparison_family(copies, list(itertools.combinations("abc", 2)))
+    assert len(rows) == 3 * 6 and all(not row.clear and row.p_holm == 1.0 for row in rows)
+    # pure permutation noise: in each trial 8 curves are drawn and dealt to the 8 methods in a random order, so no
+    # method is better than another; 28 pairs x (AULC + 5 sizes) = 168 comparisons
+    rng = np.random.default_rng(26)
+    methods = [f"m{k}" for k in range(8)]
+    dealt: dict[str, list[list[float]]] = {m: [] for m in methods}
+    for trial in range(5):
+        level = rng.normal(0, 6)  # what a trial shares (its initial set)
+        draws = [[float(np.clip(50 + 6 * k + level + rng.normal(0, 5), 0, 100)) for k in range(5)] for _ in methods]
+        for method, index in zip(methods, rng.permutation(len(methods))):
+            dealt[method].append(draws[index])
+    noise = _curves(dealt)
+    pairs = list(itertools.combinations(methods, 2))
+    uncorrected = sum(row.low > 0 or row.high < 0 for a, b in pairs for row in compare_paired(noise, a, b))
+    assert uncorrected >= 3  # the plain intervals call noise "clear" (the issue's complaint) ...
+    rows = comparison_family(noise, pairs)
+    assert len(rows) == 168 and {row.family_size for row in rows} == {168}
+    assert not any(row.clear for row in rows)  # ... the corrected ones do not
+    assert min(row.p_holm for row in rows) > 0.05
+
+
+def test_a_difference_inside_the_noise_floor_is_no_difference():
+    # a is 2 points ahead in every trial at both sizes (s_d = 0: the interval is [2, 2])
+    results = _curves({"a": [[62.0, 72.0], [57.0, 67.0], [66.0, 76.0]],
+                       "b": [[60.0, 70.0], [55.0, 65.0], [64.0, 74.0]]})
+    plain = comparison_family(results, [("a", "b")])[0]
+    assert plain.clear and plain.verdict == "a ahead (the simultaneous interval lies above 0; no noise floor given)"
+    above = comparison_family(results, [("a", "b")], noise_floor=1.0)[0]
+    assert above.verdict == "a ahead (the simultaneous interval lies above 0 and |+2.00| exceeds the noise floor 1.00)"
+    inside = comparison_family(results, [("b", "a")], noise_floor=2.5)[0]
+    assert not inside.clear and inside.reading == "within the noise"
+    assert inside.verdict == ("no clear difference (the simultaneous interval lies below 0, but |-2.00| is within the "
+                              "noise floor 2.50: a difference inside the noise counts as none); the whole interval "
+                              "lies within +-2.50: equal within the noise")
+    with pytest.raises(ValueError, match="noise_floor must be None or a finite number >= 0"):
+        comparison_family(results, [("a", "b")], noise_floor=-1.0)
+    with pytest.raises(ValueError, match="two different methods, got 'a' twice"):
+        comparison_family(results, [("a", "a")])
+
+
+def test_paired_view_says_how_many_comparisons_and_corrects_over_the_family_asked_for():
+    base = [60.0, 70.0, 80.0]
+    results = _results({"tavaal": [[b + 2.0, b + 1.0 + t] for t, b in enumerate(base)],
+                        "random": [[b, b] for b in base], "vaal": [[b - 1.0, b] for b in base]})
+    view = PairedComparisonView(results, static=True)
+    assert [row.label for row in view.rows()] == ["AULC 100-200", "100 labeled", "200 labeled"]
+    assert ("3 comparisons in one family; every interval a 95 % simultaneous interval over 3 comparisons"
+            in view.table.value)
+    assert "simultaneous interval over 3 comparisons (Bonferroni)" in view.figure.layout.title.text
+    narrow = view.rows()[2].high - view.rows()[2].low
+    view.family.value = "all pairs"  # 3 pairs x 3 comparisons
+    assert "9 comparisons in one family" in view.table.value
+    assert "this table shows the 3 of tavaal minus random" in view.table.value
+    assert view.rows()[2].high - view.rows()[2].low > narrow
+    assert len(view.table.value.split("<tr>")) == 1 + 1 + 3  # before the table, its head, its 3 rows
+    view.noise_floor.value = 5.0
+    assert "exceeds the noise floor 5.00" in view.table.value
+    with pytest.raises(ValueError, match="family must be one of 'pair', 'all pairs'"):
+        PairedComparisonView(results, family="everything", static=True)
+
+
+def test_report_shows_the_corrected_comparisons_and_how_many(tmp_path):
+    results = _results({"random": [[50.0, 60.0], [54.0, 61.0], [52.0, 63.0]],
+                        "tavaal": [[51.0, 62.0], [55.0, 64.0], [52.0, 64.0]],
+                        "vaal": [[50.0, 59.0], [53.0, 62.0], [51.0, 62.0]]})
+    table = comparison_table([results])
+    lines = table.splitlines()
+    assert lines[0] == "toy: each method minus random, the AULC first (primary), then each labeled size"
+    assert lines[1].startswith("6 comparisons in one family; every interval a 95 % simultaneous interval over 6 "
+                               "comparisons (Bonferroni), p values Holm-adjusted over the same 6")
+    assert [line.split()[0] for line in lines[3:]] == ["tavaal", "AULC", "100", "200", "vaal", "AULC", "100", "200"]
+    # tavaal - random at 200 labeled: differences 2, 3, 1 -> mean 2, s = 1, t_{1 - 0.05/12, 2} * 1 / sqrt(3)
+    half = scipy_stats.t.ppf(1 - 0.05 / 12, 2) / math.sqrt(3)
+    assert f"[{2 - half:+.2f}, {2 + half:+.2f}]" in lines[6]
+    assert comparison_table([_results({"random": [[50.0]]})]) == "toy: one method (random): nothing to compare"
+    results.data["dataset"]["class_counts"] = [10, 10]  # what the report's entropy figure needs
+    page = write_report([results], tmp_path / "report.html").read_text()
+    assert "6 comparisons in one family" in page and "Holm-adjusted" in page
+
+
+def test_one_trial_gives_no_interval_and_the_family_says_so():
+    rows = comparison_family(_results({"a": [[50.0, 60.0]], "b": [[49.0, 61.0]]}), [("a", "b")])
+    assert [row.verdict for row in rows] == ["1 trial: no interval"] * 3 and not any(row.clear for row in rows)
+    assert family_header(rows) == ("3 comparisons, each with fewer than 2 paired trials: no interval, no test, "
+                                   "nothing to correct")

@@ -5,7 +5,8 @@ sweep on Fashion-MNIST, :data:`SHIPPED_SWEEP`), read back in seconds and describ
 settings, :func:`~tavaal_nb.analysis.grouping.group_results`); :class:`Evidence` says what they are (:meth:`Evidence.banner`:
 preset, datasets, number of trials, and that this is not the paper's setting), how many trials each method has
 (:meth:`Evidence.trial_table`) and, per pool, what the paired trials say about two methods
-(:meth:`Evidence.comparisons`, through :func:`~tavaal_nb.analysis.stats.summarize_comparison`). Nothing here assumes how
+(:meth:`Evidence.comparisons`: the AULC first, then each labeled size, corrected for the number of comparisons
+shown, through :func:`~tavaal_nb.analysis.multiplicity.summarize_family`). Nothing here assumes how
 many trials are finished: the folder may hold 1 to 5 today and more later.
 """
 
@@ -18,7 +19,8 @@ from pathlib import Path
 from tavaal_nb.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
 from tavaal_nb.results import Results, load_results
-from tavaal_nb.analysis.stats import summarize_comparison, trial_count
+from tavaal_nb.analysis.multiplicity import summarize_family
+from tavaal_nb.analysis.stats import trial_count
 
 __all__ = ["SHIPPED_SWEEP", "PAPER_SETTING", "Evidence", "shipped_results_dir", "load_evidence", "shipped_evidence",
            "finished_only"]
@@ -137,16 +139,22 @@ class Evidence:
             lines.append(pool.ljust(width) + "".join(f"{counts.get(m, '-'):>9}" for m in methods))
         return "\n".join(lines)
 
-    def comparisons(self, method_a: str, method_b: str, at: int | None = None) -> dict[str, str]:
-        """Per pool, the plain sentence of :func:`~tavaal_nb.analysis.stats.summarize_comparison` on ``a - b``, or why
-        there is none yet (a method without finished runs in that pool)."""
+    def comparisons(self, method_a: str, method_b: str | Sequence[str], at: int | None = None,
+                    noise_floor: float | None = None, confidence: float = 0.95) -> dict[str, str]:
+        """Per pool, ``a - b`` (or ``a`` minus each of several methods) as one family of comparisons
+        (:func:`~tavaal_nb.analysis.multiplicity.summarize_family`): how many comparisons it holds and how they are
+        corrected, then per pair the AULC first (the primary summary), then the difference at each labeled size
+        (only at ``at``, when given). Intervals are simultaneous over the pool's family, p values Holm-adjusted;
+        a difference within ``noise_floor`` points is reported as none. Or why there is nothing to compare yet
+        (a method without finished runs in that pool)."""
+        others = [method_b] if isinstance(method_b, str) else list(method_b)
         out = {}
         for pool, members in self.pools.items():
-            missing = [m for m in (method_a, method_b) if m not in self.trials(pool)]
+            missing = [m for m in (method_a, *others) if m not in self.trials(pool)]
             if missing:
                 out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: nothing to compare."
             else:
-                out[pool] = summarize_comparison(members, method_a, method_b, at)
+                out[pool] = summarize_family(members, method_a, others, at, confidence, noise_floor)
         return out
 
     def _repr_markdown_(self) -> str:

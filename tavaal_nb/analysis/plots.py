@@ -384,9 +384,14 @@ def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, i
     return fig
 
 
-def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, list[float]], method_a: str,
-                             method_b: str, confidence: float = 0.95) -> go.Figure:
-    """Mean of ``a - b`` per labeled-set size with its confidence interval, each trial's difference as a dot."""
+def paired_difference_figure(rows: Sequence[PairedComparison], per_trial: dict[int, list[float]], method_a: str,
+                             method_b: str, confidence: float = 0.95, interval: str | None = None) -> go.Figure:
+    """Mean of ``a - b`` per labeled-set size with its confidence interval, each trial's difference as a dot.
+
+    ``rows``: :class:`~tavaal_nb.analysis.stats.PairedComparison` (plain intervals) or the per-size
+    :class:`~tavaal_nb.analysis.multiplicity.CorrectedComparison` rows; ``interval``: what the intervals are, for
+    the title (e.g. ``"95 % simultaneous interval over 6 comparisons (Bonferroni)"``; default: a plain
+    ``confidence`` t interval)."""
     fig = go.Figure()
     sizes = [row.labeled_size for row in rows]
     for trial, diffs in sorted(per_trial.items()):
@@ -396,7 +401,7 @@ def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, 
     upper = [row.high - row.mean_difference if not math.isnan(row.high) else None for row in rows]
     lower = [row.mean_difference - row.low if not math.isnan(row.low) else None for row in rows]
     hover = [f"{row.trials} trials, sign test p = {row.sign_test_p:.3f}, "
-             f"trials needed ~ {row.trials_needed if row.trials_needed is not None else 'n/a'}<br>{row.verdict}"
+             f"trials needed ~ {row.trials_needed if row.trials_needed is not None else 'n/a'}<br>{text(row.verdict)}"
              for row in rows]
     fig.add_trace(go.Scatter(
         x=sizes, y=[row.mean_difference for row in rows], mode="lines+markers", name=f"mean {method_a} - {method_b}",
@@ -405,7 +410,7 @@ def paired_difference_figure(rows: list[PairedComparison], per_trial: dict[int, 
         hovertemplate="%{x} labeled: %{y:+.2f} points<br>%{text}<extra></extra>"))
     fig.add_hline(y=0, line={"color": "black", "dash": "dot"})
     fig.update_layout(
-        title=f"{method_a} minus {method_b}, trial by trial ({int(round(confidence * 100))} % t interval)",
+        title=f"{method_a} minus {method_b}, trial by trial ({interval or f'{int(round(confidence * 100))} % t interval'})",
         xaxis_title="labeled images", yaxis_title="accuracy difference (points)", height=420,
         margin={"l": 60, "r": 20, "t": 60, "b": 50})
     return fig

@@ -1,4 +1,5 @@
-"""A self-contained HTML report of one or more results (learning curves, entropies, D histograms)."""
+"""A self-contained HTML report of one or more results (accuracy table, paired comparisons corrected for their
+number, learning curves, entropies, D histograms), and the text tables ``python -m tavaal_nb report`` prints."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tavaal_nb.analysis.grouping import group_results, merge_results
-from tavaal_nb.analysis.stats import learning_curve_stats
+from tavaal_nb.analysis.multiplicity import comparison_family, family_header
+from tavaal_nb.analysis.stats import format_mean_spread, learning_curve_stats, trial_count
 from tavaal_nb.results import Results, atomic_write_text, load_results
-from tavaal_nb.analysis.stats import format_mean_spread, trial_count
 from tavaal_nb.upper_bound import find_upper_bound
 
-__all__ = ["accuracy_table", "write_report"]
+__all__ = ["accuracy_table", "comparison_table", "write_report"]
 
 
 def accuracy_table(results: Sequence[Results]) -> str:
@@ -42,6 +43,43 @@ def _table(results: Sequence[Results]) -> str:
         trials = trial_count(counts[-1]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]} trials"
         lines.append(method.ljust(10) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
     return "\n".join(lines)
+
+
+def comparison_table(results: Sequence[Results], reference: str = "random", confidence: float = 0.95,
+                     noise_floor: float | None = None) -> str:
+    """Plain-text table, per pool (:func:`~tavaal_nb.analysis.grouping.group_results`): every other method minus
+    ``reference`` (the pool's first method when ``reference`` did not run there), paired trial by trial; per pair
+    the AULC first (the primary summary), then each labeled size. Each pool's comparisons are one family
+    (:mod:`tavaal_nb.analysis.multiplicity`): the pool's heading says how many comparisons it holds, that every
+    interval is simultaneous over them (Bonferroni) and that p values are Holm-adjusted; "clear" needs the interval
+    to exclude 0 and, with ``noise_floor``, the difference to exceed it. A pool with one method, or whose runs
+    cannot be paired (the same trial of a method in two files), says so instead."""
+    blocks = []
+    for name, group in group_results(results).items():
+        methods = list(dict.fromkeys(m for result in group for m in result.methods))
+        if len(methods) < 2:
+            blocks.append(f"{name}: one method ({', '.join(methods)}): nothing to compare")
+            continue
+        base = reference if reference in methods else methods[0]
+        try:
+            rows = comparison_family(group, [(m, base) for m in methods if m != base], confidence, noise_floor)
+        except ValueError as error:
+            blocks.append(f"{name}: no paired comparison: {error}")
+            continue
+        lines = [f"{name}: each method minus {base}, the AULC first (primary), then each labeled size",
+                 f"{family_header(rows)}",
+                 f"{'comparison':<22}{'trials':>7}{'mean a-b':>10}{'interval':>20}{'Holm p':>8}  reading"]
+        pair = None
+        for row in rows:
+            if (row.method_a, row.method_b) != pair:
+                pair = row.method_a, row.method_b
+                lines.append(f"{row.method_a} - {row.method_b}")
+            interval = "" if row.trials < 2 else f"[{row.low:+.2f}, {row.high:+.2f}]"
+            p = "" if row.trials < 2 else f"{row.p_holm:.3f}"
+            lines.append(f"  {row.label:<20}{row.trials:>7}{row.mean_difference:>+10.2f}{interval:>20}{p:>8}  "
+                         f"{row.reading}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path:
@@ -86,6 +124,8 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
         "<body style='font-family:sans-serif;max-width:1100px;margin:auto'>"
         f"<h1>tavaal-nb report</h1><p>Results: {names}</p>"
         f"<h2>Accuracy (mean +- std over trials)</h2><pre>{html.escape(accuracy_table(results))}</pre>"
+        "<h2>Paired comparisons, corrected for their number</h2>"
+        f"<pre>{html.escape(comparison_table(results))}</pre>"
         f"{body}</body></html>"
     )
     atomic_write_text(html_path, page)

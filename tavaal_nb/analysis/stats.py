@@ -9,6 +9,9 @@ Every method of a trial starts from the same initial labeled set (the loop and t
 ``acc_a[t] - acc_b[t]`` removes what the trials share (the initial set, the test set), and a gap smaller
 than the spread of either method's curve can still be clear in the differences. With one trial there is
 no spread at all, and the functions here say "1 trial" rather than print a misleading "+- 0.00".
+
+The intervals here are for one comparison read alone. Many read at once (a table, a view) need correcting for
+their number: :mod:`tavaal_nb.analysis.multiplicity` does that, with the AULC as the primary summary.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tavaal_nb.results import Results
 __all__ = [
     "mean_std", "learning_curve_stats", "entropy_by_size",
     "PairedComparison", "per_trial_accuracy", "paired_differences", "mean_confidence_interval", "sign_test",
-    "trials_needed", "compare_paired", "format_mean_spread", "summarize_comparison",
+    "trials_needed", "paired_accuracies", "compare_paired", "format_mean_spread", "summarize_comparison",
     "area_under_learning_curve", "labels_to_reach", "per_trial_aulc", "per_trial_labels_to_reach",
     "PairedSummaryComparison", "compare_per_trial",
 ]
@@ -242,9 +245,11 @@ def _paired_statistics(diffs: Sequence[float], confidence: float) -> tuple[float
     return mean, low, high, sign_test(diffs), needed
 
 
-def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
-                   field: str = "test_accuracy") -> list[PairedComparison]:
-    """One :class:`PairedComparison` per labeled-set size that both methods reached in the same trials."""
+def paired_accuracies(results: Sequence[Results] | Results, method_a: str, method_b: str,
+                      field: str = "test_accuracy") -> tuple[dict[int, dict[int, float]], dict[int, dict[int, float]],
+                                                            list[int], list[int]]:
+    """``(a, b, trials, sizes)``: both methods' :func:`per_trial_accuracy`, the trials both ran and the
+    labeled-set sizes both reached in every one of those trials (what a paired comparison pairs)."""
     a, b = per_trial_accuracy(results, method_a, field), per_trial_accuracy(results, method_b, field)
     for name, found in ((method_a, a), (method_b, b)):
         if not found:
@@ -253,6 +258,17 @@ def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b
     if not trials:
         raise ValueError(f"{method_a} and {method_b} share no trial: nothing to pair")
     sizes = sorted(set.intersection(*(set(a[t]) & set(b[t]) for t in trials)))
+    return a, b, trials, sizes
+
+
+def compare_paired(results: Sequence[Results] | Results, method_a: str, method_b: str, confidence: float = 0.95,
+                   field: str = "test_accuracy") -> list[PairedComparison]:
+    """One :class:`PairedComparison` per labeled-set size that both methods reached in the same trials.
+
+    Each interval is a plain (uncorrected) ``confidence`` interval: right for one comparison looked at alone.
+    For several at once (a table, a view), :func:`tavaal_nb.analysis.multiplicity.comparison_family` gives
+    simultaneous intervals and Holm-adjusted p values, with the AULC first."""
+    a, b, trials, sizes = paired_accuracies(results, method_a, method_b, field)
     rows = []
     for size in sizes:
         pairs = [(a[t][size], b[t][size]) for t in trials
@@ -268,6 +284,9 @@ def summarize_comparison(results: Sequence[Results] | Results, method_a: str, me
     both reached), computed from the paired trials, e.g. ``"At 1,000 labeled, tavaal minus random: +0.4 points,
     95 % interval [-1.2, +2.0] over 3 trials (sign test p = 0.25): no clear difference; a gap this size would
     need about 40 paired trials to show."`` With one trial it says that one trial cannot tell them apart.
+
+    The interval is uncorrected, right for this one comparison read alone; for several read together (and the
+    AULC first) see :func:`tavaal_nb.analysis.multiplicity.summarize_family`.
 
     Raises ``ValueError`` when a method is missing, the two share no trial, or ``at`` is not a size both reached.
     """
