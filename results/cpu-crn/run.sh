@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The evidence sweep with common random numbers (issue 26): the `cpu` preset (250-step minimum schedule,
+# shared seeding), real Fashion-MNIST (Debian's dataset-fashion-mnist), balanced pool and the 1.65 pool.
+#
+# Phase 1 answers the course's question first: random and TA-VAAL, trial by trial, to TRIALS trials.
+# Phase 2 adds entropy, margin, core-set, BADGE, VAAL and Learning Loss to the same trials (pool by pool).
+# Trials are added one at a time (`--resume` with one more), so an interrupted run holds whole trials.
+# TRIALS was fixed before phase 1 went past its pilot (README.md, "How many trials"); changing it is a new plan.
+#
+# Usage: bash results/cpu-crn/run.sh [OUT]   (default results/cpu-crn/sweep; resumable: run it again)
+#        PHASE=1 bash results/cpu-crn/run.sh  (phase 1 only)
+set -euo pipefail
+OUT=${1:-results/cpu-crn/sweep}
+PY=${PYTHON:-python}
+TRIALS=${TRIALS:-20}
+PHASE=${PHASE:-all}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+POOLS=fashion-mnist,fashion-mnist-imb-1.65
+FIRST=random,tavaal
+ALL=random,tavaal,entropy,margin,coreset,badge,vaal,lloss
+
+stored_trials() {  # the trial count the sweep in OUT holds (0 when there is none)
+  if [ -e "$OUT/sweep.json" ]; then
+    "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["spec"]["trials"])' "$OUT/sweep.json"
+  else
+    echo 0
+  fi
+}
+
+grow() {  # grow the sweep in OUT to methods $1, one trial at a time up to TRIALS
+  local methods=$1 start
+  start=$(stored_trials); [ "$start" -lt 1 ] && start=1
+  for t in $(seq "$start" "$TRIALS"); do
+    resume=""; [ -e "$OUT/sweep.json" ] && resume="--resume"
+    "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$methods" --trials "$t" \
+        --workers 2 --quiet --out "$OUT" $resume
+  done
+}
+
+grow "$FIRST"
+if [ "$PHASE" != 1 ]; then  # the other methods for the same TRIALS trials (finished tasks are kept as they are)
+  "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$ALL" --trials "$TRIALS" \
+      --workers 2 --quiet --out "$OUT" --resume
+fi
