@@ -16,30 +16,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tavaal_nb.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.results import Results, load_results
 from tavaal_nb.analysis.multiplicity import summarize_family
-from tavaal_nb.analysis.stats import trial_count
+from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
+from tavaal_nb.checkout import repository_root
+from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
+from tavaal_nb.results import Results, load_results
 
-__all__ = ["SHIPPED_SWEEP", "PAPER_SETTING", "Evidence", "shipped_results_dir", "load_evidence", "shipped_evidence",
-           "finished_only"]
+__all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
+           "load_evidence", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor"]
 
-SHIPPED_SWEEP = Path("results") / "cpu" / "sweep"
-"""Where the repository keeps its shipped cpu-preset sweep (``results/cpu/run.sh`` makes it)."""
+SHIPPED_SWEEPS = {"crn": Path("results") / "cpu-crn" / "sweep", "before-pairing": Path("results") / "cpu" / "sweep"}
+"""The repository's shipped cpu-preset sweeps: ``crn`` with common random numbers and the 250-step schedule
+(``results/cpu-crn/run.sh``), ``before-pairing`` the first sweep, where each method trained from its own draws
+for 12 epochs (``results/cpu/run.sh``; kept as it was)."""
+SHIPPED_SWEEP = SHIPPED_SWEEPS["crn"]
+"""The shipped sweep the notebooks open on."""
+SHIPPED_NOISE = Path("results") / "cpu-crn" / "noise"
+"""The shipped noise-floor measurements (``python -m tavaal_nb noise``), one folder per schedule."""
 
 PAPER_SETTING = ("the paper: CIFAR-10, SVHN and Fashion-MNIST, ResNet-18 trained 200 epochs, "
                  "1,000 to 10,000 labeled images, 5 trials")
 """The paper's setting in one line (sec. 5.1-5.3), for the banner."""
 
 
-def shipped_results_dir(start: str | Path | None = None) -> Path | None:
-    """The shipped sweep folder of the checkout containing ``start`` (default: the working directory), or None
-    when there is no checkout (a pip install, e.g. on Colab) or the checkout has no such folder."""
+def _sweep_folder(sweep: str) -> Path:
+    if sweep not in SHIPPED_SWEEPS:
+        raise ValueError(f"no shipped sweep {sweep!r}; valid: {', '.join(SHIPPED_SWEEPS)}")
+    return SHIPPED_SWEEPS[sweep]
+
+
+def shipped_results_dir(start: str | Path | None = None, sweep: str = "crn") -> Path | None:
+    """The shipped sweep folder (:data:`SHIPPED_SWEEPS`) of the checkout containing ``start`` (default: the working
+    directory), or None when there is no checkout (a pip install, e.g. on Colab) or the checkout has no such
+    folder."""
+    folder = _sweep_folder(sweep)
     root = repository_root(start)
-    if root is None or not (root / SHIPPED_SWEEP).is_dir():
+    if root is None or not (root / folder).is_dir():
         return None
-    return root / SHIPPED_SWEEP
+    return root / folder
 
 
 def finished_only(result: Results) -> Results | None:
@@ -112,6 +127,17 @@ class Evidence:
         return {method: (last := max(by_cycle), sum(by_cycle[last]) / len(by_cycle[last]))
                 for method, by_cycle in spreads.items()}
 
+    def cycle0_spread(self, pool: str, methods: Sequence[str] | None = None) -> dict[int, float]:
+        """Per trial of ``pool``, the range (largest minus smallest) of the cycle-0 test accuracies of ``methods``
+        (default: every method). At cycle 0 every method has the same labeled set, so this is pure training
+        noise: 0 under common random numbers for methods that train the same model."""
+        accuracies: dict[int, list[float]] = {}
+        for result in self.pool_results([pool]):
+            for run in result.runs:
+                if (methods is None or run["method"] in methods) and run["cycles"]:
+                    accuracies.setdefault(run["trial"], []).append(run["cycles"][0]["test_accuracy"])
+        return {trial: max(v) - min(v) for trial, v in sorted(accuracies.items()) if len(v) > 1}
+
     def presets(self) -> list[str]:
         return sorted({str(result.config.get("preset", "?")) for result in self.results})
 
@@ -125,9 +151,13 @@ class Evidence:
         trials = trial_count(high) if low == high else f"{low} to {high} trials per method"
         config = self.results[0].config
         last = config["initial"] + config["budget"] * (config["cycles"] - 1)
+        steps = f" (at least {config['min_steps']} steps)" if config.get("min_steps") else ""
+        seeding = ("common random numbers across methods" if config.get("seeding") == "shared"
+                   else "each method its own random draws")
         return (f"{' / '.join(self.presets())} preset, {' and '.join(self.pools)}, {trials}: "
                 f"not the paper's setting ({config['initial']:,} to {last:,} labeled images, "
-                f"{config['epochs']} epochs, {config['subset']:,} candidates per query; {PAPER_SETTING}).")
+                f"{config['epochs']} epochs{steps}, {config['subset']:,} candidates per query, "
+                f"{seeding}; {PAPER_SETTING}).")
 
     def trial_table(self) -> str:
         """Finished trials per pool and method, as plain text."""
@@ -176,15 +206,16 @@ def load_evidence(path: str | Path) -> Evidence:
     return Evidence(Path(path), group_results(kept))
 
 
-def shipped_evidence(start: str | Path | None = None) -> Evidence | None:
-    """:func:`load_evidence` of the shipped sweep, or None after printing why there is none here (no checkout of
-    the repository, e.g. a pip install on Colab; no folder; no finished run yet)."""
-    folder = shipped_results_dir(start)
+def shipped_evidence(start: str | Path | None = None, sweep: str = "crn") -> Evidence | None:
+    """:func:`load_evidence` of a shipped sweep (:data:`SHIPPED_SWEEPS`: ``crn`` by default, ``before-pairing``
+    the first one), or None after printing why there is none here (no checkout of the repository, e.g. a pip
+    install on Colab; no folder; no finished run yet)."""
+    folder = shipped_results_dir(start, sweep)
     if folder is None:
         where = repository_root(start)
         print("No shipped results here: " + ("this notebook does not run inside a checkout of the repository "
                                              "(e.g. the package was pip-installed on Colab)" if where is None
-                                             else f"{where / SHIPPED_SWEEP} does not exist")
+                                             else f"{where / _sweep_folder(sweep)} does not exist")
               + ". Skip to 'Run your own'.")
         return None
     try:
@@ -192,3 +223,31 @@ def shipped_evidence(start: str | Path | None = None) -> Evidence | None:
     except (FileNotFoundError, ValueError) as error:
         print(f"No shipped results to show: {error}. Skip to 'Run your own'.")
         return None
+
+
+def shipped_noise(start: str | Path | None = None) -> dict[str, NoiseFloor]:
+    """The shipped noise-floor measurements (:data:`SHIPPED_NOISE`), by folder name (e.g. ``250-steps``,
+    ``12-epochs``); empty when there is no checkout or no measurement."""
+    root = repository_root(start)
+    folder = None if root is None else root / SHIPPED_NOISE
+    if folder is None or not folder.is_dir():
+        return {}
+    return {path.parent.name: read_noise(path) for path in sorted(folder.glob(f"*/{NOISE_NAME}"))}
+
+
+def aulc_noise_floor(noise: NoiseFloor) -> tuple[float, float, int]:
+    """The noise floor of the AULC: ``(mean, sd, n)`` of the area under the learning curve drawn by replicate
+    ``k`` of every size of ``noise`` (k = 0 .. n - 1, n the fewest replicates of any size).
+
+    Each size's replicates are trainings on one fixed labeled set that differ only in their seed, as every cycle
+    of a run retrains from a fresh seed: the AULC of replicate k is what one run's AULC would be if its picks were
+    those fixed sets, so its sd over k is how far AULC moves from training noise alone (percent, normalised by
+    the labeled range as :func:`~tavaal_nb.analysis.stats.area_under_learning_curve` does)."""
+    levels = [level for level in noise.levels if level.accuracies]
+    n = min((len(level.accuracies) for level in levels), default=0)
+    if len(levels) < 2 or n < 2:
+        raise ValueError("an AULC noise floor needs at least two sizes with at least two replicates each")
+    sizes = [level.size for level in levels]
+    areas = [area_under_learning_curve(sizes, [level.accuracies[k] for level in levels]) for k in range(n)]
+    mean, sd = mean_std(areas)
+    return mean, sd, n
