@@ -27,7 +27,8 @@ from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_tab
 from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
 from tavaal_nb.classroom.exercises.loop import check_active_loop, sandbox_loop_pieces
 from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
-from tavaal_nb.classroom.exercises.sampling import (check_bald, check_entropy_sampling, check_k_center, check_margin_sampling,
+from tavaal_nb.classroom.exercises.bald import check_bald
+from tavaal_nb.classroom.exercises.sampling import (check_entropy_sampling, check_k_center, check_margin_sampling,
                                           check_random_sampling)
 from tavaal_nb.classroom.exercises.vae import check_conditional_vae_objective, check_reparameterize
 
