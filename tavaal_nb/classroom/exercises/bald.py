@@ -52,11 +52,13 @@ def _naive_entropy(probabilities: Tensor) -> Tensor:
 def _zero_hint(probabilities: Tensor, got: Tensor, close: Callable[[Tensor, Tensor], bool]) -> str:
     """Name the 0 log 0 mistake that gives ``got``: a nan entropy, score or sample set to 0, or dropped."""
     naive_mean, naive_samples = _naive_entropy(probabilities.double().mean(dim=0)), _naive_entropy(probabilities)
-    per_sample_zero = torch.nan_to_num(naive_mean, nan=0.0) - torch.nan_to_num(naive_samples, nan=0.0).mean(dim=0)
     finite = torch.isfinite(naive_samples)
-    dropped = naive_mean - torch.where(finite, naive_samples, 0.0).sum(dim=0) / finite.sum(dim=0).clamp_min(1)
+    sample_parts = (torch.nan_to_num(naive_samples, nan=0.0).mean(dim=0),  # a nan entropy set to 0
+                    torch.where(finite, naive_samples, 0.0).sum(dim=0) / finite.sum(dim=0).clamp_min(1))  # dropped
+    mean_parts = (_entropy(probabilities.double().mean(dim=0)), torch.nan_to_num(naive_mean, nan=0.0))
+    wrong_samples = any(close(got, torch.nan_to_num(m - s, nan=0.0)) for m in mean_parts for s in sample_parts)
     partly = " (a prediction such as [0.5, 0.5, 0] has entropy log 2: 0 log 0 counts as 0 *term by term*"
-    if close(got, per_sample_zero) or close(got, torch.nan_to_num(dropped, nan=0.0)):
+    if wrong_samples:
         return partly + ", so an entropy that came out nan is not 0, nor to be dropped; skip the p = 0 terms)"
     if close(got, torch.nan_to_num(naive_mean - naive_samples.mean(dim=0), nan=0.0)):
         return partly + ": a candidate whose score came out nan does not score 0; skip the p = 0 terms)"
