@@ -256,6 +256,7 @@ check_reparameterize(my_reparameterize)
 ### BEGIN HIDDEN TESTS
 import numpy as np
 
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
 torch.manual_seed(0)
 _hidden_mu = torch.tensor([2.0, -1.0, 0.5]).repeat(20000, 1)
 _hidden_logvar = torch.tensor([float(np.log(9.0)), -4.0, 1.0]).repeat(20000, 1)
@@ -266,6 +267,7 @@ assert np.allclose(_hidden_z.std(axis=0), [3.0, np.exp(-2.0), np.exp(0.5)], rtol
 _hidden_mu = torch.zeros(4, 2, requires_grad=True)
 my_reparameterize(_hidden_mu, torch.zeros(4, 2)).sum().backward()
 assert torch.equal(_hidden_mu.grad, torch.ones(4, 2)), "dz / dmu = 1"
+torch.random.set_rng_state(_hidden_stream)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -307,6 +309,7 @@ import torch.nn.functional as F
 
 from tavaal_nb.models import ConditionalVAE
 
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
 torch.manual_seed(1)
 _hidden_vae = ConditionalVAE(1, 16, z_dim=3, r_dim=1, width=2).eval()
 _hidden_x = [torch.randn(3, 1, 16, 16), torch.randn(5, 1, 16, 16)]
@@ -329,6 +332,7 @@ finally:
     torch.randn_like, torch.randn = _hidden_randn_like, _hidden_randn
 _hidden_got = float(torch.as_tensor(_hidden_got).detach())
 assert abs(_hidden_got - _hidden_expected) < 1e-4 * max(1.0, abs(_hidden_expected)), (_hidden_got, _hidden_expected)
+torch.random.set_rng_state(_hidden_stream)
 ### END HIDDEN TESTS
 
 # %% [markdown]

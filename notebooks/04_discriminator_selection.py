@@ -194,6 +194,7 @@ import torch.nn.functional as F
 
 from tavaal_nb.models import ConditionalVAE, Discriminator
 
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
 torch.manual_seed(2)
 _hidden_models = (ConditionalVAE(1, 16, z_dim=3, r_dim=1, width=2), Discriminator(3, r_dim=1, hidden=8, depth=3))
 _hidden_by_hand = copy.deepcopy(_hidden_models)
@@ -237,6 +238,7 @@ assert all(abs(g - e) < 1e-4 for g, e in zip(_hidden_got, _hidden_expected)), (_
 for _hidden_mine, _hidden_hand in zip(_hidden_models, _hidden_by_hand):
     for _hidden_a, _hidden_b in zip(_hidden_mine.parameters(), _hidden_hand.parameters()):
         assert torch.allclose(_hidden_a, _hidden_b, atol=1e-5), "the parameters after the step differ"
+torch.random.set_rng_state(_hidden_stream)
 ### END HIDDEN TESTS
 
 # %% [markdown]
