@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from tavaal_nb.classroom.exercises.harness import Case, ExerciseFailed, call_learner, compare_tensors, run_cases, short
+from tavaal_nb.classroom.exercises.harness import (Case, ExerciseFailed, NotImplementedYet, ReferenceUsed, call_learner,
+                                                   compare_tensors, run_cases, short)
 from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
 from tavaal_nb.strategies import base, coreset
 
@@ -87,12 +88,12 @@ def _wrong_rule(fn: ScoreRule, score: Callable[[Tensor], Tensor], prefer: str, w
     """The hint of the first wrong rule that the learner's picks follow on *every* probability case where
     it differs from the right rule (and on at least one), or "" when none explains them."""
     answers = []
-    for _, probabilities, budget in _probability_cases():
+    for _, p, budget in _probability_cases():
         try:
-            got = call_learner(fn, probabilities.clone(), budget)
-            answers.append((probabilities, _positions(got, min(budget, len(probabilities)), len(probabilities),
-                                                      budget)))
-        except (ExerciseFailed, Exception):  # a malformed answer on a case says nothing about the rule
+            answers.append((p, _positions(call_learner(fn, p.clone(), budget), min(budget, len(p)), len(p), budget)))
+        except (NotImplementedYet, ReferenceUsed):
+            raise
+        except Exception:  # a malformed answer on a case says nothing about the rule
             continue
     for other, other_prefer, hint in wrong:
         separated = 0
