@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,nbgrader,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -298,10 +298,32 @@ def active_learning_loop(pool_size, initial, budget, cycles, train, evaluate, st
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "loop_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_active_loop
 
 check_active_loop(active_learning_loop)
+### BEGIN HIDDEN TESTS
+_hidden_trained = []
+
+
+def _hidden_train(labeled, cycle):
+    _hidden_trained.append((sorted(int(i) for i in labeled), int(cycle)))
+    return len(_hidden_trained)
+
+
+def _hidden_strategy(model, labeled, unlabeled, budget, cycle):
+    assert model == len(_hidden_trained), "the strategy must get the model trained in this cycle"
+    pool = [int(i) for i in unlabeled]
+    assert sorted(pool) == [i for i in range(9) if i not in _hidden_trained[-1][0]], "unlabeled = pool - labeled"
+    return torch.tensor([pool.index(i) for i in sorted(pool)[: int(budget)]])  # the smallest pool indices
+
+
+_hidden_sizes, _hidden_accuracies = active_learning_loop(9, torch.tensor([4]), 3, 5, _hidden_train,
+                                                         lambda model: 10.0 * model, _hidden_strategy)
+assert [int(s) for s in _hidden_sizes] == [1, 4, 7], _hidden_sizes
+assert [float(a) for a in _hidden_accuracies] == [10.0, 20.0, 30.0], _hidden_accuracies
+assert _hidden_trained == [([4], 0), ([0, 1, 2, 4], 1), ([0, 1, 2, 3, 4, 5, 6], 2)], _hidden_trained
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The checker ran your loop with instrumented `train`, `evaluate` and `strategy` (which record what they were
@@ -349,10 +371,23 @@ def random_sampling(num_candidates, budget, generator):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "random_sampling_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_random_sampling
 
 check_random_sampling(random_sampling)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_counts = np.zeros(10)
+for _hidden_seed in range(2000):
+    _hidden_picks = np.asarray(random_sampling(10, 3, torch.Generator().manual_seed(_hidden_seed))).reshape(-1)
+    assert len(set(_hidden_picks.tolist())) == 3 and _hidden_picks.min() >= 0 and _hidden_picks.max() < 10
+    _hidden_counts[_hidden_picks] += 1
+assert ((_hidden_counts - 600.0) ** 2 / 600.0).sum() < 45.0, _hidden_counts  # chi-square, 9 degrees of freedom
+assert np.array_equal(np.asarray(random_sampling(40, 6, torch.Generator().manual_seed(3))),
+                      np.asarray(random_sampling(40, 6, torch.Generator().manual_seed(3))))
+assert len(np.asarray(random_sampling(4, 9, torch.Generator().manual_seed(0))).reshape(-1)) == 4
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Entropy** sampling labels the $b$ highest $H(x) = -\sum_c p(c \mid x) \log p(c \mid x)$; a class with
@@ -368,10 +403,23 @@ def entropy_sampling(probabilities, budget):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "entropy_sampling_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_entropy_sampling
 
 check_entropy_sampling(entropy_sampling)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_p = np.array([[0.9, 0.05, 0.05], [0.5, 0.5, 0.0], [0.8, 0.1, 0.1], [0.0, 0.6, 0.4], [1.0, 0.0, 0.0],
+                      [0.34, 0.33, 0.33], [0.7, 0.2, 0.1], [0.45, 0.0, 0.55], [0.98, 0.01, 0.01], [0.6, 0.3, 0.1],
+                      [0.2, 0.1, 0.7], [0.05, 0.9, 0.05]])
+_hidden_h = -np.where(_hidden_p > 0, _hidden_p * np.log(np.where(_hidden_p > 0, _hidden_p, 1.0)), 0.0).sum(axis=1)
+for _hidden_budget in (1, 4, 5, 12, 15):
+    _hidden_picks = np.asarray(entropy_sampling(torch.tensor(_hidden_p, dtype=torch.float32), _hidden_budget))
+    _hidden_picks = _hidden_picks.reshape(-1).astype(int)
+    assert len(set(_hidden_picks.tolist())) == len(_hidden_picks) == min(_hidden_budget, 12), _hidden_picks
+    assert np.allclose(np.sort(_hidden_h[_hidden_picks]), np.sort(_hidden_h)[::-1][: len(_hidden_picks)][::-1])
+### END HIDDEN TESTS
 
 # %%
 def margin_sampling(probabilities, budget):
@@ -382,10 +430,24 @@ def margin_sampling(probabilities, budget):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "margin_sampling_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_margin_sampling
 
 check_margin_sampling(margin_sampling)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_p = np.array([[0.9, 0.05, 0.05], [0.5, 0.5, 0.0], [0.8, 0.1, 0.1], [0.0, 0.6, 0.4], [1.0, 0.0, 0.0],
+                      [0.34, 0.33, 0.33], [0.7, 0.2, 0.1], [0.45, 0.0, 0.55], [0.98, 0.01, 0.01], [0.6, 0.3, 0.1],
+                      [0.2, 0.1, 0.7], [0.05, 0.9, 0.05]])
+_hidden_sorted = np.sort(_hidden_p, axis=1)
+_hidden_margin = _hidden_sorted[:, -1] - _hidden_sorted[:, -2]
+for _hidden_budget in (1, 3, 5, 12, 15):
+    _hidden_picks = np.asarray(margin_sampling(torch.tensor(_hidden_p, dtype=torch.float32), _hidden_budget))
+    _hidden_picks = _hidden_picks.reshape(-1).astype(int)
+    assert len(set(_hidden_picks.tolist())) == len(_hidden_picks) == min(_hidden_budget, 12), _hidden_picks
+    assert np.allclose(np.sort(_hidden_margin[_hidden_picks]), np.sort(_hidden_margin)[: len(_hidden_picks)])
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Greedy k-center** (section 2's rule, Sener & Savarese 2018): keep, for every candidate, the distance to its
@@ -410,10 +472,24 @@ def k_center_greedy(labeled, candidates, budget):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "k_center_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_k_center
 
 check_k_center(k_center_greedy)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_rng = np.random.default_rng(11)
+_hidden_labeled, _hidden_candidates = _hidden_rng.normal(size=(4, 3)), _hidden_rng.normal(size=(30, 3))
+_hidden_picks = np.asarray(k_center_greedy(torch.tensor(_hidden_labeled), torch.tensor(_hidden_candidates), 6))
+_hidden_picks = _hidden_picks.reshape(-1).astype(int)
+assert len(set(_hidden_picks.tolist())) == len(_hidden_picks) == 6, _hidden_picks
+_hidden_centres = list(_hidden_labeled)
+for _hidden_pick in _hidden_picks:
+    _hidden_nearest = np.array([min(np.linalg.norm(c - x) for x in _hidden_centres) for c in _hidden_candidates])
+    assert _hidden_nearest[_hidden_pick] >= _hidden_nearest.max() - 1e-6, "each pick is the farthest from its centres"
+    _hidden_centres.append(_hidden_candidates[_hidden_pick])
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Your loop with your strategies: each turns the model's view of the pool (softmax, last hidden layer) into
@@ -482,10 +558,27 @@ def bald_scores(probabilities):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "bald_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_bald
 
 check_bald(bald_scores)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+
+def _hidden_entropy(p):
+    return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=-1)
+
+
+_hidden_rng = np.random.default_rng(5)
+_hidden_p = _hidden_rng.dirichlet([0.7, 0.7, 0.7], size=(6, 8))  # T = 6 samples, 8 candidates, 3 classes
+_hidden_p[:3, 0] = [0.5, 0.5, 0.0]  # partly-zero samples: entropy log 2
+_hidden_p[:, 1] = [0.0, 0.6, 0.4]
+_hidden_p[::2, 2], _hidden_p[1::2, 2] = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]  # sure of different classes: log 2
+_hidden_expected = _hidden_entropy(_hidden_p.mean(axis=0)) - _hidden_entropy(_hidden_p).mean(axis=0)
+_hidden_got = np.asarray(bald_scores(torch.tensor(_hidden_p)).detach(), dtype=float)
+assert _hidden_got.shape == (8,) and np.allclose(_hidden_got, _hidden_expected, atol=1e-6), _hidden_got
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The sandbox MLP takes a `dropout` probability (`train_mlp(..., dropout=0.3)`, off by default), and

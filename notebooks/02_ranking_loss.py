@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,nbgrader,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -187,10 +187,29 @@ def my_ranker_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ranker_loss_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_ranker_loss
 
 check_ranker_loss(my_ranker_loss)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_rng = np.random.default_rng(2)
+for _hidden_pred, _hidden_target in ((_hidden_rng.normal(size=10), _hidden_rng.random(10)),
+                                     (np.array([0.3, -1.0, 2.0, 0.7]), np.array([0.4, 0.2, 0.2, 0.4]))):
+    _hidden_half = len(_hidden_pred) // 2
+    _hidden_gap = _hidden_pred[:_hidden_half] - _hidden_pred[::-1][:_hidden_half]
+    _hidden_order = (_hidden_target[:_hidden_half] > _hidden_target[::-1][:_hidden_half]).astype(float)
+    _hidden_expected = np.mean(np.logaddexp(0.0, _hidden_gap) - _hidden_order * _hidden_gap)
+    _hidden_got = my_ranker_loss(torch.tensor(_hidden_pred), torch.tensor(_hidden_target))
+    assert abs(float(_hidden_got) - _hidden_expected) < 1e-6, (float(_hidden_got), _hidden_expected)
+try:
+    my_ranker_loss(torch.zeros(5), torch.zeros(5))
+except ValueError:
+    pass
+else:
+    raise AssertionError("an odd batch must raise ValueError")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The explorer below draws both losses and their gradients against the gap; move the two predictions and

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,nbgrader,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -249,10 +249,26 @@ def my_reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "reparameterize_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_reparameterize
 
 check_reparameterize(my_reparameterize)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
+torch.manual_seed(0)
+_hidden_mu = torch.tensor([2.0, -1.0, 0.5]).repeat(20000, 1)
+_hidden_logvar = torch.tensor([float(np.log(9.0)), -4.0, 1.0]).repeat(20000, 1)
+_hidden_z = my_reparameterize(_hidden_mu, _hidden_logvar).detach().numpy()
+assert _hidden_z.shape == (20000, 3)
+assert np.allclose(_hidden_z.mean(axis=0), [2.0, -1.0, 0.5], atol=0.06), _hidden_z.mean(axis=0)
+assert np.allclose(_hidden_z.std(axis=0), [3.0, np.exp(-2.0), np.exp(0.5)], rtol=0.03), _hidden_z.std(axis=0)
+_hidden_mu = torch.zeros(4, 2, requires_grad=True)
+my_reparameterize(_hidden_mu, torch.zeros(4, 2)).sum().backward()
+assert torch.equal(_hidden_mu.grad, torch.ones(4, 2)), "dz / dmu = 1"
+torch.random.set_rng_state(_hidden_stream)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Now eq. 6 as the package minimises it. For each pool, **labeled first**: encode, `mu, logvar = vae.encode(x)`;
@@ -284,10 +300,40 @@ def my_conditional_vae_objective(vae: ConditionalVAE, x_labeled: torch.Tensor, r
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "conditional_vae_objective_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_conditional_vae_objective
 
 check_conditional_vae_objective(my_conditional_vae_objective)
+### BEGIN HIDDEN TESTS
+import torch.nn.functional as F
+
+from tavaal_nb.models import ConditionalVAE
+
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
+torch.manual_seed(1)
+_hidden_vae = ConditionalVAE(1, 16, z_dim=3, r_dim=1, width=2).eval()
+_hidden_x = [torch.randn(3, 1, 16, 16), torch.randn(5, 1, 16, 16)]
+_hidden_r = [torch.rand(3), torch.rand(5)]
+_hidden_randn_like, _hidden_randn = torch.randn_like, torch.randn
+torch.randn_like = lambda t, *a, **k: torch.full_like(t, 0.5)  # noise that does not depend on the order of draws
+torch.randn = lambda *size, **k: torch.full(tuple(size[0]) if len(size) == 1 and not isinstance(size[0], int)
+                                            else size, 0.5, dtype=k.get("dtype") or torch.float32)
+try:
+    _hidden_got = my_conditional_vae_objective(_hidden_vae, _hidden_x[0], _hidden_r[0], _hidden_x[1], _hidden_r[1],
+                                               0.3)
+    _hidden_expected = 0.0
+    with torch.no_grad():
+        for _hidden_xi, _hidden_ri in zip(_hidden_x, _hidden_r):
+            _hidden_mu, _hidden_lv = _hidden_vae.encode(_hidden_xi)
+            _hidden_recon = _hidden_vae.decode(_hidden_mu + 0.5 * torch.exp(0.5 * _hidden_lv), _hidden_ri)
+            _hidden_expected += float(((_hidden_recon - _hidden_xi) ** 2).mean()
+                                      - 0.15 * (1 + _hidden_lv - _hidden_mu ** 2 - _hidden_lv.exp()).mean())
+finally:
+    torch.randn_like, torch.randn = _hidden_randn_like, _hidden_randn
+_hidden_got = float(torch.as_tensor(_hidden_got).detach())
+assert abs(_hidden_got - _hidden_expected) < 1e-4 * max(1.0, abs(_hidden_expected)), (_hidden_got, _hidden_expected)
+torch.random.set_rng_state(_hidden_stream)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Train it on a labeled pool and a candidate subset

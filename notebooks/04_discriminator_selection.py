@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,nbgrader,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -183,10 +183,63 @@ def my_adversarial_step(vae, discriminator, vae_optimizer, discriminator_optimiz
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "adversarial_step_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_adversarial_step
 
 check_adversarial_step(my_adversarial_step)
+### BEGIN HIDDEN TESTS
+import copy
+
+import torch.nn.functional as F
+
+from tavaal_nb.models import ConditionalVAE, Discriminator
+
+_hidden_stream = torch.random.get_rng_state()  # the lesson's random stream, kept
+torch.manual_seed(2)
+_hidden_models = (ConditionalVAE(1, 16, z_dim=3, r_dim=1, width=2), Discriminator(3, r_dim=1, hidden=8, depth=3))
+_hidden_by_hand = copy.deepcopy(_hidden_models)
+_hidden_xl, _hidden_xu = torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16)
+_hidden_rl, _hidden_ru = torch.randn(4), torch.randn(4)
+_hidden_randn_like, _hidden_randn = torch.randn_like, torch.randn
+torch.randn_like = lambda t, *a, **k: torch.full_like(t, 0.5)  # noise that does not depend on the order of draws
+torch.randn = lambda *size, **k: torch.full(tuple(size[0]) if len(size) == 1 and not isinstance(size[0], int)
+                                            else size, 0.5, dtype=k.get("dtype") or torch.float32)
+try:
+    _hidden_optimizers = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in _hidden_models]
+    _hidden_losses = my_adversarial_step(*_hidden_models, *_hidden_optimizers, _hidden_xl, _hidden_xu, _hidden_rl,
+                                         _hidden_ru, 0.7, 1.6)
+    _hidden_vae, _hidden_d = _hidden_by_hand
+    _hidden_adam_vae, _hidden_adam_d = (torch.optim.Adam(m.parameters(), lr=1e-2) for m in _hidden_by_hand)
+    _hidden_vae_loss, _hidden_eq7 = 0.0, 0.0
+    for _hidden_x, _hidden_r in ((_hidden_xl, _hidden_rl), (_hidden_xu, _hidden_ru)):
+        _hidden_mu, _hidden_lv = _hidden_vae.encode(_hidden_x)
+        _hidden_recon = _hidden_vae.decode(_hidden_mu + 0.5 * torch.exp(0.5 * _hidden_lv), torch.sigmoid(_hidden_r))
+        _hidden_vae_loss = _hidden_vae_loss + F.mse_loss(_hidden_recon, _hidden_x) - 0.35 * torch.mean(
+            1 + _hidden_lv - _hidden_mu ** 2 - _hidden_lv.exp())
+        _hidden_logits = _hidden_d(_hidden_mu, _hidden_r)
+        _hidden_eq7 = _hidden_eq7 + F.binary_cross_entropy_with_logits(_hidden_logits, torch.ones_like(_hidden_logits))
+    _hidden_vae_loss = _hidden_vae_loss + 1.6 * _hidden_eq7
+    _hidden_adam_vae.zero_grad()
+    _hidden_vae_loss.backward()
+    _hidden_adam_vae.step()
+    with torch.no_grad():
+        _hidden_codes = [_hidden_vae.encode(x)[0] for x in (_hidden_xl, _hidden_xu)]
+    _hidden_ll, _hidden_lu = _hidden_d(_hidden_codes[0], _hidden_rl), _hidden_d(_hidden_codes[1], _hidden_ru)
+    _hidden_eq8 = (F.binary_cross_entropy_with_logits(_hidden_ll, torch.ones_like(_hidden_ll))
+                   + F.binary_cross_entropy_with_logits(_hidden_lu, torch.zeros_like(_hidden_lu)))
+    _hidden_adam_d.zero_grad()
+    _hidden_eq8.backward()
+    _hidden_adam_d.step()
+finally:
+    torch.randn_like, torch.randn = _hidden_randn_like, _hidden_randn
+_hidden_expected = (_hidden_vae_loss.item(), _hidden_eq8.item())
+_hidden_got = tuple(float(torch.as_tensor(v).detach()) for v in _hidden_losses)
+assert all(abs(g - e) < 1e-4 for g, e in zip(_hidden_got, _hidden_expected)), (_hidden_got, _hidden_expected)
+for _hidden_mine, _hidden_hand in zip(_hidden_models, _hidden_by_hand):
+    for _hidden_a, _hidden_b in zip(_hidden_mine.parameters(), _hidden_hand.parameters()):
+        assert torch.allclose(_hidden_a, _hidden_b, atol=1e-5), "the parameters after the step differ"
+torch.random.set_rng_state(_hidden_stream)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### The whole loop, written out
@@ -393,10 +446,30 @@ def my_selection(discriminator, mu: torch.Tensor, r: torch.Tensor | None, budget
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "selection_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_selection
 
 check_selection(my_selection)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+
+class _HiddenScores(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, mu, r=None):
+        return self.logits.clone()
+
+
+_hidden_logits = np.array([0.3, -1.0, 0.3, 2.0, -1.5, 0.3, 0.0, -0.2, 1.1])
+for _hidden_budget in (1, 2, 5, 9, 12):
+    _hidden_picks = np.asarray(my_selection(_HiddenScores(_hidden_logits), torch.zeros(9, 4), None, _hidden_budget))
+    _hidden_picks = _hidden_picks.reshape(-1).astype(int)
+    assert len(set(_hidden_picks.tolist())) == len(_hidden_picks) == min(_hidden_budget, 9), _hidden_picks
+    assert np.allclose(np.sort(_hidden_logits[_hidden_picks]), np.sort(_hidden_logits)[: len(_hidden_picks)])
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. What TA-VAAL changes

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,nbgrader,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -155,10 +155,24 @@ def my_class_entropy(counts) -> float:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "class_entropy_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_class_entropy
 
 check_class_entropy(my_class_entropy)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+for _hidden_counts in ([5, 5, 0], [3, 1], [50, 10, 0, 1, 7], [0, 9, 0], [2500, 0.5, 1000]):
+    _hidden_p = np.array(_hidden_counts, dtype=float) / sum(_hidden_counts)
+    _hidden_expected = -sum(q * np.log(q) for q in _hidden_p if q > 0)
+    assert abs(float(my_class_entropy(_hidden_counts)) - _hidden_expected) < 1e-9, _hidden_counts
+for _hidden_bad in ([1, -1, 2], [0, 0]):
+    try:
+        my_class_entropy(_hidden_bad)
+    except ValueError:
+        continue
+    raise AssertionError(f"{_hidden_bad} must raise ValueError")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Now one row of Table 1 from its class counts: `my_table_1_row(counts)` returns the pair (total number of
@@ -172,7 +186,7 @@ def my_table_1_row(counts) -> tuple[int, float]:
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "table_1_row_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_table_1_row
 
 check_table_1_row(my_table_1_row)
@@ -180,6 +194,17 @@ print(f"{'pool':14}{'total':>8}{'entropy':>9}")
 for name in table_1:
     total, printed = my_table_1_row(IMBALANCE_PROFILES[name])
     print(f"{name:14}{total:8,}{printed:9.2f}")
+
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+for _hidden_counts in ([5000, 5000, 200, 1000, 50, 100, 400, 2000, 300, 4000], [100] * 10, [3, 1]):
+    _hidden_p = np.array(_hidden_counts, dtype=float) / sum(_hidden_counts)
+    _hidden_entropy = -sum(q * np.log(q) for q in _hidden_p if q > 0)
+    _hidden_row = my_table_1_row(_hidden_counts)
+    assert int(_hidden_row[0]) == sum(_hidden_counts), _hidden_row
+    assert abs(float(_hidden_row[1]) - np.floor(100 * _hidden_entropy + 1e-9) / 100) < 1e-9, _hidden_row
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Building the pools from real images

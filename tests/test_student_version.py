@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 MARKDOWN_ANSWER = re.compile(r"<!-- BEGIN SOLUTION -->\n(.*?)<!-- END SOLUTION -->", re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 SLUG = repository_slug(REPOSITORY)
@@ -145,6 +146,55 @@ def test_student_checkers_say_not_implemented_yet(student_dir, name):
         function = re.search(r"^def (\w+)\(", cells[k], re.M).group(1)
         with pytest.raises(NotImplementedYet, match=f"not implemented yet: write {function} in the cell above"):
             exec(checker, namespace)
+
+
+def instructor_cells(name: str) -> list[dict]:
+    cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+    for cell in cells:
+        cell["source"] = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return cells
+
+
+def test_every_exercise_is_graded_by_a_cell_with_hidden_tests():
+    """Each code cell with a solution is followed by its checker's cell, which nbgrader grades (metadata: grade,
+    points, a grade_id of its own, locked) and which holds hidden tests; no other cell is graded."""
+    grade_ids = []
+    for name in EXERCISE_NOTEBOOKS:
+        cells = [cell for cell in instructor_cells(name) if cell["cell_type"] == "code"]
+        solutions = [k for k, cell in enumerate(cells) if SOLUTION.search(cell["source"])]
+        graded = [k for k, cell in enumerate(cells) if cell["metadata"].get("nbgrader", {}).get("grade")]
+        assert len(graded) == len(solutions), f"{name}: {len(solutions)} exercises, {len(graded)} graded cells"
+        for solution, grader in zip(solutions, graded):
+            metadata = cells[grader]["metadata"]["nbgrader"]
+            assert solution < grader and not [k for k in solutions if solution < k < grader], name
+            assert re.search(r"^check_\w+\(", cells[grader]["source"], re.M), f"{name}: the graded cell runs no checker"
+            assert metadata["points"] > 0 and metadata["locked"] and not metadata["solution"], metadata
+            assert len(HIDDEN.findall(cells[grader]["source"])) == 1, f"{name}: {metadata['grade_id']} has no hidden tests"
+            grade_ids.append(metadata["grade_id"])
+    assert len(grade_ids) == len(set(grade_ids)), "two graded cells share a grade_id"
+
+
+@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
+def test_hidden_tests_do_not_use_the_checkers(name):
+    """The hidden tests recompute the answers themselves: nothing of the checkers' module (which a student copy
+    may have edited) nor of the package's reference answers."""
+    for cell in instructor_cells(name):
+        for region in HIDDEN.findall(cell["source"]):
+            assert "exercises" not in region and "reference_" not in region and "check_" not in region, region
+            assert "tavaal_nb.losses" not in region and "tavaal_nb.metrics" not in region, region
+
+
+@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
+def test_student_version_holds_no_hidden_test(student_dir, name):
+    raw = (student_dir / f"{name}.ipynb").read_text()
+    assert "HIDDEN TESTS" not in raw and not re.search(r"\b_hidden_", raw)  # the hidden tests' names
+    lesson = "\n".join(HIDDEN.sub("", cell["source"]) for cell in instructor_cells(name))
+    regions = [region for cell in instructor_cells(name) for region in HIDDEN.findall(cell["source"])]
+    assert regions
+    for region in regions:  # no line of a hidden test survives, unless the lesson says it too
+        for line in (line.strip() for line in region.splitlines()):
+            if len(line) > 12 and line not in lesson:
+                assert json.dumps(line)[1:-1] not in raw, f"{name}: hidden-test line {line!r} is in the student version"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

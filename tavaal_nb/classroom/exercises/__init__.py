@@ -10,6 +10,9 @@ graded under noise that does not depend on the order of the draws, so every corr
 of the pools passes. While a checker runs, the package's own solution (e.g.
 ``bce_ranking_loss``, ``class_entropy``) is a tripwire inside the learner's call: an answer
 that delegates to it fails with "your answer calls the package's ...; write it yourself".
+A function that *is* one of the package's (an alias such as ``my_entropy = class_entropy``, a
+``functools.partial``, a bound method, a decorated wrapper, a copy of its code) is refused before any case
+runs (:func:`~tavaal_nb.classroom.exercises.harness.handed_in_reference`).
 A function that still raises ``NotImplementedError`` (nbgrader's student stub) gives
 :class:`NotImplementedYet`: "not implemented yet: write ... in the cell above".
 
@@ -27,7 +30,8 @@ from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_tab
 from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
 from tavaal_nb.classroom.exercises.loop import check_active_loop, sandbox_loop_pieces
 from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
-from tavaal_nb.classroom.exercises.sampling import (check_bald, check_entropy_sampling, check_k_center, check_margin_sampling,
+from tavaal_nb.classroom.exercises.bald import check_bald
+from tavaal_nb.classroom.exercises.sampling import (check_entropy_sampling, check_k_center, check_margin_sampling,
                                           check_random_sampling)
 from tavaal_nb.classroom.exercises.vae import check_conditional_vae_objective, check_reparameterize
 

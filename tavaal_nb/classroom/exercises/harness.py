@@ -10,17 +10,20 @@ gradients), never the reference's code. A function that still raises
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 __all__ = ["ExerciseFailed", "NotImplementedYet", "ReferenceUsed", "Case", "call_learner", "run_cases",
-           "compare_tensors", "expect_value_error", "short", "forbid_references"]
+           "compare_tensors", "expect_value_error", "short", "forbid_references", "handed_in_reference"]
 
 
 class ExerciseFailed(AssertionError):
@@ -130,6 +133,71 @@ def forbid_references(fn: Callable[..., Any], references: Sequence[tuple[Any, st
             undo()
 
 
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+"""The folder of the ``tavaal_nb`` package: a function whose code lives there is the package's, not the learner's."""
+
+
+def _stands_for(fn: Any) -> Iterator[Any]:
+    """``fn`` and everything it merely re-labels: a ``functools.partial``'s function, a bound method's, a
+    ``staticmethod``'s or ``classmethod``'s function, a decorator's ``__wrapped__`` (:func:`inspect.unwrap`)."""
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        if isinstance(item, functools.partial):
+            todo.append(item.func)
+        if isinstance(item, (types.MethodType, staticmethod, classmethod)):
+            todo.append(item.__func__)
+        if isinstance(item, (types.FunctionType, types.MethodType, functools.partial)):
+            try:
+                todo.append(inspect.unwrap(item))
+            except ValueError:  # a cycle of __wrapped__
+                pass
+
+
+def _package_name(item: Any) -> str | None:
+    """The package's name for ``item`` when its code (or its class's) lives in ``tavaal_nb``, else None."""
+    code = getattr(item, "__code__", None)
+    if isinstance(item, types.FunctionType) and code is not None:
+        filename = Path(code.co_filename).resolve()
+        if _PACKAGE_ROOT in filename.parents:
+            return f"{item.__module__}.{item.__qualname__}"
+        return None
+    owner = item if isinstance(item, type) else type(item)
+    if not isinstance(item, (types.BuiltinFunctionType, types.MethodType, functools.partial)) and \
+            (owner.__module__ or "").split(".")[0] == "tavaal_nb":
+        return f"{owner.__module__}.{owner.__qualname__}"
+    return None
+
+
+def handed_in_reference(fn: Any, references: Sequence[tuple[Any, str]] = ()) -> str | None:
+    """What ``fn`` is, when it *is* one of the package's own functions rather than the learner's: one of
+    ``references`` (``(module or class, attribute)``, named as in :func:`forbid_references`) or any function
+    whose code lives in ``tavaal_nb``, looked for through aliases, ``functools.partial``, bound methods,
+    ``staticmethod``/``classmethod`` and decorators. None for the learner's own code (a lambda that merely
+    forwards to the reference is left to the tripwire)."""
+    targets = {}
+    for owner, attribute in references:
+        raw = owner.__dict__.get(attribute) if isinstance(owner, type) else getattr(owner, attribute, None)
+        for item in _stands_for(raw):
+            targets[id(item)] = f"{getattr(owner, '__name__', '')}.{attribute}".lstrip(".")
+            code = getattr(item, "__code__", None)
+            if code is not None:
+                targets[id(code)] = targets[id(item)]
+    for item in _stands_for(fn):
+        for key in (id(item), id(getattr(item, "__code__", None))):
+            if key in targets:
+                return targets[key]
+        name = _package_name(item)
+        if name:
+            return name
+    return None
+
+
 def run_cases(exercise: str, fn: Callable[..., Any], cases: Sequence[Case], reference: str,
               forbidden: Sequence[tuple[Any, str]] = ()) -> int:
     """Run every case in order; raise at the first failure, print one line when all pass.
@@ -141,6 +209,10 @@ def run_cases(exercise: str, fn: Callable[..., Any], cases: Sequence[Case], refe
     """
     if not callable(fn):
         raise ExerciseFailed(f"{exercise}: expected a function, got {type(fn).__name__}")
+    handed = handed_in_reference(fn, forbidden)
+    if handed is not None:
+        raise ReferenceUsed(f"{exercise}: the function handed in is the package's {handed}, not your own "
+                            "answer; write it yourself")
     # the cases seed the CPU generator; the lesson's stream is kept
     with torch.random.fork_rng(devices=[]), forbid_references(fn, forbidden):
         for number, case in enumerate(cases, 1):
