@@ -89,3 +89,18 @@ def test_announce_minutes_names_the_job(capsys):
     assert announce_minutes(1.5, "Training") is None
     assert announce_minutes(150.0, "Training").startswith("Training is expected to take about 2.5 hours")
     assert "2.5 hours" in capsys.readouterr().out
+
+
+def test_expected_minutes_count_the_minimum_step_schedule(monkeypatch):
+    import tavaal_nb.classroom.course_runtime as runtime_module
+
+    seen = []
+    monkeypatch.setattr(runtime_module, "phase_minutes",
+                        lambda config, task_images, vae_iterations, cycles, device=None: seen.append(task_images) or 0.0)
+    config = tavaal_nb.make_config("cpu", dataset="fashion-mnist", methods=("random",), min_steps=250)
+    runtime_module.expected_minutes(config, device="cpu")
+    # 200 images: 4 steps an epoch -> 63 epochs; 400: 7 -> 36; 600: 10 -> 25; 800: 13 -> 20; 1,000: 16 -> 16
+    assert seen == [63 * 200 + 36 * 400 + 25 * 600 + 20 * 800 + 16 * 1000]
+    seen.clear()
+    runtime_module.expected_minutes(config.replace(min_steps=0), device="cpu")
+    assert seen == [12 * (200 + 400 + 600 + 800 + 1000)]

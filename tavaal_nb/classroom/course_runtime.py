@@ -95,7 +95,7 @@ def expected_minutes(config: Config, device: str | None = None) -> float:
     """Rough wall time, in minutes, of ``run_experiment(config)`` on ``device`` (default: the config's).
 
     Adds up :func:`phase_minutes` over every method, trial and cycle: ``epochs x labeled`` training images
-    per cycle (twice with ``retrain_plain``), and for VAAL and TA-VAAL ``config.vae_iterations_for(labeled,
+    per cycle (the epochs of :meth:`~tavaal_nb.config.Config.task_schedule`; twice with ``retrain_plain``), and for VAAL and TA-VAAL ``config.vae_iterations_for(labeled,
     subset)`` VAE/D iterations per query. An estimate to decide whether to wait (``python -m tavaal_nb bench`` measures the phases on your
     device): the GPU figure is calibrated on one H200 (:data:`GPU_SECONDS_PER_STEP`), the CPU figure on 2 cores.
     """
@@ -104,7 +104,8 @@ def expected_minutes(config: Config, device: str | None = None) -> float:
         sizes = [config.initial + cycle * config.budget for cycle in range(config.cycles)]
         queries = sizes[:-1] if isinstance(get_strategy(method), VAAL) else []  # VAAL, TA-VAAL, vaal-lloss
         trained = 2 if config.retrain_plain else 1  # retrain_plain: a second, plain task model per cycle
-        minutes += phase_minutes(config, task_images=trained * config.epochs * sum(sizes),
+        images = sum(config.task_schedule(n)[0] * n for n in sizes)  # epochs x labeled, min_steps included
+        minutes += phase_minutes(config, task_images=trained * images,
                                  vae_iterations=sum(config.vae_iterations_for(n, config.subset) for n in queries),
                                  cycles=config.cycles, device=device)
     return minutes * config.trials
