@@ -18,6 +18,7 @@ from pathlib import Path
 from tavaal_nb.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
 from tavaal_nb.results import Results, load_results
+from tavaal_nb.strategies.vaal import discriminator_scores
 from tavaal_nb.analysis.stats import summarize_comparison, trial_count
 
 __all__ = ["SHIPPED_SWEEP", "PAPER_SETTING", "Evidence", "shipped_results_dir", "load_evidence", "shipped_evidence",
@@ -102,7 +103,7 @@ class Evidence:
         for result in self.pool_results([pool]):
             for run in result.runs:
                 for record in run["cycles"]:
-                    scores = [v for v in record["strategy_data"].get("discriminator_scores") or [] if v is not None]
+                    scores = [v for v in discriminator_scores(record) or [] if v is not None]
                     if len(scores) > 1:
                         mean = sum(scores) / len(scores)
                         sd = (sum((v - mean) ** 2 for v in scores) / (len(scores) - 1)) ** 0.5

@@ -31,13 +31,16 @@ configuration. This is a teacher's tool: it needs the ``teach`` extra (nbgrader,
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nbconvert.exporters import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
@@ -282,11 +285,25 @@ def build(notebooks_dir: str | Path, out: str | Path, repository: str = REPOSITO
     return written + [readme]
 
 
-def _git(root: Path, *args: str, env: dict | None = None, input: str | None = None) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env, input=input)
+def _git(root: Path, *args: str, env: dict | None = None, raw: bool = False) -> Any:
+    """``git -C root args...``'s output (stripped text, or bytes when ``raw``); a failure is one RuntimeError line
+    naming the command and git's first line of complaint."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, env=env)
+    except OSError as error:
+        raise RuntimeError(f"git cannot be run ({error.strerror or error})") from None
     if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
+        said = os.fsdecode(done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(f"git {' '.join(args)} failed in {root}: {said[-1] if said else 'no message'}")
+    return done.stdout if raw else os.fsdecode(done.stdout).strip()
+
+
+def _check_branch(root: Path, name: str) -> None:
+    """Refuse a student branch name that git refuses for a branch (``HEAD``, ``-x``, ``a..b``, ...)."""
+    done = subprocess.run(["git", "-C", str(root), "check-ref-format", "--branch", name], capture_output=True)
+    if name == "HEAD" or name.startswith("-") or done.returncode != 0:
+        raise ValueError(f"{name!r} is not a branch name git accepts; give another --branch (default: "
+                         f"{STUDENT_BRANCH})")
 
 
 def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = STUDENT_BRANCH,
@@ -305,8 +322,8 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
         raise ValueError(f"{source!r} is not a commit of a git repository at {root}; give a commit, branch or tag "
                          "of the instructor's edition (default: HEAD)")
     commit = found.stdout.strip()
+    _check_branch(root, student_branch)
     ref = f"refs/heads/{student_branch}"
-    _git(root, "check-ref-format", ref)
     checked_out = [line.split(" ", 1)[1] for line in _git(root, "worktree", "list", "--porcelain").splitlines()
                    if line.startswith("branch ")]
     if ref in checked_out:
@@ -314,9 +331,12 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
                            "there first (publish must not rewrite a checked-out branch)")
     with tempfile.TemporaryDirectory(prefix="student-edition-") as tmp:
         tmp = Path(tmp)
-        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit, NOTEBOOK_DIR],
-                                 capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        if not _git(root, "ls-tree", "--name-only", commit, NOTEBOOK_DIR):
+            raise ValueError(f"commit {commit[:12]} of {root} has no {NOTEBOOK_DIR}/ folder: give the root of the "
+                             "course's repository (--root) and a commit of it that holds the notebooks (--source)")
+        archive = _git(root, "archive", "--format=tar", commit, NOTEBOOK_DIR, raw=True)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
         edition = tmp / "edition"
         build(tmp / NOTEBOOK_DIR, edition, repository, student_branch)
         env = dict(os.environ, GIT_INDEX_FILE=str(tmp / "index"))
