@@ -51,6 +51,7 @@ from tavaal_nb.classroom.course import (
     BRANCH, LESSONS, NOTEBOOK_DIR, NOTEBOOK_PATTERN, REPOSITORY, readme_table, repository_slug,
 )
 from tavaal_nb.checkout import repository_root
+from tavaal_nb.files import atomic_write_text
 
 __all__ = [
     "STUDENT_BRANCH", "ANSWERS_DIR", "INSTRUCTOR_ONLY", "REPLACED", "PointToStudentEdition", "KeepStudentMetadataOnly",
@@ -276,12 +277,12 @@ def build(notebooks_dir: str | Path, out: str | Path, repository: str = REPOSITO
     for path in _course_notebooks(notebooks_dir):
         body, _ = exporter.from_filename(str(path), resources={"metadata": {"name": path.stem}})
         target = out / NOTEBOOK_DIR / path.name
-        target.write_text(body, encoding="utf-8")
+        atomic_write_text(target, body)  # a link planted in --out is replaced, never written through
         key = out / ANSWERS_DIR / f"{path.stem}.md"
-        key.write_text(answer_key(nbformat.read(path, as_version=4), path.stem), encoding="utf-8")
+        atomic_write_text(key, answer_key(nbformat.read(path, as_version=4), path.stem))
         written += [target, key]
     readme = out / "README.md"
-    readme.write_text(student_readme(repository, student_branch), encoding="utf-8")
+    atomic_write_text(readme, student_readme(repository, student_branch))
     return written + [readme]
 
 
