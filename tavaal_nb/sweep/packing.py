@@ -84,5 +84,5 @@ def parse_parallel_trials(text: str) -> int | str:
     except ValueError:
         number = 0
     if not 1 <= number <= MAX_PROCESSES:
-        raise ValueError(f"expected auto or a positive integer of at most {MAX_PROCESSES} processes, got {text!r}")
+        raise ValueError(f"expected auto or a positive integer, got {text!r} (at most {MAX_PROCESSES} processes)")
     return number
