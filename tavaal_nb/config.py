@@ -21,10 +21,12 @@ from typing import Any
 import torch
 
 from tavaal_nb.data.datasets import DATASETS
+from tavaal_nb.schema import type_name
 from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, default_preset, resolve_preset
 
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
-           "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED", "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS"]
+           "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED",
+           "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS", "config_problem"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
 SEEDINGS = ("shared", "per-method")
@@ -417,6 +419,32 @@ def completed_config(data: Mapping[str, Any]) -> dict[str, Any]:
     value that run used (:data:`VALUE_BEFORE_FIELD_EXISTED`, else the field's default)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Config)}
     return {**defaults, **VALUE_BEFORE_FIELD_EXISTED, **renamed_fields(data)}
+
+
+_STORED_TYPES = {"str": (lambda v: isinstance(v, str), "a string"), "int": (_is_int, "an integer"),
+                 "float": (_is_number, "a number"), "bool": (lambda v: isinstance(v, bool), "true or false"),
+                 "tuple[str, ...]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                                     "a list of strings"),
+                 "tuple[int, ...]": (lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
+                                     "a list of integers")}
+
+
+def config_problem(data: Mapping[str, Any]) -> str | None:
+    """The first field of a stored config (a results file's ``config``) whose value has the wrong JSON type for
+    its :class:`Config` field (``config.dataset must be a string, got int``), or None. Values are checked by
+    :meth:`Config.validate` when a run starts; fields no Config has are left to :func:`config_diff`."""
+    for spec in dataclasses.fields(Config):
+        if spec.name not in data:
+            continue
+        kind = str(spec.type)
+        optional = kind.endswith(" | None")
+        if kind.removesuffix(" | None") not in _STORED_TYPES:
+            continue  # a type no stored config holds yet: checked by Config.validate when a run starts
+        check, expected = _STORED_TYPES[kind.removesuffix(" | None")]
+        value = data[spec.name]
+        if not ((optional and value is None) or check(value)):
+            return f"config.{spec.name} must be {expected}{' or null' if optional else ''}, got {type_name(value)}"
+    return None
 
 
 def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:

@@ -1,22 +1,29 @@
-"""The stored record of one cycle (layout: :mod:`tavaal_nb.results`), built the same way for every strategy.
+"""The stored record of one cycle, defined once (:data:`CYCLE_FIELDS`) and built the same way for every strategy.
+
+Each field of a cycle record is one :class:`~tavaal_nb.schema.Field` here: how :func:`cycle_record` computes it,
+the check :class:`~tavaal_nb.results.Results` applies when it reads a file, and the value a file written before
+the field existed is read with. Adding a field is one entry in :data:`CYCLE_FIELDS`.
 
 The loop stores each query's scores (``candidate_scores``, one per candidate) and what the strategy
 asked to keep (``strategy_data``, :attr:`~tavaal_nb.strategies.base.Selection.strategy_data`) under the
-strategy's own keys: it never reads them, so a plug-in's data is kept like a built-in's.
+strategy's own keys: it never reads them, so a plug-in's data is kept like a built-in's. They are checked by
+the strategy's own rules (its ``data_fields``) when the record is built, or only for being JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from tavaal_nb.errors import SelectionError
 from tavaal_nb.metrics import class_counts, class_entropy
+from tavaal_nb.schema import NUMBER_OR_NULL, NUMBERS_OR_NULL, Field, field_problem, is_count, is_index_list, is_number
 from tavaal_nb.strategies.base import Selection
 
-__all__ = ["SCORE_DECIMALS", "stored_value", "cycle_record"]
+__all__ = ["SCORE_DECIMALS", "CYCLE_FIELDS", "stored_value", "cycle_record"]
 
 SCORE_DECIMALS = 6
 """Scores, losses and every float of ``strategy_data`` are stored rounded to this many decimals (small files)."""
@@ -42,45 +49,89 @@ def stored_value(value: Any, where: str = "value") -> Any:
     raise TypeError(f"{where} is a {type(value).__name__}; valid: {STORABLE}")
 
 
-def _strategy_data(selection: Selection, method: str, cycle: int) -> dict[str, Any]:
-    data = selection.strategy_data
+@dataclass
+class _Cycle:
+    """What :func:`cycle_record` is given; the fields' ``value`` functions read it."""
+
+    cycle: int
+    labels: torch.Tensor
+    labeled: torch.Tensor
+    accuracy: float
+    selection: Selection | None
+    method: str
+    num_classes: int
+    losses: list[float]
+    timings: dict[str, float]
+    plain_accuracy: float | None = None
+    data_fields: Mapping[str, Field] = field(default_factory=dict)
+
+    def chosen_counts(self) -> list[int] | None:
+        return None if self.selection is None else class_counts(self.labels[self.selection.indices], self.num_classes)
+
+
+def _strategy_data(c: _Cycle) -> dict[str, Any]:
+    if c.selection is None:
+        return {}
+    data = c.selection.strategy_data
     if not isinstance(data, Mapping):
-        raise SelectionError(f"method {method!r} returned strategy_data of type {type(data).__name__} in cycle "
-                             f"{cycle}; it must be a dict of {STORABLE}")
+        raise SelectionError(f"method {c.method!r} returned strategy_data of type {type(data).__name__} in cycle "
+                             f"{c.cycle}; it must be a dict of {STORABLE}")
     try:
-        return stored_value(data, "strategy_data")
+        stored = stored_value(data, "strategy_data")
     except TypeError as error:
-        raise SelectionError(f"method {method!r} returned, in cycle {cycle}, {error}") from None
+        raise SelectionError(f"method {c.method!r} returned, in cycle {c.cycle}, {error}") from None
+    problem = field_problem(stored, c.data_fields, "strategy_data", required=False)
+    if problem is not None:
+        raise SelectionError(f"method {c.method!r} returned, in cycle {c.cycle}, {problem}")
+    return stored
+
+
+def _entropy(c: _Cycle) -> float | None:
+    counts = c.chosen_counts()
+    return class_entropy(counts) if counts is not None and c.selection.indices.numel() else None
+
+
+_COUNTS_OR_NULL = Field(lambda v: v is None or is_index_list(v), "a list of counts or null")
+_OBJECT_OR_NULL = Field(lambda v: v is None or isinstance(v, dict), "an object or null")
+
+CYCLE_FIELDS: dict[str, Field] = {
+    "cycle": Field(is_count, "an integer >= 0", lambda c: c.cycle),
+    "labeled_size": Field(is_count, "an integer >= 0", lambda c: int(c.labeled.numel())),
+    "test_accuracy": Field(NUMBER_OR_NULL.check, "a number or null", lambda c: c.accuracy),
+    "labeled_class_counts": Field(_COUNTS_OR_NULL.check, _COUNTS_OR_NULL.expected,
+                                  lambda c: class_counts(c.labels[c.labeled], c.num_classes), before=None),
+    "selected_indices": Field(is_index_list, "a list of pool indices",
+                              lambda c: [] if c.selection is None else c.selection.indices.tolist()),
+    "selected_class_counts": Field(_COUNTS_OR_NULL.check, _COUNTS_OR_NULL.expected, _Cycle.chosen_counts,
+                                   before=None),
+    "selected_class_entropy": Field(NUMBER_OR_NULL.check, NUMBER_OR_NULL.expected, _entropy, before=None),
+    "candidate_count": Field(lambda v: v is None or is_count(v), "an integer >= 0 or null",
+                             lambda c: 0 if c.selection is None else int(c.selection.candidates.numel()), before=None),
+    "candidate_scores": Field(NUMBERS_OR_NULL.check, NUMBERS_OR_NULL.expected,
+                              lambda c: None if c.selection is None else stored_value(c.selection.scores.detach().float()),
+                              before=None),
+    "strategy_data": Field(lambda v: isinstance(v, dict), "an object", _strategy_data, before={}),
+    "train_loss": Field(NUMBERS_OR_NULL.check, NUMBERS_OR_NULL.expected, lambda c: stored_value(c.losses), before=None),
+    "timings_s": Field(_OBJECT_OR_NULL.check, _OBJECT_OR_NULL.expected,
+                       lambda c: {k: round(v, 4) for k, v in c.timings.items()}, before=None),
+    "plain_test_accuracy": Field(lambda v: v is None or is_number(v), "a number or null", lambda c: c.plain_accuracy,
+                                 optional=True),
+}
+"""Every field of a cycle record, in the order the record holds them (see :mod:`tavaal_nb.results` for their
+meaning). A field with a ``before`` value is read with it from a file written before the field existed."""
 
 
 def cycle_record(
     cycle: int, labels: torch.Tensor, labeled: torch.Tensor, accuracy: float, selection: Selection | None,
     method: str, num_classes: int, losses: list[float], timings: dict[str, float],
+    plain_accuracy: float | None = None, data_fields: Mapping[str, Field] | None = None,
 ) -> dict[str, Any]:
-    """The stored record of one cycle; ``selection`` is its query (None in the last cycle, which makes none)."""
-    record: dict[str, Any] = {
-        "cycle": cycle,
-        "labeled_size": int(labeled.numel()),
-        "test_accuracy": accuracy,
-        "labeled_class_counts": class_counts(labels[labeled], num_classes),
-        "selected_indices": [],
-        "selected_class_counts": None,
-        "selected_class_entropy": None,
-        "candidate_count": 0,
-        "candidate_scores": None,
-        "strategy_data": {},
-        "train_loss": stored_value(losses),
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-    }
-    if selection is not None:
-        chosen = selection.indices
-        counts = class_counts(labels[chosen], num_classes)
-        record.update(
-            selected_indices=chosen.tolist(),
-            selected_class_counts=counts,
-            selected_class_entropy=class_entropy(counts) if chosen.numel() else None,
-            candidate_count=int(selection.candidates.numel()),
-            candidate_scores=stored_value(selection.scores.detach().float()),
-            strategy_data=_strategy_data(selection, method, cycle),
-        )
-    return record
+    """The stored record of one cycle; ``selection`` is its query (None in the last cycle, which makes none).
+
+    ``data_fields`` are the strategy's rules for its ``strategy_data`` (:attr:`Strategy.data_fields
+    <tavaal_nb.strategies.base.Strategy.data_fields>`): a value they refuse is a
+    :class:`~tavaal_nb.errors.SelectionError` naming the method and the key, before anything is saved."""
+    inputs = _Cycle(cycle, labels, labeled, accuracy, selection, method, num_classes, losses, timings,
+                    plain_accuracy, data_fields or {})
+    record = {name: spec.value(inputs) for name, spec in CYCLE_FIELDS.items()}
+    return {name: value for name, value in record.items() if not (CYCLE_FIELDS[name].optional and value is None)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["NonFiniteLossError", "ResultsMismatchError", "FolderBusyError", "OutputFolderError", "ResultsSaveError",
-           "LinkRefusedError", "SelectionError", "NeverQueriedWarning"]
+           "LinkRefusedError", "SelectionError", "NeverQueriedWarning", "ResultsFileError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -20,6 +20,10 @@ class NonFiniteLossError(FloatingPointError):
 
 class ResultsMismatchError(ValueError):
     """An existing results file cannot be continued by this command."""
+
+
+class ResultsFileError(ValueError):
+    """A file that cannot be read as the tavaal-nb document it should be (results, manifest, upper bound)."""
 
 
 class FolderBusyError(RuntimeError):

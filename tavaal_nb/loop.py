@@ -26,7 +26,8 @@ from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.query import query_strategy
-from tavaal_nb.results import RESULTS_NAME, Results, check_regular_file, remove_orphan_temporaries
+from tavaal_nb.files import check_regular_file, remove_orphan_temporaries
+from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.seeding import candidate_keys, cycle_seeds, derive_seed, initial_seed
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
@@ -78,7 +79,7 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
         return fresh
     path = Path(out_dir) / RESULTS_NAME
     fresh.path = path
-    remove_orphan_temporaries(out_dir)  # left by saves killed before their rename (the folder is ours now)
+    remove_orphan_temporaries(out_dir, RESULTS_NAME)  # left by saves killed before their rename (the folder is ours now)
     check_regular_file(path)  # a directory or a broken link named results.json: refused, left as it is
     if not path.exists():
         return fresh
@@ -94,7 +95,7 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
                 + "\n  - ".join(differences)
                 + "\nRun with the stored settings, or write to another --out directory."
             )
-        check_stored_indices(stored, data.train_size)  # before anything (a session entry) is written
+        check_stored_indices(stored, data.train_size, config)  # before anything (a session entry) is written
         stored.data["config"] = config.to_dict()  # only the execution fields (device, data_dir) may differ
         return stored
     if overwrite:
@@ -151,6 +152,8 @@ def save_results(results: Results, claim: FolderClaim | None = None) -> None:
         claim.check_intact()
     try:
         results.save()
+    except ResultsSaveError:
+        raise  # already says what is wrong (a folder where the file belongs)
     except OSError as error:
         raise ResultsSaveError(
             f"could not save {results.path} ({(error.strerror or str(error)).lower()}); the cycles saved before "
@@ -265,9 +268,7 @@ def _run_one(
             timings["select"] = time.perf_counter() - tic
         timings["total"] = sum(timings.values())
         record = cycle_record(cycle, labels_cpu, labeled.cpu(), accuracy, selection, method, data.num_classes,
-                              losses, timings)
-        if plain_accuracy is not None:
-            record["plain_test_accuracy"] = plain_accuracy
+                              losses, timings, plain_accuracy, strategy.data_fields)
         run["cycles"].append(record)
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
         if results.path is not None:

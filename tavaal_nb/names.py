@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-__all__ = ["safe_name", "name_problem", "inside", "VALID_NAME"]
+__all__ = ["safe_name", "name_problem", "inside", "no_links", "VALID_NAME"]
 
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 VALID_NAME = ("a non-empty name of one path component: letters, digits, '-', '_' and '.', not starting "
@@ -41,6 +41,19 @@ def safe_name(kind: str, name: object) -> str:
     if problem is not None:
         raise ValueError(f"{kind} name {name!r} is refused: it {problem}; valid: {VALID_NAME}")
     return name  # type: ignore[return-value]
+
+
+def no_links(root: str | Path, relative: object, what: str) -> Path:
+    """:func:`inside`, and no folder or file on the way from ``root`` to it is a symbolic link (checked just before
+    something is written there: a link planted meanwhile, even to a place inside ``root``, is refused)."""
+    path = inside(root, relative, what)
+    step = Path(root)
+    for part in path.relative_to(root).parts:
+        step = step / part
+        if step.is_symlink():
+            raise ValueError(f"{what}: {step} is a symbolic link; refusing to write through it (remove the link, "
+                             "tavaal-nb makes that folder itself)")
+    return path
 
 
 def inside(root: str | Path, relative: object, what: str) -> Path:

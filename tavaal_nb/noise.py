@@ -35,7 +35,8 @@ from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.loop import make_augmenter, prepare_data
 from tavaal_nb.preflight import check_names
 from tavaal_nb.progress import progress_bar
-from tavaal_nb.results import ResultsFileError, atomic_write_text, read_document
+from tavaal_nb.files import atomic_write_text
+from tavaal_nb.results import ResultsFileError, read_document
 from tavaal_nb.seeding import derive_seed
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model

@@ -12,8 +12,8 @@ of their work on a folder. It
   full disk is reported (:class:`~tavaal_nb.errors.OutputFolderError`) before anything trains;
 * refuses a folder that holds the other kind of output (a run's ``results.json`` for a sweep, a
   sweep's ``sweep.json`` for a run), so the two never share a folder's results;
-* opens the lock file with ``O_NOFOLLOW``: a symbolic link placed there is refused
-  (:class:`~tavaal_nb.errors.LinkRefusedError`), its target is never truncated;
+* opens the lock file with :func:`~tavaal_nb.files.open_own`: a symbolic or hard link placed there, or
+  anything but a regular file, is refused (:class:`~tavaal_nb.errors.LinkRefusedError`), never truncated;
 * records the folder's identity (device, inode): :meth:`FolderClaim.check_intact`, called before
   every save, stops a run whose folder was removed or replaced meanwhile instead of recreating it.
 
@@ -37,8 +37,9 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from tavaal_nb.errors import FolderBusyError, OutputFolderError, ResultsSaveError
-from tavaal_nb.results import RESULTS_NAME, link_refused
+from tavaal_nb.errors import FolderBusyError, LinkRefusedError, OutputFolderError, ResultsSaveError
+from tavaal_nb.files import open_own
+from tavaal_nb.results import RESULTS_NAME
 
 __all__ = ["FolderClaim", "claim_folder", "move_aside", "LOCK_NAME", "SWEEP_NAME", "PROBE_BYTES"]
 
@@ -103,10 +104,10 @@ class FolderClaim:
     def _lock(self) -> None:
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                fd = open_own(self.lock_path, os.O_RDWR)  # no link of either kind, a regular file
+            except LinkRefusedError:
+                raise
             except OSError as error:
-                if error.errno == errno.ELOOP and os.path.islink(self.lock_path):
-                    raise link_refused(self.lock_path) from None
                 raise self._unwritable(error) from error
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -77,18 +77,33 @@ def check_sizes(config: Config, data: ImageData) -> None:
         )
 
 
-def check_stored_indices(results: Results, pool_size: int) -> None:
+def check_stored_indices(results: Results, pool_size: int, config: Config | None = None) -> None:
     """Raise :class:`~tavaal_nb.errors.ResultsMismatchError` naming the file, run and cycle of the first stored
-    index a resumed run could not replay (out of the pool's range, repeated, or labeled twice)."""
+    index a resumed run could not replay (out of the pool's range, repeated, or labeled twice), or, given the
+    ``config`` that resumes it, of the first count that is not the configuration's (``initial`` indices at the
+    start, ``budget`` per query, none after the last cycle)."""
     for k, run in enumerate(results.runs):
         where = f"{results.path}: run {k} ({run['method']}, trial {run['trial']})"
+        initial = run["initial_indices"]
+        if config is not None and len(initial) != config.initial:
+            raise ResultsMismatchError(f"{where}, initial_indices holds {len(initial)} indices, the configuration's "
+                                       f"initial is {config.initial}; it was left untouched")
         try:
-            pool = ActivePool(pool_size, run["initial_indices"])
+            pool = ActivePool(pool_size, initial)
         except ValueError as error:
             raise ResultsMismatchError(f"{where}, initial_indices: {error}; it was left untouched") from None
         for record in run["cycles"]:
+            selected = record["selected_indices"]
+            if config is not None:
+                last = record["cycle"] >= config.cycles - 1
+                wanted = 0 if last else min(config.budget, pool_size - pool.labeled.numel())
+                if len(selected) != wanted:
+                    raise ResultsMismatchError(
+                        f"{where}, cycle {record['cycle']}, selected_indices holds {len(selected)} indices, the "
+                        + (f"configuration's budget is {config.budget}" if not last else
+                           f"last cycle ({config.cycles - 1}) makes no query") + "; it was left untouched")
             try:
-                pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+                pool.label(torch.as_tensor(selected, dtype=torch.long))
             except ValueError as error:
                 raise ResultsMismatchError(f"{where}, cycle {record['cycle']}, selected_indices: {error}; "
                                            "it was left untouched") from None

@@ -9,16 +9,31 @@ entry per invocation, each naming the code that wrote its cycles.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tavaal_nb.schema import Field, is_number
 from tavaal_nb.version import __version__
 
-__all__ = ["package_version", "source_commit", "session_entry"]
+__all__ = ["package_version", "source_commit", "session_entry", "SESSION_FIELDS"]
+
+_TEXT = Field(lambda v: isinstance(v, str), "a string")
+_TEXT_OR_NULL = Field(lambda v: v is None or isinstance(v, str), "a string or null")
+SESSION_FIELDS = {
+    "started": _TEXT, "device": _TEXT, "device_name": _TEXT, "torch": _TEXT, "python": _TEXT,
+    "package_version": _TEXT, "git_commit": _TEXT_OR_NULL,
+    "git_dirty": Field(lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "wall_time_s": Field(lambda v: is_number(v) and v >= 0, "a number of seconds >= 0"),
+    "parallel_trials": Field(lambda v: type(v) is int and v >= 1, "an integer >= 1"),
+}
+"""The fields of a session entry (:func:`session_entry`), checked when a results file is read (all optional:
+older files lack some)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 """The folder of the running ``tavaal_nb`` (its source tree's commit is the one recorded)."""
@@ -30,13 +45,15 @@ def package_version() -> str:
 
 
 def _git(folder: Path, *args: str) -> str | None:
-    """``git -C folder args...``'s output, stripped; None when git is missing, fails or takes over 10 s."""
+    """``git -C folder args...``'s output, stripped; None when git is missing, fails or takes over 10 s.
+
+    The output is decoded as file names are (``os.fsdecode``: bytes that are not UTF-8 survive, as in a
+    folder whose name is not UTF-8), never raising."""
     try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
-                              check=False)
-    except (OSError, subprocess.SubprocessError):
+        done = subprocess.run(["git", "-C", os.fspath(folder), *args], capture_output=True, timeout=10, check=False)
+    except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return os.fsdecode(done.stdout).strip() if done.returncode == 0 else None
 
 
 def source_commit(package_root: Path = PACKAGE_ROOT) -> dict[str, Any]:
@@ -49,14 +66,17 @@ def source_commit(package_root: Path = PACKAGE_ROOT) -> dict[str, Any]:
     invocation (a few git calls), so a kernel that outlives a commit records the new one.
     """
     unknown = {"git_commit": None, "git_dirty": None}
-    top = _git(package_root, "rev-parse", "--show-toplevel")
-    if not top or (Path(top).resolve() / package_root.name) != package_root.resolve():
+    try:
+        top = _git(package_root, "rev-parse", "--show-toplevel")
+        if not top or (Path(top).resolve() / package_root.name) != package_root.resolve():
+            return unknown
+        if _git(package_root, "ls-files", "--error-unmatch", "__init__.py") is None:
+            return unknown  # the folder is inside a checkout but its source is not tracked there
+        commit = _git(package_root, "rev-parse", "HEAD")
+        status = _git(package_root, "status", "--porcelain", "--untracked-files=no")
+    except Exception:  # noqa: BLE001 - provenance never stops a run
         return unknown
-    if _git(package_root, "ls-files", "--error-unmatch", "__init__.py") is None:
-        return unknown  # the folder is inside a checkout but its source is not tracked there
-    commit = _git(package_root, "rev-parse", "HEAD")
-    status = _git(package_root, "status", "--porcelain", "--untracked-files=no")
-    if not commit or status is None:
+    if not commit or status is None or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
         return unknown
     return {"git_commit": commit, "git_dirty": bool(status)}
 

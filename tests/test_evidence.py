@@ -13,6 +13,7 @@ from tavaal_nb.analysis.evidence import (SHIPPED_SWEEP, SHIPPED_SWEEPS, aulc_noi
                                         shipped_noise, shipped_results_dir)
 from tavaal_nb.analysis.multiplicity import comparison_family
 from tavaal_nb.results import Results
+from tavaal_nb.strategies.vaal import DISCRIMINATOR_SCORES
 from tavaal_nb.analysis.stats import compare_paired
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ def write_run(folder: Path, dataset: str, method: str, trial: int, accuracies: l
               scores: list[float] | None = None) -> None:
     cycles = [{"cycle": k, "labeled_size": 200 * (k + 1), "test_accuracy": acc, "selected_class_entropy": 1.0 + k,
                "selected_indices": list(range(200 * (k + 1), 200 * (k + 2))) if k < len(accuracies) - 1 else [],
-               "discriminator_scores": scores if k < len(accuracies) - 1 else None}
+               "strategy_data": {DISCRIMINATOR_SCORES: scores} if k < len(accuracies) - 1 and scores else {}}
               for k, acc in enumerate(accuracies)]
     result = Results.new({**CONFIG, "dataset": dataset, "methods": [method], "first_trial": trial},
                          {"name": dataset, "class_counts": [10, 10]})

@@ -25,6 +25,7 @@ import pytest
 from conftest import REPO, ci_config, wait_for
 
 import tavaal_nb.loop as loop_module
+import tavaal_nb.files as files_module
 import tavaal_nb.outdir as outdir_module
 import tavaal_nb.results as results_module
 from tavaal_nb import Config, make_config, run_experiment
@@ -361,7 +362,7 @@ def test_a_string_version_is_named_as_one(run_copy):
     path.write_text(json.dumps(document))
     with pytest.raises(ResultsFileError) as info:
         Results.load(run_copy)
-    assert "version '1'" in str(info.value) and "reads version 1 (an integer)" in str(info.value)
+    assert "version '1'" in str(info.value) and "reads versions 1 to 2 (an integer)" in str(info.value)
 
 
 # ------------------------------------------------------------------------ 5. one clear line, nothing left behind
@@ -443,8 +444,8 @@ def test_a_failed_write_leaves_the_old_file(run_copy, monkeypatch):
     def crash(_fd):
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(results_module.os, "fsync", crash)
+    monkeypatch.setattr(files_module.os, "fsync", crash)
     with pytest.raises(OSError):
-        results_module.atomic_write_text(path, "torn")
+        files_module.atomic_write_text(path, "torn")
     assert path.read_bytes() == before
     assert sorted(p.name for p in run_copy.iterdir()) == ["results.json"]  # no temporary file left

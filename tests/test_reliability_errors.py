@@ -72,15 +72,12 @@ WRONG_TYPES = [
     ("runs[0].finished", "yes", "runs[0].finished (random, trial 0) must be true or false, got str"),
     ("runs[0].cycles", {"0": {}}, "runs[0].cycles (random, trial 0) must be a list of cycle records, got object"),
     ("runs[0].cycles[1]", "x", "runs[0].cycles[1] (random, trial 0) must be an object, got str"),
-    ("runs[0].cycles[1].discriminator_scores", "x",
-     "runs[0].cycles[1].discriminator_scores (random, trial 0) must be a list of numbers or null, got str"),
-    ("runs[0].cycles[0].discriminator_scores", [0.5, "high"],
-     "runs[0].cycles[0].discriminator_scores (random, trial 0) must be a list of numbers or null, got a list holding"),
+    ("runs[0].cycles[1].candidate_scores", [0.5, "high"],
+     "runs[0].cycles[1].candidate_scores (random, trial 0) must be a list of numbers or null, got a list holding"),
     ("runs[0].cycles[0].selected_class_counts", "x",
      "runs[0].cycles[0].selected_class_counts (random, trial 0) must be a list of counts or null, got str"),
     ("runs[0].cycles[0].selected_class_entropy", "low",
      "runs[0].cycles[0].selected_class_entropy (random, trial 0) must be a number or null, got str"),
-    ("runs[0].cycles[0].selection_threshold", [1], "selection_threshold (random, trial 0) must be a number or null"),
     ("runs[0].cycles[0].train_loss", "x", "train_loss (random, trial 0) must be a list of numbers or null, got str"),
     ("runs[0].cycles[0].timings_s", [], "timings_s (random, trial 0) must be an object or null"),
     ("runs[0].cycles[0].labeled_class_counts", {"a": 1},
@@ -88,11 +85,9 @@ WRONG_TYPES = [
     ("runs[0].cycles[0].candidate_scores", "x",
      "runs[0].cycles[0].candidate_scores (random, trial 0) must be a list of numbers or null, got str"),
     ("runs[0].cycles[0].strategy_data", [], "runs[0].cycles[0].strategy_data (random, trial 0) must be an object"),
-    ("runs[0].cycles[0].strategy_data.discriminator_scores", [0.5, "high"],
-     "runs[0].cycles[0].strategy_data.discriminator_scores (random, trial 0) must be a list of numbers or null"),
-    ("runs[0].cycles[0].strategy_data.selection_threshold", "x",
-     "runs[0].cycles[0].strategy_data.selection_threshold (random, trial 0) must be a number or null, got str"),
 ]
+# The VAAL family's strategy_data keys are checked by its own rules, on its runs only:
+# tests/test_reliability_records.py::test_a_strategys_data_is_checked_on_load_by_that_strategys_rules
 
 
 @pytest.mark.parametrize(("where", "value", "named"), WRONG_TYPES, ids=[w for w, _, _ in WRONG_TYPES])
@@ -108,7 +103,7 @@ def test_a_section_of_the_wrong_type_is_refused_on_load_naming_its_path(run_copy
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize(("where", "value"), [("dataset", "x"), ("runs[0].cycles[1].discriminator_scores", "x"),
+@pytest.mark.parametrize(("where", "value"), [("dataset", "x"), ("runs[0].cycles[1].candidate_scores", "x"),
                                               ("runs[0].cycles[0].selected_class_counts", "x")])
 def test_report_html_refuses_a_wrong_type_with_one_line(run_copy, tmp_path, capsys, where, value):
     path = run_copy / "results.json"

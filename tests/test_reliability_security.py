@@ -262,7 +262,8 @@ def test_every_view_of_a_hostile_results_file_escapes_its_names(hostile_run, sta
         if static:
             bundle = view.widget.children[-1].outputs[0]["data"]["text/html"]
             assert_safe(bundle)
-            assert "\\u003cimg src=x onerror=alert(1)\\u003e" in bundle  # the name, as JSON the script reads
+            # the name, escaped for plotly (tavaal_nb.markup.plotly_safe), as JSON the script reads
+            assert "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in bundle
             for raw in ("</script><script>alert", "<img"):
                 assert raw not in bundle
 

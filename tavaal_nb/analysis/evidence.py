@@ -22,6 +22,7 @@ from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_
 from tavaal_nb.checkout import repository_root
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
+from tavaal_nb.strategies.vaal import discriminator_scores
 
 __all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
            "load_evidence", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor"]
@@ -119,7 +120,7 @@ class Evidence:
         for result in self.pool_results([pool]):
             for run in result.runs:
                 for record in run["cycles"]:
-                    scores = [v for v in record["strategy_data"].get("discriminator_scores") or [] if v is not None]
+                    scores = [v for v in discriminator_scores(record) or [] if v is not None]
                     if len(scores) > 1:
                         mean = sum(scores) / len(scores)
                         sd = (sum((v - mean) ** 2 for v in scores) / (len(scores) - 1)) ** 0.5

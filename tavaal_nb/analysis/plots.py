@@ -9,9 +9,11 @@ Every method's colour comes from :func:`method_color`.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import torch
@@ -20,11 +22,13 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from tavaal_nb.analysis.computations import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
-from tavaal_nb.markup import text
+from tavaal_nb.markup import plotly_safe, text
 from tavaal_nb.metrics import class_entropy
 from tavaal_nb.analysis.stats import PairedComparison, entropy_by_size, learning_curve_stats, mean_std
 from tavaal_nb.results import Results
+from tavaal_nb.schema import NUMBER_OR_NULL
 from tavaal_nb.strategies import BUILTIN_METHODS
+from tavaal_nb.strategies.vaal import SELECTION_THRESHOLD, discriminator_scores
 from tavaal_nb.upper_bound import UpperBound
 
 __all__ = ["SMOKE_TEST_NOTE", "mark_smoke_test", "trials_in", "entropy_readings_figure", "PALETTE", "method_color", "learning_curves_figure", "class_entropy_figure",
@@ -43,6 +47,14 @@ method one of the rest."""
 SMOKE_TEST_NOTE = ("SMOKE TEST (ci preset): a few images, an epoch or two, to exercise the code; "
                    "these numbers mean nothing")
 """What a figure drawn from a ``ci``-preset run says on its face (the course's site and tests run at ``ci``)."""
+
+
+def _escaped(build: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """A figure function whose figures show names escaped for plotly (:func:`tavaal_nb.markup.plotly_safe`)."""
+    @functools.wraps(build)
+    def escaped(*args: Any, **kwargs: Any) -> go.Figure:
+        return plotly_safe(build(*args, **kwargs))
+    return escaped
 
 
 def mark_smoke_test(fig: go.Figure, results: Results | Sequence[Results]) -> go.Figure:
@@ -84,6 +96,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+@_escaped
 def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | None = None,
                            title: str = "Test accuracy against labeled-set size",
                            upper_bound: UpperBound | None = None, plain: bool = True) -> go.Figure:
@@ -136,6 +149,7 @@ def learning_curves_figure(results: Sequence[Results], methods: Sequence[str] | 
     return mark_smoke_test(fig, results)
 
 
+@_escaped
 def class_entropy_figure(results: Results, reference: float | None = None,
                          title: str = "Class-count entropy of the selected samples") -> go.Figure:
     """Paper Fig. 6: per cycle and method, the entropy of the selected samples' class counts
@@ -157,6 +171,7 @@ def class_entropy_figure(results: Results, reference: float | None = None,
     return mark_smoke_test(fig, results)
 
 
+@_escaped
 def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequence[str] | None = None,
                                    trial: int = 0, bins: int = 40,
                                    title: str | None = None, binned: bool = False,
@@ -175,22 +190,23 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
     for run in results.runs:
         if run["trial"] != trial or (methods is not None and run["method"] not in methods):
             continue
-        if cycle >= len(run["cycles"]) or run["cycles"][cycle]["strategy_data"].get("discriminator_scores") is None:
+        scores = discriminator_scores(run["cycles"][cycle]) if cycle < len(run["cycles"]) else None
+        if scores is None:  # the VAAL family's: D(mu, r) per candidate, and its threshold
             continue
-        record = run["cycles"][cycle]["strategy_data"]  # the VAAL family's: D(mu, r) per candidate, its threshold
+        threshold = run["cycles"][cycle]["strategy_data"].get(SELECTION_THRESHOLD)
         color = method_color(run["method"])
         if binned:
-            counts = histogram_counts(record["discriminator_scores"], bins, low, high)
+            counts = histogram_counts(scores, bins, low, high)
             fig.add_trace(go.Bar(x=[low + (k + 0.5) * width for k in range(bins)], y=counts, width=width,
                                  name=run["method"], marker_color=color, opacity=0.6,
                                  hovertemplate="D in [%{customdata}): %{y} candidates<extra>" + text(run["method"]) + "</extra>",
                                  customdata=[f"{low + k * width:.4f}, {low + (k + 1) * width:.4f}" for k in range(bins)]))
         else:
-            fig.add_trace(go.Histogram(x=record["discriminator_scores"], name=run["method"], marker_color=color,
+            fig.add_trace(go.Histogram(x=scores, name=run["method"], marker_color=color,
                                        opacity=0.6, xbins={"start": low, "end": high, "size": width}))
-        if record.get("selection_threshold") is not None:
+        if NUMBER_OR_NULL.check(threshold) and threshold is not None:
             # labels of several methods' lines alternate sides and heights so they do not overprint
-            fig.add_vline(x=record["selection_threshold"], line_dash="dot", line_color=color,
+            fig.add_vline(x=threshold, line_dash="dot", line_color=color,
                           annotation_text=f"{run['method']} threshold",
                           annotation_position="top right" if drawn % 2 == 0 else "bottom left",
                           annotation_font_color=color)
@@ -201,6 +217,7 @@ def discriminator_histogram_figure(results: Results, cycle: int, methods: Sequen
     return mark_smoke_test(fig, results)
 
 
+@_escaped
 def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: float = 1.0,
                         gap_range: float = 4.0, points: int = 161, curves: dict | None = None) -> go.Figure:
     """Eqs. 1 and 4 and their gradients as functions of the gap ``pred_i - pred_j`` (both losses
@@ -233,6 +250,7 @@ def ranking_loss_figure(pred_i: float, pred_j: float, i_greater: bool, margin: f
     return fig
 
 
+@_escaped
 def imbalance_figure(counts: Sequence[int], class_names: Sequence[str] | None = None,
                      title: str | None = None) -> go.Figure:
     """Images per class as bars, titled with the total and the class-count entropy (Table 1)."""
@@ -249,6 +267,7 @@ def imbalance_figure(counts: Sequence[int], class_names: Sequence[str] | None = 
     return fig
 
 
+@_escaped
 def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None, r_candidates=None,
                   color_by: str = "pool", explained: Sequence[float] | None = None,
                   title: str = "VAE latent means, first two principal components") -> go.Figure:
@@ -286,6 +305,7 @@ def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None,
     return fig
 
 
+@_escaped
 def latent_classes_figure(codes, labels, class_names: Sequence[str] | None = None,
                           title: str = "VAE latent means by class") -> go.Figure:
     """Scatter of two-dimensional latent codes ``(N, 2)``, one trace per class of ``labels`` (the classes are
@@ -307,6 +327,7 @@ def latent_classes_figure(codes, labels, class_names: Sequence[str] | None = Non
     return fig
 
 
+@_escaped
 def image_grid_figure(images, captions: Sequence[str], columns: int = 10, title: str = "", gap: int = 2) -> go.Figure:
     """Thumbnails (see :func:`image_grid`) with one caption under each, as one image trace."""
     images = torch.as_tensor(images)
@@ -325,6 +346,7 @@ def image_grid_figure(images, captions: Sequence[str], columns: int = 10, title:
     return fig
 
 
+@_escaped
 def dashboard_figure(series: dict | None = None) -> go.Figure:
     """The live dashboard's plots: per (method, trial), the training loss of every epoch (left,
     x = epochs since the run started) and the test accuracy after each cycle (right).
@@ -349,6 +371,7 @@ def dashboard_figure(series: dict | None = None) -> go.Figure:
     return fig
 
 
+@_escaped
 def loss_prediction_figure(pairs: Mapping[str, tuple[Tensor, Tensor]], max_points: int = 2000) -> go.Figure:
     """One scatter per objective: predicted against true per-sample loss (log scale on the true
     loss), titled with Spearman's rank correlation; ``pairs`` maps a name to ``(predicted, true)``."""
@@ -366,6 +389,7 @@ def loss_prediction_figure(pairs: Mapping[str, tuple[Tensor, Tensor]], max_point
     return fig
 
 
+@_escaped
 def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, iterations: int | None = None) -> go.Figure:
     """The losses :func:`~tavaal_nb.strategies.vaal.train_adversarial` returns, against iterations:
     the terms of eq. 6 (reconstruction, KL), eq. 7 (adversarial) and eq. 8 (discriminator), each the
@@ -384,6 +408,7 @@ def vae_history_figure(history: Mapping[str, Sequence[float]], log_every: int, i
     return fig
 
 
+@_escaped
 def paired_difference_figure(rows: Sequence[PairedComparison], per_trial: dict[int, list[float]], method_a: str,
                              method_b: str, confidence: float = 0.95, interval: str | None = None) -> go.Figure:
     """Mean of ``a - b`` per labeled-set size with its confidence interval, each trial's difference as a dot.
@@ -416,6 +441,7 @@ def paired_difference_figure(rows: Sequence[PairedComparison], per_trial: dict[i
     return fig
 
 
+@_escaped
 def entropy_readings_figure(results: Results, reading: str = "labeled", title: str | None = None) -> go.Figure:
     """Mean (line) and std over trials (error bars) of :func:`entropy_by_size` for every method, with the
     train pool's own entropy as a dashed line."""

@@ -10,7 +10,10 @@ from pathlib import Path
 from tavaal_nb.analysis.grouping import group_results, merge_results
 from tavaal_nb.analysis.multiplicity import comparison_family, family_header
 from tavaal_nb.analysis.stats import format_mean_spread, learning_curve_stats, trial_count
-from tavaal_nb.results import Results, atomic_write_text, load_results
+from tavaal_nb.files import atomic_write_text
+from tavaal_nb.markup import terminal
+from tavaal_nb.results import Results, load_results
+from tavaal_nb.strategies.vaal import discriminator_scores
 from tavaal_nb.upper_bound import find_upper_bound
 
 __all__ = ["accuracy_table", "comparison_table", "write_report"]
@@ -23,11 +26,11 @@ def accuracy_table(results: Sequence[Results]) -> str:
 
     Values are pooled over every run of a method (trials, and results files such as a
     sweep's); results of different datasets or settings (:func:`~tavaal_nb.analysis.grouping.group_results`)
-    get one table each.
+    get one table each. Names are printed with their control characters escaped (:func:`~tavaal_nb.markup.terminal`).
     """
     groups = group_results(results)
     if len(groups) > 1:
-        return "\n\n".join(f"dataset {name} ({sum(len(r.runs) for r in group)} runs)\n{_table(group)}"
+        return "\n\n".join(f"dataset {terminal(name)} ({sum(len(r.runs) for r in group)} runs)\n{_table(group)}"
                            for name, group in groups.items())
     return _table(results)
 
@@ -41,7 +44,7 @@ def _table(results: Sequence[Results]) -> str:
                  if size in entry["labeled_size"] else "-" for size in sizes]
         counts = sorted({len([v for v in values if v is not None]) for values in entry["values"]})
         trials = trial_count(counts[-1]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]} trials"
-        lines.append(method.ljust(10) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
+        lines.append(terminal(method).ljust(10) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
     return "\n".join(lines)
 
 
@@ -103,19 +106,19 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     if html_path.exists() and not overwrite:
         raise FileExistsError(f"{html_path} exists; pass overwrite=True (or --overwrite) to replace it")
     groups = group_results(results)
-    parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {html.escape(name)}" if len(groups) > 1
+    parts = [learning_curves_figure(group, title=f"Test accuracy against labeled-set size: {name}" if len(groups) > 1
                                     else "Test accuracy against labeled-set size", upper_bound=find_upper_bound(group))
              .to_html(full_html=False, include_plotlyjs=not k) for k, (name, group) in enumerate(groups.items())]
     for label, result in ((label, merge_results(group)) for label, group in groups.items()):
-        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {html.escape(label)}")
+        parts.append(class_entropy_figure(result, title=f"Class-count entropy of the selected samples: {label}")
                      .to_html(full_html=False, include_plotlyjs=False))
         cycles_with_d = [
             record["cycle"] for run in result.runs for record in run["cycles"]
-            if record["strategy_data"].get("discriminator_scores")
+            if discriminator_scores(record)
         ]
         if cycles_with_d:
             last = max(cycles_with_d)
-            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {html.escape(label)}")
+            parts.append(discriminator_histogram_figure(result, last, title=f"D(mu, r) on the candidates, cycle {last}: {label}")
                          .to_html(full_html=False, include_plotlyjs=False))
     names = ", ".join(html.escape(str(r.path)) for r in results)
     body = "\n".join(parts)

@@ -13,7 +13,7 @@ import torch
 from tavaal_nb.bench.phases import (PHASE_NAMES, PHASE_UNITS, PHASES, BenchRow, bench_data, default_steps,
                                     estimate_trial_seconds, time_phases)
 from tavaal_nb.config import Config
-from tavaal_nb.results import atomic_write_text
+from tavaal_nb.files import atomic_write_text
 
 __all__ = ["ConcurrencyRow", "CONCURRENCY_TIMEOUT_S", "run_concurrency", "CONCURRENCY_COLUMNS", "format_concurrency_row",
            "format_concurrency", "write_concurrency_json"]

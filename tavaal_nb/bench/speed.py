@@ -13,7 +13,7 @@ from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_
                                     estimate_trial_seconds, phase_flops, run_phases)
 from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of
 from tavaal_nb.config import Config
-from tavaal_nb.results import atomic_write_text
+from tavaal_nb.files import atomic_write_text
 from tavaal_nb.training import Runtime
 
 __all__ = ["run_bench", "format_table", "write_json"]

@@ -31,13 +31,16 @@ configuration. This is a teacher's tool: it needs the ``teach`` extra (nbgrader,
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nbconvert.exporters import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
@@ -48,6 +51,7 @@ from tavaal_nb.classroom.course import (
     BRANCH, LESSONS, NOTEBOOK_DIR, NOTEBOOK_PATTERN, REPOSITORY, readme_table, repository_slug,
 )
 from tavaal_nb.checkout import repository_root
+from tavaal_nb.files import atomic_write_text
 
 __all__ = [
     "STUDENT_BRANCH", "ANSWERS_DIR", "INSTRUCTOR_ONLY", "REPLACED", "PointToStudentEdition", "KeepStudentMetadataOnly",
@@ -273,20 +277,34 @@ def build(notebooks_dir: str | Path, out: str | Path, repository: str = REPOSITO
     for path in _course_notebooks(notebooks_dir):
         body, _ = exporter.from_filename(str(path), resources={"metadata": {"name": path.stem}})
         target = out / NOTEBOOK_DIR / path.name
-        target.write_text(body, encoding="utf-8")
+        atomic_write_text(target, body)  # a link planted in --out is replaced, never written through
         key = out / ANSWERS_DIR / f"{path.stem}.md"
-        key.write_text(answer_key(nbformat.read(path, as_version=4), path.stem), encoding="utf-8")
+        atomic_write_text(key, answer_key(nbformat.read(path, as_version=4), path.stem))
         written += [target, key]
     readme = out / "README.md"
-    readme.write_text(student_readme(repository, student_branch), encoding="utf-8")
+    atomic_write_text(readme, student_readme(repository, student_branch))
     return written + [readme]
 
 
-def _git(root: Path, *args: str, env: dict | None = None, input: str | None = None) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env, input=input)
+def _git(root: Path, *args: str, env: dict | None = None, raw: bool = False) -> Any:
+    """``git -C root args...``'s output (stripped text, or bytes when ``raw``); a failure is one RuntimeError line
+    naming the command and git's first line of complaint."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, env=env)
+    except OSError as error:
+        raise RuntimeError(f"git cannot be run ({error.strerror or error})") from None
     if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
+        said = os.fsdecode(done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(f"git {' '.join(args)} failed in {root}: {said[-1] if said else 'no message'}")
+    return done.stdout if raw else os.fsdecode(done.stdout).strip()
+
+
+def _check_branch(root: Path, name: str) -> None:
+    """Refuse a student branch name that git refuses for a branch (``HEAD``, ``-x``, ``a..b``, ...)."""
+    done = subprocess.run(["git", "-C", str(root), "check-ref-format", "--branch", name], capture_output=True)
+    if name == "HEAD" or name.startswith("-") or done.returncode != 0:
+        raise ValueError(f"{name!r} is not a branch name git accepts; give another --branch (default: "
+                         f"{STUDENT_BRANCH})")
 
 
 def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = STUDENT_BRANCH,
@@ -305,8 +323,8 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
         raise ValueError(f"{source!r} is not a commit of a git repository at {root}; give a commit, branch or tag "
                          "of the instructor's edition (default: HEAD)")
     commit = found.stdout.strip()
+    _check_branch(root, student_branch)
     ref = f"refs/heads/{student_branch}"
-    _git(root, "check-ref-format", ref)
     checked_out = [line.split(" ", 1)[1] for line in _git(root, "worktree", "list", "--porcelain").splitlines()
                    if line.startswith("branch ")]
     if ref in checked_out:
@@ -314,9 +332,12 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
                            "there first (publish must not rewrite a checked-out branch)")
     with tempfile.TemporaryDirectory(prefix="student-edition-") as tmp:
         tmp = Path(tmp)
-        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit, NOTEBOOK_DIR],
-                                 capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        if not _git(root, "ls-tree", "--name-only", commit, NOTEBOOK_DIR):
+            raise ValueError(f"commit {commit[:12]} of {root} has no {NOTEBOOK_DIR}/ folder: give the root of the "
+                             "course's repository (--root) and a commit of it that holds the notebooks (--source)")
+        archive = _git(root, "archive", "--format=tar", commit, NOTEBOOK_DIR, raw=True)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
         edition = tmp / "edition"
         build(tmp / NOTEBOOK_DIR, edition, repository, student_branch)
         env = dict(os.environ, GIT_INDEX_FILE=str(tmp / "index"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -12,6 +13,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import SelectionError
+from tavaal_nb.schema import Field
 from tavaal_nb.training import Runtime, TaskModel, infer
 
 __all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "check_selection", "expected_count", "lowest", "highest", "PREFERENCES"]
@@ -167,6 +169,9 @@ class Strategy:
     name: ClassVar[str] = ""
     help: ClassVar[str] = ""
     ranker_objective: ClassVar[str | None] = None
+    data_fields: ClassVar[Mapping[str, Field]] = {}
+    """The rules of this strategy's ``strategy_data`` keys (:class:`~tavaal_nb.schema.Field` by key): checked when
+    a cycle record is built and when a results file is read; keys without a rule are only checked for being JSON."""
 
     @property
     def trains_ranker(self) -> bool:

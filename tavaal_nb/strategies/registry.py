@@ -192,7 +192,7 @@ def _import_plugin_module(module: str):
         sys.modules[module_name] = loaded
         try:
             spec.loader.exec_module(loaded)  # type: ignore[union-attr]
-        except Exception as error:  # SyntaxError, an error at import time, a missing module it imports
+        except (Exception, SystemExit, KeyboardInterrupt) as error:  # SyntaxError, sys.exit(), a missing module, ...
             sys.modules.pop(module_name, None)  # not left half-imported: a fixed file loads next time
             raise _import_failure(module, error) from None
         return loaded
@@ -215,7 +215,7 @@ def _import_plugin_module(module: str):
                     if local.is_file() else "; give a module on the Python path, or a file as --plugin path/to/file.py")
             raise ValueError(f"cannot import plugin module {module!r}: no module named {error.name!r}{hint}") from None
         raise _import_failure(module, error) from None
-    except Exception as error:
+    except (Exception, SystemExit, KeyboardInterrupt) as error:  # sys.exit() on import is a failed plug-in too
         raise _import_failure(module, error) from None
 
 

@@ -4,6 +4,7 @@ the candidates with the lowest ``D(mu, r)`` are labeled (eq. 9)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -17,11 +18,32 @@ from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_diverg
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.models.adversarial import build_discriminator, build_vae
 from tavaal_nb.progress import progress_bar
+from tavaal_nb.schema import NUMBER_OR_NULL, NUMBERS_OR_NULL
 from tavaal_nb.strategies.base import QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.training import Runtime, maybe_compile
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means",
-           "discriminator_record"]
+           "discriminator_record", "DISCRIMINATOR_SCORES", "SELECTION_THRESHOLD", "VAE_LOSS", "DISCRIMINATOR_LOSS",
+           "STRATEGY_DATA_FIELDS", "discriminator_scores"]
+
+DISCRIMINATOR_SCORES = "discriminator_scores"
+"""``strategy_data`` key: the discriminator's ``D(mu, r)`` per candidate, in the candidates' order (eq. 9)."""
+SELECTION_THRESHOLD = "selection_threshold"
+"""``strategy_data`` key: the highest score chosen (``score <= threshold`` marks the chosen candidates)."""
+VAE_LOSS = "vae_loss"
+"""``strategy_data`` key: the VAE's loss per block of iterations (:func:`train_adversarial`)."""
+DISCRIMINATOR_LOSS = "discriminator_loss"
+"""``strategy_data`` key: the discriminator's loss per block of iterations."""
+STRATEGY_DATA_FIELDS = {DISCRIMINATOR_SCORES: NUMBERS_OR_NULL, SELECTION_THRESHOLD: NUMBER_OR_NULL,
+                        VAE_LOSS: NUMBERS_OR_NULL, DISCRIMINATOR_LOSS: NUMBERS_OR_NULL}
+"""The VAAL family's ``strategy_data`` rules (:attr:`VAAL.data_fields`)."""
+
+
+def discriminator_scores(record: Mapping[str, Any]) -> list[float | None] | None:
+    """A stored cycle record's ``D(mu, r)`` per candidate, or None when it holds none: only the VAAL family
+    keeps them (checked by :data:`STRATEGY_DATA_FIELDS`); another strategy's key of that name is not read."""
+    scores = (record.get("strategy_data") or {}).get(DISCRIMINATOR_SCORES)
+    return scores if scores and NUMBERS_OR_NULL.check(scores) else None
 
 CHECK_EVERY = 500
 """Iterations between the host syncs that check the losses are finite."""
@@ -211,6 +233,7 @@ class VAAL(Strategy):
 
     name = "vaal"
     help = "VAAL (Sinha et al.): VAE + discriminator on the latent means, no rank variable"
+    data_fields = STRATEGY_DATA_FIELDS
 
     def build(self, context: QueryContext) -> tuple[ConditionalVAE, Discriminator]:
         config, data = context.config, context.data
@@ -264,9 +287,9 @@ def discriminator_record(selection: Selection, history: dict[str, list[float]]) 
     discriminator's loss per block of iterations (:func:`train_adversarial`)."""
     scores = selection.scores
     chosen = scores[torch.isin(selection.candidates, selection.indices)]
-    return {"discriminator_scores": scores,
-            "selection_threshold": float(chosen.max()) if chosen.numel() else None,
-            "vae_loss": history["vae"], "discriminator_loss": history["discriminator"]}
+    return {DISCRIMINATOR_SCORES: scores,
+            SELECTION_THRESHOLD: float(chosen.max()) if chosen.numel() else None,
+            VAE_LOSS: history["vae"], DISCRIMINATOR_LOSS: history["discriminator"]}
 
 
 class TAVAAL(VAAL):

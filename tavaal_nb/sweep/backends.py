@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from tavaal_nb.results import open_append
+from tavaal_nb.files import open_append
 from tavaal_nb.sweep.task import LOG_NAME, SweepTaskError, run_task
 
 __all__ = ["Backend", "InlineBackend", "ProcessBackend", "ExecutorBackend", "DaskBackend", "MissingExtraError",

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.errors import ResultsMismatchError
+from tavaal_nb.names import no_links
 from tavaal_nb.outdir import LOCK_NAME, FolderClaim, claim_folder
 from tavaal_nb.sweep.backends import Backend, check_executor, make_backend
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.manifest import SWEEP_NAME, Sweep
-from tavaal_nb.sweep.packing import AUTO, auto_parallel_trials, trial_memory_bytes
+from tavaal_nb.sweep.packing import AUTO, MAX_PROCESSES, auto_parallel_trials, trial_memory_bytes
 from tavaal_nb.sweep.task import SweepTaskError, log_tail, now
 
 __all__ = ["Ledger", "execute", "run_sweep", "describe"]
@@ -101,13 +102,23 @@ class _SweepLedger(Ledger):
         task = self.tasks[task_id]
         number = self.sweep.start_attempt(task_id)
         self.sweep.save()
+        entry = self.sweep.task(task_id)
+        try:  # checked before anything is written there: a link planted since the sweep was planned is refused
+            for key in ("path", "log"):
+                no_links(self.sweep.directory, entry[key], f"task {task_id!r} {key}")
+        except ValueError as error:
+            raise SweepTaskError(str(error), retriable=False, kind="LinkRefusedError") from None
         return {"id": task_id, "dir": str(self.sweep.directory / task.directory),
                 "config": self.spec.config_for(task).to_dict(), "attempt": number}
 
     def failed(self, task_id: str, error: BaseException, retry: bool, tries: int) -> None:
         message = describe(error)
         entry = self.sweep.task(task_id)
-        failure = {"attempts_this_session": tries, "log_tail": log_tail(self.sweep.task_file(entry, "log"))}
+        try:
+            tail = log_tail(no_links(self.sweep.directory, entry["log"], "log"))
+        except ValueError:
+            tail = None  # never read through a link either
+        failure = {"attempts_this_session": tries, "log_tail": tail}
         self.sweep.attempt_failed(task_id, message, not retry, failure)
         if retry:
             self.say(f"sweep: {task_id} attempt {len(entry['attempts'])} failed ({message.splitlines()[0]}); "
@@ -181,8 +192,9 @@ def run_sweep(
         raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
     if workers == AUTO:
         workers = None
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-        raise ValueError(f"workers must be auto or a positive integer, got {workers!r}")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or not 1 <= workers <= MAX_PROCESSES):
+        raise ValueError(f"workers must be auto or a positive integer of at most {MAX_PROCESSES}, got {workers!r}")
     check_executor(executor, scheduler, gpus)
     directory = Path(out).resolve()
     with claim_folder(directory, "sweep") as claim:  # one sweep per folder; each task claims its own run folder

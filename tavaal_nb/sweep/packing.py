@@ -15,10 +15,12 @@ import torch
 
 from tavaal_nb.config import Config
 
-__all__ = ["AUTO", "TRIAL_MEMORY_MEASURED", "trial_memory_bytes", "auto_parallel_trials", "parse_parallel_trials",
+__all__ = ["AUTO", "TRIAL_MEMORY_MEASURED", "trial_memory_bytes", "auto_parallel_trials", "parse_parallel_trials", "MAX_PROCESSES",
            "cpu_cores"]
 
 AUTO = "auto"
+MAX_PROCESSES = 1024
+"""The most worker processes a sweep or a parallel run takes (a larger count is refused in one line)."""
 CONTEXT_BYTES = 600 * 2**20
 """A CUDA context, cuDNN/cuBLAS workspaces and the allocator's slack: what any trial's process takes."""
 TRIAL_MEMORY_MEASURED = 2645 * 2**20
@@ -81,6 +83,6 @@ def parse_parallel_trials(text: str) -> int | str:
         number = int(value)
     except ValueError:
         number = 0
-    if number < 1:
-        raise ValueError(f"expected auto or a positive integer, got {text!r}")
+    if not 1 <= number <= MAX_PROCESSES:
+        raise ValueError(f"expected auto or a positive integer, got {text!r} (at most {MAX_PROCESSES} processes)")
     return number

@@ -20,7 +20,8 @@ from typing import Any
 
 from tavaal_nb.config import Config
 from tavaal_nb.loop import Callback, run_experiment
-from tavaal_nb.results import RESULTS_NAME, Results, open_append
+from tavaal_nb.files import open_append
+from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import load_plugins
 
 __all__ = ["run_task", "SweepTaskError", "TaskLog", "append_log", "log_tail", "now", "LOG_NAME", "LOG_TAIL_CHARS"]
@@ -52,7 +53,7 @@ def now() -> str:
 
 
 def append_log(path: Path, text: str) -> None:
-    """Append a line to a task's log (never through a symbolic link: see :func:`~tavaal_nb.results.open_append`)."""
+    """Append a line to a task's log (never through a symbolic link: see :func:`~tavaal_nb.files.open_append`)."""
     with open_append(path) as handle:
         handle.write(text if text.endswith("\n") else text + "\n")
 

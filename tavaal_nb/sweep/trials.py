@@ -29,7 +29,8 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
 from tavaal_nb.sweep.backends import ProcessBackend
 from tavaal_nb.sweep.driver import Ledger, describe, execute
-from tavaal_nb.sweep.packing import AUTO, auto_parallel_trials
+from tavaal_nb.sweep.packing import AUTO, MAX_PROCESSES, auto_parallel_trials
+from tavaal_nb.sweep.task import LOG_NAME
 
 __all__ = ["run_parallel_trials", "TRIALS_DIR", "MERGE_EVERY_S"]
 
@@ -136,16 +137,18 @@ class _TrialsLedger(Ledger):
             self.merge()
 
 
-def _user_error(trial: int, error: BaseException) -> Exception:
-    """A failed trial's error as this process raises it (a NaN stays a FloatingPointError, exit code 3)."""
-    message = describe(error)
+def _user_error(trial: int, error: BaseException, log: Path) -> Exception:
+    """A failed trial's error as this process raises it, in one line (the worker's traceback stays in its ``log``);
+    a NaN stays a FloatingPointError (exit code 3)."""
     kind = getattr(error, "kind", "")
+    text = describe(error).split("\nTraceback (most recent call last):")[0].strip().removeprefix(kind + ": ")
+    first = (text.splitlines() or [type(error).__name__])[0]
     if kind == "NonFiniteLossError":
-        return FloatingPointError(f"trial {trial}: {message.splitlines()[0].removeprefix(kind + ': ')}")
+        return FloatingPointError(f"trial {trial}: {first}")
     if kind == "ResultsMismatchError":
-        return ResultsMismatchError(message.removeprefix(kind + ": "))
-    return RuntimeError(f"trial {trial} failed in its worker process; its saved cycles are kept, "
-                        f"continue with --resume:\n{message}")
+        return ResultsMismatchError(text)  # the differences, one per line, as a sequential run lists them
+    return RuntimeError(f"trial {trial} failed in its worker process: {kind or type(error).__name__}: {first} "
+                        f"(its traceback is in {log}); its saved cycles are kept: fix the cause, then --resume")
 
 
 def run_parallel_trials(
@@ -169,8 +172,9 @@ def run_parallel_trials(
     """
     if workers == AUTO:
         workers = auto_parallel_trials(config, config.trials)
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"the number of parallel trials must be auto or a positive integer, got {workers!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_PROCESSES:
+        raise ValueError(f"the number of parallel trials must be auto or a positive integer of at most "
+                         f"{MAX_PROCESSES}, got {workers!r}")
     if resume and overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     check_names(config)
@@ -221,7 +225,7 @@ def _run(config: Config, root: Path, workers: int, resume: bool, overwrite: bool
         execute(pending, backend, ledger)
     except _TrialFailed as failure:
         interrupted = True
-        error = _user_error(failure.trial, failure.error)
+        error = _user_error(failure.trial, failure.error, ledger.directory(failure.trial) / LOG_NAME)
         merged.data["status"] = f"stopped: {error}"
         raise error from None
     except BaseException:

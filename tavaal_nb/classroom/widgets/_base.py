@@ -24,7 +24,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs_version
 
-from tavaal_nb.markup import script_json, text
+from tavaal_nb.markup import plotly_safe, script_json, text
 from tavaal_nb.analysis.grouping import group_results, merge_results
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.analysis.plots import mark_smoke_test
@@ -165,7 +165,7 @@ class View:
         """Rebuild the figure from the controls' current values."""
         if self._holding:
             return
-        self._show(self._decorate(self._build()))
+        self._show(plotly_safe(self._decorate(self._build())))
 
     def _decorate(self, fig: go.Figure) -> go.Figure:
         """What every figure of this view gets on its face, whatever it shows (nothing by default)."""

@@ -10,6 +10,7 @@ import torch
 
 from tavaal_nb.markup import text
 from tavaal_nb.strategies.base import Selection
+from tavaal_nb.strategies.vaal import DISCRIMINATOR_SCORES
 from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["ClassDiscriminatorHistogram"]
@@ -41,7 +42,7 @@ class ClassDiscriminatorHistogram(View):
         if not self.selections:
             raise ValueError("give at least one Selection")
         for name, selection in self.selections.items():
-            if selection.strategy_data.get("discriminator_scores") is None:
+            if selection.strategy_data.get(DISCRIMINATOR_SCORES) is None:
                 raise ValueError(f"{name}: this Selection has no discriminator scores (only vaal and tavaal have them)")
         self.labels = torch.as_tensor(labels).reshape(-1).cpu().long()
         count = int(self.labels.max()) + 1
@@ -74,7 +75,7 @@ class ClassDiscriminatorHistogram(View):
     @property
     def scores(self) -> torch.Tensor:
         """D on the candidates of the query shown."""
-        return self.selections[self.method.value].strategy_data["discriminator_scores"].detach().float().cpu()
+        return self.selections[self.method.value].strategy_data[DISCRIMINATOR_SCORES].detach().float().cpu()
 
     @property
     def candidate_classes(self) -> torch.Tensor:

@@ -8,6 +8,8 @@ import plotly.graph_objects as go
 from tavaal_nb.markup import text
 from tavaal_nb.analysis.plots import discriminator_histogram_figure
 from tavaal_nb.results import Results
+from tavaal_nb.schema import is_number
+from tavaal_nb.strategies.vaal import SELECTION_THRESHOLD, discriminator_scores
 from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["DiscriminatorHistogram"]
@@ -20,7 +22,7 @@ def _scored(results: Results) -> tuple[list[str], list[int], list[int]]:
     methods, cycles, trials = [], set(), set()
     for run in results.runs:
         for k, record in enumerate(run["cycles"]):
-            if record["strategy_data"].get("discriminator_scores"):
+            if discriminator_scores(record):
                 if run["method"] not in methods:
                     methods.append(run["method"])
                 cycles.add(k)
@@ -87,8 +89,7 @@ class DiscriminatorHistogram(ResultsView):
         for run in self.results.runs:
             if run["trial"] != self.trial.value or (self.method.value != ALL and run["method"] != self.method.value):
                 continue
-            if self.cycle.value < len(run["cycles"]) and run["cycles"][self.cycle.value]["strategy_data"].get(
-                    "discriminator_scores"):
+            if self.cycle.value < len(run["cycles"]) and discriminator_scores(run["cycles"][self.cycle.value]):
                 out[run["method"]] = run["cycles"][self.cycle.value]
         return out
 
@@ -98,10 +99,9 @@ class DiscriminatorHistogram(ResultsView):
         lines = []
         for name, record in records.items():
             chosen = len(record.get("selected_indices") or [])
-            threshold = record["strategy_data"].get("selection_threshold")
-            lines.append(f"<b>{text(name)}</b>: {len(record['strategy_data']['discriminator_scores'])} candidates, "
-                         f"{chosen} selected"
-                         + (f" (D up to {threshold:.3f})" if threshold is not None else ""))
+            threshold = record["strategy_data"].get(SELECTION_THRESHOLD)
+            lines.append(f"<b>{text(name)}</b>: {len(discriminator_scores(record))} candidates, {chosen} selected"
+                         + (f" (D up to {threshold:.3f})" if is_number(threshold) else ""))
         self._info.value = "<small>" + "; ".join(lines) + "</small>"
         size = next((r["labeled_size"] for r in records.values()), None)
         title = (f"D(mu, r) on the candidates, cycle {self.cycle.value}"
@@ -110,7 +110,7 @@ class DiscriminatorHistogram(ResultsView):
             title += f": {self.group_selector.value}"
         value_range = (0.0, 1.0)
         if self.zoom.value and records:
-            scores = [s for r in records.values() for s in r["strategy_data"]["discriminator_scores"]]
+            scores = [s for r in records.values() for s in discriminator_scores(r) if s is not None]
             low, high = min(scores), max(scores)
             pad = max(1e-6, 0.02 * (high - low))
             value_range = (max(0.0, low - pad), min(1.0, high + pad))
