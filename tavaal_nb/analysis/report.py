@@ -61,22 +61,22 @@ def comparison_table(results: Sequence[Results], reference: str = "random", conf
     for name, group in group_results(results).items():
         methods = list(dict.fromkeys(m for result in group for m in result.methods))
         if len(methods) < 2:
-            blocks.append(f"{name}: one method ({', '.join(methods)}): nothing to compare")
+            blocks.append(f"{terminal(name)}: one method ({', '.join(map(terminal, methods))}): nothing to compare")
             continue
         base = reference if reference in methods else methods[0]
         try:
             rows = comparison_family(group, [(m, base) for m in methods if m != base], confidence, noise_floor)
         except ValueError as error:
-            blocks.append(f"{name}: no paired comparison: {error}")
+            blocks.append(f"{terminal(name)}: no paired comparison: {terminal(str(error))}")
             continue
-        lines = [f"{name}: each method minus {base}, the AULC first (primary), then each labeled size",
+        lines = [f"{terminal(name)}: each method minus {terminal(base)}, the AULC first (primary), then each labeled size",
                  f"{family_header(rows)}",
                  f"{'comparison':<22}{'trials':>7}{'mean a-b':>10}{'interval':>20}{'Holm p':>8}  reading"]
         pair = None
         for row in rows:
             if (row.method_a, row.method_b) != pair:
                 pair = row.method_a, row.method_b
-                lines.append(f"{row.method_a} - {row.method_b}")
+                lines.append(f"{terminal(row.method_a)} - {terminal(row.method_b)}")
             interval = "" if row.trials < 2 else f"[{row.low:+.2f}, {row.high:+.2f}]"
             p = "" if row.trials < 2 else f"{row.p_holm:.3f}"
             lines.append(f"  {row.label:<20}{row.trials:>7}{row.mean_difference:>+10.2f}{interval:>20}{p:>8}  "
