@@ -184,7 +184,7 @@ def my_adversarial_step(vae, discriminator, vae_optimizer, discriminator_optimiz
 
 
 # %%
-from tavaal_nb.classroom.exercises import check_adversarial_step
+from tavaal_nb.classroom.exercises import check_adversarial_step, needs_answers
 
 check_adversarial_step(my_adversarial_step)
 
@@ -277,12 +277,14 @@ def both_loops(r_labeled, r_unlabeled, iterations=5):
     return ours, package, gap
 
 
+needs_answers(my_adversarial_step, where="section 1, one adversarial step")
 comparison = {"VAAL": both_loops(None, None), "TA-VAAL": both_loops(tiny_r[:24], tiny_r[24:])}
 for method, (ours, package, gap) in comparison.items():
     print(f"{method}: VAE losses, written out {[round(v, 5) for v in ours['vae']]}, package "
           f"{[round(v, 5) for v in package['vae']]}; largest weight difference {gap:.1e}")
 
 # %%
+needs_answers(my_adversarial_step, where="section 1, one adversarial step")
 for method, (ours, package, gap) in comparison.items():
     assert ours["vae"] == package["vae"] and ours["discriminator"] == package["discriminator"]  # identical losses
 assert comparison["VAAL"][2] == 0.0  # identical weights
