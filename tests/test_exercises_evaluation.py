@@ -259,3 +259,37 @@ def test_a_failure_never_shows_the_reference_code():
     with pytest.raises(ExerciseFailed) as failure:
         check_aulc(checked(lambda n, a: a.mean()))
     assert "trapezoid(" not in str(failure.value) and "sum(" not in str(failure.value)
+
+
+# ----------------------------------------------------------------------------- cells that use an answer
+def test_needs_answers_names_the_unwritten_answers_in_one_line():
+    from tavaal_nb.classroom.exercises import AnswerNeeded, needs_answers
+
+    def my_aulc(sizes, accuracies):
+        """The area under one learning curve."""
+        raise NotImplementedError()
+
+    def my_paired_interval(a, b, confidence=0.95):
+        raise NotImplementedError()
+
+    needs_answers(aulc_loop, paired_numpy, where="above")  # written: nothing happens
+    with pytest.raises(AnswerNeeded) as needed:
+        needs_answers(aulc_loop, my_aulc, functools.partial(my_paired_interval, confidence=0.9), where="section 2")
+    message = str(needed.value)
+    assert message.startswith("this cell uses your my_aulc, my_paired_interval (section 2), still `raise "
+                              "NotImplementedError()`: write them") and "\n" not in message
+    assert needed.value._render_traceback_() == [f"AnswerNeeded: {message}"]
+    assert isinstance(needed.value, NotImplementedYet)
+    with pytest.raises(ValueError, match="name at least one"):
+        needs_answers(where="above")
+
+
+def test_an_answer_that_raises_for_bad_input_is_not_taken_for_a_stub():
+    from tavaal_nb.classroom.exercises.prerequisites import is_unanswered
+
+    def checks_then_raises(sizes, accuracies):
+        if len(sizes) < 2:
+            raise NotImplementedError("one point")
+        return aulc_loop(sizes, accuracies)
+
+    assert not is_unanswered(checks_then_raises) and not is_unanswered(aulc_numpy)

@@ -26,11 +26,16 @@ class AnswerNeeded(NotImplementedYet):
         return [f"{type(self).__name__}: {self}"]
 
 
-def is_unanswered(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` is still an exercise's stub: a function whose whole body raises ``NotImplementedError``."""
+def _written(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The function the learner wrote, behind ``functools.partial`` and ``functools.wraps`` wrappers."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    code = getattr(inspect.unwrap(fn), "__code__", None)
+    return inspect.unwrap(fn)
+
+
+def is_unanswered(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is still an exercise's stub: a function whose whole body raises ``NotImplementedError``."""
+    code = getattr(_written(fn), "__code__", None)
     return code is not None and code.co_names == ("NotImplementedError",)
 
 
@@ -39,7 +44,7 @@ def needs_answers(*answers: Callable[..., Any], where: str) -> None:
     says where they are (``"section 8"``). Does nothing once they are written."""
     if not answers:
         raise ValueError("needs_answers: name at least one of the learner's functions this cell uses")
-    missing = [function_name(fn) for fn in answers if is_unanswered(fn)]
+    missing = [function_name(_written(fn)) for fn in answers if is_unanswered(fn)]
     if missing:
         them = "it" if len(missing) == 1 else "them"
         raise AnswerNeeded(f"this cell uses your {', '.join(missing)} ({where}), still `raise NotImplementedError()`: "
