@@ -471,7 +471,8 @@ for name, (sizes, accuracy) in mine.items():
 # *any* good model (noise, which no label removes), while a point in a region the model never saw is 50/50
 # because the model does not know (which a label fixes). **MC dropout** (Gal & Ghahramani 2016) keeps dropout
 # on at prediction time: $T$ forward passes give $T$ predictions $p_1, \dots, p_T$, as if from $T$ plausible
-# models. **BALD** (Gal, Islam & Ghahramani 2017) scores how much they *disagree*, the mutual information
+# models. **BALD** (Bayesian active learning by disagreement; Houlsby, Huszár, Ghahramani & Lengyel 2011, applied to
+# deep networks with MC dropout by Gal, Islam & Ghahramani 2017) scores how much they *disagree*, the mutual information
 # between the label and the model,
 #
 # $$I(x) = H\Big[\frac{1}{T}\sum_t p_t(\cdot \mid x)\Big] - \frac{1}{T}\sum_t H\big[p_t(\cdot \mid x)\big]:$$
@@ -649,8 +650,10 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# With two classes both are functions of $\max_c p_c$ alone, decreasing in it, so they order points the same way. With
-# three classes they can differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
+# With two classes both are functions of $p = \max_c p_c$ alone: the margin $p - (1 - p) = 2p - 1$ *increases* with
+# it, the entropy decreases with it. Entropy sampling takes the highest entropy and margin sampling the lowest
+# margin, so both take the points whose $p$ is nearest $1/2$ first: the same order. With three classes they can
+# differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
 #
 # </details>
 # <!-- END SOLUTION -->
@@ -805,8 +808,8 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # </details>
 # <!-- END SOLUTION -->
 #
-# **18.** *(predict)* Your loop trains a fresh model every cycle. Predict what the curve and entropy's picks would do if it
-# trained one model before the first cycle and reused it.
+# **18.** *(what if)* Your loop trains a fresh model every cycle. What would the curve and entropy's picks do if it
+# trained one model before the first cycle and reused it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -887,8 +890,11 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 up
-# to rounding: the picks are decided by rounding noise and tie-breaking, no better than random.
+# The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 (or a float32
+# rounding residue below $10^{-6}$). The picks are then not random at all: `topk` ranks the rounding residues, and
+# breaks exact ties in an order fixed by its implementation (for 600 zeros on the CPU it returns positions 399,
+# 403, 402, ...), so the same inputs give the same picks every time: a fixed, arbitrary subset that says nothing
+# about the model, unlike a random sample, which at least represents the pool.
 # `mc_dropout_probabilities` switches dropout on for the passes and off again.
 #
 # </details>

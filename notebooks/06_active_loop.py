@@ -647,8 +647,8 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** *(predict)* The shipped sweep is being completed to 5 trials. Predict: will the bands of its learning curves
-# get narrower as trials are added?
+# **3.** *(predict)* The shipped sweep has 5 trials. Predict: if it were extended to 10 or 20 trials, would the bands
+# of its learning curves get narrower?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -812,9 +812,10 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # %% [markdown]
 # ## Further research
 #
-# 1. **Paired evidence.** The shipped sweep holds the number of trials its banner says. Complete it to 5 trials
-#    (`bash results/cpu/run.sh`, resumable) and, in `PairedComparisonView`, look at every pair of methods and
-#    stage. Which gaps are consistent although the bands overlap, and which need more trials than 5?
+# 1. **Paired evidence.** The shipped sweep has 5 trials. Extend a copy of it to 10 (`bash results/cpu/run.sh OUT`
+#    on a copy of `results/cpu/sweep`, with the last trial number in its loop raised to 10; resumable) and, in
+#    `PairedComparisonView`, look at every pair of methods and stage. Which gaps are consistent although the bands
+#    overlap, and which need more trials than 10?
 # 2. **Selection entropy and accuracy.** Across methods, stages and trials, plot the accuracy gain of a cycle
 #    against the selection entropy of the query that preceded it (both readings). Does a higher entropy predict
 #    a larger gain on the 1.65 pool, as sec. 6.3 suggests?

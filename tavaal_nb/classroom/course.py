@@ -95,7 +95,7 @@ LESSONS: tuple[Lesson, ...] = (
            "reconstructions, what r does, KL and reconstruction terms",
            "0.4", "~4", "10 s", "1.15 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
-           "the adversarial game (eqs. 7-8, labeled = 1), VAAL alone then what TA-VAAL changes, selection by lowest D "
+           "the adversarial game (eqs. 7-8, labeled = 1), VAAL as TA-VAAL's code runs it, then what TA-VAAL changes, selection by lowest D "
            "(eq. 9), D's histogram for VAAL and TA-VAAL",
            "0.7", "~9", "5 s", "1.15 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
