@@ -293,3 +293,69 @@ def test_an_answer_that_raises_for_bad_input_is_not_taken_for_a_stub():
         return aulc_loop(sizes, accuracies)
 
     assert not is_unanswered(checks_then_raises) and not is_unanswered(aulc_numpy)
+
+
+# ----------------------------------------------------------------------------- labels to a target
+from tavaal_nb.analysis.stats import labels_to_reach  # noqa: E402
+from tavaal_nb.classroom.exercises import check_labels_to_reach  # noqa: E402
+
+
+def validated(fn):
+    """``fn`` with the input checks the exercise asks for, so that the value is what fails."""
+    def answer(sizes, accuracies, target):
+        if len(sizes) != len(accuracies):
+            raise ValueError("one accuracy per size")
+        if not 0 <= target <= 100:
+            raise ValueError("the target is a percentage")
+        return fn(list(sizes), list(accuracies), target)
+    return answer
+
+
+def reach_loop(sizes, accuracies, target):
+    for size, accuracy in zip(sizes, accuracies):
+        if accuracy >= target:
+            return size
+    return None
+
+
+def reach_numpy(sizes, accuracies, target):
+    hits = np.flatnonzero(np.asarray(accuracies) >= target)
+    return sizes[hits[0]] if hits.size else None
+
+
+@pytest.mark.parametrize("fn", [validated(reach_loop), validated(reach_numpy),
+                                validated(lambda n, a, t: next((s for s, x in zip(n, a) if x >= t), None))])
+def test_correct_labels_to_reach_pass(fn):
+    assert check_labels_to_reach(fn) == 8
+
+
+def interpolated(n, a, t):
+    for k, (size, accuracy) in enumerate(zip(n, a)):
+        if accuracy >= t:
+            return size if k == 0 else n[k - 1] + (t - a[k - 1]) * (size - n[k - 1]) / (accuracy - a[k - 1])
+    return None
+
+
+@pytest.mark.parametrize("fn, fragments", [
+    (validated(lambda n, a, t: next((s for s, x in zip(n, a) if x > t), None)), ["'an accuracy exactly", "strict"]),
+    (validated(lambda n, a, t: ([s for s, x in zip(n, a) if x >= t] or [None])[-1]), ["'five cycles", "the last size"]),
+    (validated(lambda n, a, t: next((k for k, x in enumerate(a) if x >= t), None)), ["'five cycles", "a position"]),
+    (validated(interpolated), ["'five cycles", "interpolated"]),
+    (validated(lambda n, a, t: reach_loop(n, a, t) or n[-1]), ["'never reached'", "return None"]),
+    (validated(lambda n, a, t: next((n[k] for k in range(len(n)) if min(a[k:]) >= t), None)),
+     ["'reached, then a dip below'", "stays at or above"]),
+    (validated(lambda n, a, t: reach_loop(n, a, t) if reach_loop(n, a, t) is not None else float("nan")),
+     ["'never reached'", "return None"]),
+    (lambda n, a, t: reach_loop(n, a, t), ["'lists of unequal length'", "should raise ValueError"]),
+    (lambda n, a, t: (_ for _ in ()).throw(ValueError("x")) if len(n) != len(a) else reach_loop(n, a, t),
+     ["'a target above 100 %'", "should raise ValueError"]),
+])
+def test_wrong_labels_to_reach_are_named(fn, fragments):
+    rejects(check_labels_to_reach, fn, *fragments)
+
+
+@pytest.mark.parametrize("fn", [labels_to_reach, functools.partial(labels_to_reach), stats.per_trial_labels_to_reach])
+def test_handing_in_the_package_labels_to_reach_is_refused(fn):
+    rejects(check_labels_to_reach, fn, "you handed in the package's tavaal_nb.analysis.stats.")
+    rejects(check_labels_to_reach, validated(lambda n, a, t: stats.labels_to_reach(n, a, t)),
+            "your answer calls the package's tavaal_nb.analysis.stats.labels_to_reach")

@@ -21,9 +21,10 @@ from tavaal_nb.classroom.exercises import NotImplementedYet
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10",
-                      "06_active_loop", "07_reproducing_the_paper")
+                      "06_active_loop", "07_reproducing_the_paper", "08_beyond_the_paper")
 # The notebooks whose later cells use an exercise's answer (each such cell starts with needs_answers).
-DEPENDENT_NOTEBOOKS = ("01_sandbox", "04_discriminator_selection", "06_active_loop", "07_reproducing_the_paper")
+DEPENDENT_NOTEBOOKS = ("01_sandbox", "04_discriminator_selection", "06_active_loop", "07_reproducing_the_paper",
+                       "08_beyond_the_paper")
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 MARKDOWN_ANSWER = re.compile(r"<!-- BEGIN SOLUTION -->\n(.*?)<!-- END SOLUTION -->", re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")

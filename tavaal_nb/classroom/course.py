@@ -110,7 +110,7 @@ LESSONS: tuple[Lesson, ...] = (
            "reading results, the paper's checkable numbers, Figs. 4-5 and the upper bound at a small scale",
            "2.5", "1 (hours for the runs it shows)", "5 s", "1.20 GB"),
     Lesson("08_beyond_the_paper", "Beyond the paper",
-           "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
+           "what the paper does not show: the labels a method saves (you write it, graded), the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
            "2.0", "~21", "4 s", "1.09 GB"),
     Lesson("09_appendix_operations", "Appendix: operations",

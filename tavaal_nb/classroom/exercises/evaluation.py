@@ -1,5 +1,6 @@
-"""Checkers for the learner's own evaluation of active-learning methods (notebooks 06 and 07): the paired
-difference of two methods across trials with its Student-t interval, and the area under a learning curve.
+"""Checkers for the learner's own evaluation of active-learning methods (notebooks 06-08): the paired
+difference of two methods across trials with its Student-t interval, the area under a learning curve, and the
+labels a curve needs to reach a target accuracy.
 
 Both compare the learner's function with :mod:`tavaal_nb.analysis.stats` (``paired_differences`` +
 ``mean_confidence_interval``; ``area_under_learning_curve``) on named cases chosen so that the usual wrong
@@ -24,10 +25,11 @@ from scipy import stats as scipy_stats
 from tavaal_nb.analysis import stats
 from tavaal_nb.classroom.exercises.harness import Case, ReferenceUsed, call_learner, expect_value_error, run_cases
 
-__all__ = ["check_paired_interval", "check_aulc", "handed_in_reference"]
+__all__ = ["check_paired_interval", "check_aulc", "check_labels_to_reach", "handed_in_reference"]
 
 PairedFunction = Callable[[Sequence[float], Sequence[float], float], tuple[float, float, float]]
 CurveFunction = Callable[[Sequence[float], Sequence[float]], float]
+TargetFunction = Callable[[Sequence[float], Sequence[float], float], float | None]
 
 
 def handed_in_reference(fn: Any, references: Sequence[tuple[Any, str]]) -> str | None:
@@ -272,6 +274,86 @@ def check_aulc(fn: CurveFunction) -> int:
                      "tavaal_nb.analysis.stats.area_under_learning_curve", forbidden=_CURVE_REFERENCES)
 
 
+# ------------------------------------------------------------------------------ the labels to reach a target
+def _target_variants(sizes: Sequence[float], accuracies: Sequence[float], target: float) -> list[tuple[str, Any]]:
+    """What the usual wrong answers give on this curve, each with the mistake it shows."""
+    points = list(zip(sizes, accuracies))
+    reached = [k for k, (_, a) in enumerate(points) if a >= target]
+    variants: list[tuple[str, Any]] = [
+        ("a strict comparison: an accuracy equal to the target reaches it (>=)",
+         next((n for n, a in points if a > target), None)),
+        ("a position in the list: return the labeled-set size itself", reached[0] if reached else None),
+        ("a position counted from 1: return the labeled-set size itself", reached[0] + 1 if reached else None),
+        ("the first size from which the curve stays at or above the target: the first size that reaches it counts",
+         next((sizes[k] for k in range(len(points)) if all(a >= target for _, a in points[k:])), None)),
+        ("the last size at or above the target: the answer is the first",
+         sizes[reached[-1]] if reached else None),
+        ("the last size for a curve that never reaches the target: return None", sizes[-1]),
+        ("the size before the first that reaches the target", sizes[reached[0] - 1] if reached and reached[0] else None),
+    ]
+    if reached and reached[0] > 0:
+        k = reached[0]
+        (n0, a0), (n1, a1) = points[k - 1], points[k]
+        variants.append(("a size interpolated between two cycles: the loop only trained at the measured sizes, "
+                         "so return one of them", n0 + (target - a0) * (n1 - n0) / (a1 - a0)))
+    return variants
+
+
+def _target_case(sizes: Sequence[float], accuracies: Sequence[float], target: float
+                 ) -> Callable[[TargetFunction], str | None]:
+    def run(fn: TargetFunction) -> str | None:
+        expected = stats.labels_to_reach(sizes, accuracies, target)
+        sizes_given, accuracies_given = list(sizes), list(accuracies)
+        got = call_learner(fn, sizes_given, accuracies_given, target)
+        if sizes_given != list(sizes) or accuracies_given != list(accuracies):
+            return "your function changed the lists it was given; leave its inputs as they are"
+        shown = f"sizes {list(sizes)}, accuracies {list(accuracies)}, target {target}"
+        if expected is None:
+            if got is None:
+                return None
+            hint = next((f" ({mistake})" for mistake, variant in _target_variants(sizes, accuracies, target)
+                         if variant is not None and got == variant), "")
+            return f"with {shown} the target is never reached: return None, got {got!r}{hint}"
+        if got is None:
+            return f"with {shown} you return None, expected {expected!r} (the first size whose accuracy is >= the target)"
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            return f"return a labeled-set size (a number) or None, got {type(got).__name__}: {got!r}"
+        if value == float(expected):
+            return None
+        hint = next((f" (your value matches {mistake})" for mistake, variant in
+                     _target_variants(sizes, accuracies, target)
+                     if variant is not None and variant != expected and _close(value, float(variant))), "")
+        return f"with {shown} you return {got!r}, expected {expected!r}{hint}"
+
+    return run
+
+
+def check_labels_to_reach(fn: TargetFunction) -> int:
+    """Grade the learner's labels to a target ``fn(sizes, accuracies, target) -> size or None``: the first
+    labeled-set size whose accuracy is at least ``target`` (percent), None when no size reaches it, no
+    interpolation between cycles, as :func:`tavaal_nb.analysis.stats.labels_to_reach` gives it. Lists of unequal
+    length and a target outside [0, 100] are a ValueError. The package's functions may not be handed in or called."""
+    _refuse_reference(fn, _TARGET_REFERENCES)
+    cases = [
+        Case("five cycles, reached at the third", _target_case([200, 400, 600, 800, 1000], [52.1, 60.3, 64.8, 69.0, 70.2],
+                                                               64.0)),
+        Case("an accuracy exactly at the target", _target_case([200, 400, 600, 800], [52.5, 60.0, 63.5, 66.0], 60.0)),
+        Case("never reached", _target_case([200, 400, 600], [40.0, 45.5, 47.0], 50.0)),
+        Case("reached, then a dip below", _target_case([100, 200, 300, 400], [50.0, 66.0, 62.0, 67.0], 65.0)),
+        Case("reached by the first point", _target_case([200, 400, 600], [71.0, 74.0, 76.5], 70.0)),
+        Case("sizes that double (uneven steps)", _target_case([100, 300, 700, 1500], [40.0, 50.0, 60.0, 64.0], 55.0)),
+        Case("lists of unequal length", lambda fn: expect_value_error(fn, [200, 400, 600], [55.0, 60.0], 50.0,
+                                                                      what="lists of unequal length")),
+        Case("a target above 100 %", lambda fn: expect_value_error(fn, [200, 400], [55.0, 60.0], 150.0,
+                                                                   what="a target of 150 (accuracies are percentages)")),
+    ]
+    return run_cases("the labels needed to reach a target", fn, cases, "tavaal_nb.analysis.stats.labels_to_reach",
+                     forbidden=_TARGET_REFERENCES)
+
+
+_TARGET_REFERENCES = [(stats, name) for name in ("labels_to_reach", "per_trial_labels_to_reach")]
 _PAIRED_REFERENCES = [(stats, name) for name in ("paired_differences", "mean_confidence_interval", "compare_paired",
                                                  "compare_per_trial", "summarize_comparison", "mean_std")]
 _CURVE_REFERENCES = [(stats, name) for name in ("area_under_learning_curve", "per_trial_aulc")]
