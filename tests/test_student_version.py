@@ -323,14 +323,16 @@ def test_the_student_makefile_leaves_out_the_teacher_block_and_refuses_a_stray_m
 
 
 def run_until_last_dependent_cell(path: Path) -> list[dict]:
-    """Execute a student notebook in a real kernel (ci preset), errors allowed, up to its last cell that
-    uses an answer; returns the code cells run, with their outputs."""
+    """Execute a student notebook in a real kernel (ci preset), errors allowed, to the end of the section that
+    holds its last cell using an answer; returns the code cells run, with their outputs."""
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     last = max(k for k, cell in enumerate(notebook.cells) if "needs_answers(" in cell.source)
-    notebook.cells = [cell for cell in notebook.cells[:last + 1]
+    end = next((k for k in range(last + 1, len(notebook.cells)) if notebook.cells[k].cell_type == "markdown"
+                and re.search(r"^## ", notebook.cells[k].source, re.M)), len(notebook.cells))
+    notebook.cells = [cell for cell in notebook.cells[:end]
                       if "colab-setup" not in cell.metadata.get("tags", [])]
     NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
