@@ -252,12 +252,11 @@ sandbox.add_strategy(my_least_confidence)  # now in the dropdown, and selected
 # %%
 least_confidence_run = run_sandbox(moons, sandbox.strategies["my-least-confidence"], budget=10, cycles=3)
 builtin = run_sandbox(moons, "entropy", budget=10, cycles=3)
-# with two classes both scores grow as the top probability falls towards 1/2: the same order, the same picks
 assert [p.tolist() for p in least_confidence_run.picks] == [p.tolist() for p in builtin.picks]
 
 # %% [markdown]
-# With two classes least confidence and entropy rank the points alike (both grow as the top probability falls
-# towards 1/2), so they pick the same points; with three classes or more they can disagree. Try your own in the dropdown: a score mixing uncertainty and distance to the labeled set, class-balanced
+# On the two-class moons your least confidence picks exactly what the built-in entropy picks, cycle after cycle
+# (the assertion above); question 4 of the questionnaire asks when two uncertainty scores must agree. Try your own in the dropdown: a score mixing uncertainty and distance to the labeled set, class-balanced
 # picks for the imbalanced blobs, anything.
 
 # %% [markdown]
