@@ -92,6 +92,7 @@ chromium:
 browser-test: $(call stamp,$(BROWSER_EXTRAS)) chromium fashion-data
 	$(PY) -m pytest -m browser tests/browser -p no:cacheprovider
 
+# student-edition:begin (the teacher's targets: `make student-branch` leaves this block out of the student branch)
 # The student edition of the course (tavaal_nb/classroom/student_edition.py, with nbgrader's ClearSolutions through
 # nbconvert): every solution becomes `raise NotImplementedError()` (its checker then says "not implemented yet"),
 # every questionnaire answer "YOUR ANSWER HERE", outputs are cleared, and the badges, the Colab install and the
@@ -110,6 +111,7 @@ student: $(call stamp,test$(comma)teach)
 
 student-branch: $(call stamp,test$(comma)teach)
 	$(PY) -m tavaal_nb.classroom.student_edition publish --branch $(STUDENT_BRANCH)
+# student-edition:end
 
 # The course site (docs/site/build.py): every notebooks/NN_*.ipynb executed at $(PRESET) with the widgets'
 # static figures (a cell error fails the build, as under nbval), rendered by Sphinx + myst-nb into

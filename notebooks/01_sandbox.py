@@ -237,25 +237,26 @@ assert vaal_run.labeled_sizes == lloss_run.labeled_sizes == [10, 20, 30, 40]
 # `context.probabilities` (the MLP's softmax on the candidates), `context.embedding` (its last hidden
 # layer), `context.features` (the points), the labeled points' `labeled_features`, `labeled_embedding` and
 # `labeled_labels`, the `budget` and a seeded `generator`. The budget highest scores are picked, or the
-# lowest with `prefer="lowest"`. Here is margin sampling, written from scratch:
+# lowest with `prefer="lowest"`. Here is least-confidence sampling, written from scratch: one minus the
+# probability of the most probable class, so the least confident prediction scores highest.
 
 # %%
-def my_margin(context):
-    """The gap between the two most probable classes; the smallest gap is the most uncertain."""
-    top_two = context.probabilities.topk(2, dim=1).values
-    return top_two[:, 0] - top_two[:, 1]
+def my_least_confidence(context):
+    """1 - max_c p(c | x): the highest score is the least confident prediction."""
+    return 1 - context.probabilities.max(dim=1).values
 
 
 sandbox.budget.value = 10
-sandbox.add_strategy(my_margin, prefer="lowest")  # now in the dropdown, and selected
+sandbox.add_strategy(my_least_confidence)  # now in the dropdown, and selected
 
 # %%
-mine = run_sandbox(moons, sandbox.strategies["my-margin"], budget=10, cycles=3)
-builtin = run_sandbox(moons, "margin", budget=10, cycles=3)
-assert [p.tolist() for p in mine.picks] == [p.tolist() for p in builtin.picks]  # the same rule, the same picks
+least_confidence_run = run_sandbox(moons, sandbox.strategies["my-least-confidence"], budget=10, cycles=3)
+builtin = run_sandbox(moons, "entropy", budget=10, cycles=3)
+assert [p.tolist() for p in least_confidence_run.picks] == [p.tolist() for p in builtin.picks]
 
 # %% [markdown]
-# Try your own in the dropdown: a score mixing uncertainty and distance to the labeled set, class-balanced
+# On the two-class moons your least confidence picks exactly what the built-in entropy picks, cycle after cycle
+# (the assertion above); question 4 of the questionnaire asks when two uncertainty scores must agree. Try your own in the dropdown: a score mixing uncertainty and distance to the labeled set, class-balanced
 # picks for the imbalanced blobs, anything.
 
 # %% [markdown]
@@ -299,7 +300,7 @@ def active_learning_loop(pool_size, initial, budget, cycles, train, evaluate, st
 
 
 # %% nbgrader={"grade": true, "grade_id": "loop_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-from tavaal_nb.classroom.exercises import check_active_loop
+from tavaal_nb.classroom.exercises import check_active_loop, needs_answers
 
 check_active_loop(active_learning_loop)
 ### BEGIN HIDDEN TESTS
@@ -338,7 +339,6 @@ from tavaal_nb.classroom.exercises import sandbox_loop_pieces
 from tavaal_nb.classroom.sandbox import initial_labeled
 
 start = initial_labeled(moons, 10, seed=0)  # section 1's 10 initial points
-my_sizes, my_accuracy = active_learning_loop(moons.size, start, 10, 6, *sandbox_loop_pieces(moons, "entropy", seed=0))
 
 
 def curves_figure(curves, title):
@@ -351,10 +351,13 @@ def curves_figure(curves, title):
     return figure
 
 
+needs_answers(active_learning_loop, where="section 8, the loop")
+my_sizes, my_accuracy = active_learning_loop(moons.size, start, 10, 6, *sandbox_loop_pieces(moons, "entropy", seed=0))
 curves_figure({"run_sandbox (the package)": (entropy_run.labeled_sizes, entropy_run.accuracy, "solid"),
                "your loop": (my_sizes, my_accuracy, "dot")}, "entropy, seed 0: your loop on the package's")
 
 # %%
+needs_answers(active_learning_loop, where="section 8, the loop")
 assert my_sizes == entropy_run.labeled_sizes
 assert my_accuracy == entropy_run.accuracy  # exactly: the same models, the same picks
 
@@ -498,6 +501,9 @@ for _hidden_pick in _hidden_picks:
 # the threshold is broken the other way.
 
 # %%
+LOOP_AND_STRATEGIES = (active_learning_loop, random_sampling, entropy_sampling, k_center_greedy)
+
+
 def model_view(model, indices):
     """The sandbox MLP's softmax and last hidden layer on the pool points `indices`."""
     with torch.no_grad():
@@ -517,6 +523,7 @@ def my_k_center(model, labeled, unlabeled, budget, cycle):
     return k_center_greedy(model_view(model, labeled)[1], model_view(model, unlabeled)[1], budget)
 
 
+needs_answers(*LOOP_AND_STRATEGIES, where="section 8")
 pieces = sandbox_loop_pieces(moons, seed=0)
 mine = {name: active_learning_loop(moons.size, start, 10, 6, pieces.train, pieces.evaluate, rule)
         for name, rule in (("random", my_random), ("entropy", my_entropy), ("coreset", my_k_center))}
@@ -526,6 +533,7 @@ curves_figure({**{f"{name} (package)": (run.labeled_sizes, run.accuracy, "solid"
                **{f"{name} (yours)": (*mine[name], "dot") for name in mine}}, "your strategies in your loop")
 
 # %%
+needs_answers(*LOOP_AND_STRATEGIES, where="section 8")
 for name, (sizes, accuracy) in mine.items():
     assert sizes == package[name].labeled_sizes == [10, 20, 30, 40, 50, 60]
     print(f"{name:8} yours   {[round(a, 1) for a in accuracy]}")
@@ -538,7 +546,8 @@ for name, (sizes, accuracy) in mine.items():
 # *any* good model (noise, which no label removes), while a point in a region the model never saw is 50/50
 # because the model does not know (which a label fixes). **MC dropout** (Gal & Ghahramani 2016) keeps dropout
 # on at prediction time: $T$ forward passes give $T$ predictions $p_1, \dots, p_T$, as if from $T$ plausible
-# models. **BALD** (Gal, Islam & Ghahramani 2017) scores how much they *disagree*, the mutual information
+# models. **BALD** (Bayesian active learning by disagreement; Houlsby, Huszár, Ghahramani & Lengyel 2011, applied to
+# deep networks with MC dropout by Gal, Islam & Ghahramani 2017) scores how much they *disagree*, the mutual information
 # between the label and the model,
 #
 # $$I(x) = H\Big[\frac{1}{T}\sum_t p_t(\cdot \mid x)\Big] - \frac{1}{T}\sum_t H\big[p_t(\cdot \mid x)\big]:$$
@@ -590,6 +599,7 @@ from plotly.subplots import make_subplots
 
 from tavaal_nb.classroom.sandbox import mc_dropout_probabilities, train_mlp
 
+needs_answers(bald_scores, where="section 9, BALD")
 labeled_20 = initial_labeled(moons, 20, seed=0)
 dropout_model = train_mlp(moons.x[labeled_20], moons.y[labeled_20], 2, dropout=0.3, seed=0)
 samples = mc_dropout_probabilities(dropout_model, moons.x, samples=30, seed=0)
@@ -607,6 +617,7 @@ bald_figure.update_layout(title="MC dropout, T = 30, on 20 labeled points (brigh
 bald_figure
 
 # %%
+needs_answers(bald_scores, where="section 9, BALD")
 assert samples.shape == (30, moons.size, 2)
 assert (bald >= -1e-5).all() and (bald <= total + 1e-5).all()  # 0 <= I <= H[mean]
 print(f"BALD is {100 * (bald.sum() / total.sum()).item():.0f}% of the total uncertainty summed over the pool")
@@ -622,18 +633,20 @@ def my_bald(model, labeled, unlabeled, budget, cycle):
     return bald_scores(mc_dropout_probabilities(model, moons.x[unlabeled], samples=20, seed=cycle)).topk(budget).indices
 
 
+needs_answers(*LOOP_AND_STRATEGIES, bald_scores, where="sections 8 and 9")
 bald_curve = active_learning_loop(moons.size, start, 10, 6, dropout_pieces.train, dropout_pieces.evaluate, my_bald)
 curves_figure({"BALD (yours, dropout 0.3)": (*bald_curve, "solid"), "entropy (yours)": (*mine["entropy"], "dot"),
                "random (package)": (random_run.labeled_sizes, random_run.accuracy, "dash")}, "BALD in your loop")
 
 # %%
+needs_answers(*LOOP_AND_STRATEGIES, bald_scores, where="sections 8 and 9")
 assert bald_curve[0] == [10, 20, 30, 40, 50, 60]
 
 # %% [markdown]
 # ## 10. Register it and run the real loop
 #
 # The real loop gives a strategy a `QueryContext`: the trained ResNet (`context.task`), the image pool
-# (`context.data`), the indices of the `candidates`, the `budget`. The same margin, computed from the task
+# (`context.data`), the indices of the `candidates`, the `budget`. Margin sampling (section 8), computed from the task
 # model's logits on the candidate images (`context.infer(indices)` runs the frozen model on those pool
 # images), registered under a name that `run_experiment` (and `--method` on the command line) accepts.
 # (The package ships this rule too, as the built-in method `margin`.)
@@ -729,8 +742,10 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# With two classes both are functions of $\max_c p_c$ alone, decreasing in it, so they order points the same way. With
-# three classes they can differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
+# With two classes both are functions of $p = \max_c p_c$ alone: the margin $p - (1 - p) = 2p - 1$ *increases* with
+# it, the entropy decreases with it. Entropy sampling takes the highest entropy and margin sampling the lowest
+# margin, so both take the points whose $p$ is nearest $1/2$ first: the same order. With three classes they can
+# differ: $(0.5, 0.5, 0)$ has margin 0 but lower entropy than $(0.4, 0.3, 0.3)$.
 #
 # </details>
 # <!-- END SOLUTION -->
@@ -885,8 +900,8 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # </details>
 # <!-- END SOLUTION -->
 #
-# **18.** *(predict)* Your loop trains a fresh model every cycle. Predict what the curve and entropy's picks would do if it
-# trained one model before the first cycle and reused it.
+# **18.** *(what if)* Your loop trains a fresh model every cycle. What would the curve and entropy's picks do if it
+# trained one model before the first cycle and reused it?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -967,8 +982,11 @@ assert "my-margin" in tavaal_nb.strategy_names()
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 up
-# to rounding: the picks are decided by rounding noise and tie-breaking, no better than random.
+# The $T$ predictions would be identical, so $H[\text{mean}] = \text{mean}\,H$ and every score is 0 (or a float32
+# rounding residue below $10^{-6}$). The picks are then not random at all: `topk` ranks the rounding residues, and
+# breaks exact ties in an order fixed by its implementation (for 600 zeros on the CPU it returns positions 399,
+# 403, 402, ...), so the same inputs give the same picks every time: a fixed, arbitrary subset that says nothing
+# about the model, unlike a random sample, which at least represents the pool.
 # `mc_dropout_probabilities` switches dropout on for the passes and off again.
 #
 # </details>

@@ -68,8 +68,17 @@ if "google.colab" in sys.modules:
 #
 # The first term asks for good reconstructions; the second keeps every image's code distribution close to the
 # prior, so the codes of all images fill one smooth region around 0 instead of isolated points, and a $z$ drawn
-# from the prior decodes to something image-like. With a Gaussian decoder, minus the first term is the squared
-# reconstruction error up to constants, so one minimises **reconstruction error + KL**. In the package that is
+# from the prior decodes to something image-like. With a Gaussian decoder of variance $\sigma_x^2$, minus the first
+# term is $\lVert x - \hat x \rVert^2 / (2\sigma_x^2)$ plus a constant, summed over the image's $D$ pixels, and the KL
+# is summed over the code's $d$ dimensions. The package, like VAAL's and TA-VAAL's public code, *averages* both
+# instead: the squared error over the pixels, the KL over the code's elements. Multiplied by $D$ its loss is
+# $\lVert x - \hat x \rVert^2 + \lambda \tfrac{D}{d}\, KL$, which is $2\sigma_x^2$ times the negative ELBO for an
+# **effective decoder variance** $\sigma_x^2 = \lambda D / (2d)$: for a 28 × 28 image and the 2-D code below,
+# $196\lambda$. So what is minimised is a *re-weighted* ELBO, not the ELBO up to constants: the decoder is scored as
+# if every (normalised) pixel could be off by $\sqrt{196} = 14$ standard deviations, the KL outweighs the detail of
+# the reconstruction, the codes stay close to the prior, and the decoder settles for the average shape of the
+# images that share a code. That is a reason the reconstructions below are blurry, besides the short training. One
+# minimises **mean reconstruction error + λ × mean KL**. In the package that is
 # `tavaal_nb.losses.vae_loss`, the same function TA-VAAL's eq. 6 uses for each pool (section 3), and the plain
 # VAE is the package's `ConditionalVAE` with `r_dim=0`: no rank variable, the decoder reads $z$ alone.
 #
@@ -210,8 +219,9 @@ assert paper_vae.fc_decode.in_features == 32 + 1  # the decoder reads [z, r]
 # and (7)": eq. 7 is a loss to minimise, eq. 6 an objective to maximise, so the sum only makes sense with eq. 6's
 # sign flipped, which is what the package does.) With a Gaussian decoder of fixed
 # variance, $-\log p_\theta(x \mid z, r)$ is the squared reconstruction error up to constants, so the package
-# *minimises* `MSE(recon, x) + λ KL` per pool (`tavaal_nb.losses.vae_loss`), averaging the KL over its
-# elements as the public code does. The decoder gets $\mathrm{sig}(r)$ (the Ranker's raw output squashed into
+# *minimises* `MSE(recon, x) + λ KL` per pool (`tavaal_nb.losses.vae_loss`), averaging the squared error over the
+# pixels and the KL over its elements as the public code does: the re-weighted objective of section 1, with an
+# effective decoder variance of $\lambda D / 2d$. The decoder gets $\mathrm{sig}(r)$ (the Ranker's raw output squashed into
 # $(0, 1)$; `config.decoder_r`), the discriminator the raw $r$.
 #
 # The KL of a diagonal Gaussian to $\mathcal N(0, 1)$, per element:
@@ -587,21 +597,23 @@ slider.r.value = 0
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# MSE reconstruction plus $\lambda$ KL for each pool. With a Gaussian decoder of fixed variance,
-# $-\log p(x \mid z, r)$ is the squared error up to constants, so minimising it maximises eq. 6.
+# MSE reconstruction plus $\lambda$ KL for each pool, each averaged over its elements. With a Gaussian decoder of
+# fixed variance, $-\log p(x \mid z, r)$ is the squared error up to constants, so minimising the summed error plus
+# the summed KL maximises eq. 6; the averages re-weight the two terms (an effective decoder variance of
+# $\lambda D / 2d$, section 1), so what the package minimises is minus a re-weighted eq. 6, not eq. 6 itself.
 #
 # </details>
 # <!-- END SOLUTION -->
 #
-# **5.** *(predict)* Which costs more KL against $\mathcal N(0, 1)$: one element of $\mathcal N(0, 4)$ (twice as wide
-# as the prior) or one of $\mathcal N(0, 1/4)$ (half as wide)? Predict, then compute both.
+# **5.** *(predict)* Which costs more KL against $\mathcal N(0, 1)$: one element of $\mathcal N(0, 9)$ (three times as
+# wide as the prior) or one of $\mathcal N(0, 1/9)$ (a third as wide)? Predict before computing, then compute both.
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
 #
-# The wider one. $\mathrm{KL} = -\tfrac12(1 + \log\sigma^2 - \mu^2 - \sigma^2)$: for $\sigma^2 = 4$, $-\tfrac12(1 +
-# \log 4 - 0 - 4) = 0.806853$; for $\sigma^2 = 1/4$, $-\tfrac12(1 - \log 4 - 0 - 1/4) = 0.318147$. Above the prior's
-# width the KL grows linearly in $\sigma^2$, below it only as $-\log\sigma^2$.
+# The wider one, by far. $\mathrm{KL} = -\tfrac12(1 + \log\sigma^2 - \mu^2 - \sigma^2)$: for $\sigma^2 = 9$,
+# $-\tfrac12(1 + \log 9 - 0 - 9) = 2.901388$; for $\sigma^2 = 1/9$, $-\tfrac12(1 - \log 9 - 0 - 1/9) = 0.654168$.
+# Above the prior's width the KL grows linearly in $\sigma^2$, below it only as $-\log\sigma^2$.
 #
 # </details>
 # <!-- END SOLUTION -->

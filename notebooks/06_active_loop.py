@@ -92,6 +92,35 @@ shipped_curves = LearningCurves(evidence.results) if evidence else "no shipped r
 shipped_curves
 
 # %% [markdown]
+# ### Predict first: two trainings of the same labeled set
+#
+# Every comparison below is a difference between trainings, so before reading any of them, say how large a
+# difference *nothing* makes. **Question.** *(predict)* Train the `cpu` preset's task model twice on the same
+# 200 labeled Fashion-MNIST images, for the preset's 12 epochs, changing nothing but the seed (the initial
+# weights, the order of the batches, the augmentation). How far apart will the two test accuracies land: a
+# tenth of a point, one point, ten? Write your number and your reason here, then read on.
+#
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Answer</summary>
+#
+# About ten points, far more than most guess. Measured at the `cpu` preset (real Fashion-MNIST, one labeled set
+# of 200 images, five trainings that differ only in their seed): 55.7, 58.9, 49.3, 42.7 and 64.1 % test
+# accuracy, a sample standard deviation of 8.3 points and a range of 21.4. Two draws from a spread $\sigma$ land
+# on average $2\sigma/\sqrt\pi \approx 1.13\,\sigma$ apart, here about 9 points. The reason is the schedule:
+# 12 epochs of 200 images are about 48 optimizer steps, so where training stops depends mostly on the seed.
+# Trained five times longer (60 epochs, about 240 steps) the same five seeds spread four times less (sd 2.1
+# points, range 5.4) and land 17.6 points higher on average. So at this preset a gap of a few points between
+# two methods in one trial says nothing. Sharing the initial set does not remove this noise when each method
+# trains from its own seed: the difference of two such trainings then has a standard deviation of about
+# $\sqrt 2 \cdot 8.3 \approx 11.7$ points, and over 5 paired trials the seed alone puts about
+# $\pm t_{0.975,4} \cdot 11.7/\sqrt 5 \approx \pm 15$ points into a 95 % interval. Sharing the seeds too (common
+# random numbers: the same initialisation, batches and augmentation for every method of a trial) removes the
+# part the methods have in common, and training longer shrinks what is left.
+#
+# </details>
+# <!-- END SOLUTION -->
+
+# %% [markdown]
 # **Is TA-VAAL ahead?** Bands say how much one method varies from trial to trial; they do not say whether one
 # method beats another. Because the methods of a trial share their initial set, compare them trial by trial:
 # the paired differences $d_t = a_t - b_t$, their mean $\bar d$ and Student-t interval
@@ -113,6 +142,68 @@ if evidence:
 # %%
 paired = PairedComparisonView(evidence.results, "tavaal", "random") if evidence else "no shipped results"
 paired
+
+# %% [markdown]
+# **Your turn (graded): the paired interval.** Write the comparison the sentences above print. `a` and `b` are two
+# methods' test accuracies at one labeled size, one per trial, in the same trial order. Return the mean of the
+# differences $d_t = a_t - b_t$ and its two-sided Student-t interval at level `confidence`:
+# $(\bar d,\ \bar d - t\, s_d/\sqrt n,\ \bar d + t\, s_d/\sqrt n)$, with $s_d$ the *sample* standard deviation
+# of the $n$ differences and $t$ the $(1 + c)/2$ quantile of Student's t with $n - 1$ degrees of freedom
+# (`scipy.stats.t.ppf`). Lists of unequal length are a `ValueError`; one trial has no interval (return `nan` for
+# both ends, or raise `ValueError`). Use numpy, scipy or plain Python, not `tavaal_nb.analysis.stats`.
+
+# %%
+import math
+
+from scipy import stats as scipy_stats
+
+
+def my_paired_interval(a, b, confidence=0.95):
+    """(mean of a[t] - b[t], low, high): the paired difference and its two-sided Student-t interval."""
+    ### BEGIN SOLUTION
+    if len(a) != len(b):
+        raise ValueError(f"a and b must have one value per trial each, got {len(a)} and {len(b)}")
+    differences = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(differences)
+    mean = sum(differences) / n
+    if n < 2:
+        return mean, math.nan, math.nan
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    half = scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_paired_interval, needs_answers
+
+check_paired_interval(my_paired_interval)
+
+# %% [markdown]
+# Yours on the shipped trials: TA-VAAL minus random at the largest labeled size of each pool, next to the
+# package's numbers (`compare_paired`, which the sentences above come from).
+
+# %%
+needs_answers(my_paired_interval, where="the paired-interval exercise above")
+from tavaal_nb.analysis.stats import compare_paired, per_trial_accuracy
+
+yours = {}
+for pool, members in (evidence.pools.items() if evidence else []):
+    tavaal_curves, random_curves = per_trial_accuracy(members, "tavaal"), per_trial_accuracy(members, "random")
+    trials = sorted(set(tavaal_curves) & set(random_curves))
+    size = max(set.intersection(*(set(tavaal_curves[t]) & set(random_curves[t]) for t in trials)))
+    yours[pool] = my_paired_interval([tavaal_curves[t][size] for t in trials], [random_curves[t][size] for t in trials])
+    package_row = compare_paired(members, "tavaal", "random")[-1]
+    print(f"{pool}, {size:,} labeled, {len(trials)} trials: yours {yours[pool][0]:+.2f} "
+          f"[{yours[pool][1]:+.2f}, {yours[pool][2]:+.2f}], package {package_row.mean_difference:+.2f} "
+          f"[{package_row.low:+.2f}, {package_row.high:+.2f}]")
+
+# %%
+needs_answers(my_paired_interval, where="the paired-interval exercise above")
+for pool, (mean, low, high) in yours.items():
+    package_row = compare_paired(evidence.pools[pool], "tavaal", "random")[-1]
+    assert math.isclose(mean, package_row.mean_difference, abs_tol=1e-9)
+    assert math.isclose(low, package_row.low, abs_tol=1e-6) and math.isclose(high, package_row.high, abs_tol=1e-6)
 
 # %% [markdown]
 # **What this shows, plainly.** Trust the printed sentences, not this paragraph: they are recomputed from
@@ -556,8 +647,8 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # </details>
 # <!-- END SOLUTION -->
 #
-# **3.** *(predict)* The shipped sweep is being completed to 5 trials. Predict: will the bands of its learning curves
-# get narrower as trials are added?
+# **3.** *(predict)* The shipped sweep has 5 trials. Predict: if it were extended to 10 or 20 trials, would the bands
+# of its learning curves get narrower?
 #
 # <!-- BEGIN SOLUTION -->
 # <details><summary>Answer</summary>
@@ -721,9 +812,10 @@ print(histogram.export(f"{OUT}/fig7-discriminator.html"))
 # %% [markdown]
 # ## Further research
 #
-# 1. **Paired evidence.** The shipped sweep holds the number of trials its banner says. Complete it to 5 trials
-#    (`bash results/cpu/run.sh`, resumable) and, in `PairedComparisonView`, look at every pair of methods and
-#    stage. Which gaps are consistent although the bands overlap, and which need more trials than 5?
+# 1. **Paired evidence.** The shipped sweep has 5 trials. Extend a copy of it to 10 (`bash results/cpu/run.sh OUT`
+#    on a copy of `results/cpu/sweep`, with the last trial number in its loop raised to 10; resumable) and, in
+#    `PairedComparisonView`, look at every pair of methods and stage. Which gaps are consistent although the bands
+#    overlap, and which need more trials than 10?
 # 2. **Selection entropy and accuracy.** Across methods, stages and trials, plot the accuracy gain of a cycle
 #    against the selection entropy of the query that preceded it (both readings). Does a higher entropy predict
 #    a larger gain on the 1.65 pool, as sec. 6.3 suggests?

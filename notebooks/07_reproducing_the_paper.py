@@ -115,6 +115,60 @@ scored = evidence.pools_with(["vaal", "tavaal"]) if evidence else []
  else "no finished VAAL and TA-VAAL runs in the shipped results yet")
 
 # %% [markdown]
+# **Your turn (graded): one number per curve.** The paper's claim is an ordering *at every stage*; a reproduction
+# often sums each curve up first, as its area (AULC, notebook 06): the trapezoid rule over the labeled-set sizes
+# $n_1 < \dots < n_K$, from the first measured size to the last, divided by that range,
+#
+# $$\mathrm{AULC} = \frac{1}{n_K - n_1} \sum_{i=1}^{K-1} (n_{i+1} - n_i)\, \frac{a_i + a_{i+1}}{2},$$
+#
+# the curve's mean accuracy over the labeling budget, in percent. Write it: `sizes` and `accuracies` are one
+# trial's curve (lists, sizes increasing, accuracies in percent); fewer than two points, or lists of unequal
+# length, are a `ValueError`. Use numpy, scipy or plain Python, not `tavaal_nb.analysis.stats`.
+
+# %%
+def my_aulc(sizes, accuracies):
+    """The area under one learning curve, normalised by the size range: its mean accuracy, in percent."""
+    ### BEGIN SOLUTION
+    if len(sizes) != len(accuracies):
+        raise ValueError(f"one accuracy per size: got {len(sizes)} sizes and {len(accuracies)} accuracies")
+    if len(sizes) < 2:
+        raise ValueError("a curve needs at least two points to have an area")
+    area = sum((sizes[i + 1] - sizes[i]) * (accuracies[i] + accuracies[i + 1]) / 2 for i in range(len(sizes) - 1))
+    return area / (sizes[-1] - sizes[0])
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_aulc, needs_answers
+
+check_aulc(my_aulc)
+
+# %% [markdown]
+# Yours on the shipped curves: each method's AULC per trial, its mean over the trials, and the methods ranked by
+# it in each pool, next to the package's `per_trial_aulc`.
+
+# %%
+needs_answers(my_aulc, where="the AULC exercise above")
+from tavaal_nb.analysis.stats import per_trial_accuracy, per_trial_aulc
+
+my_aulcs = {}  # (pool, method) -> {trial: AULC}
+for pool, members in (evidence.pools.items() if evidence else []):
+    for method in evidence.trials(pool):
+        curves = per_trial_accuracy(members, method)
+        my_aulcs[pool, method] = {trial: my_aulc(sorted(curve), [curve[n] for n in sorted(curve)])
+                                  for trial, curve in curves.items()}
+    ranked = sorted(evidence.trials(pool), key=lambda m: -sum(my_aulcs[pool, m].values()) / len(my_aulcs[pool, m]))
+    print(f"{pool}: " + ", ".join(f"{m} {sum(my_aulcs[pool, m].values()) / len(my_aulcs[pool, m]):.1f}"
+                                  for m in ranked))
+
+# %%
+needs_answers(my_aulc, where="the AULC exercise above")
+for (pool, method), values in my_aulcs.items():
+    package = per_trial_aulc(evidence.pools[pool], method)
+    assert values.keys() == package.keys()
+    assert all(abs(values[t] - package[t]) < 1e-9 for t in values)
+
+# %% [markdown]
 # ## Run your own
 #
 # The rest of the notebook is about making such runs: the `paper` preset's settings, what a run at the paper's

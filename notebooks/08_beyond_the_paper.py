@@ -344,6 +344,65 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # apart; the classes it over-selects, set against the per-class test error, can.
 
 # %% [markdown]
+# ## 7. Labels saved: the number the paper does not report (graded)
+#
+# The paper reports accuracy at fixed labeling budgets. A practitioner asks the question the other way round: how
+# many labels does a method need to reach the accuracy I want, and how many does it save over random sampling?
+# Write the answer for one curve: `sizes` (increasing) and `accuracies` (percent) are one trial's curve; return the
+# **first** labeled-set size whose accuracy is at least `target`, or `None` when no size reaches it. Do not
+# interpolate between cycles: the loop only trained at the measured sizes. Lists of unequal length and a target
+# outside $[0, 100]$ are a `ValueError`. Use plain Python or numpy, not `tavaal_nb.analysis.stats`.
+
+# %%
+def my_labels_to_reach(sizes, accuracies, target):
+    """The first labeled-set size whose accuracy reaches `target` (percent), or None when none does."""
+    ### BEGIN SOLUTION
+    if len(sizes) != len(accuracies):
+        raise ValueError(f"one accuracy per size: got {len(sizes)} sizes and {len(accuracies)} accuracies")
+    if not 0 <= target <= 100:
+        raise ValueError(f"the target is an accuracy in percent, in [0, 100]; got {target}")
+    for size, accuracy in zip(sizes, accuracies):
+        if accuracy >= target:
+            return size
+    return None
+    ### END SOLUTION
+
+
+# %%
+from tavaal_nb.classroom.exercises import check_labels_to_reach, needs_answers
+
+check_labels_to_reach(my_labels_to_reach)
+
+# %% [markdown]
+# Yours on the shipped balanced pool (or the small run when the shipped results are not in this checkout), with
+# the target at 90 % of random sampling's mean accuracy at its largest labeled set, as in notebook 06:
+
+# %%
+needs_answers(my_labels_to_reach, where="section 7's exercise")
+from tavaal_nb.analysis.stats import per_trial_accuracy, per_trial_labels_to_reach
+
+source = shipped if shipped else [run]
+random_final = [curve[max(curve)] for curve in per_trial_accuracy(source, "random").values()]
+target = round(0.9 * sum(random_final) / len(random_final), 1)
+my_labels = {}
+for method in sorted({m for r in source for m in r.methods}):
+    curves = per_trial_accuracy(source, method)
+    my_labels[method] = {trial: my_labels_to_reach(sorted(curve), [curve[n] for n in sorted(curve)], target)
+                         for trial, curve in curves.items()}
+    reached = [n for n in my_labels[method].values() if n is not None]
+    print(f"{method:<11} labels to reach {target:.1f} %: {reached} (reached in {len(reached)} of {len(curves)} trials)")
+
+# %%
+needs_answers(my_labels_to_reach, where="section 7's exercise")
+for method, labels in my_labels.items():
+    assert labels == per_trial_labels_to_reach(source, method, target)
+
+# %% [markdown]
+# The answer moves in steps of one query's budget, and a trial that never reaches the target has no number at all:
+# a comparison of two methods by labels saved can only pair the trials where both got there (notebook 06's
+# `compare_per_trial` counts the others), which favours the method that often fails to.
+
+# %% [markdown]
 # ## Summary
 #
 # - The paper's curves mix the selection with the Ranker's help in training; `retrain_plain` separates them, and
@@ -355,6 +414,8 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # - `vaal-lloss` isolates the ranking objective (against TA-VAAL); against VAAL it adds $r$ and a Ranker-trained
 #   task model at once.
 # - TA-VAAL's batches from a balanced pool are less balanced than random ones.
+# - The labels a method needs to reach a target accuracy, the practitioner's number, come from the same curves;
+#   they move in steps of one query's budget and leave out the trials that never get there.
 
 # %% [markdown]
 # ## Exercises

@@ -117,7 +117,8 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     """``KL(q(z|x) || N(0, I))`` for a diagonal Gaussian, averaged over every element.
 
     The element mean (not the sum over latent dimensions) is the reduction of
-    VAAL's and TA-VAAL's public code; ``kl_weight`` (lambda in eq. 6) rescales it.
+    TA-VAAL's public code (VAAL's own code sums it over the batch and the latent
+    dimensions); ``kl_weight`` (lambda in eq. 6) rescales it.
     """
     return -0.5 * torch.mean(1.0 + logvar - mu.pow(2) - logvar.exp())
 

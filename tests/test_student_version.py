@@ -20,7 +20,11 @@ from tavaal_nb.classroom.exercises import NotImplementedYet
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10")
+EXERCISE_NOTEBOOKS = ("01_sandbox", "02_ranking_loss", "03_conditional_wae", "04_discriminator_selection", "05_imbalanced_cifar10",
+                      "06_active_loop", "07_reproducing_the_paper", "08_beyond_the_paper")
+# The notebooks whose later cells use an exercise's answer (each such cell starts with needs_answers).
+DEPENDENT_NOTEBOOKS = ("01_sandbox", "04_discriminator_selection", "06_active_loop", "07_reproducing_the_paper",
+                       "08_beyond_the_paper")
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 MARKDOWN_ANSWER = re.compile(r"<!-- BEGIN SOLUTION -->\n(.*?)<!-- END SOLUTION -->", re.S)
@@ -41,7 +45,8 @@ from tavaal_nb.models import ConditionalVAE
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[teach]'); "
                                                   "the student edition needs it")
 from tavaal_nb.classroom.student_edition import (  # noqa: E402 (needs nbconvert, which the teach extra brings)
-    ANSWERS_DIR, INSTRUCTOR_ONLY, STUDENT_BRANCH, publish, student_config,
+    ANSWERS_DIR, INSTRUCTOR_ONLY, MAKEFILE_BEGIN, MAKEFILE_END, STUDENT_BRANCH, TEACHER_WORDS, publish, student_config,
+    student_makefile,
 )
 
 
@@ -329,6 +334,16 @@ def test_publish_commits_the_edition_to_a_branch_without_touching_the_checkout(t
     assert {"pyproject.toml", "tavaal_nb/__init__.py", "binder/postBuild", "README.md"} <= set(files)
     for gone in ("tests/", "teaching/", "docs/teaching/", ".ci/", ANSWERS_DIR, "jupytext.toml"):
         assert not [f for f in files if f.startswith(gone)], f"{gone} is on the student branch"
+    # nothing on the branch says where the instructor's edition is: not its commit, not the teacher's tool
+    assert "tavaal_nb/classroom/student_edition.py" not in files
+    makefile = git(clone, "show", f"{STUDENT_BRANCH}:Makefile")
+    assert not [word for word in TEACHER_WORDS if word in makefile] and "\nlab:" in makefile
+    assert makefile == student_makefile((ROOT / "Makefile").read_text())
+    message = git(clone, "log", "-1", "--format=%B", STUDENT_BRANCH)
+    assert head[:7] not in message and "Student edition" in message
+    found = subprocess.run(["git", "-C", str(clone), "grep", "-l", "-i", "-e", "student_edition", "-e", "ANSWERS-instructor",
+                            "-e", "student-branch", "-e", head[:10], STUDENT_BRANCH], capture_output=True, text=True)
+    assert found.stdout == "", f"the student branch names the instructor's edition: {found.stdout}"
     notebook = git(clone, "show", f"{STUDENT_BRANCH}:notebooks/02_ranking_loss.ipynb")
     assert "raise NotImplementedError()" in notebook and "BEGIN SOLUTION" not in notebook
     assert f"blob/{STUDENT_BRANCH}/notebooks/02_ranking_loss.ipynb" in notebook
@@ -344,3 +359,53 @@ def test_publish_refuses_the_instructor_branch_and_a_source_that_is_not_a_commit
         publish(tmp_path, student_branch=BRANCH)
     with pytest.raises(ValueError, match="'no-such-commit' is not a commit of a git repository"):
         publish(ROOT, source="no-such-commit")
+
+
+def test_the_student_makefile_leaves_out_the_teacher_block_and_refuses_a_stray_mention():
+    text = f"lab:\n\tjupyter lab\n{MAKEFILE_BEGIN} teacher\nstudent:\n\tpython -m tavaal_nb.classroom.student_edition\n{MAKEFILE_END}\n"
+    assert student_makefile(text) == "lab:\n\tjupyter lab\n"
+    with pytest.raises(ValueError, match="line 1 names 'student-branch' outside the teacher-only block"):
+        student_makefile("# run make student-branch\n")
+    with pytest.raises(ValueError, match="without '# student-edition:end'"):
+        student_makefile(f"{MAKEFILE_BEGIN}\nstudent:\n")
+    with pytest.raises(ValueError, match="line 2: '# student-edition:end' without"):
+        student_makefile(f"lab:\n{MAKEFILE_END}\n")
+
+
+def run_until_last_dependent_cell(path: Path) -> list[dict]:
+    """Execute a student notebook in a real kernel (ci preset), errors allowed, to the end of the section that
+    holds its last cell using an answer; returns the code cells run, with their outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    last = max(k for k, cell in enumerate(notebook.cells) if "needs_answers(" in cell.source)
+    end = next((k for k in range(last + 1, len(notebook.cells)) if notebook.cells[k].cell_type == "markdown"
+                and re.search(r"^## ", notebook.cells[k].source, re.M)), len(notebook.cells))
+    notebook.cells = [cell for cell in notebook.cells[:end]
+                      if "colab-setup" not in cell.metadata.get("tags", [])]
+    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", DEPENDENT_NOTEBOOKS)
+def test_cells_after_an_unanswered_exercise_say_which_answer_they_need(student_dir, name, monkeypatch):
+    """The student edition run as a student meets it (every exercise unanswered, the cells run on after an
+    error): each cell fails at most with 'not implemented yet' (a checker) or one line naming the answer it
+    needs, never a NameError, a bare NotImplementedError or another error of a missing answer."""
+    pytest.importorskip("nbclient")
+    monkeypatch.setenv("TAVAAL_PRESET", "ci")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    cells = run_until_last_dependent_cell(student_dir / f"{name}.ipynb")
+    errors = [(cell.source, output) for cell in cells for output in cell.get("outputs", [])
+              if output["output_type"] == "error"]
+    assert errors, f"{name}: no exercise failed in the student edition"
+    for source, error in errors:
+        assert error["ename"] in ("NotImplementedYet", "AnswerNeeded"), \
+            f"{name}: a cell fails with {error['ename']}: {error['evalue']}\n{source[:300]}"
+        if error["ename"] == "AnswerNeeded":
+            assert len(error["traceback"]) == 1 and "still `raise NotImplementedError()`" in error["evalue"]
+            assert "needs_answers(" in source
+    needing = [source for source, error in errors if error["ename"] == "AnswerNeeded"]
+    assert len(needing) == sum("needs_answers(" in cell.source for cell in cells)

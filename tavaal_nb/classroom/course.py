@@ -95,22 +95,22 @@ LESSONS: tuple[Lesson, ...] = (
            "reconstructions, what r does, KL and reconstruction terms",
            "0.4", "~4", "10 s", "1.15 GB"),
     Lesson("04_discriminator_selection", "Discriminator and selection",
-           "the adversarial game (eqs. 7-8, labeled = 1), VAAL alone then what TA-VAAL changes, selection by lowest D "
+           "the adversarial game (eqs. 7-8, labeled = 1), VAAL as TA-VAAL's code runs it, then what TA-VAAL changes, selection by lowest D "
            "(eq. 9), D's histogram for VAAL and TA-VAAL",
            "0.7", "~9", "5 s", "1.15 GB"),
     Lesson("05_imbalanced_cifar10", "Imbalanced CIFAR-10",
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
            "0.1", "under 1", "7 s", "0.91 GB"),
     Lesson("06_active_loop", "The active-learning loop",
-           "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, paired differences with "
-           "intervals, AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
+           "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, the noise floor predicted, "
+           "paired differences with intervals (you write one, graded), AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
            "1.4", "~290 (5 trials)", "5 s", "1.01 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
-           "what the paper fixes and leaves out, long resumable runs, reading results, the paper's checkable numbers, "
-           "Figs. 4-5 and the upper bound at a small scale",
+           "what the paper fixes and leaves out, the methods ranked by the AULC you write (graded), long resumable runs, "
+           "reading results, the paper's checkable numbers, Figs. 4-5 and the upper bound at a small scale",
            "2.5", "1 (hours for the runs it shows)", "5 s", "1.20 GB"),
     Lesson("08_beyond_the_paper", "Beyond the paper",
-           "what the paper does not show: the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
+           "what the paper does not show: the labels a method saves (you write it, graded), the Ranker confound (Fig. 4's plain retraining), a decoder that ignores r, "
            "bunched D scores, the compute split, the VAAL + Learning Loss arm, imbalanced batches from a balanced pool",
            "2.0", "~21", "4 s", "1.09 GB"),
     Lesson("09_appendix_operations", "Appendix: operations",

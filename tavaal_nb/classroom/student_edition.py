@@ -14,9 +14,11 @@ is that course with
 - no metadata or attachment beyond what a student needs (:class:`KeepStudentMetadataOnly`).
 
 It lives on the branch :data:`STUDENT_BRANCH` of the same repository: the repository's files with ``notebooks/``
-holding the student notebooks only, a student ``README.md``, and without the instructor's material
-(:data:`INSTRUCTOR_ONLY`: the tests, the teaching kit with its question bank, the notebooks' ``.py`` sources).
-The answers go to :data:`ANSWERS_DIR`, a key for the instructor that is never committed to the branch.
+holding the student notebooks only, a student ``README.md``, a ``Makefile`` without the teacher's targets
+(:func:`student_makefile`), and without the instructor's material (:data:`INSTRUCTOR_ONLY`: the tests, the
+teaching kit with its question bank, the notebooks' ``.py`` sources, and this module, whose text describes the
+instructor's edition). Its commit message names no commit of the instructor's branch. The answers go to
+:data:`ANSWERS_DIR`, a key for the instructor that is never committed to the branch.
 Usage (``make student``, ``make student-branch``)::
 
     python -m tavaal_nb.classroom.student_edition build --out student     # student/notebooks, README.md, ANSWERS-instructor-only
@@ -56,18 +58,25 @@ from tavaal_nb.files import atomic_write_text
 __all__ = [
     "STUDENT_BRANCH", "ANSWERS_DIR", "INSTRUCTOR_ONLY", "REPLACED", "PointToStudentEdition", "KeepStudentMetadataOnly",
     "student_config", "student_addresses", "instructor_addresses", "relative_links", "answer_key",
-    "student_readme", "build", "publish", "main",
+    "student_readme", "student_makefile", "build", "publish", "main",
 ]
 
 STUDENT_BRANCH = "student"
 """The branch that holds the student edition; its notebooks' badges open it and Colab installs from it."""
 ANSWERS_DIR = "ANSWERS-instructor-only"
 """Where ``build`` writes the answer key (one markdown file per notebook); never part of the student branch."""
-INSTRUCTOR_ONLY = ("tests", "teaching", ".ci", "docs/teaching", "docs/site", "jupytext.toml")
+INSTRUCTOR_ONLY = ("tests", "teaching", ".ci", "docs/teaching", "docs/site", "jupytext.toml",
+                   "tavaal_nb/classroom/student_edition.py")
 """Paths of the repository left out of the student branch: the tests, the teaching kit (the question bank has
-answers), the site's build and the jupytext pairing of the notebooks' ``.py`` sources."""
-REPLACED = (NOTEBOOK_DIR, "README.md")
+answers), the site's build, the jupytext pairing of the notebooks' ``.py`` sources and this module (the teacher's
+tool, whose text says where the instructor's edition is)."""
+REPLACED = (NOTEBOOK_DIR, "README.md", "Makefile")
 """Paths of the repository that the student branch holds in their student edition."""
+MAKEFILE_BEGIN, MAKEFILE_END = "# student-edition:begin", "# student-edition:end"
+"""The lines around the ``Makefile``'s teacher-only block (``make student``, ``make student-branch``), which the
+student branch leaves out."""
+TEACHER_WORDS = ("student_edition", "student-branch", "instructor", "ANSWERS")
+"""Words that a student ``Makefile`` must not hold: they would point at the instructor's edition or its answers."""
 SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 NOTEBOOK_METADATA = ("kernelspec", "language_info")
 CELL_METADATA = ("tags",)
@@ -254,6 +263,31 @@ def student_readme(repository: str = REPOSITORY, student_branch: str = STUDENT_B
     ])
 
 
+def student_makefile(text: str) -> str:
+    """The student branch's ``Makefile``: ``text`` without its teacher-only block (the lines from
+    :data:`MAKEFILE_BEGIN` to :data:`MAKEFILE_END`, both included). Raises ``ValueError`` when the markers are
+    unbalanced or a line outside them still names the instructor's edition (:data:`TEACHER_WORDS`)."""
+    kept, inside = [], False
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith(MAKEFILE_BEGIN):
+            if inside:
+                raise ValueError(f"Makefile line {number}: a second {MAKEFILE_BEGIN!r} before {MAKEFILE_END!r}")
+            inside = True
+        elif line.startswith(MAKEFILE_END):
+            if not inside:
+                raise ValueError(f"Makefile line {number}: {MAKEFILE_END!r} without {MAKEFILE_BEGIN!r}")
+            inside = False
+        elif not inside:
+            found = [word for word in TEACHER_WORDS if word in line]
+            if found:
+                raise ValueError(f"Makefile line {number} names {found[0]!r} outside the teacher-only block; move "
+                                 f"it between {MAKEFILE_BEGIN!r} and {MAKEFILE_END!r}")
+            kept.append(line)
+    if inside:
+        raise ValueError(f"Makefile: {MAKEFILE_BEGIN!r} without {MAKEFILE_END!r}")
+    return "\n".join(kept)
+
+
 # ------------------------------------------------------------------------------ commands
 def _course_notebooks(notebooks_dir: Path) -> list[Path]:
     paths = sorted(p for p in notebooks_dir.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.stem + ".py"))
@@ -344,6 +378,10 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
         _git(root, "read-tree", commit, env=env)
         _git(root, "rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", *INSTRUCTOR_ONLY, *REPLACED, env=env)
         files = sorted((edition / NOTEBOOK_DIR).glob("*.ipynb")) + [edition / "README.md"]
+        makefile = subprocess.run(["git", "-C", str(root), "show", f"{commit}:Makefile"], capture_output=True, text=True)
+        if makefile.returncode == 0:
+            (edition / "Makefile").write_text(student_makefile(makefile.stdout), encoding="utf-8")
+            files.append(edition / "Makefile")
         for path in files:
             blob = _git(root, "hash-object", "-w", "--", str(path))
             _git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path.relative_to(edition).as_posix()}",
@@ -353,9 +391,9 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
                             capture_output=True, text=True).stdout.strip()
     if parent and _git(root, "rev-parse", f"{parent}^{{tree}}") == tree:
         return None
-    message = (f"Student edition of {commit[:12]} (built by `make student-branch`)\n\n"
-               f"notebooks/ holds the student notebooks of {commit}: solutions and answers replaced by nbgrader's "
-               f"stubs, badges and the Colab install pointing at this branch.")
+    message = ("Student edition of the course\n\n"
+               "notebooks/ holds the student notebooks: each exercise to write and each question to answer, with "
+               "badges and the Colab install pointing at this branch.")
     new = _git(root, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
     _git(root, "update-ref", "-m", "student edition", ref, new, *([parent] if parent else []))
     return new

@@ -23,11 +23,19 @@ A function that still raises ``NotImplementedError`` (nbgrader's student stub) g
 | 03 | the reparameterisation; eq. 6 | :func:`check_reparameterize`, :func:`check_conditional_vae_objective` |
 | 04 | one adversarial step (eqs. 7, 8); eq. 9 | :func:`check_adversarial_step`, :func:`check_selection` |
 | 05 | the class-count entropy; Table 1 | :func:`check_class_entropy`, :func:`check_table_1_row` |
+| 06 | the paired difference of two methods with its t interval | :func:`check_paired_interval` |
+| 07 | the area under a learning curve | :func:`check_aulc` |
+| 08 | the labels needed to reach a target accuracy | :func:`check_labels_to_reach` |
+
+A cell that uses an answer starts with :func:`needs_answers` (``needs_answers(my_fn, where="section 8")``): while
+the answer is still the stub it raises :class:`AnswerNeeded`, one line naming what to write first.
 """
 
 from tavaal_nb.classroom.exercises.adversarial import check_adversarial_step, check_selection
+from tavaal_nb.classroom.exercises.evaluation import check_aulc, check_labels_to_reach, check_paired_interval
 from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_table_1_row
 from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
+from tavaal_nb.classroom.exercises.prerequisites import AnswerNeeded, needs_answers
 from tavaal_nb.classroom.exercises.loop import check_active_loop, sandbox_loop_pieces
 from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
 from tavaal_nb.classroom.exercises.bald import check_bald
@@ -52,4 +60,9 @@ __all__ = [
     "check_selection",
     "check_class_entropy",
     "check_table_1_row",
+    "check_paired_interval",
+    "check_aulc",
+    "check_labels_to_reach",
+    "AnswerNeeded",
+    "needs_answers",
 ]
