@@ -6,7 +6,9 @@ Layout (``format: tavaal-nb/results``, ``version: 1``)::
     dataset       name, num_classes, class_names, train_size, test_size, class_counts, ...
     sessions      one entry per invocation: start time, device, torch and Python versions, package_version,
                   git_commit and git_dirty of the source tree (None outside a git checkout), wall time
-                  (:mod:`tavaal_nb.provenance`; never compared on resume)
+                  (:mod:`tavaal_nb.provenance`; never compared on resume); cuda_graphs (whether steps
+                  were captured) and eager_fallbacks (step name -> the capture error, for steps that
+                  ran eagerly after a failed capture: :mod:`tavaal_nb.graphs`)
     runs          one per (method, trial): method, trial, seed, initial_indices, finished,
                   cycles: [{cycle, labeled_size, test_accuracy (percent), labeled_class_counts,
                             selected_indices, selected_class_counts, selected_class_entropy,
