@@ -9,10 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tavaal_nb.baseline import run_baseline_bench
-from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_meta, default_steps,
-                                    estimate_trial_seconds, phase_flops, run_phases)
-from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of
+from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_meta, default_steps, epoch_overhead,
+                                    estimate_trial_seconds, graph_segments, phase_flops, run_phases)
+from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of, prepare_profiler_for_graphs
 from tavaal_nb.config import Config
+from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.results import atomic_write_text
 from tavaal_nb.training import Runtime
 
@@ -20,24 +21,38 @@ __all__ = ["run_bench", "format_table", "write_json"]
 
 
 def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseline: bool = False,
-              peak: bool = True, host_ops: bool = True) -> tuple[list[BenchRow], dict]:
+              peak: bool = True, host_ops: bool = True,
+              epoch_overhead_at: tuple[int, ...] = ()) -> tuple[list[BenchRow], dict]:
     """Time each phase at ``config``'s model sizes on synthetic data of the dataset's shape.
 
-    ``steps`` optimizer steps (and VAE/D iterations) are timed after a warm-up;
-    default 50 on CUDA, 3 on the CPU. The runtime switches are ``config``'s (by default
-    bf16, channels_last and fused optimizers on CUDA, none of them on the CPU).
+    After a warm-up, the training phases are timed at ``steps`` and twice as many optimizer steps (VAE/D
+    iterations): the steady-state rate from the difference and the fixed cost of a call from what is left
+    (:meth:`Phases.time`); default 50 on CUDA, 3 on the CPU. The runtime switches are ``config``'s (by
+    default bf16, channels_last, fused optimizers and CUDA graphs on CUDA, none of them on the CPU).
     ``meta["host_ops_per_step"]`` is :func:`host_ops_per_step` of the same models (unless
-    ``host_ops`` is false); on CUDA, ``meta["gpu_busy"]`` is each phase's fraction of wall time
-    during which the GPU ran something (:func:`busy_fraction`).
+    ``host_ops`` is false); on CUDA, ``meta["gpu_busy"]`` is each phase's steady-state fraction of wall
+    time during which the GPU ran something, beside nvidia-smi's reading (:func:`gpu_busy`), and
+    ``meta["peak_memory_gb"]`` the most memory each phase allocated. ``epoch_overhead_at``: labeled counts
+    at which to measure a task epoch's cost beyond its images (:func:`epoch_overhead`), used by the
+    trial estimate.
     """
     device = config.resolved_device()
     steps = default_steps(device, steps)
     data = bench_data(config, steps, pool)
     flops = phase_flops(config, data)
+    runtime = Runtime.resolve(config, device)
+    workarounds = prepare_profiler_for_graphs(device) if runtime.cuda_graphs else None  # before any capture
     phases = Phases(config, data)
+    clear_eager_fallbacks()
     rows, warmup = run_phases(phases, steps)
+    overheads = [epoch_overhead(phases, labeled, rows[0].rate) for labeled in epoch_overhead_at]
     measured = {"host_ops_per_step": host_ops_of(phases) if host_ops else None,
-                "gpu_busy": gpu_busy(phases, rows, steps) if device.type == "cuda" else None}
+                "gpu_busy": gpu_busy(phases, rows, steps) if device.type == "cuda" else None,
+                "profiler_graph_workarounds": workarounds, "epoch_overhead": overheads,
+                "eager_fallbacks": eager_fallbacks(), "fixed_s": {key: row.fixed_s for key, row in zip(PHASES, rows)},
+                "graph_segments_per_cycle": graph_segments(config),
+                "peak_memory_gb": ({key: row.peak_memory_gb for key, row in zip(PHASES, rows)}
+                                   if device.type == "cuda" else None)}
     for row, key in zip(rows, PHASES):
         row.tflops = row.rate * flops[key] / 1e12
     if baseline:
@@ -47,8 +62,8 @@ def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseli
     meta = bench_meta(config, data, steps, peak)
     meta["flops_per_unit"] = flops
     meta["warmup_s"] = warmup
-    meta["runtime"] = dataclasses.asdict(Runtime.resolve(config, device))
-    meta["trial_estimate_s"] = estimate_trial_seconds(config, rows)
+    meta["runtime"] = dataclasses.asdict(runtime)
+    meta["trial_estimate_s"] = estimate_trial_seconds(config, rows, epoch_overheads=overheads)
     meta.update(measured)
     if baseline:
         meta["baseline_trial_estimate_s"] = estimate_trial_seconds(
@@ -79,8 +94,26 @@ def format_table(rows: list[BenchRow], meta: dict) -> str:
         lines.append(
             f"one {meta['preset']}-preset trial ({meta['cycles']} cycles) predicted from these rates: "
             f"{estimate['total'] / 60:.1f} min (train {estimate['train'] / 60:.1f}, VAE/D {estimate['vae'] / 60:.1f}, "
-            f"scoring {estimate['scoring'] / 60:.1f})"
+            f"scoring {estimate['scoring'] / 60:.1f}"
+            + (f", set-up {estimate['set_up'] / 60:.1f}" if "set_up" in estimate else "")
+            + (f", epoch overhead {estimate['epoch_overhead'] / 60:.1f}" if "epoch_overhead" in estimate else "")
+            + ")"
         )
+    fixed = meta.get("fixed_s")
+    if fixed and any(v is not None for v in fixed.values()):
+        lines.append("rates are steady state (the difference of " + f"{meta['steps']} and twice as many steps); "
+                     "fixed cost of a call (set-up, warm-up, capture): " + ", ".join(
+                         f"{label} {fixed[key]:.3f} s" for key, label in (("task", "task"), ("vae", "VAE/D"))
+                         if fixed.get(key) is not None)
+                     + f" (paid {meta.get('graph_segments_per_cycle', 1)}x per cycle for the task, once per query)")
+    for point in meta.get("epoch_overhead") or ():
+        lines.append(f"a task epoch at {point['labeled']:,} labeled: {1000 * point['epoch_s']:.1f} ms, "
+                     f"{1000 * point['overhead_s']:.1f} ms of it beyond its images at the steady rate")
+    for name, error in (meta.get("eager_fallbacks") or {}).items():
+        lines.append(f"CAPTURE FAILED, measured eagerly: {name} ({error})")
+    memory = meta.get("peak_memory_gb")
+    if memory:
+        lines.append("peak memory allocated: " + ", ".join(f"{key} {value:.2f} GB" for key, value in memory.items()))
     base = meta.get("baseline_trial_estimate_s")
     if base:
         lines.append(
