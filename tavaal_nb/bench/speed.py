@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.results import atomic_write_text
 from tavaal_nb.training import Runtime
 
-__all__ = ["run_bench", "format_table", "write_json"]
+__all__ = ["run_bench", "format_table", "write_json", "format_comparison", "main"]
 
 
 def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseline: bool = False,
@@ -127,3 +128,52 @@ def format_table(rows: list[BenchRow], meta: dict) -> str:
 def write_json(rows: list[BenchRow], meta: dict, path: str | Path) -> None:
     payload = {"meta": meta, "rows": [dict(asdict(r), speedup=r.speedup) for r in rows]}
     atomic_write_text(Path(path), json.dumps(payload, indent=2))  # replaces a link, never writes through it
+
+
+def _cell(value, scale: float = 1.0, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * scale:,.{digits}f}"
+
+
+def format_comparison(paths: list[str | Path]) -> str:
+    """Bench JSON files (:func:`write_json`) side by side, one line each: the runtime that differs (CUDA
+    graphs, autocast cache), steady rates, fixed cost per call, per-epoch overhead, host work, GPU busy,
+    peak memory and the predicted trial. The GPU session's graphs-on-vs-off table."""
+    head = ("| run | graphs | task img/s | VAE/D it/s | scoring img/s | fixed s task / VAE | epoch overhead ms "
+            "| host ops task / VAE | launches task / VAE | GPU busy task / VAE (smi) | peak GB task / VAE | trial min |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        meta, rows = payload["meta"], payload["rows"]
+        rate = [row["rate"] for row in rows]
+        fixed = meta.get("fixed_s") or {}
+        ops = meta.get("host_ops_per_step") or {}
+        busy = meta.get("gpu_busy") or {}
+        memory = meta.get("peak_memory_gb") or {}
+        overhead = ", ".join(f"{p['labeled']:,}: {1000 * p['overhead_s']:.1f}" for p in meta.get("epoch_overhead") or ())
+        smi = " / ".join(f"{_cell(busy[k]['steady'], 100, 0)}% ({_cell(busy[k]['window_smi'], 100, 0)}%)"
+                         for k in ("task", "vae") if k in busy) or "-"
+        lines.append(" | ".join([
+            f"| {Path(path).stem}", str((meta.get("runtime") or {}).get("cuda_graphs", "-")),
+            _cell(rate[0], digits=0), _cell(rate[1]), _cell(rate[2], digits=0),
+            f"{_cell(fixed.get('task'), digits=2)} / {_cell(fixed.get('vae'), digits=2)}", overhead or "-",
+            " / ".join(_cell((ops.get(k) or {}).get("aten_ops"), digits=0) for k in ("task", "vae")),
+            " / ".join(_cell((ops.get(k) or {}).get("launches"), digits=0) for k in ("task", "vae")), smi,
+            f"{_cell(memory.get('task'), digits=2)} / {_cell(memory.get('vae'), digits=2)}",
+            _cell((meta.get("trial_estimate_s") or {}).get("total"), 1 / 60)]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tavaal_nb.bench.speed A.json B.json ...``: :func:`format_comparison` of bench files."""
+    paths = sys.argv[1:] if argv is None else argv
+    missing = [p for p in paths if not Path(p).is_file()]
+    if not paths or missing:
+        print(f"usage: python -m tavaal_nb.bench.speed BENCH.json ... (bench --json files); missing: {missing}",
+              file=sys.stderr)
+        return 2
+    print(format_comparison(paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
