@@ -40,8 +40,11 @@ NO_KERNEL_OPS = frozenset({
     "aten::squeeze", "aten::detach", "aten::detach_", "aten::alias", "aten::empty", "aten::empty_like",
     "aten::empty_strided", "aten::resize_", "aten::split", "aten::chunk", "aten::unbind", "aten::flatten",
     "aten::contiguous", "aten::lift_fresh", "aten::set_", "aten::is_nonzero", "aten::result_type",
-    "aten::broadcast_tensors", "aten::narrow", "aten::expand_as", "aten::view_as", "aten::unflatten"})
-"""Leaf operators that only make or re-describe a tensor (no kernel on a GPU): not counted as launches."""
+    "aten::broadcast_tensors", "aten::narrow", "aten::expand_as", "aten::view_as", "aten::unflatten",
+    "aten::resolve_conj", "aten::resolve_neg", "aten::item", "aten::_local_scalar_dense", "aten::zeros_like",
+    "aten::ones_like"})
+"""Operators that only make, re-describe or read a tensor (no kernel of their own on a GPU; ``zeros_like``
+and the like launch through the ``fill_``/``zero_`` they call): not counted as launches."""
 HOST_OP_STEPS = (8, 16)
 """The two step counts whose profiles are subtracted by :func:`host_ops_per_step`: with CUDA graphs both
 include the warm-ups and the capture, so the difference is replays only."""
@@ -65,18 +68,30 @@ def count_host_ops(events: Iterable[Any]) -> dict[str, int]:
       which calls ``aten::copy_``: three);
     * ``copies``: the ``aten::copy_``, ``aten::to`` and ``aten::_to_copy`` events, nested included;
     * ``cpu_events``: every host event (operators, autograd nodes, optimizer and CUDA runtime calls);
-    * ``launches``: leaf ``aten::`` events (no ``aten::`` event below them) that do work, i.e. not in
-      :data:`NO_KERNEL_OPS`: about one kernel each on a GPU (an estimate countable on the CPU; a cuDNN
-      convolution may launch two or three).
+    * ``launches``: ``aten::`` events that do work (not in :data:`NO_KERNEL_OPS`) with no such event
+      below them: about one kernel each on a GPU (an estimate countable on the CPU; a cuDNN convolution
+      may launch two or three, and the CPU's own kernels decompose a little differently).
 
     Device-side events (kernels, memcpys) are not counted.
     """
     host = [e for e in events if getattr(e, "device_type", DeviceType.CPU) == DeviceType.CPU]
     aten = [e for e in host if e.name.startswith("aten::")]
-    leaves = [e for e in aten if not any(c.name.startswith("aten::") for c in getattr(e, "cpu_children", None) or ())]
+    below: dict[int, bool] = {}  # id(event) -> whether an operator that does work runs inside it
+
+    def work_below(event: Any) -> bool:
+        key = id(event)
+        if key not in below:
+            children = getattr(event, "cpu_children", None) or ()
+            below[key] = any(_does_work(c) or work_below(c) for c in children)
+        return below[key]
+
     return {"aten_ops": sum(not _has_aten_parent(e) for e in aten), "aten_calls": len(aten),
             "copies": sum(e.name in COPY_OPS for e in aten), "cpu_events": len(host),
-            "launches": sum(e.name not in NO_KERNEL_OPS for e in leaves)}
+            "launches": sum(_does_work(e) and not work_below(e) for e in aten)}
+
+
+def _does_work(event: Any) -> bool:
+    return event.name.startswith("aten::") and event.name not in NO_KERNEL_OPS
 
 
 @dataclass(eq=False)
