@@ -115,9 +115,12 @@ class GraphedStep:
     and in :func:`eager_fallbacks`. ``generators`` are the non-default generators it draws from;
     ``optimizers`` have their gradients set to None before the capture, so the captured backward
     allocates them from the graph's private memory pool. ``share_pool_with``: another step whose
-    graph's memory pool this one's capture shares (the two are replayed one after the other, never at
-    once; each has its own capture stream, hence its own cuBLAS workspace, pytorch#193402). Each
-    step makes one warm-up stream and one capture stream, the first time it needs them.
+    graph's memory pool this one's capture joins (one pool for both, replayed one after the other, never
+    at once). Each step makes one warm-up stream and one capture stream, the first time it needs them:
+    two graphs alive together are captured on different streams, so each has its own cuBLAS workspace
+    (pytorch#193402: destroying a graph frees the workspace of its capture stream), and the allocator,
+    which hands a freed block only to the stream that freed it, never gives one graph's blocks to the
+    other.
 
     The call that captures also replays, so every call is one real step. Without ``capture`` (the CPU,
     ``cuda_graphs`` off, or a step of this name whose capture failed earlier in the run) every call is

@@ -191,7 +191,8 @@ def _reset_compile() -> None:
 
 
 _UNITS = ("task img/s", "VAE+D it/s", "score img/s")
-ABLATION_COLUMNS = f"{'change':<38}" + "".join(f"{u:>13}{'x prev':>8}{'pred':>7}" for u in _UNITS) + f"{'warm-up s':>11}"
+ABLATION_COLUMNS = (f"{'change':<38}" + "".join(f"{u:>13}{'x prev':>8}{'pred':>7}" for u in _UNITS)
+                    + f"{'warm-up s':>11}")
 
 
 def format_ablation_row(row: AblationRow) -> str:

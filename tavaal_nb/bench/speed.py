@@ -139,7 +139,8 @@ def format_comparison(paths: list[str | Path]) -> str:
     graphs, autocast cache), steady rates, fixed cost per call, per-epoch overhead, host work, GPU busy,
     peak memory and the predicted trial. The GPU session's graphs-on-vs-off table."""
     head = ("| run | graphs | task img/s | VAE/D it/s | scoring img/s | fixed s task / VAE | epoch overhead ms "
-            "| host ops task / VAE | launches task / VAE | GPU busy task / VAE (smi) | peak GB task / VAE | trial min |")
+            "| host ops task / VAE | launches task / VAE | GPU busy task / VAE (smi) | peak GB task / VAE "
+            "| trial min |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for path in paths:
         payload = json.loads(Path(path).read_text())
@@ -149,7 +150,8 @@ def format_comparison(paths: list[str | Path]) -> str:
         ops = meta.get("host_ops_per_step") or {}
         busy = meta.get("gpu_busy") or {}
         memory = meta.get("peak_memory_gb") or {}
-        overhead = ", ".join(f"{p['labeled']:,}: {1000 * p['overhead_s']:.1f}" for p in meta.get("epoch_overhead") or ())
+        overhead = ", ".join(f"{p['labeled']:,}: {1000 * p['overhead_s']:.1f}"
+                             for p in meta.get("epoch_overhead") or ())
         smi = " / ".join(f"{_cell(busy[k]['steady'], 100, 0)}% ({_cell(busy[k]['window_smi'], 100, 0)}%)"
                          for k in ("task", "vae") if k in busy) or "-"
         lines.append(" | ".join([
