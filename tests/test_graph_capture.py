@@ -384,3 +384,14 @@ def test_the_session_records_whether_steps_were_captured_and_which_fell_back(mon
     (session,) = json.loads((tmp_path / "results.json").read_text())["sessions"]
     assert session["cuda_graphs"] is False  # the CPU
     assert session["eager_fallbacks"] == {"task step": "RuntimeError: capture failed"}
+
+
+def test_the_fp32_check_runs_through_on_the_cpu_with_both_sides_eager(monkeypatch):
+    """The plumbing of check_fp32_graphed_vs_eager (data, both trainings, the comparison), so a GPU session
+    does not find a typo: on the CPU "on" becomes "off", and both sides must agree exactly."""
+    import tavaal_nb
+
+    original = tavaal_nb.make_config
+    monkeypatch.setattr(tavaal_nb, "make_config", lambda *a, **k: original(*a, **{**k, "cuda_graphs": "off"}))
+    outcome = graph_checks.check_fp32_graphed_vs_eager(torch.device("cpu"), steps=3)
+    assert outcome == {"steps": 3, "max_relative_difference": {"task_loss": 0.0, "vae_d_losses": 0.0, "weights": 0.0}}
