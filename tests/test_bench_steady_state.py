@@ -214,3 +214,22 @@ def test_gpu_busy_is_steady_state_and_beside_nvidia_smi(monkeypatch):
     assert busy["task"]["steady"] == pytest.approx(0.004 * short / (0.02 * short))  # 20 %: the fixed 0.5 s drops out
     assert busy["task"]["window_smi"] == 0.61 and 0 < busy["task"]["window_profiler"]
     assert profiled[-1] == ("scoring", 3, True) and busy["scoring"]["steady"] == pytest.approx(0.5 + 0.012)
+
+
+def test_bench_files_side_by_side(tmp_path, capsys):
+    import json
+
+    from tavaal_nb.bench.speed import main as compare
+
+    meta = {"runtime": {"cuda_graphs": True}, "fixed_s": {"task": 0.41, "vae": 0.3},
+            "epoch_overhead": [{"labeled": 1000, "overhead_s": 0.0042}], "host_ops_per_step": {
+                "task": {"aten_ops": 2, "launches": 0}, "vae": {"aten_ops": 3, "launches": 0}},
+            "gpu_busy": {"task": {"steady": 0.9, "window_smi": 0.85}, "vae": {"steady": 0.71, "window_smi": None}},
+            "peak_memory_gb": {"task": 3.5, "vae": 9.25}, "trial_estimate_s": {"total": 840.0}}
+    rows = [{"rate": r} for r in (36_000.0, 201.5, 170_000.0)]
+    (tmp_path / "on.json").write_text(json.dumps({"meta": meta, "rows": rows}))
+    assert compare([str(tmp_path / "on.json")]) == 0
+    assert ("| on | True | 36,000 | 201.5 | 170,000 | 0.41 / 0.30 | 1,000: 4.2 | 2 / 3 | 0 / 0 | 90% (85%) / 71% (-) "
+            "| 3.50 / 9.25 | 14.0 |") in capsys.readouterr().out
+    assert compare([str(tmp_path / "off.json")]) == 2
+    assert "usage: python -m tavaal_nb.bench.speed BENCH.json" in capsys.readouterr().err

@@ -134,6 +134,10 @@ def _cell(value, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value * scale:,.{digits}f}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
 def format_comparison(paths: list[str | Path]) -> str:
     """Bench JSON files (:func:`write_json`) side by side, one line each: the runtime that differs (CUDA
     graphs, autocast cache), steady rates, fixed cost per call, per-epoch overhead, host work, GPU busy,
@@ -152,7 +156,7 @@ def format_comparison(paths: list[str | Path]) -> str:
         memory = meta.get("peak_memory_gb") or {}
         overhead = ", ".join(f"{p['labeled']:,}: {1000 * p['overhead_s']:.1f}"
                              for p in meta.get("epoch_overhead") or ())
-        smi = " / ".join(f"{_cell(busy[k]['steady'], 100, 0)}% ({_cell(busy[k]['window_smi'], 100, 0)}%)"
+        smi = " / ".join(f"{_share(busy[k]['steady'])} ({_share(busy[k]['window_smi'])})"
                          for k in ("task", "vae") if k in busy) or "-"
         lines.append(" | ".join([
             f"| {Path(path).stem}", str((meta.get("runtime") or {}).get("cuda_graphs", "-")),
