@@ -30,7 +30,7 @@ from tavaal_nb.training import Runtime, synchronize
 
 __all__ = ["COPY_OPS", "NO_KERNEL_OPS", "HOST_OP_STEPS", "count_host_ops", "profile_phase", "host_ops_of",
            "host_ops_per_step", "device_busy_seconds", "busy_fraction", "gpu_busy", "format_host_work",
-           "prepare_profiler_for_graphs", "SmiSampler"]
+           "prepare_profiler_for_graphs", "SmiSampler", "percent"]
 
 COPY_OPS = frozenset({"aten::copy_", "aten::to", "aten::_to_copy"})
 """The operators of a dtype/device/layout copy (``.to()``, ``.float()``, ``copy_``)."""
@@ -293,6 +293,11 @@ def gpu_busy(phases: Phases, rows: list[BenchRow], steps: int) -> dict[str, dict
     return result
 
 
+def percent(value: float | None) -> str:
+    """A fraction as a whole percentage, or "-" when there is none."""
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
 def format_host_work(meta: dict) -> list[str]:
     """The lines under the bench table: host operator calls per step, and GPU busy per phase."""
     lines = []
@@ -309,12 +314,9 @@ def format_host_work(meta: dict) -> list[str]:
         def name(key: str) -> str:
             return PHASE_NAMES[key].split(" (")[0]
 
-        def share(value: float | None) -> str:
-            return "-" if value is None else f"{100 * value:.0f}%"
-
         lines.append("GPU busy, steady state (profiler device time / wall time): "
-                     + ", ".join(f"{name(k)} {share(v['steady'])}" for k, v in busy.items()))
+                     + ", ".join(f"{name(k)} {percent(v['steady'])}" for k, v in busy.items()))
         lines.append("GPU busy over the long run's window, profiler vs nvidia-smi: "
-                     + ", ".join(f"{name(k)} {share(v['window_profiler'])} vs {share(v['window_smi'])}"
+                     + ", ".join(f"{name(k)} {percent(v['window_profiler'])} vs {percent(v['window_smi'])}"
                                  for k, v in busy.items()))
     return lines

@@ -12,7 +12,7 @@ from pathlib import Path
 from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_meta, default_steps, epoch_overhead,
                                     estimate_trial_seconds, graph_segments, phase_flops, run_phases)
-from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of, prepare_profiler_for_graphs
+from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of, percent, prepare_profiler_for_graphs
 from tavaal_nb.config import Config
 from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.results import atomic_write_text
@@ -134,10 +134,6 @@ def _cell(value, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value * scale:,.{digits}f}"
 
 
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
 def format_comparison(paths: list[str | Path]) -> str:
     """Bench JSON files (:func:`write_json`) side by side, one line each: the runtime that differs (CUDA
     graphs, autocast cache), steady rates, fixed cost per call, per-epoch overhead, host work, GPU busy,
@@ -156,7 +152,7 @@ def format_comparison(paths: list[str | Path]) -> str:
         memory = meta.get("peak_memory_gb") or {}
         overhead = ", ".join(f"{p['labeled']:,}: {1000 * p['overhead_s']:.1f}"
                              for p in meta.get("epoch_overhead") or ())
-        smi = " / ".join(f"{_share(busy[k]['steady'])} ({_share(busy[k]['window_smi'])})"
+        smi = " / ".join(f"{percent(busy[k]['steady'])} ({percent(busy[k]['window_smi'])})"
                          for k in ("task", "vae") if k in busy) or "-"
         lines.append(" | ".join([
             f"| {Path(path).stem}", str((meta.get("runtime") or {}).get("cuda_graphs", "-")),
