@@ -270,7 +270,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    config = make_config(args.preset, dataset=args.dataset, device=args.device)
+    switches = {"cuda_graphs": args.cuda_graphs} if args.cuda_graphs else {}
+    config = make_config(args.preset, dataset=args.dataset, device=args.device, **switches)
     chosen = [flag for flag, on in (("--ablation", args.ablation), ("--baseline", args.baseline),
                                     ("--concurrency", args.concurrency)) if on]
     if len(chosen) > 1:
@@ -292,7 +293,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             if args.json:
                 write(rows, meta, args.json)
             return 0
-    rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline)
+    rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline, epoch_overhead_at=args.epoch_overhead)
     print(format_table(rows, meta))
     if args.json:
         write_json(rows, meta, args.json)
@@ -428,7 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also time the public code's pipeline (PIL DataLoader, fp32, r per iteration) and print speedups")
     bench.add_argument("--ablation", action="store_true",
                        help="time the phases under cumulative switches (fp32/contiguous/plain optimizers, + bf16, "
-                            "+ channels_last, + fused optimizers, + torch.compile) beside the predicted speedups")
+                            "+ channels_last, + fused optimizers, + CUDA graphs, + autocast weight cache, "
+                            "torch.compile instead of graphs) beside the predicted speedups")
+    bench.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default=None,
+                       help="capture training steps as CUDA graphs (default: the preset's, auto)")
+    bench.add_argument("--epoch-overhead", type=_levels, default=(), metavar="N,N,...",
+                       help="also measure a task epoch's cost beyond its images at these labeled counts "
+                            "(e.g. 1000,4000); the trial estimate uses it")
     bench.add_argument("--concurrency", type=_levels, default=None, metavar="N,N,...",
                        help="trials per hour with N bench processes sharing the device, for each N (e.g. 1,2,4,8): "
                             "each times the phases at once with the others, its rates predict a trial")

@@ -114,6 +114,7 @@ class Config:
     fused_optimizers: str = "auto"  # fused SGD/Adam kernels: auto (on CUDA only), on, off
     cuda_graphs: str = "auto"  # whole training steps as CUDA graphs: auto (on CUDA only), on (CUDA only), off
     compile: bool = False  # torch.compile the task model and the VAE (optional; off by default)
+    autocast_cache: bool = True  # autocast casts each weight once per region (PyTorch's default); False: per use
     allow_tf32: bool = True  # False: TF32 off on CUDA (convolutions and matmuls in true fp32)
     retrain_plain: bool = False  # also train a plain task model (no Ranker) per cycle (sec. 6.1, Fig. 4)
     seeding: str = "shared"  # shared: common random numbers across methods; per-method: each method its own draws
@@ -230,6 +231,8 @@ class Config:
             problems.append(f"adversarial_init must be one of {ADVERSARIAL_INITS}, got {self.adversarial_init!r}")
         if self.vae_layout not in VAE_LAYOUTS:
             problems.append(f"vae_layout must be one of {VAE_LAYOUTS}, got {self.vae_layout!r}")
+        if not isinstance(self.autocast_cache, bool):
+            problems.append(f"autocast_cache must be true or false, got {self.autocast_cache!r}")
         if not isinstance(self.compile, bool):
             problems.append(f"compile must be true or false, got {self.compile!r}")
         elif self.compile:

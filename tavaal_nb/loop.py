@@ -20,6 +20,7 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
+from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
 from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices
@@ -174,6 +175,10 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
     if existed:  # a resumed file runs as it was made (kept_on_resume), with this command's execution fields
         config = Config.from_dict(results.config)
     session = session_entry(device)
+    # execution fields: whether steps were captured as CUDA graphs, and which fell back to eager (graphs.py)
+    session["cuda_graphs"] = Runtime.resolve(config, device).cuda_graphs
+    session["eager_fallbacks"] = {}
+    clear_eager_fallbacks()
     results.data.setdefault("sessions", []).append(session)
     augmenter = make_augmenter(config, data)
     started = time.perf_counter()
@@ -192,6 +197,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
         raise
     finally:
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
+        session["eager_fallbacks"] = eager_fallbacks()
         # a new file is written once it holds a cycle or a NaN stop; a run that failed before either leaves nothing
         keep = existed or _saved_cycles(results) > 0 or isinstance(stopped, NonFiniteLossError)
         if results.path is not None and (stopped is None or keep):
@@ -271,6 +277,7 @@ def _run_one(
                               losses, timings, plain_accuracy, strategy.data_fields)
         run["cycles"].append(record)
         session["wall_time_s"] = round(time.perf_counter() - started, 3)
+        session["eager_fallbacks"] = eager_fallbacks()
         if results.path is not None:
             save_results(results, claim)
         bar.set_postfix(labeled=record["labeled_size"], acc=f"{accuracy:.2f}%")

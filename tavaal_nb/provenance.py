@@ -31,6 +31,10 @@ SESSION_FIELDS = {
     "git_dirty": Field(lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "wall_time_s": Field(lambda v: is_number(v) and v >= 0, "a number of seconds >= 0"),
     "parallel_trials": Field(lambda v: type(v) is int and v >= 1, "an integer >= 1"),
+    "cuda_graphs": Field(lambda v: isinstance(v, bool), "true or false"),
+    "eager_fallbacks": Field(lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(e, str)
+                                                                  for k, e in v.items()),
+                             "an object of step names to capture errors"),
 }
 """The fields of a session entry (:func:`session_entry`), checked when a results file is read (all optional:
 older files lack some)."""

@@ -21,7 +21,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.graphs import DeviceTally, GraphedStep
+from tavaal_nb.graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
@@ -66,6 +66,12 @@ class Runtime:
     CUDA graphs (:mod:`tavaal_nb.graphs`). ``auto`` is on for CUDA devices, except with fp16 (its gradient
     scaler reads its overflow check on the host every step, which a graph cannot do) or with
     ``compile`` (``torch.compile`` has its own graph modes); ``on`` on a CPU device or with fp16 is an error.
+
+    ``Config.autocast_cache`` (default on, PyTorch's default): autocast casts each weight once per autocast
+    region and reuses the cast, instead of casting it again at each use (the VAE and D are each used on
+    two batches per step). Valid under capture because every autocast region lies wholly inside one
+    step, so the cache lives and dies within a replay. Off re-casts per use, which also sums the two
+    uses' weight gradients in fp32 rather than in the autocast dtype (a rounding-level difference).
     """
 
     amp: bool
@@ -75,6 +81,7 @@ class Runtime:
     tf32: bool = True
     fp16: bool = False  # with amp: autocast to float16 (and a gradient scaler), not bfloat16
     cuda_graphs: bool = False
+    autocast_cache: bool = True
 
     @classmethod
     def resolve(cls, config: Config | None, device: torch.device) -> Runtime:
@@ -92,7 +99,8 @@ class Runtime:
         if graphs and fp16:
             raise ValueError("cuda_graphs='on' does not work with fp16 precision (its gradient scaler checks for "
                              "overflow on the host every step); use precision=bf16 or fp32, or cuda_graphs=auto/off")
-        return cls(amp, channels_last, fused, bool(config.compile), bool(config.allow_tf32), fp16, graphs)
+        return cls(amp, channels_last, fused, bool(config.compile), bool(config.allow_tf32), fp16, graphs,
+                   bool(config.autocast_cache))
 
     def apply_tf32(self) -> None:
         """With ``allow_tf32=False`` turn TF32 off for cuDNN convolutions and CUDA matmuls (the
@@ -102,11 +110,12 @@ class Runtime:
             torch.backends.cuda.matmul.allow_tf32 = False
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        """Autocast at the run's precision (nothing at fp32). With CUDA graphs the cast-weight cache is
-        off, as PyTorch requires for autocast inside a captured region (the same casts, recomputed)."""
+        """Autocast at the run's precision (nothing at fp32), its cast-weight cache as ``autocast_cache``
+        says. Every autocast region must lie wholly inside one (captured) step: the cache is emptied when
+        the region ends, so no cast made inside a capture outlives it."""
         if self.amp:
             return torch.autocast(device.type, dtype=torch.float16 if self.fp16 else torch.bfloat16,
-                                  cache_enabled=not self.cuda_graphs)
+                                  cache_enabled=self.autocast_cache)
         return contextlib.nullcontext()
 
     def grad_scaler(self, device: torch.device) -> torch.amp.GradScaler:
@@ -205,9 +214,11 @@ def train_task_model(
     With ``Runtime.cuda_graphs`` every full batch of an epoch is one replay of a captured step
     (:mod:`tavaal_nb.graphs`): the epoch's shuffled order is copied once into a static
     ``(full batches, batch_size)`` table and the step reads its row through the device step counter.
-    The final partial batch (when the labeled count is not a multiple of the batch size) runs eagerly,
-    through the same step function. A new graph is captured when the learning rate or the Ranker's
-    detaching changes (both are constants inside a graph). ``_static_steps`` (internal, for tests)
+    The final partial batch (when the labeled count is not a multiple of the batch size) has the same
+    size every epoch: it is copied into a static buffer and replayed as a second graph of the same step
+    function, sharing the first one's memory pool. New graphs are captured when the learning rate or the
+    Ranker's detaching changes (both are constants inside a graph). The epoch's loss sum and NaN check
+    are read together, one transfer per epoch. ``_static_steps`` (internal, for tests)
     forces that static-table path, captured or not; by default it is taken exactly with CUDA graphs.
     """
     device = labeled.device
@@ -227,7 +238,8 @@ def train_task_model(
     static = runtime.cuda_graphs if _static_steps is None else _static_steps
     full = labeled.numel() // config.batch_size if static else 0
     rows = torch.empty((full, config.batch_size), dtype=labeled.dtype, device=device)
-    graphed: GraphedStep | None = None
+    tail: Tensor | None = None  # the static partial batch (labeled count mod batch size), made at the first epoch
+    graphed = last = None  # the graphed full-batch step and last partial-batch step (GraphedStep)
     graph_key: tuple[bool, float] | None = None
 
     def step(batch: Tensor, detach: bool) -> None:
@@ -258,23 +270,31 @@ def train_task_model(
         detach = epoch >= detach_epoch
         tally.reset()
         batches = index_batches(labeled, config.batch_size, generator)
-        if full:
-            rows.copy_(torch.cat(batches[:full]).view(rows.shape))
+        if static:
             key = (detach, optimizer.param_groups[0]["lr"])
-            if key != graph_key:  # a new constant inside the step: a new graph
-                graphed = None  # frees the old graph's memory first
+            if key != graph_key:  # a new constant inside the step: new graphs
+                graphed = last = None  # frees the old graphs' memory first
                 graphed = GraphedStep(lambda detach=detach: step(tally.row(rows), detach), runtime.cuda_graphs,
-                                      generators=[generator], optimizers=[optimizer])
+                                      device, "task step", [generator], [optimizer])
+                last = GraphedStep(lambda detach=detach: step(tail, detach), runtime.cuda_graphs, device,
+                                   "task step (last partial batch)", [generator], [optimizer], share_pool_with=graphed)
                 graph_key = key
-            for _ in range(full):
-                graphed()
-        for batch in batches[full:]:
-            step(batch, detach)
+            if full:
+                rows.copy_(torch.cat(batches[:full]).view(rows.shape))
+                for _ in range(full):
+                    graphed()
+            if len(batches) > full:  # the partial batch: the same size every epoch, so a graph of its own
+                tail = torch.empty_like(batches[full]) if tail is None else tail
+                tail.copy_(batches[full])
+                last()
+        else:
+            for batch in batches:
+                step(batch, detach)
         schedule.step()
-        bad_step = int(tally.first_bad)  # one host sync per epoch
+        (loss_sum,), (bad_step,) = fetch(tally.sums, tally.first_bad)  # one host sync per epoch
         if bad_step >= 0:
             raise NonFiniteLossError("task model", epoch * len(batches) + bad_step, f"epoch {epoch + 1}")
-        mean_loss = float(tally.sums) / max(1, len(batches))
+        mean_loss = loss_sum / max(1, len(batches))
         history.append(mean_loss)
         bar.set_postfix(loss=f"{mean_loss:.3f}")
         if on_epoch is not None:

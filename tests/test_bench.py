@@ -77,11 +77,11 @@ def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
         assert row.speedup == pytest.approx(row.rate / row.baseline_rate)
     assert meta["steps"] == 1 and meta["preset"] == "ci" and meta["matmul_peak_tflops"] is None
     assert meta["runtime"] == {"amp": False, "channels_last": False, "fused": False, "compile": False,
-                               "tf32": True, "cuda_graphs": False, "fp16": False}
+                               "tf32": True, "cuda_graphs": False, "fp16": False, "autocast_cache": True}
     assert set(meta["warmup_s"]) == set(PHASES)
     ours, theirs = meta["trial_estimate_s"], meta["baseline_trial_estimate_s"]
     assert theirs == estimate_trial_seconds(ci_config(), [BenchRow("", "", r.baseline_rate, 0.0, 0) for r in rows])
-    assert ours["total"] == pytest.approx(ours["train"] + ours["vae"] + ours["scoring"])
+    assert ours["total"] == pytest.approx(ours["train"] + ours["vae"] + ours["scoring"] + ours.get("set_up", 0.0))
     table = format_table(rows, meta)
     assert "baseline" in table and "speedup" in table and "public code's pipeline" in table
     assert all(f"{r.speedup:.2f}x" in table for r in rows)
@@ -128,7 +128,7 @@ def test_ablation_has_a_row_for_every_variant(tmp_path, eager_compile, no_onednn
         assert row.note is None and set(row.rates) == set(PHASES) and all(positive(v) for v in row.rates.values())
         assert set(row.warmup_s) == set(PHASES)
     assert rows[-1].settings == {"precision": "bf16", "memory_format": "channels_last", "fused_optimizers": "on",
-                                 "compile": True, "cuda_graphs": "off"}
+                                 "compile": True, "cuda_graphs": "off", "autocast_cache": True}
     assert eager_compile == ["ResNet18", "Sequential", "Sequential"]  # backbone, VAE encoder and decoder
     assert rows[0].speedup is None and rows[0].predicted is None
     for above, row in zip(rows, rows[1:]):
@@ -289,7 +289,7 @@ def test_a_variant_whose_process_dies_is_a_note_and_the_next_row_builds_on_the_l
         measured.append(variant.memory_format)
         if variant.memory_format == "channels_last":
             raise ChildProcessFailed("the process died of SIGSEGV")
-        return {k: 10.0 for k in PHASES}, {k: 0.1 for k in PHASES}
+        return {k: 10.0 for k in PHASES}, {k: 0.1 for k in PHASES}, {}
 
     monkeypatch.setattr(ablation_module, "run_isolated", fake_isolated)
     variants = (BASE[0], ("+ channels_last", {"memory_format": "channels_last"}),
@@ -304,7 +304,7 @@ def test_a_variant_whose_process_dies_is_a_note_and_the_next_row_builds_on_the_l
 
 def test_the_cuda_graphs_row_is_a_note_on_the_cpu():
     graphs = ("+ CUDA graphs", {"cuda_graphs": "on"})
-    assert ABLATION[-1] == graphs
+    assert graphs in ABLATION
     rows, _ = run_ablation(ci_config(), variants=(graphs,), isolate=False, **TINY)
     assert rows[0].rates is None and rows[0].note.startswith("skipped: ") and "cuda" in rows[0].note.lower()
 
@@ -322,7 +322,8 @@ def test_host_operator_calls_per_step_stay_bounded():
     ops = host_ops_per_step(ci_config())
     assert set(ops) == {"task", "vae"}
     for counts in ops.values():
-        assert set(counts) == {"aten_ops", "aten_calls", "copies", "cpu_events"}
+        assert set(counts) == {"aten_ops", "aten_calls", "copies", "cpu_events", "launches"}
+        assert 0 < counts["launches"] <= counts["aten_calls"]
         assert 0 < counts["copies"] <= counts["aten_calls"] and counts["aten_ops"] <= counts["aten_calls"]
         assert counts["aten_calls"] <= counts["cpu_events"]
     assert ops["task"]["aten_ops"] <= 760 and ops["task"]["copies"] <= 330, ops["task"]
@@ -336,9 +337,13 @@ def test_host_ops_are_in_the_bench_meta_and_printed():
     assert meta["gpu_busy"] is None  # the CPU: no device time
     table = format_table(rows, meta)
     assert f"VAE/D iteration {ops['vae']['aten_ops']:.0f} aten ops" in table and "GPU busy" not in table
-    meta["gpu_busy"] = {"task": 0.8, "vae": 0.184, "scoring": 0.5}
-    assert "GPU busy (device time under the profiler / wall time): task training 80%, VAE + discriminator 18%, " \
-           "scoring 50%" in format_table(rows, meta)
+    meta["gpu_busy"] = {key: {"steady": steady, "window_profiler": window, "window_smi": smi}
+                        for key, steady, window, smi in (("task", 0.8, 0.7, 0.66), ("vae", 0.184, 0.15, None),
+                                                         ("scoring", 0.5, 0.5, 0.45))}
+    table = format_table(rows, meta)
+    assert "GPU busy, steady state (profiler device time / wall time): task training 80%, VAE + discriminator 18%, " \
+           "scoring 50%" in table
+    assert "profiler vs nvidia-smi: task training 70% vs 66%, VAE + discriminator 15% vs -, scoring 50% vs 45%" in table
 
 
 def fake_event(name, start, end, device="cpu", parent=None):
@@ -354,8 +359,11 @@ def test_count_host_ops_on_made_up_events():
     node = fake_event("autograd::engine::evaluate_function: AddmmBackward0", 10, 20)
     mm = fake_event("aten::mm", 11, 19, parent=node)  # under an autograd node, not an operator: top level
     kernel = fake_event("ampere_sgemm", 12, 15, device="cuda")
-    assert count_host_ops([to, to_copy, copy, node, mm, kernel]) == {
-        "aten_ops": 2, "aten_calls": 4, "copies": 3, "cpu_events": 5}
+    view = fake_event("aten::view", 20, 21)
+    to.cpu_children, to_copy.cpu_children, node.cpu_children = [to_copy], [copy], [mm]
+    # launches: the leaves that do work (copy_ and mm; the view makes no kernel)
+    assert count_host_ops([to, to_copy, copy, node, mm, kernel, view]) == {
+        "aten_ops": 3, "aten_calls": 5, "copies": 3, "cpu_events": 6, "launches": 2}
 
 
 def test_gpu_busy_is_device_time_over_wall_time():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,20 +34,51 @@ def session(tmp_path: Path, mode: str, **env: str) -> tuple[subprocess.Completed
     return done, sorted(p for p in out.rglob("*") if p.is_file())
 
 
+needs_coreutils = pytest.mark.skipif(shutil.which("timeout") is None or shutil.which("tar") is None,
+                                     reason="needs coreutils and tar")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("timeout") is None or shutil.which("tar") is None, reason="needs coreutils and tar")
+@needs_coreutils
 def test_bench_mode_dry_run_on_the_cpu_packs_everything_into_few_files(tmp_path):
-    done, files = session(tmp_path, "bench", STEPS="1", CONCURRENCY="1,2", ABLATION_S="0", PEAK_S="0")
+    done, files = session(tmp_path, "bench", STEPS="1", GRAPHS="auto off", EPOCH_OVERHEAD="40,100", ABLATION_S="0",
+                          PEAK_S="0")
     assert done.returncode == 0, done.stdout[-3000:]
+    # no nvidia-smi here, so no nvidia-smi.csv: on a GPU it is the fourth file
     assert len(files) <= MAX_FILES and {f.name for f in files} == {"gpu.txt", "summary.txt", "bench.tar.gz"}
+    gpu = (tmp_path / "out" / "gpu.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in gpu[:5]] == [f"import {m}" for m in ("torch", "torchvision", "PIL", "tqdm",
+                                                                               "scipy")]
     summary = (tmp_path / "out" / "summary.txt").read_text()
-    assert "=== bench-ci: exit 0" in summary and "=== concurrency: exit 0" in summary
-    assert "ablation-ci: skipped (limit 0)" in summary
+    for name in ("graph-checks", "bench-ci-graphs-auto", "bench-ci-graphs-off", "concurrency"):
+        assert f"=== {name}: exit 0" in summary, name
+    assert summary.index("=== graph-checks: exit 0") < summary.index("=== bench-ci-graphs-auto: exit 0")  # first
+    assert "graph checks: skipped (no CUDA device here)" in summary and "ablation-ci: skipped (limit 0)" in summary
     assert "host operator calls per step" in summary and "trials/h" in summary
+    assert "public code's pipeline" in summary  # the first bench only
+    assert "a task epoch at 40 labeled" in summary and "a task epoch at 100 labeled" in summary
+    assert "rates are steady state" in summary
+    table = summary[summary.index("##### graphs-on-vs-off"):]
+    assert "| bench-ci-graphs-auto | False |" in table and "| bench-ci-graphs-off | False |" in table
     with tarfile.open(tmp_path / "out" / "bench.tar.gz") as tar:
         names = {Path(n).name for n in tar.getnames()}
-    assert {"bench-ci.json", "concurrency.json", "steps.txt"} <= names
+    assert {"bench-ci-graphs-auto.json", "bench-ci-graphs-off.json", "concurrency.json", "steps.txt",
+            "graphs-on-vs-off.txt"} <= names
     assert not list(tmp_path.glob("gpu-session.*"))  # the scratch folder is gone
+
+
+@needs_coreutils
+def test_every_step_is_limited_to_the_time_left_before_the_one_deadline(tmp_path):
+    done, files = session(tmp_path, "bench", DEADLINE_S="40", RESERVE_S="0", CHECKS_S="600", BENCH_S="0",
+                          CONCURRENCY_S="0", ABLATION_S="0", PEAK_S="0")
+    assert done.returncode == 0, done.stdout[-3000:]
+    limit, into = map(int, re.search(r"=== graph-checks \(limit (\d+)s, (\d+)s into the call\)", done.stdout).groups())
+    assert limit + into == 40 and limit < 600
+    done, files = session(tmp_path, "bench", DEADLINE_S="3", RESERVE_S="0")
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert done.returncode == 0 and len(files) <= MAX_FILES
+    for name in ("graph-checks", "bench-ci-graphs-on", "concurrency", "ablation-ci", "matmul-peak"):
+        assert re.search(rf"=== {name}: skipped \(-?\d+s left before the 3s deadline\)", summary), name
 
 
 def test_reproduce_mode_without_the_data_says_what_to_carry(tmp_path):

@@ -122,6 +122,7 @@ def test_parallel_trials_give_the_records_of_a_sequential_run(tmp_path, referenc
     session = stored["sessions"][0]
     assert session["parallel_trials"] == 2 and session["device"] == "cpu"
     assert sorted(session["trial_wall_time_s"]) == ["0", "1"]
+    assert session["cuda_graphs"] is False and session["eager_fallbacks"] == {}  # as the trials' processes recorded
     # every cycle was really computed (timings are there, and positive)
     assert all(c["timings_s"]["total"] > 0 for r in stored["runs"] for c in r["cycles"])
 

@@ -15,8 +15,8 @@ def test_paper_preset_spells_out_configs_defaults():
         assert defaults[name] == value, name
     # what the paper preset leaves out is about the run, not the method
     assert set(defaults) - set(paper) == {"dataset", "methods", "first_trial", "eval_batch_size", "precision",
-                                          "memory_format", "fused_optimizers", "cuda_graphs", "compile", "seed", "device",
-                                          "data_dir", "preset"}
+                                          "memory_format", "fused_optimizers", "cuda_graphs", "compile", "autocast_cache",
+                                          "seed", "device", "data_dir", "preset"}
 
 
 def test_every_preset_value_is_a_config_field_and_builds():

@@ -1,7 +1,9 @@
 """The ablation of the runtime switches: the phases timed under cumulative variants (fp32 + contiguous +
-plain optimizers, then + bf16 autocast, + channels_last, + fused optimizers, + ``torch.compile``,
-+ CUDA graphs), each row beside the speedup predicted for it (:data:`PREDICTED_SPEEDUP`) and, by
-default, in its own process (:func:`tavaal_nb.isolation.run_isolated`)."""
+plain optimizers + autocast's weight cache off, then + bf16 autocast, + channels_last, + fused optimizers,
++ CUDA graphs, + autocast's weight cache, and last ``torch.compile`` instead of CUDA graphs, the pairing
+``auto`` makes), each row beside the speedup predicted for it (:data:`PREDICTED_SPEEDUP`) and, by
+default, in its own process (:func:`tavaal_nb.isolation.run_isolated`). The rows that matter most come
+first: a time limit cuts the last ones."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 from tavaal_nb.bench.phases import PHASES, bench_data, bench_meta, default_steps, time_phases
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.isolation import ChildProcessFailed, run_isolated
 from tavaal_nb.files import atomic_write_text
 
@@ -24,14 +27,17 @@ __all__ = ["ABLATION", "VARIANT_TIMEOUT_S", "PREDICTED_SPEEDUP", "AblationRow", 
 
 ABLATION: tuple[tuple[str, dict[str, Any]], ...] = (
     ("fp32, contiguous, plain optimizers", {"precision": "fp32", "memory_format": "contiguous",
-                                            "fused_optimizers": "off", "compile": False, "cuda_graphs": "off"}),
+                                            "fused_optimizers": "off", "compile": False, "cuda_graphs": "off",
+                                            "autocast_cache": False}),
     ("+ bf16 autocast", {"precision": "bf16"}),
     ("+ channels_last", {"memory_format": "channels_last"}),
     ("+ fused optimizers", {"fused_optimizers": "on"}),
-    ("+ torch.compile (task model, VAE)", {"compile": True}),
     ("+ CUDA graphs", {"cuda_graphs": "on"}),
+    ("+ autocast weight cache", {"autocast_cache": True}),
+    ("torch.compile instead of CUDA graphs", {"compile": True, "cuda_graphs": "off"}),
 )
-"""The ablation's rows: each adds one change (Config fields) to the row before it."""
+"""The ablation's rows: each adds one change (Config fields) to the row before it. No row combines
+``torch.compile`` with CUDA graphs, which ``auto`` never does."""
 
 VARIANT_TIMEOUT_S = 900.0
 """Seconds an isolated ablation variant may take (compilation included) before it counts as a hang."""
@@ -49,12 +55,16 @@ PREDICTED_SPEEDUP: dict[str, dict[str, dict[str, float]]] = {
         # one kernel instead of a few foreach passes over 11 M (SGD) / 23 M (Adam) parameters;
         # the step is a few percent of an iteration; scoring has no optimizer
         "+ fused optimizers": {"task": 1.03, "vae": 1.05, "scoring": 1.0},
-        # fuses BN + ReLU + add chains; the Ranker, losses and augmentation stay eager
-        "+ torch.compile (task model, VAE)": {"task": 1.15, "vae": 1.1, "scoring": 1.1},
         # written 2026-12-04, after the H200 profile (VAE/D: 302 ms host vs 47 ms kernels per 10
         # iterations) and before any CUDA-graphs run: replaying a step removes most launch overhead
         # where the host is the bottleneck (VAE/D, small batches), little where kernels are (task)
         "+ CUDA graphs": {"task": 1.2, "vae": 2.5, "scoring": 1.0},
+        # written 2026-12-06, before any run: inside a graph, one cast of the VAE's and D's ~23 M weights
+        # per region instead of one per use (two uses each), a few small kernels out of ~1,000
+        "+ autocast weight cache": {"task": 1.0, "vae": 1.05, "scoring": 1.0},
+        # written 2026-12-06 (the H200's eager compile row was 0.73x): eager launches come back, which
+        # is most of what graphs saved on VAE/D; fusion gives a little back
+        "torch.compile instead of CUDA graphs": {"task": 0.8, "vae": 0.45, "scoring": 1.0},
     },
     "cpu": {
         # oneDNN bf16 kernels (avx512_bf16 here) but tiny widths (16): casts and reorders dominate
@@ -63,10 +73,12 @@ PREDICTED_SPEEDUP: dict[str, dict[str, dict[str, float]]] = {
         "+ channels_last": {"task": 1.1, "vae": 1.1, "scoring": 1.1},
         # ~0.1 M (task) and ~0.2 M (VAE) parameters: the optimizer step is negligible
         "+ fused optimizers": {"task": 1.0, "vae": 1.0, "scoring": 1.0},
-        # inductor's C++ kernels fuse the element-wise work around oneDNN convolutions
-        "+ torch.compile (task model, VAE)": {"task": 1.1, "vae": 1.1, "scoring": 1.1},
         # no CUDA on the CPU: "on" is refused or does nothing
         "+ CUDA graphs": {"task": 1.0, "vae": 1.0, "scoring": 1.0},
+        # CPU autocast caches its casts too: one bf16 copy of the weights per region, not per use
+        "+ autocast weight cache": {"task": 1.0, "vae": 1.05, "scoring": 1.0},
+        # inductor's C++ kernels fuse the element-wise work around oneDNN convolutions
+        "torch.compile instead of CUDA graphs": {"task": 1.1, "vae": 1.1, "scoring": 1.1},
     },
 }
 """Predicted speedup over the previous ablation row, by device type, change and phase."""
@@ -129,15 +141,17 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
     return rows, meta
 
 
-def _variant_rates(variant: Config, steps: int, pool: int,
-                   data: ImageData | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """The phase rates and warm-up seconds of one ablation variant (module level: it runs isolated)."""
+def _variant_rates(variant: Config, steps: int, pool: int, data: ImageData | None = None
+                   ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """The phase rates and warm-up seconds of one ablation variant (module level: it runs isolated), and
+    the steps whose capture failed and ran eagerly (:func:`tavaal_nb.graphs.eager_fallbacks`)."""
+    clear_eager_fallbacks()
     try:
         timed, warmup = time_phases(variant, data if data is not None else bench_data(variant, steps, pool), steps)
     finally:
         if variant.compile:
             _reset_compile()
-    return {key: r.rate for key, r in zip(PHASES, timed)}, warmup
+    return {key: r.rate for key, r in zip(PHASES, timed)}, warmup, eager_fallbacks()
 
 
 def _measure_variant(config: Config, row: AblationRow, delta: dict[str, Any], steps: int, pool: int,
@@ -151,17 +165,19 @@ def _measure_variant(config: Config, row: AblationRow, delta: dict[str, Any], st
         return False
     try:
         if data is None:
-            row.rates, row.warmup_s = run_isolated(_variant_rates, (variant, steps, pool), timeout)
+            row.rates, row.warmup_s, fallbacks = run_isolated(_variant_rates, (variant, steps, pool), timeout)
         else:
-            row.rates, row.warmup_s = _variant_rates(variant, steps, pool, data)
+            row.rates, row.warmup_s, fallbacks = _variant_rates(variant, steps, pool, data)
     except ChildProcessFailed as error:
         row.note = f"skipped: crashed inside PyTorch ({error}); see docs/benchmarks.md"
         return False
     except Exception as error:  # noqa: BLE001 - a failing compile or capture is reported, the other rows still run
         if not (variant.compile or variant.cuda_graphs == "on"):
             raise
-        row.note = _compile_note(error, "CUDA graphs" if "cuda_graphs" in delta else "torch.compile")
+        row.note = _compile_note(error, "torch.compile" if delta.get("compile") else "CUDA graphs")
         return False
+    if fallbacks:  # measured, but eagerly: said beside the rates
+        row.note = "captures failed, eager: " + "; ".join(f"{name} ({why})" for name, why in fallbacks.items())
     if last is not None:
         row.speedup = {key: row.rates[key] / last[key] for key in PHASES}
     return True
@@ -175,12 +191,13 @@ def _reset_compile() -> None:
 
 
 _UNITS = ("task img/s", "VAE+D it/s", "score img/s")
-ABLATION_COLUMNS = f"{'change':<36}" + "".join(f"{u:>13}{'x prev':>8}{'pred':>7}" for u in _UNITS) + f"{'warm-up s':>11}"
+ABLATION_COLUMNS = (f"{'change':<38}" + "".join(f"{u:>13}{'x prev':>8}{'pred':>7}" for u in _UNITS)
+                    + f"{'warm-up s':>11}")
 
 
 def format_ablation_row(row: AblationRow) -> str:
     """One line of the ablation table (:data:`ABLATION_COLUMNS`)."""
-    line = f"{row.change:<36}"
+    line = f"{row.change:<38}"
     if row.rates is None:
         return line + (row.note or "skipped")
     for key in PHASES:
@@ -188,7 +205,7 @@ def format_ablation_row(row: AblationRow) -> str:
         line += f"{row.speedup[key]:>7.2f}x" if row.speedup else f"{'-':>8}"
         line += f"{row.predicted[key]:>6.2f}x" if row.predicted else f"{'-':>7}"
     line += f"{sum(row.warmup_s.values()):>11.1f}" if row.warmup_s else ""
-    return line
+    return line + (f"  ({row.note})" if row.note else "")
 
 
 def format_ablation(rows: list[AblationRow], meta: dict) -> str:

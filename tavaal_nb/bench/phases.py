@@ -6,6 +6,13 @@ candidates (images/s: Ranker, encoder and discriminator), built once under a Con
 switches (:class:`Phases`) and timed after a warm-up (:func:`time_phases`); the FLOPs of each
 (:func:`phase_flops`), the matrix-product peak they are set against, and the seconds of a trial
 the rates predict (:func:`estimate_trial_seconds`).
+
+Each call of a training phase builds its optimizers and, with CUDA graphs, warms up and captures its
+steps before it replays them, so a single timing mixes that fixed cost into the rate. The training
+phases are therefore timed at two lengths (``n`` and ``2n`` steps): the difference is the steady-state
+rate, and what is left of the short run is the fixed cost of a call (:attr:`BenchRow.fixed_s`), which
+a trial pays once per captured graph. :func:`epoch_overhead` measures what a task epoch costs beyond
+its images at the steady rate (the partial batch, the shuffle, the epoch's one host read).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
+from tavaal_nb.graphs import WARMUP_STEPS
 from tavaal_nb.loop import make_augmenter
 from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
@@ -30,7 +38,12 @@ from tavaal_nb.training import Runtime, build_task_model, infer, maybe_compile, 
 __all__ = [
     "BenchRow", "PHASES", "PHASE_NAMES", "PHASE_UNITS", "Phases", "timed", "matmul_peak_tflops", "phase_flops",
     "bench_data", "time_phases", "run_phases", "default_steps", "bench_meta", "estimate_trial_seconds",
+    "graph_segments", "epoch_overhead", "EPOCH_OVERHEAD_EPOCHS",
 ]
+
+EPOCH_OVERHEAD_EPOCHS = (4, 8)
+"""The two epoch counts :func:`epoch_overhead` subtracts: from the 4th epoch on every graph, the partial
+batch's included, is captured (:data:`tavaal_nb.graphs.WARMUP_STEPS` warm-ups first)."""
 
 PHASES = ("task", "vae", "scoring")
 """The phases of a cycle, in the order they are timed and reported."""
@@ -45,6 +58,8 @@ class BenchRow:
     work: int
     tflops: float | None = None
     baseline_rate: float | None = None
+    fixed_s: float | None = None  # a call's seconds beyond its steady-state steps (set-up, warm-up, capture)
+    peak_memory_gb: float | None = None  # CUDA: the most memory allocated while it was timed
 
     @property
     def speedup(self) -> float | None:
@@ -162,10 +177,32 @@ class Phases:
         """Seconds of a short first call (compilation included): 2 task steps, 1 iteration, 1 pass."""
         return timed(self.device, lambda: self.run(phase, 2 if phase == "task" else 1))
 
+    def steady_steps(self, steps: int) -> int:
+        """The short run of :meth:`time`: ``steps``, and with CUDA graphs at least the warm-ups and the
+        capture, so that the long run adds replays only."""
+        return max(steps, WARMUP_STEPS + 1) if self.runtime.cuda_graphs else steps
+
     def time(self, phase: str, steps: int) -> BenchRow:
-        seconds = timed(self.device, lambda: self.run(phase, steps))
-        work = self.units(phase, steps)
-        return BenchRow(PHASE_NAMES[phase], PHASE_UNITS[phase], work / seconds, seconds, work)
+        """The steady-state rate of a training phase, from :meth:`steady_steps` and twice as many steps
+        (``seconds`` and ``work`` are the difference; ``fixed_s`` what is left of the short run); scoring,
+        which builds nothing per call, from one pass. A difference lost in noise (a busy CPU) falls back
+        to the long run's plain rate, without a fixed cost."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        if phase == "scoring":
+            seconds = timed(self.device, lambda: self.run(phase, steps))
+            work, fixed = self.units(phase, steps), None
+        else:
+            short = self.steady_steps(steps)
+            t_short = timed(self.device, lambda: self.run(phase, short))
+            t_long = timed(self.device, lambda: self.run(phase, 2 * short))
+            seconds, work = t_long - t_short, self.units(phase, 2 * short) - self.units(phase, short)
+            fixed = t_short - self.units(phase, short) * seconds / work if seconds > 0 else None
+            if seconds <= 0:
+                seconds, work = t_long, self.units(phase, 2 * short)
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else None
+        return BenchRow(PHASE_NAMES[phase], PHASE_UNITS[phase], work / seconds, seconds, work, fixed_s=fixed,
+                        peak_memory_gb=peak)
 
 
 PHASE_NAMES = {"task": "task training (ResNet-18 + Ranker)", "vae": "VAE + discriminator",
@@ -220,22 +257,72 @@ def bench_meta(config: Config, data: ImageData, steps: int, peak: bool) -> dict:
     }
 
 
-def estimate_trial_seconds(config: Config, rows: list[BenchRow], test_size: int = 10_000) -> dict[str, float]:
+def graph_segments(config: Config) -> int:
+    """How many (Ranker detached, learning rate) pairs a cycle's task training goes through: each is a
+    constant inside a captured step, so each costs the task phase's fixed cost (new graphs) once."""
+    return len({(epoch >= config.ranker_detach_epoch, sum(epoch >= m for m in config.milestones))
+                for epoch in range(config.epochs)})
+
+
+def epoch_overhead(phases: Phases, labeled: int, rate: float,
+                   epochs: tuple[int, int] = EPOCH_OVERHEAD_EPOCHS) -> dict[str, float]:
+    """What one task epoch on ``labeled`` images costs beyond ``labeled / rate`` (``rate``: the steady
+    task rate): the partial batch, the shuffle and the epoch's host read. Task training on ``labeled``
+    images is timed for ``epochs[0]`` and ``epochs[1]`` epochs (one learning rate, Ranker attached) and
+    the difference divided by the extra epochs, so building and capturing drop out."""
+    config, data = phases.config, phases.data
+    indices = torch.arange(labeled, device=phases.device) % data.train_size
+    seconds = []
+    for count in epochs:
+        variant = config.replace(epochs=count, milestones=(count,), ranker_detach_epoch=count)
+        seconds.append(timed(phases.device, lambda variant=variant: train_task_model(
+            phases.task_model, data, indices, variant, phases.augmenter, phases.generator, bce_ranking_loss,
+            progress=False)))
+    per_epoch = (seconds[1] - seconds[0]) / (epochs[1] - epochs[0])
+    return {"labeled": labeled, "epoch_s": per_epoch, "overhead_s": per_epoch - labeled / rate}
+
+
+def _overhead_at(points: list[dict[str, float]], labeled: int) -> float:
+    """Per-epoch overhead at ``labeled``, linear through the measured points (constant with one)."""
+    points = sorted(points, key=lambda p: p["labeled"])
+    if len(points) == 1:
+        return points[0]["overhead_s"]
+    (a, b) = (points[0], points[-1])
+    slope = (b["overhead_s"] - a["overhead_s"]) / (b["labeled"] - a["labeled"])
+    return a["overhead_s"] + slope * (labeled - a["labeled"])
+
+
+def estimate_trial_seconds(config: Config, rows: list[BenchRow], test_size: int = 10_000,
+                           epoch_overheads: list[dict[str, float]] | None = None) -> dict[str, float]:
     """Seconds of one TA-VAAL trial of ``config`` predicted from the measured phase rates.
 
     Per cycle c (labeled n_c = initial + c * budget): ``epochs * n_c`` training images,
     one pass over the test set and, for every cycle but the last, the VAE/D iterations of
     :meth:`Config.vae_iterations_for` plus scoring ``n_c + subset`` images (r and the
-    latent means). Evaluation is charged at the scoring rate.
+    latent means). Evaluation is charged at the scoring rate. Where the rows carry a fixed cost per
+    call (:meth:`Phases.time`), ``set_up`` adds it once per task graph segment (:func:`graph_segments`)
+    and once per query; ``epoch_overheads`` (points of :func:`epoch_overhead`) add ``epochs`` times the
+    per-epoch overhead at n_c (linear between the points) as ``epoch_overhead``.
     """
     task, vae, scoring = (row.rate for row in rows[:3])
+    fixed_task, fixed_vae = (row.fixed_s for row in rows[:2])
     total = {"train": 0.0, "vae": 0.0, "scoring": 0.0}
+    if fixed_task is not None or fixed_vae is not None:
+        total["set_up"] = 0.0
+    if epoch_overheads:
+        total["epoch_overhead"] = 0.0
     for cycle in range(config.cycles):
         labeled = config.initial + cycle * config.budget
         total["train"] += config.epochs * labeled / task
         total["scoring"] += test_size / scoring
+        if "set_up" in total:
+            total["set_up"] += graph_segments(config) * max(0.0, fixed_task or 0.0)
+        if epoch_overheads:
+            total["epoch_overhead"] += config.epochs * max(0.0, _overhead_at(epoch_overheads, labeled))
         if cycle < config.cycles - 1:
             total["vae"] += config.vae_iterations_for(labeled, config.subset) / vae
             total["scoring"] += (labeled + config.subset) / scoring
+            if "set_up" in total:
+                total["set_up"] += max(0.0, fixed_vae or 0.0)
     total["total"] = sum(total.values())
     return total

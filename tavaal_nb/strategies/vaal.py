@@ -13,7 +13,7 @@ from torch import Tensor
 
 from tavaal_nb.config import Config
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.graphs import DeviceTally, GraphedStep
+from tavaal_nb.graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.models.adversarial import build_discriminator, build_vae
@@ -190,8 +190,8 @@ def train_adversarial(
         tally.add(losses, losses[:2])
 
     static = runtime.cuda_graphs if _static_steps is None else _static_steps
-    graphed = GraphedStep(lambda: iteration(tally.row), runtime.cuda_graphs, generators=[generator],
-                          optimizers=[vae_opt, disc_opt])
+    graphed = GraphedStep(lambda: iteration(tally.row), runtime.cuda_graphs, device, "VAE/D iteration",
+                          generators=[generator], optimizers=[vae_opt, disc_opt])
     bar = progress_bar(range(iterations), desc="VAE/D iterations", leave=False, disable=not progress, miniters=50)
     for it in bar:
         if static:
@@ -199,11 +199,10 @@ def train_adversarial(
         else:
             iteration(lambda table, it=it: table[it])
         if (it + 1) % log_every == 0 or it + 1 == iterations:
-            bad = tally.first_bad.tolist()  # host sync once per block
+            means, bad = fetch(tally.sums / (it + 1 - block_start), tally.first_bad)  # one host sync per block
             for name, step_number in zip(("conditional VAE", "discriminator"), bad):
                 if step_number >= 0:
                     raise NonFiniteLossError(name, step_number, "VAE/discriminator phase")
-            means = (tally.sums / (it + 1 - block_start)).tolist()
             for name, value in zip(names, means):
                 history[name].append(value)
             bar.set_postfix(vae=f"{means[0]:.3f}", d=f"{means[1]:.3f}")

@@ -99,6 +99,7 @@ class _TrialsLedger(Ledger):
         order a sequential run writes them (trial by trial, methods in config order), and save."""
         runs = {(r["method"], r["trial"]): r for r in self.merged.runs}
         walls: dict[str, float] = {}
+        fallbacks: dict[str, str] = {}
         for trial in self.trials:
             path = self.directory(trial) / RESULTS_NAME
             try:
@@ -106,12 +107,18 @@ class _TrialsLedger(Ledger):
             except (FileNotFoundError, ResultsFileError):  # not started, or edited by hand (its task says so)
                 continue
             walls[str(trial)] = round(sum(s.get("wall_time_s", 0.0) for s in sub.data.get("sessions", [])), 3)
+            latest = (sub.data.get("sessions") or [{}])[-1]  # the trial's own process, as the loop records it
+            if "cuda_graphs" in latest:
+                self.session["cuda_graphs"] = latest["cuda_graphs"]
+            fallbacks.update({f"{name} (trial {trial})": error
+                              for name, error in (latest.get("eager_fallbacks") or {}).items()})
             for run in sub.runs:
                 key = (run["method"], run["trial"])
                 if key not in runs or _run_rank(run) >= _run_rank(runs[key]):
                     runs[key] = run
         self.merged.data["runs"] = [runs[m, t] for t in self.trials for m in self.config.methods if (m, t) in runs]
         self.session["trial_wall_time_s"] = walls  # each trial's own sessions, summed
+        self.session["eager_fallbacks"] = fallbacks  # steps whose capture failed in a trial's process
         self.session["wall_time_s"] = round(time.perf_counter() - self.started, 3)
         if self.merged.path is not None:
             if self.claim is not None:
