@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
@@ -12,6 +14,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import SelectionError
+from tavaal_nb.strategies.params import StrategyParam
 from tavaal_nb.training import Runtime, TaskModel, infer
 
 __all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "check_selection", "expected_count", "lowest", "highest", "PREFERENCES"]
@@ -24,6 +27,8 @@ class QueryContext:
     ``labeled`` and ``candidates`` are pool indices on the data's device; the task
     model is trained and frozen (eval mode). ``generator`` is a CPU generator seeded
     for this (trial, method, cycle), ``device_generator`` one on the data's device.
+    ``params`` holds every parameter the strategy declares, the run's value or the default
+    (:mod:`tavaal_nb.strategies.params`; read-only).
     """
 
     config: Config
@@ -37,6 +42,7 @@ class QueryContext:
     device_generator: torch.Generator
     progress: bool = True
     cycle: int = 0
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def device(self) -> torch.device:
@@ -161,12 +167,14 @@ class Strategy:
     ``ranker_objective`` is the ranking loss the task model's Ranker trains with while
     this strategy is used: None (no Ranker is built; baselines are not given one, unlike
     the public code), ``"margin"`` (eq. 1, Learning Loss) or ``"bce"`` (eq. 4, TA-VAAL);
-    see :func:`tavaal_nb.losses.ranker_objective_loss`.
+    see :func:`tavaal_nb.losses.ranker_objective_loss`. ``params`` declares the strategy's parameters
+    (:class:`~tavaal_nb.strategies.params.StrategyParam`); :meth:`select` reads them as ``context.params``.
     """
 
     name: ClassVar[str] = ""
     help: ClassVar[str] = ""
     ranker_objective: ClassVar[str | None] = None
+    params: ClassVar[tuple[StrategyParam, ...]] = ()
 
     @property
     def trains_ranker(self) -> bool:
