@@ -366,7 +366,7 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
         raise ValueError(f"unknown configuration fields {unknown}; valid: {', '.join(sorted(valid))}")
     if base is None:
         name = resolve_preset(preset)
-        values = {f.name: f.default for f in dataclasses.fields(Config)}
+        values: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
         values.update(PRESETS[name])
         values["preset"] = name
         dataset = overrides.get("dataset", values["dataset"])

@@ -68,7 +68,7 @@ def warn_if_never_queried(config: Config) -> None:
     if config.cycles == 1 and untried:
         warnings.warn(f"cycles=1: the run trains once on the initial labeled set and makes no query, so "
                       f"select() of {', '.join(map(repr, untried))} is never called; set cycles to 2 or more "
-                      "(--cycles 2) to run a query", NeverQueriedWarning)
+                      "(--cycles 2) to run a query", NeverQueriedWarning, stacklevel=2)
 
 
 def check_sizes(config: Config, data: ImageData) -> None:

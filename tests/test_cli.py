@@ -151,6 +151,7 @@ def clean_plugins(monkeypatch):
     forget_plugins()
 
 
+@pytest.mark.slow
 def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path, clean_plugins):
     assert main(["methods", "--plugin", PLUGIN]) == 0
     assert "least-confidence" in first_words(capsys.readouterr().out)

@@ -49,6 +49,7 @@ def test_bench_mode_dry_run_on_the_cpu_packs_everything_into_few_files(tmp_path)
     assert not list(tmp_path.glob("gpu-session.*"))  # the scratch folder is gone
 
 
+@pytest.mark.slow
 def test_reproduce_mode_without_the_data_says_what_to_carry(tmp_path):
     done, files = session(tmp_path, "reproduce", DATA_DIR=str(tmp_path / "nothing"))
     assert done.returncode == 2
@@ -84,6 +85,7 @@ def test_reproduce_mode_stops_itself_and_the_next_call_resumes(tmp_path):
         assert not any(n.endswith(".tavaal-nb.lock") for n in tar.getnames())
 
 
+@pytest.mark.slow
 def test_an_unknown_mode_is_refused(tmp_path):
     done, _ = session(tmp_path, "benchmark")
     assert done.returncode == 2 and "usage:" in done.stdout and "bench|reproduce" in done.stdout

@@ -68,7 +68,7 @@ class StrategyParam:
         kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[self.type]
         if not isinstance(value, kinds) or (self.type is not bool and isinstance(value, bool)):
             return _TYPE_WORDS[self.type]
-        if self.type is float and not math.isfinite(value):
+        if self.type is float and isinstance(value, float) and not math.isfinite(value):
             return "a finite number"
         if self.choices is not None and value not in self.choices:
             return self.valid

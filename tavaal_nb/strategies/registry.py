@@ -90,7 +90,7 @@ def _unwrapped(function: Any) -> Any:
 def _function_help(function: Any) -> str:
     """The first line of a scoring function's docstring, with a partial's fixed arguments after it."""
     doc = (inspect.getdoc(_unwrapped(function)) or "").strip().splitlines()
-    bound = []
+    bound: list[str] = []
     while isinstance(function, functools.partial):
         bound = [*map(repr, function.args), *(f"{k}={v!r}" for k, v in function.keywords.items()), *bound]
         function = function.func
