@@ -57,7 +57,7 @@ unit-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 
 test: unit-test notebook-test notebook-sync-check
 
-# The inner loop: the unit tests without those marked slow (other processes, notebooks, make), in about a minute.
+# The inner loop: the unit tests without those marked slow (other processes, notebooks, make, bench timings).
 test-fast: $(call stamp,$(TEST_EXTRAS))
 	$(PY) -m pytest -m "not slow" -q tests
 

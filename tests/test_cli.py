@@ -88,6 +88,7 @@ def test_report_on_a_missing_directory(capsys, tmp_path):
     assert "nothing-here" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_prints_the_three_phases(capsys, tmp_path):
     figures = tmp_path / "bench.json"
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(figures)]) == 0

@@ -7,12 +7,14 @@ import functools
 import json
 import shutil
 import sys
+from unittest.mock import ANY
 
 import pytest
 import torch
 from conftest import ci_config
 
 from tavaal_nb import run_experiment
+from tavaal_nb.analysis.grouping import group_results
 from tavaal_nb.analysis.report import accuracy_table
 from tavaal_nb.cli import main
 from tavaal_nb.config import Config, make_config
@@ -312,3 +314,19 @@ def test_the_report_table_sizes_the_name_column_to_the_longest_name():
     assert len(set(ends)) == 1  # the columns line up
     assert lines[0].startswith("method" + " " * (len("a-rather-long-plugin-name") - len("method")))
 
+
+
+def test_results_pool_unless_a_method_ran_with_other_parameters():
+    def results(method, params):
+        return Results({"format": "tavaal-nb/results", "version": 1,
+                        "config": {"dataset": "synthetic", "methods": [method], "strategy_params": params},
+                        "dataset": {"name": "synthetic"}, "sessions": [], "runs": [
+                            {"method": method, "trial": 0, "initial_indices": [0], "finished": True, "cycles": []}]})
+
+    old = results("random", {})
+    del old.config["strategy_params"]  # a file written before parameters existed
+    warm, cold = results("lc", {"lc": {"temperature": 2.0}}), results("lc", {"lc": {"temperature": 0.5}})
+    assert list(group_results([old, results("random", {}), warm]).values()) == [[old, ANY, warm]]
+    groups = group_results([old, warm, cold])
+    assert [len(members) for members in groups.values()] == [2, 1]
+    assert any("lc.temperature=0.5" in label for label in groups)

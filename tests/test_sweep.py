@@ -274,6 +274,7 @@ def test_a_concurrent_futures_process_pool_runs_a_sweep(tmp_path, reference):
     assert_matches_reference(out, reference, ("synthetic",), ("tavaal",))
 
 
+@pytest.mark.slow
 def test_local_executor_gives_each_process_its_gpu_and_retries_a_dead_one(tmp_path, reference, monkeypatch):
     out = tmp_path / "local"
     victim = "synthetic-grey/random/trial-1"
