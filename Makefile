@@ -1,6 +1,8 @@
 # tavaal-nb: two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the package alone, runs TA-VAAL vs random (cpu preset), writes runs/demo/
 #   make test   creates .venv, installs the package and what the tests need, runs every test (unit tests, then notebooks)
+#   make test-fast  the unit tests not marked slow (no other processes, notebooks or make): the inner loop
+#   make lint / make typecheck   ruff, and mypy against its error ceiling (pyproject.toml); .ci/run runs both
 #   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 # Each target installs only the extras it needs into the one .venv (a stamp per set: .venv/.installed-<extras>).
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu installs PyTorch's CPU-only build when .venv is created
@@ -20,7 +22,7 @@ comma := ,
 stamp = $(VENV)/.installed-$(if $(strip $(1)),$(subst $(comma),-,$(strip $(1))),base)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv demo test unit-test notebook-test notebook-sync-check lab fashion-data bench clean-venv
+.PHONY: venv demo test unit-test test-fast lint typecheck notebook-test notebook-sync-check lab fashion-data bench clean-venv
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +56,18 @@ unit-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 	$(PY) -m pytest tests
 
 test: unit-test notebook-test notebook-sync-check
+
+# The inner loop: the unit tests without those marked slow (other processes, notebooks, make, bench timings).
+test-fast: $(call stamp,$(TEST_EXTRAS))
+	$(PY) -m pytest -m "not slow" -q tests
+
+# ruff with pyproject.toml's rules (`$(PY) -m ruff check --fix .` applies the fixable ones).
+lint: $(call stamp,$(TEST_EXTRAS))
+	$(PY) -m ruff check .
+
+# mypy on the package: fails when it finds more errors than pyproject.toml's mypy-error-ceiling (.ci/mypy_ceiling.py).
+typecheck: $(call stamp,$(TEST_EXTRAS))
+	$(PY) .ci/mypy_ceiling.py
 
 # Every notebook top to bottom under nbval at the ci preset (a cell fails on an error; outputs are not compared).
 notebook-test: $(call stamp,$(TEST_EXTRAS)) fashion-data

@@ -8,6 +8,7 @@ from tavaal_nb.strategies import (
     QueryContext,
     Selection,
     Strategy,
+    StrategyParam,
     get_strategy,
     load_plugin,
     register_strategy,
@@ -21,5 +22,5 @@ from tavaal_nb.version import __version__
 __all__ = [
     "Config", "PRESETS", "make_config", "Callback", "run_experiment", "Results", "load_results",
     "register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "Strategy",
-    "QueryContext", "Selection", "select_by_scores", "__version__",
+    "StrategyParam", "QueryContext", "Selection", "select_by_scores", "__version__",
 ]

@@ -30,6 +30,7 @@ from tavaal_nb.preflight import check_names
 from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
 from tavaal_nb.results import load_results
 from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
+from tavaal_nb.strategies.params import describe_params, parse_strategy_params
 from tavaal_nb.sweep import (
     AUTO, RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, auto_parallel_trials, parse_parallel_trials,
     run_parallel_trials, run_sweep, split_names,
@@ -38,6 +39,8 @@ from tavaal_nb.upper_bound import train_upper_bound, upper_bound_path
 
 __all__ = ["main", "build_parser"]
 
+NOT_FLAGS = ("strategy_params",)
+"""Config fields without a ``--field`` flag of their own (``--strategy-param`` sets ``strategy_params``)."""
 RUN_FIXED = ("preset", "methods")
 """Config fields `run` takes through its own flags (--preset, --method), not as overrides."""
 UPPER_BOUND_FIXED = ("preset", "methods", "dataset", "trials", "first_trial", "cycles", "initial", "budget", "subset",
@@ -121,7 +124,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str],
     group = parser.add_argument_group(title)
     fields = {field.name: field for field in dataclasses.fields(Config)}
     for field in fields.values():
-        if field.name in exclude:
+        if field.name in exclude or field.name in NOT_FLAGS:
             continue
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
         flag = "--" + field.name.replace("_", "-")
@@ -154,8 +157,15 @@ def _overrides(args: argparse.Namespace, exclude: Collection[str]) -> dict[str, 
     return chosen
 
 
+def _strategy_params(args: argparse.Namespace, methods: tuple[str, ...]) -> dict[str, dict[str, typing.Any]]:
+    """``--strategy-param``'s values for a command running ``methods`` (an unknown method is one line)."""
+    return parse_strategy_params(args.strategy_param, methods, {m: get_strategy(m) for m in methods})
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     config = make_config(args.preset, methods=split_names(args.method) or None, **_overrides(args, RUN_FIXED))
+    if args.strategy_param:
+        config = config.replace(strategy_params=_strategy_params(args, config.methods))
     check_names(config)
     parallel = args.parallel_trials
     if parallel == AUTO:  # as many trials at once as the GPU's free memory holds; 1 on the CPU
@@ -169,10 +179,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
           + (f", {parallel} trials at a time (one process each)" if parallel > 1 else ""))
     if parallel > 1 or leftover:
         results = run_parallel_trials(config, args.out, parallel, resume=args.resume, overwrite=args.overwrite,
-                                      progress=not args.no_progress)
+                                      progress=not args.no_progress, allow_changed_plugin=args.allow_changed_plugin)
     else:
         results = run_experiment(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, allow_changed_plugin=args.allow_changed_plugin)
     print(f"results: {results.path}")
     print(accuracy_table([results]))
     return 0
@@ -180,10 +190,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     overrides = _overrides(args, RESERVED)
-    if args.resume and (Path(args.out) / SWEEP_NAME).is_file():
+    stored_spec = Sweep.load(args.out).spec if args.resume and (Path(args.out) / SWEEP_NAME).is_file() else None
+    methods = split_names(args.methods) or (stored_spec.methods if stored_spec is not None else ())
+    if args.strategy_param:
+        overrides["strategy_params"] = _strategy_params(args, methods)
+    if stored_spec is not None:
         # what this command does not say is taken from the stored sweep (so repeating the
         # original command, or just `--out DIR --resume`, continues it as it was)
-        stored = Sweep.load(args.out).spec
+        stored = stored_spec
         spec = SweepSpec(datasets=split_names(args.datasets) or stored.datasets,
                          methods=split_names(args.methods) or stored.methods,
                          trials=args.trials if args.trials is not None else stored.trials,
@@ -196,7 +210,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                          preset=args.preset, overrides=overrides, seed=args.seed)
     gpus = split_names(args.gpus) if args.gpus else None
     sweep = run_sweep(spec, args.out, args.executor, resume=args.resume, retries=args.retries, workers=args.workers,
-                      scheduler=args.scheduler, gpus=gpus, log=None if args.quiet else print)
+                      scheduler=args.scheduler, gpus=gpus, log=None if args.quiet else print,
+                      allow_changed_plugin=args.allow_changed_plugin)
     results = sweep.results()
     if results:
         print(accuracy_table(results))
@@ -308,16 +323,25 @@ def _cmd_list(kind: str) -> int:
         width = max(map(len, strategy_names())) + 2
         for name in strategy_names():
             print(f"{name:<{width}}{get_strategy(name).help}")
+            for line in describe_params(get_strategy(name)):
+                print(f"{'':<{width}}parameter {line}")
     else:
         for name, text in PRESET_HELP.items():
             print(f"{name:<14}{text}")
     return 0
 
 
-def _add_plugin_flag(parser: argparse.ArgumentParser) -> None:
+def _add_plugin_flag(parser: argparse.ArgumentParser, runs: bool = False) -> None:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE[:ATTR]",
                         help="import a strategy plug-in first (a module, module:attr, file.py or file.py:attr; "
                              "repeatable); its methods can then be named like the built-in ones")
+    if runs:
+        parser.add_argument("--strategy-param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                            help="a declared parameter of a strategy (repeatable; `methods` lists them); KEY=VALUE "
+                                 "sets it for every method of the command that declares KEY")
+        parser.add_argument("--allow-changed-plugin", action="store_true",
+                            help="--resume even though a plug-in's source file changed since the results were "
+                                 "written (the new file's sha256 is recorded beside the old one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "device; auto (default): on CUDA as many as the GPU's free memory holds (at most one per "
                           "CPU core and per trial), on the CPU 1 (one after another, in this process); "
                           "results.json is the same, the trials' own runs live in OUT/trials/ until all are done")
-    _add_plugin_flag(run)
+    _add_plugin_flag(run, runs=True)
     _add_config_flags(run, RUN_FIXED, "overrides of the preset (default: the preset's value)")
     run.set_defaults(func=_cmd_run)
 
@@ -365,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--gpus", default=None, help="local: GPU ids, one process each (default: every visible GPU)")
     sweep.add_argument("--retries", type=int, default=2, help="attempts after a failure, per task (default 2)")
     sweep.add_argument("--quiet", action="store_true", help="only the summary")
-    _add_plugin_flag(sweep)
+    _add_plugin_flag(sweep, runs=True)
     _add_config_flags(sweep, RESERVED, "overrides of the preset, for every run (default: the preset's value)")
     sweep.set_defaults(func=_cmd_sweep)
 

@@ -14,8 +14,9 @@ import math
 import operator
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, de
 
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
            "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED",
-           "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS", "config_problem"]
+           "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS", "config_problem", "StrategyParams"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
 SEEDINGS = ("shared", "per-method")
@@ -57,6 +58,42 @@ def _is_number(value: Any) -> bool:
 def _is_finite(value: Any) -> bool:
     """A number that is neither NaN nor infinite (``1e309`` parses as inf; ints are always finite)."""
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+class StrategyParams(Mapping[str, Mapping[str, Any]]):
+    """A Config's ``strategy_params``: ``{method: {key: value}}``, read-only and hashable like the other fields.
+
+    Values are checked against what each strategy declares where methods are looked up
+    (:mod:`tavaal_nb.strategies.params`); here only the shape is (:meth:`Config.validate`).
+    """
+
+    def __init__(self, data: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        data = {} if data is None else data
+        if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for v in data.values()):
+            raise ValueError(f"invalid configuration:\n  - strategy_params must map method names to {{key: value}} "
+                             f"(e.g. {{'least-confidence': {{'temperature': 2.0}}}}), got {data!r}")
+        self._data = {method: dict(values) for method, values in data.items()}
+
+    def __getitem__(self, method: str) -> Mapping[str, Any]:
+        return MappingProxyType(self._data[method])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(repr(sorted((m, sorted(v.items(), key=repr)) for m, v in self._data.items())))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copies and pickles as the plain dict
+        return (StrategyParams, (self.to_dict(),))
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {method: dict(values) for method, values in self._data.items()}
 
 
 @dataclass(frozen=True)
@@ -122,6 +159,8 @@ class Config:
     device: str = "auto"
     data_dir: str | None = None
     preset: str = "paper"
+    # each method's declared parameters, as given (tavaal_nb.strategies.params): {method: {key: value}}
+    strategy_params: StrategyParams = StrategyParams()
 
     def __post_init__(self) -> None:
         methods = self.methods
@@ -131,6 +170,8 @@ class Config:
             raise ValueError(f"invalid configuration:\n  - methods must be method names (a list of str, or one str "
                              f"with commas), got {self.methods!r}")
         object.__setattr__(self, "methods", tuple(methods))
+        if not isinstance(self.strategy_params, StrategyParams):
+            object.__setattr__(self, "strategy_params", StrategyParams(self.strategy_params))
         try:  # operator.index: ints (numpy's too), never floats or strings
             object.__setattr__(self, "milestones", tuple(operator.index(m) for m in self.milestones))
         except TypeError:
@@ -248,6 +289,7 @@ class Config:
                 problems.append(f"{name} must be a positive integer or None, got {value!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        problems += _strategy_params_problems(self.strategy_params, self.methods)
         if problems:
             raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -292,6 +334,7 @@ class Config:
         data = dataclasses.asdict(self)
         data["methods"] = list(self.methods)
         data["milestones"] = list(self.milestones)
+        data["strategy_params"] = self.strategy_params.to_dict()
         return data
 
     @classmethod
@@ -307,6 +350,22 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (see :func:`make_config` for the epoch rescaling rule)."""
         return make_config(self.preset, base=self, **changes)
+
+
+def _strategy_params_problems(params: StrategyParams, methods: tuple[str, ...]) -> list[str]:
+    """The shape of ``strategy_params``: methods of this Config, identifier keys, JSON scalar values."""
+    problems = []
+    for method, values in params.items():
+        if method not in methods:
+            problems.append(f"strategy_params names method {method!r}, which this configuration does not run; "
+                            f"its methods: {', '.join(map(str, methods))}")
+        for key, value in values.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                problems.append(f"strategy_params of {method!r}: a parameter name must be an identifier, got {key!r}")
+            elif not (isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value))):
+                problems.append(f"strategy_params of {method!r}: {key} must be a number, a text or true/false, "
+                                f"got {value!r}")
+    return problems
 
 
 def _compile_unavailable() -> str | None:
@@ -341,7 +400,7 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
         raise ValueError(f"unknown configuration fields {unknown}; valid: {', '.join(sorted(valid))}")
     if base is None:
         name = resolve_preset(preset)
-        values = {f.name: f.default for f in dataclasses.fields(Config)}
+        values: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
         values.update(PRESETS[name])
         values["preset"] = name
         dataset = overrides.get("dataset", values["dataset"])

@@ -32,6 +32,8 @@ from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.seeding import candidate_keys, cycle_seeds, derive_seed, initial_seed
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
+from tavaal_nb.strategies.origin import changed_sources, strategy_provenance
+from tavaal_nb.strategies.params import resolve_params
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
 __all__ = ["Callback", "run_experiment", "open_results", "prepare_data", "make_augmenter",
@@ -65,9 +67,14 @@ def prepare_data(config: Config, device: torch.device | None = None) -> ImageDat
     return data.to(device)
 
 
-def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool) -> Results:
+def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,
+                 allow_changed_plugin: bool = False) -> Results:
     """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only;
     a field the file predates and :data:`~tavaal_nb.config.KEPT_ON_RESUME` names keeps the file's value).
+
+    A resume is also refused when a strategy's code changed since the file's sessions recorded it
+    (:func:`~tavaal_nb.strategies.origin.changed_sources`: a plug-in's source file), unless
+    ``allow_changed_plugin``.
 
     An existing file is refused unless ``resume`` or ``overwrite`` (it is then moved aside to
     ``results.json.replaced-<time>[-n]``, never onto an existing backup); a file that does not
@@ -96,6 +103,11 @@ def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: 
                 + "\n  - ".join(differences)
                 + "\nRun with the stored settings, or write to another --out directory."
             )
+        changed = changed_sources(stored.data.get("sessions"), strategy_provenance(config))
+        if changed and not allow_changed_plugin:
+            raise ResultsMismatchError(f"{path} cannot be resumed: {'; '.join(changed)}; pass --allow-changed-plugin "
+                                       "(allow_changed_plugin=True) to resume with the new code, or write to another "
+                                       "--out directory")
         check_stored_indices(stored, data.train_size, config)  # before anything (a session entry) is written
         stored.data["config"] = config.to_dict()  # only the execution fields (device, data_dir) may differ
         return stored
@@ -117,6 +129,7 @@ def run_experiment(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     data: ImageData | None = None,
+    allow_changed_plugin: bool = False,
 ) -> Results:
     """Run every (trial, method) of ``config`` in this process and return the results.
 
@@ -131,6 +144,9 @@ def run_experiment(
     (:mod:`tavaal_nb.seeding`: by default the training and candidate draws are shared by
     every method and only the strategy's own draws depend on the method), so a resumed run
     gives the records of an uninterrupted one, and adding a method changes no other method's records.
+    Each strategy gets ``config.strategy_params`` (defaults filled in) as ``context.params``; every
+    session records them and where each strategy's code comes from, and a resume after a plug-in's
+    source changed is refused unless ``allow_changed_plugin`` (:mod:`tavaal_nb.strategies.origin`).
     (Several trials at once: :func:`tavaal_nb.sweep.run_parallel_trials`.)
     """
     check_names(config)
@@ -138,9 +154,11 @@ def run_experiment(
     data = prepare_data(config, device) if data is None else data.to(device)
     check_sizes(config, data)
     if out_dir is None:
-        return _run_all(config, data, None, resume, overwrite, callbacks, progress, device)
+        return _run_all(config, data, None, resume, overwrite, callbacks, progress, device,
+                        allow_changed_plugin=allow_changed_plugin)
     with claim_folder(out_dir, "run") as claim:  # one writer per folder, checked writable before anything trains
-        return _run_all(config, data, Path(out_dir), resume, overwrite, callbacks, progress, device, claim)
+        return _run_all(config, data, Path(out_dir), resume, overwrite, callbacks, progress, device, claim,
+                        allow_changed_plugin)
 
 
 def save_results(results: Results, claim: FolderClaim | None = None) -> None:
@@ -168,9 +186,9 @@ def _saved_cycles(results: Results) -> int:
 
 def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,
              callbacks: Sequence[Callback], progress: bool, device: torch.device,
-             claim: FolderClaim | None = None) -> Results:
+             claim: FolderClaim | None = None, allow_changed_plugin: bool = False) -> Results:
     """The body of :func:`run_experiment`, once ``out_dir`` is claimed."""
-    results = open_results(config, data, out_dir, resume, overwrite)
+    results = open_results(config, data, out_dir, resume, overwrite, allow_changed_plugin)
     existed = results.path is not None and results.path.exists()
     if existed:  # a resumed file runs as it was made (kept_on_resume), with this command's execution fields
         config = Config.from_dict(results.config)
@@ -179,6 +197,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
     session["cuda_graphs"] = Runtime.resolve(config, device).cuda_graphs
     session["eager_fallbacks"] = {}
     clear_eager_fallbacks()
+    session["strategies"] = strategy_provenance(config)
     results.data.setdefault("sessions", []).append(session)
     augmenter = make_augmenter(config, data)
     started = time.perf_counter()
@@ -215,6 +234,7 @@ def _run_one(
 ) -> None:
     """One run of one (method, trial): continue its saved cycles (or start it), saving after each cycle."""
     strategy = get_strategy(method)
+    params = resolve_params(strategy, method, config.strategy_params.get(method))
     device = data.train_labels.device
     run = results.run(method, trial)
     if run is None:
@@ -269,7 +289,7 @@ def _run_one(
                 candidates = pool.candidates(config.subset, generator)
             selection = query_strategy(strategy, method, cycle, QueryContext(
                 config, data, augmenter, task, labeled, candidates.to(device), config.budget, generator,
-                device_generator, progress, cycle))
+                device_generator, progress, cycle, params))
             pool.label(selection.indices)
             timings["select"] = time.perf_counter() - tic
         timings["total"] = sum(timings.values())

@@ -13,7 +13,8 @@ from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NeverQueriedWarning, ResultsMismatchError
 from tavaal_nb.names import safe_name
 from tavaal_nb.results import Results
-from tavaal_nb.strategies import strategy_names
+from tavaal_nb.strategies import get_strategy, strategy_names
+from tavaal_nb.strategies.params import param_problems
 
 __all__ = ["check_config", "check_names", "warn_if_never_queried", "check_sizes", "check_stored_indices"]
 
@@ -38,7 +39,8 @@ def check_names(config: Config) -> None:
 
     :class:`Config` checks values only; names are looked up here, in the dataset registry and
     the strategy registry (which plug-ins may extend), before a run or a sweep writes anything.
-    A configuration whose methods would never be queried (one cycle) is warned about
+    The methods' ``strategy_params`` are checked against what each strategy declares
+    (:func:`~tavaal_nb.strategies.params.param_problems`). A configuration whose methods would never be queried (one cycle) is warned about
     (:func:`warn_if_never_queried`).
     """
     check_config(config)
@@ -51,6 +53,8 @@ def check_names(config: Config) -> None:
     known = strategy_names()
     problems += [f"method {method!r} is unknown; valid: {', '.join(known)}"
                  for method in config.methods if method not in known]
+    if not problems:  # each given strategy parameter against what its strategy declares
+        problems = param_problems(config.strategy_params, {m: get_strategy(m) for m in config.methods})
     if problems:
         raise ValueError("invalid configuration:\n  - " + "\n  - ".join(problems))
     warn_if_never_queried(config)
@@ -64,7 +68,7 @@ def warn_if_never_queried(config: Config) -> None:
     if config.cycles == 1 and untried:
         warnings.warn(f"cycles=1: the run trains once on the initial labeled set and makes no query, so "
                       f"select() of {', '.join(map(repr, untried))} is never called; set cycles to 2 or more "
-                      "(--cycles 2) to run a query", NeverQueriedWarning)
+                      "(--cycles 2) to run a query", NeverQueriedWarning, stacklevel=2)
 
 
 def check_sizes(config: Config, data: ImageData) -> None:

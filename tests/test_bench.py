@@ -68,6 +68,7 @@ def no_onednn():
 
 
 # --------------------------------------------------------------------------------- bench + baseline
+@pytest.mark.slow
 def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
     rows, meta = run_bench(ci_config(), baseline=True, **TINY)
     assert [r.phase.split()[0] for r in rows] == ["task", "VAE", "scoring"]
@@ -90,6 +91,7 @@ def test_bench_with_baseline_gives_every_phase_and_its_ratio(tmp_path):
     assert [r["baseline_rate"] for r in stored["rows"]] == [r.baseline_rate for r in rows]
 
 
+@pytest.mark.slow
 def test_bench_command_line_writes_json(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(phases_module, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(tmp_path / "b.json")]) == 0
@@ -100,6 +102,7 @@ def test_bench_command_line_writes_json(tmp_path, capsys, monkeypatch):
     assert "separate benchmarks" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ablation_command_line_prints_rows_as_they_come_and_the_table(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(phases_module, "matmul_peak_tflops", lambda device, size=None, repeats=10: 1.5)
     monkeypatch.setattr(ablation_module, "ABLATION", ABLATION[:2])  # fp32 and + bf16: the CLI path, quickly
@@ -115,6 +118,7 @@ def test_ablation_command_line_prints_rows_as_they_come_and_the_table(tmp_path, 
 
 
 # ------------------------------------------------------------------------------------- ablation
+@pytest.mark.slow
 def test_ablation_has_a_row_for_every_variant(tmp_path, eager_compile, no_onednn):
     streamed = []
     rows, meta = run_ablation(ci_config(), on_row=streamed.append, variants=BASE, isolate=False, **TINY)
@@ -271,6 +275,7 @@ def test_fused_optimizers_reach_the_optimizers(monkeypatch):
 
 
 # ---------------------------------------------------------------- isolation and the CUDA-graphs row
+@pytest.mark.slow
 def test_each_variant_runs_in_its_own_process_by_default():
     rows, meta = run_ablation(ci_config(), variants=BASE[:2], **TINY)  # fp32, then + bf16: two spawned processes
     assert meta["isolated"] is True
@@ -310,6 +315,7 @@ def test_the_cuda_graphs_row_is_a_note_on_the_cpu():
 
 
 # -------------------------------------------------------------------- host work and GPU busy
+@pytest.mark.slow
 def test_host_operator_calls_per_step_stay_bounded():
     """The host work of one step, counted by the profiler on the CPU (tavaal_nb.bench.profiling.host_ops_per_step).
 
@@ -330,6 +336,7 @@ def test_host_operator_calls_per_step_stay_bounded():
     assert ops["vae"]["aten_ops"] <= 1_180 and ops["vae"]["copies"] <= 740, ops["vae"]
 
 
+@pytest.mark.slow
 def test_host_ops_are_in_the_bench_meta_and_printed():
     rows, meta = run_bench(ci_config(), **TINY)
     ops = meta["host_ops_per_step"]
@@ -378,6 +385,7 @@ def test_gpu_busy_is_device_time_over_wall_time():
 
 
 # ------------------------------------------------------------------------- concurrent trials
+@pytest.mark.slow
 def test_concurrency_command_line_gives_trials_per_hour_per_level(tmp_path, capsys):
     path = tmp_path / "concurrency.json"
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--concurrency", "1,2",

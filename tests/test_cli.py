@@ -88,6 +88,7 @@ def test_report_on_a_missing_directory(capsys, tmp_path):
     assert "nothing-here" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_prints_the_three_phases(capsys, tmp_path):
     figures = tmp_path / "bench.json"
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--steps", "1", "--json", str(figures)]) == 0
@@ -151,6 +152,7 @@ def clean_plugins(monkeypatch):
     forget_plugins()
 
 
+@pytest.mark.slow
 def test_plugin_flag_makes_a_method_nameable_in_a_sweep_worker(capsys, tmp_path, clean_plugins):
     assert main(["methods", "--plugin", PLUGIN]) == 0
     assert "least-confidence" in first_words(capsys.readouterr().out)

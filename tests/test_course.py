@@ -278,6 +278,7 @@ def test_jupytext_pairing_and_make_targets():
     assert "git diff --exit-code -- notebooks/" in makefile
 
 
+@pytest.mark.slow
 def test_course_command_line_check_passes():
     done = subprocess.run([sys.executable, "-m", "tavaal_nb.classroom.course", "check", "--root", str(REPO)],
                           capture_output=True, text=True)

@@ -61,6 +61,7 @@ def test_channel_statistics_match_a_whole_float_copy(channels):
     assert mean == pytest.approx(whole_mean, rel=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak resident size from /proc")
 def test_synthetic_set_peak_memory_is_the_uint8_result_plus_a_chunk():
     """20k RGB images are 61 MB as uint8; rendered at once their float intermediates took over 1 GB."""

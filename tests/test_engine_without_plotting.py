@@ -7,7 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 
+
+@pytest.mark.slow
 def test_the_command_line_engine_runs_where_plotly_ipywidgets_and_anywidget_cannot_be_imported(tmp_path):
     script = textwrap.dedent("""
         import sys
@@ -31,6 +34,7 @@ def test_the_command_line_engine_runs_where_plotly_ipywidgets_and_anywidget_cann
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "ub" / "upper_bound.json").is_file()
 
 
+@pytest.mark.slow
 def test_an_html_report_without_plotly_says_what_to_install(tmp_path):
     script = textwrap.dedent("""
         import sys

@@ -81,6 +81,7 @@ def test_every_step_is_limited_to_the_time_left_before_the_one_deadline(tmp_path
         assert re.search(rf"=== {name}: skipped \(-?\d+s left before the 3s deadline\)", summary), name
 
 
+@pytest.mark.slow
 def test_reproduce_mode_without_the_data_says_what_to_carry(tmp_path):
     done, files = session(tmp_path, "reproduce", DATA_DIR=str(tmp_path / "nothing"))
     assert done.returncode == 2
@@ -116,6 +117,7 @@ def test_reproduce_mode_stops_itself_and_the_next_call_resumes(tmp_path):
         assert not any(n.endswith(".tavaal-nb.lock") for n in tar.getnames())
 
 
+@pytest.mark.slow
 def test_an_unknown_mode_is_refused(tmp_path):
     done, _ = session(tmp_path, "benchmark")
     assert done.returncode == 2 and "usage:" in done.stdout and "bench|reproduce" in done.stdout

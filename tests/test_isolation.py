@@ -10,6 +10,8 @@ import pytest
 
 from tavaal_nb.isolation import ChildProcessFailed, run_isolated
 
+pytestmark = pytest.mark.slow  # every test spawns a process
+
 
 def test_the_return_value_comes_back():
     assert run_isolated(operator.add, (2, 40)) == 42

@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "tavaal_nb"
 
 
@@ -122,6 +124,7 @@ def test_the_area_check_sees_an_upward_import():
                                      "tavaal_nb.loop -> tavaal_nb.analysis.plots"]
 
 
+@pytest.mark.slow
 def test_the_configuration_imports_no_model():
     """``tavaal_nb.config`` loads without ``tavaal_nb.models`` (the models sit above the configuration).
 

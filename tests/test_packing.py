@@ -103,6 +103,7 @@ def test_run_auto_on_the_cpu_is_the_sequential_run(tmp_path, capsys):
     assert not (tmp_path / "a" / "trials").exists()
 
 
+@pytest.mark.slow
 def test_run_auto_on_a_gpu_packs_the_trials(tmp_path, fake_gpu, monkeypatch, capsys):
     import tavaal_nb.cli as cli
 

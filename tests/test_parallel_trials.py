@@ -114,6 +114,7 @@ def assert_same_as_sequential(out: Path, reference: Results, sessions: int = 1) 
     return stored
 
 
+@pytest.mark.slow
 def test_parallel_trials_give_the_records_of_a_sequential_run(tmp_path, reference, capsys):
     out = tmp_path / "parallel"
     assert main([*FLAGS, "--out", str(out), "--parallel-trials", "2"]) == 0
@@ -127,6 +128,7 @@ def test_parallel_trials_give_the_records_of_a_sequential_run(tmp_path, referenc
     assert all(c["timings_s"]["total"] > 0 for r in stored["runs"] for c in r["cycles"])
 
 
+@pytest.mark.slow
 def test_more_workers_than_trials_and_first_trial(tmp_path, one_thread):
     """Trials 2..3 (first_trial=2) with 3 workers: the records are those of trials 2 and 3 of a longer run."""
     out = tmp_path / "later"
@@ -179,6 +181,7 @@ def start_hanging_run(out: Path) -> subprocess.Popen:
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads worker processes from /proc")
 
 
+@pytest.mark.slow
 @LINUX_ONLY
 def test_an_interrupted_parallel_run_is_refused_then_resumed(tmp_path, reference, capsys):
     out = tmp_path / "interrupted"
@@ -213,6 +216,7 @@ def test_an_interrupted_parallel_run_is_refused_then_resumed(tmp_path, reference
     assert [r for r in resumed["runs"] if r["trial"] == 0] == finished_trial  # kept, timings and all
 
 
+@pytest.mark.slow
 @LINUX_ONLY
 def test_a_killed_parent_leaves_no_worker_and_its_directory_resumes(tmp_path, reference):
     out = tmp_path / "killed"
@@ -229,6 +233,7 @@ def test_a_killed_parent_leaves_no_worker_and_its_directory_resumes(tmp_path, re
     assert_same_as_sequential(out, reference, sessions=2)
 
 
+@pytest.mark.slow
 def test_a_failing_worker_stops_the_run_and_resume_finishes_it(tmp_path, reference, monkeypatch):
     out = tmp_path / "failing"
     inject(monkeypatch, {"trial-1": {"action": "exit", "after_cycle": 1, "code": 9}})
@@ -243,6 +248,7 @@ def test_a_failing_worker_stops_the_run_and_resume_finishes_it(tmp_path, referen
     assert_same_as_sequential(out, reference, sessions=2)
 
 
+@pytest.mark.slow
 def test_existing_directories_are_refused_or_overwritten(tmp_path, reference, one_thread):
     out = tmp_path / "existing"
     run_experiment(config(trials=1, methods=("random",)), out, progress=False)  # any earlier run

@@ -16,7 +16,7 @@ def test_paper_preset_spells_out_configs_defaults():
     # what the paper preset leaves out is about the run, not the method
     assert set(defaults) - set(paper) == {"dataset", "methods", "first_trial", "eval_batch_size", "precision",
                                           "memory_format", "fused_optimizers", "cuda_graphs", "compile", "autocast_cache",
-                                          "seed", "device", "data_dir", "preset"}
+                                          "seed", "device", "data_dir", "preset", "strategy_params"}
 
 
 def test_every_preset_value_is_a_config_field_and_builds():

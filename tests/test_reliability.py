@@ -89,6 +89,7 @@ def finished_config() -> Config:
 # ------------------------------------------------------------------------ 1. one writer per folder
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_busy_folder_is_refused_at_once_naming_the_holder(tmp_path):
     out = tmp_path / "busy"
     # a first run that lasts (many epochs); the second must be refused while it runs
@@ -132,6 +133,7 @@ def held(folder: Path, kind: str):
         holder.wait()
 
 
+@pytest.mark.slow
 def test_a_second_sweep_and_a_resumed_one_are_refused(tmp_path, monkeypatch, capsys):
     no_training(monkeypatch)
     out = tmp_path / "sweep"
@@ -148,6 +150,7 @@ def test_a_second_sweep_and_a_resumed_one_are_refused(tmp_path, monkeypatch, cap
         pass
 
 
+@pytest.mark.slow
 def test_a_run_refuses_a_folder_a_sweep_task_is_writing(tmp_path, monkeypatch):
     no_training(monkeypatch)
     out = tmp_path / "task"
@@ -237,6 +240,7 @@ def read_only_folder(path: Path):
         subprocess.run(["umount", str(path)])
 
 
+@pytest.mark.slow
 def test_a_read_only_folder_fails_before_training(tmp_path, monkeypatch, capsys):
     no_training(monkeypatch)
     folder = tmp_path / "ro"
@@ -261,6 +265,7 @@ def tiny_tmpfs(path: Path):
         subprocess.run(["umount", str(path)])
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
     no_training(monkeypatch)
     with tiny_tmpfs(tmp_path / "small") as small:

@@ -326,6 +326,7 @@ def _site_build():
     return module
 
 
+@pytest.mark.slow
 def test_site_freezes_hostile_widgets_safely(hostile_run):
     build = _site_build()
     import plotly.graph_objects as go

@@ -278,6 +278,7 @@ def test_one_cycle_warns_that_select_is_never_called(registry_guard, methods, cy
         assert messages == []
 
 
+@pytest.mark.slow
 def test_one_cycle_is_one_warning_line_on_the_command_line(tmp_path):
     command = [sys.executable, "-m", "tavaal_nb", "run", "--preset", "ci", "--dataset", "synthetic", "--method",
                "margin,random", "--cycles", "1", "--trials", "1", "--device", "cpu", "--no-progress",

@@ -96,6 +96,7 @@ def student_dir(built) -> Path:
     return built[0] / "notebooks"
 
 
+@pytest.mark.slow
 def test_make_student_writes_the_edition_and_a_separate_answer_key(built, student_dir):
     out = built[0]
     assert sorted(path.stem for path in student_dir.glob("*.ipynb")) == NOTEBOOKS
@@ -108,6 +109,7 @@ def test_make_student_writes_the_edition_and_a_separate_answer_key(built, studen
         assert f"](notebooks/{name}.ipynb)" in readme and badges_markdown(name, branch=STUDENT_BRANCH) in readme
 
 
+@pytest.mark.slow
 def test_instructor_notebooks_are_unchanged(built):
     _, before, after = built
     assert after == before
@@ -117,6 +119,7 @@ def test_every_exercise_notebook_has_a_code_solution():
     assert [name for name in NOTEBOOKS if solution_regions(name)] == list(EXERCISE_NOTEBOOKS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_student_version_holds_no_solution(student_dir, name):
     regions = solution_regions(name)
@@ -137,6 +140,7 @@ def test_student_version_holds_no_solution(student_dir, name):
         assert not cell.get("outputs") and cell.get("execution_count") is None, "the student version carries outputs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
 def test_student_checkers_say_not_implemented_yet(student_dir, name):
     """Run each stubbed exercise cell, then the checker cell after it: it must fail with 'not implemented yet'."""
@@ -202,6 +206,7 @@ def test_student_version_holds_no_hidden_test(student_dir, name):
                 assert json.dumps(line)[1:-1] not in raw, f"{name}: hidden-test line {line!r} is in the student version"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_student_version_holds_no_answer(student_dir, name):
     """Every notebook's exercise and questionnaire answers sit in markdown solution regions; the student
@@ -222,6 +227,7 @@ def test_student_version_holds_no_answer(student_dir, name):
                     f"{name}: answer line {line!r} is in the student version"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_answer_key_holds_every_solution_and_answer(built, name):
     key = (built[0] / ANSWERS_DIR / f"{name}.md").read_text()
@@ -229,6 +235,7 @@ def test_answer_key_holds_every_solution_and_answer(built, name):
         assert region.strip("\n") in key, f"{name}: an answer is missing from the key"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_student_notebooks_point_at_the_student_edition(student_dir, name):
     """Badges, the Colab install and every link open the student edition, never notebooks/ on the instructor's
@@ -311,6 +318,7 @@ def git(clone: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(clone), *args], check=True, capture_output=True, text=True).stdout
 
 
+@pytest.mark.slow
 def test_publish_commits_the_edition_to_a_branch_without_touching_the_checkout(tmp_path):
     """`make student-branch` on a temporary clone: the branch `student` holds the package, binder/ and the student
     notebooks, none of the instructor's material, and the clone's branch, index and files are as they were."""
@@ -354,6 +362,7 @@ def test_publish_commits_the_edition_to_a_branch_without_touching_the_checkout(t
         publish(clone)
 
 
+@pytest.mark.slow
 def test_publish_refuses_the_instructor_branch_and_a_source_that_is_not_a_commit(tmp_path):
     with pytest.raises(ValueError, match="must differ from the instructor's"):
         publish(tmp_path, student_branch=BRANCH)

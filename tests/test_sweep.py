@@ -139,6 +139,7 @@ def dask_sweep(tmp_path_factory, one_thread):
 
 
 # ------------------------------------------------------------------------------------------ tests
+@pytest.mark.slow
 def test_dask_sweep_equals_the_same_runs_made_one_by_one(dask_sweep, reference):
     files = sorted(p.relative_to(dask_sweep).as_posix() for p in dask_sweep.rglob("results.json"))
     assert files == sorted(f"{d}/{m}/trial-{t}/results.json" for d in DATASETS for m in METHODS for t in range(TRIALS))
@@ -153,6 +154,7 @@ def test_dask_sweep_equals_the_same_runs_made_one_by_one(dask_sweep, reference):
     assert len(sweep.results()) == 8 and len(sweep.results("synthetic")) == 4
 
 
+@pytest.mark.slow
 def test_every_method_of_a_trial_starts_from_the_same_labeled_set(dask_sweep):
     for dataset in DATASETS:
         initial = {}
@@ -164,6 +166,7 @@ def test_every_method_of_a_trial_starts_from_the_same_labeled_set(dask_sweep):
         assert initial[0] != initial[1], "two trials drew the same initial set"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_task_is_retried_and_resumed(tmp_path, dask_client, reference, monkeypatch):
     out = tmp_path / "killed"
     victim = "synthetic/tavaal/trial-1"
@@ -200,6 +203,7 @@ def test_a_task_that_keeps_failing_is_reported_with_its_log_and_others_go_on(tmp
     assert_matches_reference(out, reference, ("synthetic-grey",), ("random",))
 
 
+@pytest.mark.slow
 def test_resume_after_the_client_was_killed_keeps_finished_runs(tmp_path, reference):
     out = tmp_path / "crashed"
     hang = "synthetic-grey/tavaal/trial-0"
@@ -244,6 +248,7 @@ def test_resume_after_the_client_was_killed_keeps_finished_runs(tmp_path, refere
     assert_matches_reference(out, reference, ("synthetic-grey",), METHODS)
 
 
+@pytest.mark.slow
 def test_adding_a_method_leaves_the_other_methods_unchanged(tmp_path, reference, dask_client):
     out = tmp_path / "grow"
     run_sweep(spec(datasets=("synthetic",), methods=("tavaal",)), out, log=None)  # in this process
@@ -260,6 +265,7 @@ def test_adding_a_method_leaves_the_other_methods_unchanged(tmp_path, reference,
     assert_matches_reference(out, reference, ("synthetic",), METHODS)
 
 
+@pytest.mark.slow
 def test_a_concurrent_futures_process_pool_runs_a_sweep(tmp_path, reference):
     out = tmp_path / "pool"
     with cf.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -268,6 +274,7 @@ def test_a_concurrent_futures_process_pool_runs_a_sweep(tmp_path, reference):
     assert_matches_reference(out, reference, ("synthetic",), ("tavaal",))
 
 
+@pytest.mark.slow
 def test_local_executor_gives_each_process_its_gpu_and_retries_a_dead_one(tmp_path, reference, monkeypatch):
     out = tmp_path / "local"
     victim = "synthetic-grey/random/trial-1"
@@ -284,6 +291,7 @@ def test_local_executor_gives_each_process_its_gpu_and_retries_a_dead_one(tmp_pa
     assert_matches_reference(out, reference, ("synthetic-grey",), ("random",))
 
 
+@pytest.mark.slow
 def test_report_of_a_sweep_directory_pools_trials_per_dataset(dask_sweep, capsys, tmp_path):
     assert main(["report", str(dask_sweep), "--html", str(tmp_path / "fig.html")]) == 0
     text = capsys.readouterr().out
@@ -301,6 +309,7 @@ def test_report_of_a_sweep_directory_pools_trials_per_dataset(dask_sweep, capsys
     assert all(f"Test accuracy against labeled-set size: {d}" in page for d in DATASETS)
 
 
+@pytest.mark.slow
 def test_cli_resume_of_a_finished_sweep_runs_nothing(dask_sweep, capsys):
     files = {p: snapshot(p) for p in dask_sweep.rglob("results.json")}
     assert main(["sweep", "--out", str(dask_sweep), "--resume"]) == 0
@@ -310,6 +319,7 @@ def test_cli_resume_of_a_finished_sweep_runs_nothing(dask_sweep, capsys):
     assert sweep.data["sessions"][-1]["resume"] and sweep.data["sessions"][-1]["executor"] is None  # nothing started
 
 
+@pytest.mark.slow
 def test_bad_input_is_refused_clearly(tmp_path, capsys, monkeypatch):
     with pytest.raises(ValueError) as error:
         spec(datasets=("synthetic", "no-such-set"), methods=("random", "no-such-method"))

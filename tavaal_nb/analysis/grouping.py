@@ -12,14 +12,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from tavaal_nb.config import EXECUTION_FIELDS, completed_config
 from tavaal_nb.results import Results
 
 __all__ = ["POOLED_FIELDS", "group_results", "merge_results"]
 
-POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", *EXECUTION_FIELDS)
-"""Config fields that may differ between results that are pooled into one group."""
+POOLED_FIELDS = ("methods", "trials", "first_trial", "seed", "strategy_params", *EXECUTION_FIELDS)
+"""Config fields that may differ between results that are pooled into one group (``strategy_params`` only where
+no method is in both with different parameters: :func:`group_results`)."""
+
+
+def _params(result: Results) -> dict[str, Any]:
+    params = result.config.get("strategy_params")
+    return params if isinstance(params, dict) else {}
+
+
+def _conflict(result: Results, members: list[Results]) -> bool:
+    """Whether ``result`` runs a method of ``members`` with other parameters (its curve would mix two strategies)."""
+    mine = _params(result)
+    for other in members:
+        shared = {run["method"] for run in result.runs} & {run["method"] for run in other.runs}
+        if any(mine.get(method, {}) != _params(other).get(method, {}) for method in shared):
+            return True
+    return False
 
 
 def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
@@ -27,14 +44,21 @@ def group_results(results: Sequence[Results]) -> dict[str, list[Results]]:
     methods, trials, seed or device (e.g. one directory per method, or a sweep over seeds).
 
     Keys are short labels: the dataset name, plus the settings that tell groups of the same
-    dataset apart (``"synthetic (epochs=4)"``).
+    dataset apart (``"synthetic (epochs=4)"``). Results that run a method with different
+    ``strategy_params`` are not pooled (each such group's label names its parameters).
     """
     keyed: dict[str, list[Results]] = {}
     for result in results:
         key = json.dumps({k: v for k, v in completed_config(result.config).items() if k not in POOLED_FIELDS},
                          sort_keys=True, default=str)
-        keyed.setdefault(key, []).append(result)
-    configs = {key: json.loads(key) for key in keyed}
+        suffix = 0
+        while f"{key}#{suffix}" in keyed and _conflict(result, keyed[f"{key}#{suffix}"]):
+            suffix += 1
+        keyed.setdefault(f"{key}#{suffix}", []).append(result)
+    configs = {key: json.loads(key.rpartition("#")[0]) for key in keyed}
+    for key, members in keyed.items():  # the parameters each group ran with, to tell split groups apart
+        params = sorted({f"{m}.{k}={v}" for r in members for m, given in _params(r).items() for k, v in given.items()})
+        configs[key]["strategy_params"] = ", ".join(params)
     labels: dict[str, list[Results]] = {}
     for key, members in keyed.items():
         name = members[0].dataset.get("name", configs[key].get("dataset", "?"))

@@ -38,13 +38,14 @@ def accuracy_table(results: Sequence[Results]) -> str:
 def _table(results: Sequence[Results]) -> str:
     stats = learning_curve_stats(results)
     sizes = sorted({s for entry in stats.values() for s in entry["labeled_size"]})
-    lines = ["method".ljust(10) + "".join(f"{s:>16d}" for s in sizes)]
+    width = max(len(name) for name in ["method", *stats])  # the name column fits the longest name
+    lines = ["method".ljust(width) + "".join(f"{s:>16d}" for s in sizes)]
     for method, entry in stats.items():
         cells = [format_mean_spread(entry["values"][entry["labeled_size"].index(size)], count=False)
                  if size in entry["labeled_size"] else "-" for size in sizes]
         counts = sorted({len([v for v in values if v is not None]) for values in entry["values"]})
         trials = trial_count(counts[-1]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]} trials"
-        lines.append(terminal(method).ljust(10) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
+        lines.append(terminal(method).ljust(width) + "".join(c.replace(" +- ", "+-").rjust(16) for c in cells) + f"    ({trials})")
     return "\n".join(lines)
 
 

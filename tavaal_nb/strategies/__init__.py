@@ -13,6 +13,7 @@ from tavaal_nb.strategies.base import (
 )
 from tavaal_nb.strategies.coreset import CoreSet, k_center_greedy
 from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
+from tavaal_nb.strategies.params import StrategyParam
 from tavaal_nb.strategies.registry import (
     BUILTIN_METHODS,
     METHODS,
@@ -34,6 +35,6 @@ from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 __all__ = [
     "METHODS", "BUILTIN_METHODS", "get_strategy", "strategy_names", "register_strategy", "unregister_strategy",
     "load_plugin", "load_plugins", "PLUGINS_ENV", "QueryContext", "Selection", "Strategy", "ScoringStrategy", "select_by_scores", "PREFERENCES",
-    "highest", "lowest", "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet",
+    "highest", "lowest", "StrategyParam", "RandomSampling", "LearningLoss", "LearningLossV2", "VAAL", "TAVAAL", "CoreSet",
     "EntropySampling", "MarginSampling", "entropy_scores", "margin_scores", "k_center_greedy", "VAALLearningLoss", "UncertainGCN", "CoreGCN", "BADGE",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +15,7 @@ from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import SelectionError
 from tavaal_nb.schema import Field
+from tavaal_nb.strategies.params import StrategyParam
 from tavaal_nb.training import Runtime, TaskModel, infer
 
 __all__ = ["QueryContext", "Selection", "Strategy", "select_by_scores", "check_selection", "expected_count", "lowest", "highest", "PREFERENCES"]
@@ -26,6 +28,8 @@ class QueryContext:
     ``labeled`` and ``candidates`` are pool indices on the data's device; the task
     model is trained and frozen (eval mode). ``generator`` is a CPU generator seeded
     for this (trial, method, cycle), ``device_generator`` one on the data's device.
+    ``params`` holds every parameter the strategy declares, the run's value or the default
+    (:mod:`tavaal_nb.strategies.params`; read-only).
     """
 
     config: Config
@@ -39,6 +43,7 @@ class QueryContext:
     device_generator: torch.Generator
     progress: bool = True
     cycle: int = 0
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def device(self) -> torch.device:
@@ -163,7 +168,8 @@ class Strategy:
     ``ranker_objective`` is the ranking loss the task model's Ranker trains with while
     this strategy is used: None (no Ranker is built; baselines are not given one, unlike
     the public code), ``"margin"`` (eq. 1, Learning Loss) or ``"bce"`` (eq. 4, TA-VAAL);
-    see :func:`tavaal_nb.losses.ranker_objective_loss`.
+    see :func:`tavaal_nb.losses.ranker_objective_loss`. ``params`` declares the strategy's parameters
+    (:class:`~tavaal_nb.strategies.params.StrategyParam`); :meth:`select` reads them as ``context.params``.
     """
 
     name: ClassVar[str] = ""
@@ -172,6 +178,7 @@ class Strategy:
     data_fields: ClassVar[Mapping[str, Field]] = {}
     """The rules of this strategy's ``strategy_data`` keys (:class:`~tavaal_nb.schema.Field` by key): checked when
     a cycle record is built and when a results file is read; keys without a rule are only checked for being JSON."""
+    params: ClassVar[tuple[StrategyParam, ...]] = ()
 
     @property
     def trains_ranker(self) -> bool:

@@ -8,13 +8,14 @@ module is as selectable as the built-ins:
     def least_confidence(context):  # one score per candidate
         ...
 
-A plain scoring function ``fn(context) -> Tensor`` is wrapped with
-:func:`~tavaal_nb.strategies.base.select_by_scores`; a :class:`Strategy` subclass or
+A plain scoring function ``fn(context) -> Tensor`` (or ``-> (Tensor, strategy_data)``) is wrapped
+with :func:`~tavaal_nb.strategies.base.select_by_scores`; a :class:`Strategy` subclass or
 instance is registered as it is.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -28,6 +29,7 @@ from typing import Any
 
 from torch import Tensor
 
+from tavaal_nb.errors import SelectionError
 from tavaal_nb.losses import RANKER_OBJECTIVES
 from tavaal_nb.names import safe_name
 from tavaal_nb.strategies.badge import BADGE
@@ -35,14 +37,16 @@ from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Stra
 from tavaal_nb.strategies.coreset import CoreSet
 from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, MarginSampling, RandomSampling
 from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
+from tavaal_nb.strategies.params import StrategyParam
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 
 __all__ = ["register_strategy", "unregister_strategy", "get_strategy", "strategy_names", "load_plugin", "load_plugins", "PLUGINS_ENV",
-           "ScoringStrategy", "METHODS", "BUILTIN_METHODS", "is_builtin"]
+           "ScoringStrategy", "METHODS", "BUILTIN_METHODS", "is_builtin", "plugin_of"]
 
-ScoringFunction = Callable[[QueryContext], Tensor]
-"""A strategy written as one function: one score per candidate, in ``context.candidates``' order."""
+ScoringFunction = Callable[[QueryContext], Any]
+"""A strategy written as one function: one score per candidate, in ``context.candidates``' order (a Tensor),
+or ``(scores, strategy_data)`` to keep a dict of its own in the results (the record's ``strategy_data``)."""
 
 _REGISTRY: dict[str, Strategy] = {}
 
@@ -54,7 +58,7 @@ class ScoringStrategy(Strategy):
     """A strategy made of a scoring function: the ``budget`` candidates it scores highest (or lowest)."""
 
     def __init__(self, score: ScoringFunction, name: str, help: str = "", prefer: str = "highest",
-                 ranker_objective: str | None = None) -> None:
+                 ranker_objective: str | None = None, params: Iterable[StrategyParam] = ()) -> None:
         if prefer not in PREFERENCES:
             raise ValueError(f"prefer must be one of {', '.join(PREFERENCES)}, got {prefer!r}")
         self.score = score
@@ -63,53 +67,97 @@ class ScoringStrategy(Strategy):
         self.name = name  # type: ignore[misc]
         self.help = help  # type: ignore[misc]
         self.ranker_objective = ranker_objective  # type: ignore[misc]
+        self.params = tuple(params)  # type: ignore[misc]
 
     def select(self, context: QueryContext) -> Selection:
-        return select_by_scores(context, self.score(context), self.prefer)
+        result, strategy_data = self.score(context), None
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+            result, strategy_data = result
+        if not isinstance(result, Tensor):
+            raise SelectionError(f"the scoring function of method {self.name!r} returned {type(result).__name__} in "
+                                 f"cycle {context.cycle}; it must return a tensor of scores (one per candidate) or "
+                                 "(scores, strategy_data) with strategy_data a dict")
+        return select_by_scores(context, result, self.prefer, strategy_data=strategy_data)
+
+
+def _unwrapped(function: Any) -> Any:
+    """The function inside ``functools.partial`` layers (itself when there are none)."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    return function
+
+
+def _function_help(function: Any) -> str:
+    """The first line of a scoring function's docstring, with a partial's fixed arguments after it."""
+    doc = (inspect.getdoc(_unwrapped(function)) or "").strip().splitlines()
+    bound: list[str] = []
+    while isinstance(function, functools.partial):
+        bound = [*map(repr, function.args), *(f"{k}={v!r}" for k, v in function.keywords.items()), *bound]
+        function = function.func
+    return (doc[0] if doc else "") + (f" ({', '.join(bound)})" if bound else "")
 
 
 def _default_name(strategy: Any) -> str:
     if isinstance(strategy, Strategy) or (inspect.isclass(strategy) and issubclass(strategy, Strategy)):
         return strategy.name
-    return getattr(strategy, "__name__", "").replace("_", "-")
+    return getattr(_unwrapped(strategy), "__name__", "").replace("_", "-")
+
+
+def _checked_params(params: Any, name: str) -> tuple[StrategyParam, ...] | None:
+    """``params`` as a tuple of distinct :class:`StrategyParam` (None stays None), or a ValueError naming the method."""
+    if params is None:
+        return None
+    params = tuple(params)
+    if not all(isinstance(param, StrategyParam) for param in params):
+        raise ValueError(f"params of method {name!r} must be StrategyParam declarations "
+                         f"(tavaal_nb.strategies.params.StrategyParam(name, type, default, help)), got {params!r}")
+    names = [param.name for param in params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"params of method {name!r} repeat a name: {names}")
+    return params
 
 
 def _as_strategy(strategy: Any, name: str, help: str | None, prefer: str,
-                 ranker_objective: str | None) -> Strategy:
+                 ranker_objective: str | None, params: tuple[StrategyParam, ...] | None = None) -> Strategy:
     """``strategy`` as a Strategy instance named ``name``; class attributes are kept unless overridden."""
     if inspect.isclass(strategy) and issubclass(strategy, Strategy):
+        _checked_params(strategy.params, name)
         overrides: dict[str, Any] = {"name": name}
-        if help is not None:
-            overrides["help"] = help
-        if ranker_objective is not None:
-            overrides["ranker_objective"] = ranker_objective
+        for key, value in (("help", help), ("ranker_objective", ranker_objective), ("params", params)):
+            if value is not None:
+                overrides[key] = value
         if any(getattr(strategy, key) != value for key, value in overrides.items()):
-            strategy = type(strategy.__name__, (strategy,), overrides)
+            # the subclass keeps the module of the class it is made from (what the results record as its source)
+            strategy = type(strategy.__name__, (strategy,), {**overrides, "__module__": strategy.__module__})
         return strategy()
     if isinstance(strategy, Strategy):
-        if name != strategy.name or help is not None or ranker_objective is not None:
-            raise ValueError(f"an instance of {type(strategy).__name__} is registered under its own name, help "
-                             "and ranker_objective; register its class to change them")
+        if name != strategy.name or help is not None or ranker_objective is not None or params is not None:
+            raise ValueError(f"an instance of {type(strategy).__name__} is registered under its own name, help, "
+                             "ranker_objective and params; register its class to change them")
+        _checked_params(strategy.params, name)
         return strategy
     if callable(strategy):
-        doc = (inspect.getdoc(strategy) or "").strip().splitlines()
-        return ScoringStrategy(strategy, name, help if help is not None else (doc[0] if doc else ""), prefer,
-                               ranker_objective)
+        return ScoringStrategy(strategy, name, help if help is not None else _function_help(strategy), prefer,
+                               ranker_objective, params or ())
     raise TypeError(f"register_strategy takes a Strategy subclass or instance, or a scoring function "
                     f"context -> Tensor; got {type(strategy).__name__}")
 
 
 def register_strategy(strategy: Any = None, name: str | None = None, *, help: str | None = None,
                       prefer: str = "highest", ranker_objective: str | None = None,
-                      replace: bool = False) -> Any:
+                      params: Iterable[StrategyParam] | None = None, replace: bool = False) -> Any:
     """Make ``strategy`` selectable by ``name`` everywhere a method name is taken; returns the Strategy.
 
     ``strategy`` is a :class:`Strategy` subclass or instance, or a plain scoring function
-    ``fn(context: QueryContext) -> Tensor`` (one score per candidate), whose ``prefer``
-    (``"highest"`` or ``"lowest"``) end is labeled. ``name`` defaults to the class's
-    ``name`` or the function's ``__name__`` (underscores become hyphens); ``help`` to the
-    class's ``help`` or the first line of the function's docstring. ``ranker_objective``
-    (None, ``"margin"`` for eq. 1, ``"bce"`` for eq. 4) gives the task model a Ranker.
+    ``fn(context: QueryContext) -> Tensor`` (one score per candidate; or ``(scores, strategy_data)``,
+    a dict kept as the cycle record's ``strategy_data``), whose ``prefer`` (``"highest"`` or
+    ``"lowest"``) end is labeled. ``name`` defaults to the class's ``name`` or the function's
+    ``__name__`` (underscores become hyphens; a ``functools.partial``'s function's); ``help`` to
+    the class's ``help`` or the first line of the function's docstring (a partial's fixed
+    arguments after it). ``ranker_objective`` (None, ``"margin"`` for eq. 1, ``"bce"`` for eq. 4)
+    gives the task model a Ranker. ``params`` declares the strategy's parameters
+    (:class:`~tavaal_nb.strategies.params.StrategyParam`; a class's own ``params`` by default),
+    set per run by ``Config.strategy_params`` / ``--strategy-param`` and read as ``context.params``.
     A name already registered is refused unless ``replace=True``; so is a name that is not one
     path component (:func:`~tavaal_nb.names.safe_name`: letters, digits, ``-``, ``_``, ``.``), since a
     sweep makes a folder of it.
@@ -118,7 +166,7 @@ def register_strategy(strategy: Any = None, name: str | None = None, *, help: st
     """
     if strategy is None:
         return lambda target: register_strategy(target, name, help=help, prefer=prefer,
-                                                 ranker_objective=ranker_objective, replace=replace)
+                                                 ranker_objective=ranker_objective, params=params, replace=replace)
     if ranker_objective is not None and ranker_objective not in RANKER_OBJECTIVES:
         raise ValueError(f"ranker_objective must be None or one of {', '.join(RANKER_OBJECTIVES)}, "
                          f"got {ranker_objective!r}")
@@ -126,8 +174,9 @@ def register_strategy(strategy: Any = None, name: str | None = None, *, help: st
     safe_name("method", name)  # it becomes a folder of a sweep: one path component
     if name in _REGISTRY and not replace:
         raise ValueError(f"method {name!r} is already registered; pass replace=True to replace it")
-    registered = _as_strategy(strategy, name, help, prefer, ranker_objective)
+    registered = _as_strategy(strategy, name, help, prefer, ranker_objective, _checked_params(params, name))
     _REGISTRY[name] = registered
+    _PLUGIN_OF.pop(name, None)  # load_plugin names the plug-in of the methods it adds
     return registered
 
 
@@ -136,6 +185,7 @@ def unregister_strategy(name: str) -> None:
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(_REGISTRY)}")
     del _REGISTRY[name]
+    _PLUGIN_OF.pop(name, None)
 
 
 def get_strategy(name: str) -> Strategy:
@@ -224,6 +274,11 @@ def _made_from(registered: Strategy, target: Any) -> bool:
     return registered is target or type(registered) is target or getattr(registered, "score", None) is target
 
 
+def plugin_of(name: str) -> str | None:
+    """The ``--plugin`` spec (:func:`load_plugin`) that registered method ``name``; None for the others."""
+    return _PLUGIN_OF.get(name)
+
+
 def load_plugin(spec: str) -> list[str]:
     """Import a plug-in and return the method names it added.
 
@@ -246,13 +301,16 @@ def load_plugin(spec: str) -> list[str]:
         if not any(_made_from(registered, target) for registered in _REGISTRY.values()):
             register_strategy(target)
     _LOADED_PLUGINS.add(spec)
-    return [name for name in _REGISTRY if name not in before]
+    added = [name for name in _REGISTRY if name not in before]
+    _PLUGIN_OF.update(dict.fromkeys(added, spec))
+    return added
 
 
 PLUGINS_ENV = "TAVAAL_PLUGINS"
 """Plug-in specs (comma-separated) that worker processes of a sweep or of parallel trials load first:
 the CLI's ``--plugin`` sets it, so a strategy registered in the parent is known in its workers too."""
 _LOADED_PLUGINS: set[str] = set()
+_PLUGIN_OF: dict[str, str] = {}
 
 
 def load_plugins(specs: Iterable[str] = (), export: bool = False) -> list[str]:

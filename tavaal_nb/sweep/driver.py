@@ -94,8 +94,9 @@ class _SweepLedger(Ledger):
     """Attempts of a sweep, recorded in its manifest (saved after every change) and told to ``say``."""
 
     def __init__(self, sweep: Sweep, spec: SweepSpec, todo: Sequence[SweepTask], retries: int,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], allow_changed_plugin: bool = False) -> None:
         self.sweep, self.spec, self.retries, self.say = sweep, spec, retries, say
+        self.allow_changed_plugin = allow_changed_plugin
         self.tasks = {task.id: task for task in todo}
 
     def payload(self, task_id: str) -> dict[str, Any]:
@@ -109,7 +110,8 @@ class _SweepLedger(Ledger):
         except ValueError as error:
             raise SweepTaskError(str(error), retriable=False, kind="LinkRefusedError") from None
         return {"id": task_id, "dir": str(self.sweep.directory / task.directory),
-                "config": self.spec.config_for(task).to_dict(), "attempt": number}
+                "config": self.spec.config_for(task).to_dict(), "attempt": number,
+                "allow_changed_plugin": self.allow_changed_plugin}
 
     def failed(self, task_id: str, error: BaseException, retry: bool, tries: int) -> None:
         message = describe(error)
@@ -173,6 +175,7 @@ def run_sweep(
     scheduler: str | None = None,
     gpus: Sequence[str | int] | None = None,
     log: Callable[[str], None] | None = print,
+    allow_changed_plugin: bool = False,
 ) -> Sweep:
     """Run every task of ``spec`` under ``out`` and return the manifest.
 
@@ -183,7 +186,8 @@ def run_sweep(
     methods or trials (``spec=None`` continues the stored one). A failing attempt (an
     exception, or a worker that dies) is tried again up to ``retries`` times in this
     call, then the task is reported as failed in the manifest, with its log; the other
-    tasks go on. ``workers`` ``None`` or ``"auto"``: with the local executor, each GPU runs as many tasks
+    tasks go on. ``allow_changed_plugin`` lets a task resume after its plug-in's source changed
+    (:func:`~tavaal_nb.loop.run_experiment`). ``workers`` ``None`` or ``"auto"``: with the local executor, each GPU runs as many tasks
     at once as its free memory holds (:func:`~tavaal_nb.sweep.packing.auto_parallel_trials`; one
     process per GPU, or this process, when that is 1, as on the CPU); with dask, the LocalCluster's default.
     """
@@ -198,12 +202,14 @@ def run_sweep(
     check_executor(executor, scheduler, gpus)
     directory = Path(out).resolve()
     with claim_folder(directory, "sweep") as claim:  # one sweep per folder; each task claims its own run folder
-        return _run_claimed(spec, directory, executor, resume, retries, workers, scheduler, gpus, say, claim)
+        return _run_claimed(spec, directory, executor, resume, retries, workers, scheduler, gpus, say, claim,
+                            allow_changed_plugin)
 
 
 def _run_claimed(spec: SweepSpec | None, directory: Path, executor: str | cf.Executor | Any, resume: bool,
                  retries: int, workers: int | None, scheduler: str | None, gpus: Sequence[str | int] | None,
-                 say: Callable[[str], None], claim: FolderClaim | None = None) -> Sweep:
+                 say: Callable[[str], None], claim: FolderClaim | None = None,
+                 allow_changed_plugin: bool = False) -> Sweep:
     """The body of :func:`run_sweep`, once ``directory`` is claimed (``claim``)."""
     # plan
     sweep, spec = _open_sweep(spec, directory, resume)
@@ -230,7 +236,7 @@ def _run_claimed(spec: SweepSpec | None, directory: Path, executor: str | cf.Exe
             backend = make_backend(executor, workers, scheduler, gpus, spec.overrides.get("device"), per_gpu)
             session["executor"] = backend.name
             say(f"sweep: {len(todo)} run(s) to do on {backend.name}, writing {directory}")
-            execute([task.id for task in todo], backend, _SweepLedger(sweep, spec, todo, retries, say), retries)
+            execute([task.id for task in todo], backend, _SweepLedger(sweep, spec, todo, retries, say, allow_changed_plugin), retries)
     except BaseException:
         interrupted = True
         raise

@@ -104,6 +104,10 @@ class SweepSpec:
             problems.append(f"trials must be a positive integer, got {self.trials!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             problems.append(f"seed must be an integer, got {self.seed!r}")
+        params = overrides.get("strategy_params")
+        if isinstance(params, Mapping):
+            problems += [f"strategy_params names method {method!r}, which the sweep does not run; its methods: "
+                         f"{', '.join(methods)}" for method in params if method not in methods]
         if not problems:
             problems = self._task_problems()
         if problems:
@@ -128,9 +132,13 @@ class SweepSpec:
         return [SweepTask(d, m, t) for d in self.datasets for t in range(self.trials) for m in self.methods]
 
     def config_for(self, task: SweepTask) -> Config:
-        """The engine Config of one task: one method, one trial (``first_trial=task.trial``)."""
+        """The engine Config of one task: one method, one trial (``first_trial=task.trial``), with the
+        ``strategy_params`` of that method only."""
+        overrides = dict(self.overrides)
+        if isinstance(overrides.get("strategy_params"), Mapping):
+            overrides["strategy_params"] = {m: v for m, v in overrides["strategy_params"].items() if m == task.method}
         return make_config(self.preset, dataset=task.dataset, methods=(task.method,), trials=1,
-                           first_trial=task.trial, seed=self.seed, **self.overrides)
+                           first_trial=task.trial, seed=self.seed, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return {"datasets": list(self.datasets), "methods": list(self.methods), "trials": self.trials,

@@ -81,7 +81,8 @@ class TaskLog(Callback):
 def run_task(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run (or resume, or skip when finished) one task; what back-ends call.
 
-    ``payload``: ``id``, ``dir`` (absolute), ``config`` (a Config dict) and ``attempt``.
+    ``payload``: ``id``, ``dir`` (absolute), ``config`` (a Config dict), ``attempt`` and, optionally,
+    ``allow_changed_plugin`` (:func:`~tavaal_nb.loop.run_experiment`'s).
     Returns a small summary; raises :class:`SweepTaskError` (with the traceback) when the
     run raises. Configuration problems and non-finite losses are not retriable: the same
     seeds fail the same way.
@@ -108,7 +109,8 @@ def run_task(payload: Mapping[str, Any]) -> dict[str, Any]:
                 resumed_from = sum(len(run["cycles"]) for run in stored.runs)
                 append_log(log_path, f"{now()} resuming after {resumed_from} finished cycle(s)")
             results = run_experiment(config, directory, resume=path.exists(), progress=False,
-                                     callbacks=[TaskLog(log_path)])
+                                     callbacks=[TaskLog(log_path)],
+                                     allow_changed_plugin=bool(payload.get("allow_changed_plugin", False)))
         except BaseException as error:
             text = traceback.format_exc()
             append_log(log_path, f"{now()} failed:\n{text}")

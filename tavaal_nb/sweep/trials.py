@@ -29,6 +29,7 @@ from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
 from tavaal_nb.sweep.backends import ProcessBackend
 from tavaal_nb.sweep.driver import Ledger, describe, execute
+from tavaal_nb.strategies.origin import strategy_provenance
 from tavaal_nb.sweep.packing import AUTO, MAX_PROCESSES, auto_parallel_trials
 from tavaal_nb.sweep.task import LOG_NAME
 
@@ -57,8 +58,9 @@ class _TrialsLedger(Ledger):
     """The trials of one run: their directories, their configs, and the merged results file."""
 
     def __init__(self, config: Config, root: Path, merged: Results, session: dict[str, Any], bar,
-                 claim: FolderClaim | None = None) -> None:
+                 claim: FolderClaim | None = None, allow_changed_plugin: bool = False) -> None:
         self.config, self.root, self.merged, self.session, self.bar = config, root, merged, session, bar
+        self.allow_changed_plugin = allow_changed_plugin
         self.claim = claim  # the root's: a root removed or replaced meanwhile is not recreated
         self.started = time.perf_counter()
         self.last_merge = time.monotonic()
@@ -130,7 +132,7 @@ class _TrialsLedger(Ledger):
     def payload(self, task_id: str) -> dict[str, Any]:
         trial = int(task_id.removeprefix("trial-"))
         return {"id": task_id, "dir": str(self.directory(trial)), "config": self.trial_config(trial).to_dict(),
-                "attempt": 1}
+                "attempt": 1, "allow_changed_plugin": self.allow_changed_plugin}
 
     def failed(self, task_id: str, error: BaseException, retry: bool, tries: int) -> None:
         raise _TrialFailed(int(task_id.removeprefix("trial-")), error)
@@ -165,6 +167,7 @@ def run_parallel_trials(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    allow_changed_plugin: bool = False,
 ) -> Results:
     """Run the trials of ``config`` concurrently, ``workers`` at a time, each in its own process
     (``"auto"``: as many as the GPU's free memory holds, :func:`~tavaal_nb.sweep.packing.auto_parallel_trials`).
@@ -172,7 +175,8 @@ def run_parallel_trials(
     ``results.json`` in ``out_dir`` is merged from the trials at the start, after each finished
     trial, every :data:`MERGE_EVERY_S` seconds and at the end. The rules for an existing
     ``results.json`` are :func:`~tavaal_nb.loop.run_experiment`'s; ``resume`` also continues
-    unfinished trials from their last saved cycle, ``overwrite`` moves ``trials/`` aside too.
+    unfinished trials from their last saved cycle, ``overwrite`` moves ``trials/`` aside too
+    (``allow_changed_plugin``: as for :func:`~tavaal_nb.loop.run_experiment`).
     Without ``out_dir`` the trials run in a temporary directory and the merged results are
     returned without a path. A trial that fails stops the others (after their last saved
     cycle) and its error is raised here; Ctrl-C does the same; ``resume`` continues.
@@ -190,7 +194,7 @@ def run_parallel_trials(
     root = Path(temporary.name if temporary is not None else out_dir)
     try:
         with claim_folder(root, "run") as claim:  # the trials' workers each claim their own trials/trial-<k>/
-            merged = _run(config, root, workers, resume, overwrite, progress, device, claim)
+            merged = _run(config, root, workers, resume, overwrite, progress, device, claim, allow_changed_plugin)
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -199,7 +203,7 @@ def run_parallel_trials(
     return merged
 
 
-def _open(config: Config, root: Path, resume: bool, overwrite: bool) -> Results:
+def _open(config: Config, root: Path, resume: bool, overwrite: bool, allow_changed_plugin: bool = False) -> Results:
     """The merged results file, with the refusals of an existing directory; ``overwrite`` moves ``trials/`` aside."""
     trials_root = root / TRIALS_DIR
     if trials_root.exists() and not (root / RESULTS_NAME).exists() and not (resume or overwrite):
@@ -208,7 +212,7 @@ def _open(config: Config, root: Path, resume: bool, overwrite: bool) -> Results:
             f"continue it, --overwrite to start again (the old runs are kept as a backup), or choose another --out.")
     data = prepare_data(config, torch.device("cpu"))
     check_sizes(config, data)
-    merged = open_results(config, data, root, resume, overwrite)
+    merged = open_results(config, data, root, resume, overwrite, allow_changed_plugin)
     if overwrite and trials_root.exists():
         backup = move_aside(trials_root)
         print(f"--overwrite: the previous per-trial runs were moved to {backup}")
@@ -216,13 +220,14 @@ def _open(config: Config, root: Path, resume: bool, overwrite: bool) -> Results:
 
 
 def _run(config: Config, root: Path, workers: int, resume: bool, overwrite: bool, progress: bool,
-         device: torch.device, claim: FolderClaim | None = None) -> Results:
-    merged = _open(config, root, resume, overwrite)
+         device: torch.device, claim: FolderClaim | None = None, allow_changed_plugin: bool = False) -> Results:
+    merged = _open(config, root, resume, overwrite, allow_changed_plugin)
     session = session_entry(device)
+    session["strategies"] = strategy_provenance(config)
     session["parallel_trials"] = workers
     merged.data.setdefault("sessions", []).append(session)
     bar = progress_bar(total=config.trials, desc="trials", unit="trial", disable=not progress)
-    ledger = _TrialsLedger(config, root, merged, session, bar, claim)
+    ledger = _TrialsLedger(config, root, merged, session, bar, claim, allow_changed_plugin)
     pending = [f"trial-{t}" for t in ledger.trials if not ledger.reconcile(t)]
     bar.update(config.trials - len(pending))
     ledger.merge()  # the directory is taken from now on (and is resumable)

@@ -112,9 +112,9 @@ def _moments_case(mu_values: tuple[float, ...], logvar_values: tuple[float, ...]
         if eps.shape[1] > 1:
             correlation = torch.corrcoef(eps.T)
             off = correlation - torch.eye(eps.shape[1], dtype=correlation.dtype)
-            k, l = divmod(int(off.abs().argmax()), eps.shape[1])
+            k, j = divmod(int(off.abs().argmax()), eps.shape[1])
             if off.abs().max() > 0.05:
-                return (f"the noise of latent dimensions {k} and {l} is correlated ({correlation[k, l].item():.3f} "
+                return (f"the noise of latent dimensions {k} and {j} is correlated ({correlation[k, j].item():.3f} "
                         f"over {SAMPLES} samples): draw an independent eps for every dimension, not one per sample")
         lagged = torch.stack([eps[:-1].reshape(-1), eps[1:].reshape(-1)])
         neighbours = torch.corrcoef(lagged)[0, 1].item()
