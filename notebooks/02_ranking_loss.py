@@ -277,7 +277,7 @@ from tavaal_nb.analysis.plots import loss_prediction_figure
 from tavaal_nb.classroom.environment import pick_dataset
 from tavaal_nb.classroom.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool
-from tavaal_nb.loop import prepare_data
+from tavaal_nb.experiment_data import prepare_data
 
 config = tavaal_nb.make_config(notebook_preset(), dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True))
 data = prepare_data(config)

@@ -91,7 +91,7 @@ import torch
 import tavaal_nb
 from tavaal_nb.classroom.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.classroom.environment import pick_dataset
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import kl_divergence, vae_loss
 from tavaal_nb.models import ConditionalVAE
 from tavaal_nb.strategies.vaal import cycling_batches

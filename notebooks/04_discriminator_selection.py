@@ -300,7 +300,7 @@ def adversarial_training_loop(vae, discriminator, labeled_images, unlabeled_imag
 import copy
 
 import tavaal_nb
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.strategies.vaal import train_adversarial
 
@@ -540,7 +540,7 @@ assert all(len(record["strategy_data"]["discriminator_scores"]) == recorder.sele
 # classes left of it.
 
 # %%
-from tavaal_nb.loop import prepare_data
+from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.classroom.widgets import ClassDiscriminatorHistogram
 
 pool_data = prepare_data(config)  # the train pool the run's indices point into

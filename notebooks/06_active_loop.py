@@ -327,7 +327,7 @@ from tavaal_nb import make_config, run_experiment
 from tavaal_nb.classroom.environment import pick_dataset
 from tavaal_nb.callbacks import SelectionRecorder
 from tavaal_nb.classroom.course_runtime import announce_run, notebook_preset
-from tavaal_nb.loop import prepare_data
+from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.classroom.widgets import ClassDiscriminatorHistogram, LatentExplorer, SelectionGallery, ask
 
 # %% [markdown]
@@ -367,7 +367,7 @@ announce_run(config)
 # %% [markdown]
 # ### 2. The run
 #
-# A `SelectionRecorder` (a `tavaal_nb.loop.Callback`) keeps every query's `Selection`: the candidates'
+# A `SelectionRecorder` (a `tavaal_nb.callbacks.Callback`) keeps every query's `Selection`: the candidates'
 # pool indices, their scores and, for VAAL and TA-VAAL, the latent means. The results file stores the
 # scores but not the candidates or the latent codes, so sections 5-6 need it.
 

@@ -181,7 +181,7 @@ import torch
 
 from tavaal_nb.analysis.computations import decode_with_r, reconstruct, train_task_with_ranker
 from tavaal_nb.data import ActivePool
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.strategies.vaal import train_adversarial

@@ -154,7 +154,7 @@ else:
 #
 # ## 6. Watching a run live
 #
-# `LiveDashboard` is a `tavaal_nb.loop.Callback`: the loop calls it after every epoch and every cycle; it only
+# `LiveDashboard` is a `tavaal_nb.callbacks.Callback`: the loop calls it after every epoch and every cycle; it only
 # appends numbers there and redraws at most twice a second, so it costs the run next to nothing. Display it, then
 # start the run and watch it fill in. Here a tiny `ci` run, whatever the preset:
 

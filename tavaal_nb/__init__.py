@@ -2,7 +2,8 @@
 a faithful and fast implementation for a Jupyter course and for research."""
 
 from tavaal_nb.config import PRESETS, Config, make_config
-from tavaal_nb.loop import Callback, run_experiment
+from tavaal_nb.callbacks import Callback
+from tavaal_nb.loop import run_experiment
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies import (
     QueryContext,

@@ -1,16 +1,25 @@
-"""Loop callbacks for looking inside a run (:class:`SelectionRecorder`) and for stopping it at a known point
-(:class:`InterruptAfter`); the callback protocol itself is :class:`tavaal_nb.loop.Callback`."""
+"""The loop's callback protocol (:class:`Callback`), and callbacks for looking inside a run
+(:class:`SelectionRecorder`) and for stopping it at a known point (:class:`InterruptAfter`)."""
 
 from __future__ import annotations
 
-from tavaal_nb.loop import Callback
+from tavaal_nb.config import Config
 from tavaal_nb.strategies.base import Selection
 
-__all__ = ["SelectionRecorder", "InterruptAfter"]
+__all__ = ["Callback", "SelectionRecorder", "InterruptAfter"]
+
+
+class Callback:
+    """Hooks the loop calls; override what you need (the live dashboard is one)."""
+
+    def on_run_start(self, method: str, trial: int, config: Config) -> None: ...
+    def on_epoch_end(self, method: str, trial: int, cycle: int, epoch: int, loss: float) -> None: ...
+    def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None: ...
+    def on_run_end(self, method: str, trial: int, run: dict) -> None: ...
 
 
 class SelectionRecorder(Callback):
-    """A :class:`~tavaal_nb.loop.Callback` that keeps what each query saw and chose.
+    """A :class:`Callback` that keeps what each query saw and chose.
 
     ``selections[(method, trial, cycle)]`` is the :class:`~tavaal_nb.strategies.Selection` of
     the query made at the end of that cycle (pool indices of the candidates, one score per

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import torch
 
+from tavaal_nb.callbacks import Callback
 from tavaal_nb.config import Config, config_diff, kept_on_resume
 from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
-from tavaal_nb.data.datasets import ImageData, load_dataset
+from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.data.pool import ActivePool
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.losses import ranker_objective_loss
@@ -36,35 +38,7 @@ from tavaal_nb.strategies.origin import changed_sources, strategy_provenance
 from tavaal_nb.strategies.params import resolve_params
 from tavaal_nb.training import Runtime, build_task_model, evaluate, plain_test_accuracy, train_task_model
 
-__all__ = ["Callback", "run_experiment", "open_results", "prepare_data", "make_augmenter",
-           "save_results"]
-
-
-class Callback:
-    """Hooks the loop calls; override what you need (the live dashboard is one)."""
-
-    def on_run_start(self, method: str, trial: int, config: Config) -> None: ...
-    def on_epoch_end(self, method: str, trial: int, cycle: int, epoch: int, loss: float) -> None: ...
-    def on_cycle_end(self, method: str, trial: int, record: dict, selection: Selection | None) -> None: ...
-    def on_run_end(self, method: str, trial: int, run: dict) -> None: ...
-
-
-def make_augmenter(config: Config, data: ImageData) -> Augmenter:
-    """The training augmentation of ``data`` (pad-and-crop and flips where the dataset uses them)."""
-    return Augmenter(data.mean, data.std, padding=config.crop_padding, flip=data.augment, crop=data.augment)
-
-
-def prepare_data(config: Config, device: torch.device | None = None) -> ImageData:
-    """The configured dataset, subset as configured, on the run's device."""
-    device = device or config.resolved_device()
-    try:
-        data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
-                            train_limit=config.train_limit, test_limit=config.test_limit)
-    except PermissionError as error:
-        raise ValueError(f"the data directory cannot be read ({error.strerror or error}: "
-                         f"{error.filename or config.data_dir}); fix its permissions or give another "
-                         "--data-dir") from error
-    return data.to(device)
+__all__ = ["run_experiment", "open_results", "save_results"]
 
 
 def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,

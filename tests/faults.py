@@ -21,7 +21,7 @@ from typing import Any
 
 import tavaal_nb.sweep.backends as backends
 import tavaal_nb.sweep.task as task_module
-from tavaal_nb.loop import Callback
+from tavaal_nb.callbacks import Callback
 
 
 class FaultAfterCycle(Callback):

@@ -244,7 +244,7 @@ def test_cli_flags_of_the_switches(capsys):
 def test_fused_optimizers_reach_the_optimizers(monkeypatch):
     """fused=True/False is what the SGD of the task model and the Adams of the VAE/D are built with."""
     from tavaal_nb.data import load_dataset
-    from tavaal_nb.loop import make_augmenter
+    from tavaal_nb.experiment_data import make_augmenter
     from tavaal_nb.models import ConditionalVAE, Discriminator
     from tavaal_nb.strategies.vaal import train_adversarial
     from tavaal_nb.training import build_task_model, train_task_model

@@ -12,7 +12,7 @@ from tavaal_nb import Config, make_config, run_experiment
 from tavaal_nb.config import (EXECUTION_FIELDS, KEPT_ON_RESUME, VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff,
                               kept_on_resume)
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.loop import check_names
+from tavaal_nb.preflight import check_names
 
 
 def test_unknown_dataset_lists_the_valid_ones():

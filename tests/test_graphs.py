@@ -13,7 +13,7 @@ from conftest import ci_config
 import tavaal_nb.graphs as graphs_module
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.config import _IGNORED_ON_RESUME, config_diff
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.strategies.vaal import train_adversarial

@@ -16,7 +16,7 @@ from conftest import CI_BUDGET, CI_CYCLES, CI_TEST_LIMIT, ci_config
 import tavaal_nb.strategies.badge as badge_module
 from tavaal_nb import Callback, make_config, run_experiment
 from tavaal_nb.data.imbalance import apply_imbalance
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import margin_ranking_loss, ranker_objective_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.models.adversarial import build_discriminator, build_vae, kaiming_init_

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, ci_config, wait_for
 
+import tavaal_nb.experiment_data as experiment_data
 import tavaal_nb.loop as loop_module
 import tavaal_nb.files as files_module
 import tavaal_nb.outdir as outdir_module
@@ -31,7 +32,8 @@ import tavaal_nb.results as results_module
 from tavaal_nb import Config, make_config, run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.errors import FolderBusyError, OutputFolderError, ResultsSaveError
-from tavaal_nb.loop import open_results, prepare_data
+from tavaal_nb.experiment_data import prepare_data
+from tavaal_nb.loop import open_results
 from tavaal_nb.outdir import LOCK_NAME, claim_folder, move_aside
 from tavaal_nb.analysis.plots import learning_curves_figure
 from tavaal_nb.analysis.report import write_report
@@ -390,7 +392,7 @@ def test_an_unreadable_data_dir_is_one_line_and_leaves_nothing(tmp_path, monkeyp
     def unreadable(*_args, **_kwargs):  # what reading a chmod 000 folder raises (root would read it anyway)
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(data_dir / "x"))
 
-    monkeypatch.setattr(loop_module, "load_dataset", unreadable)
+    monkeypatch.setattr(experiment_data, "load_dataset", unreadable)
     out = tmp_path / "out"
     assert main(["run", *CI, "--method", "random", "--data-dir", str(data_dir), "--out", str(out)]) == 2
     err = one_error_line(capsys.readouterr().err)

@@ -28,7 +28,8 @@ from test_reliability import one_error_line as shared_one_error_line
 import tavaal_nb.cli as cli_module
 from tavaal_nb.cli import main
 from tavaal_nb.data.datasets import load_dataset
-from tavaal_nb.loop import open_results, prepare_data
+from tavaal_nb.experiment_data import prepare_data
+from tavaal_nb.loop import open_results
 from tavaal_nb.results import Results, ResultsFileError
 from tavaal_nb.strategies import registry
 from tavaal_nb.upper_bound import find_upper_bound

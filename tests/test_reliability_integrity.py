@@ -22,7 +22,8 @@ from test_reliability import CI, finished_run, no_training, one_error_line, run_
 from tavaal_nb import run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.errors import LinkRefusedError, ResultsSaveError, SelectionError
-from tavaal_nb.loop import Callback, prepare_data
+from tavaal_nb.callbacks import Callback
+from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.outdir import LOCK_NAME, claim_folder, move_aside
 from tavaal_nb.results import Results
 from tavaal_nb.strategies import register_strategy, strategy_names, unregister_strategy

@@ -24,7 +24,7 @@ from tavaal_nb.analysis.plots import learning_curves_figure
 from tavaal_nb.analysis.report import accuracy_table
 from tavaal_nb.cli import main
 from tavaal_nb.errors import SelectionError
-from tavaal_nb.loop import prepare_data
+from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.results import VERSION, Results, ResultsFileError
 from tavaal_nb.schema import Field, is_number
 from tavaal_nb.strategies import Strategy, register_strategy, select_by_scores, strategy_names, unregister_strategy

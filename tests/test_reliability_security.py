@@ -21,7 +21,8 @@ from conftest import REPO, ci_config
 from tavaal_nb import run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.data.datasets import DatasetSpec
-from tavaal_nb.loop import check_names, prepare_data
+from tavaal_nb.experiment_data import prepare_data
+from tavaal_nb.preflight import check_names
 from tavaal_nb.markup import script_json, text
 from tavaal_nb.names import inside, safe_name
 from tavaal_nb.results import ResultsFileError

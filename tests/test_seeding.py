@@ -212,7 +212,7 @@ def test_the_minimum_step_schedule_on_worked_numbers(size, epochs, milestones, d
 
 def test_training_runs_the_stretched_schedule(monkeypatch):
     from tavaal_nb.data import load_dataset
-    from tavaal_nb.loop import make_augmenter
+    from tavaal_nb.experiment_data import make_augmenter
     from tavaal_nb.training import build_task_model, train_task_model
 
     # batch 16, 20 images: 2 steps an epoch; ceil(9 / 2) = 5 epochs instead of 2; milestone 1 * 5 / 2 = 2.5 -> 2

@@ -11,7 +11,7 @@ import torch
 from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, CI_INITIAL, CI_TRAIN_LIMIT, D_METHODS, ci_config
 
 from tavaal_nb.data import load_dataset
-from tavaal_nb.loop import make_augmenter
+from tavaal_nb.experiment_data import make_augmenter
 from tavaal_nb.strategies import (
     METHODS,
     TAVAAL,

@@ -11,7 +11,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from conftest import ci_config
 
 from tavaal_nb.cli import main
-from tavaal_nb.loop import make_augmenter, prepare_data
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.analysis.plots import learning_curves_figure
 from tavaal_nb.analysis.report import write_report

@@ -16,7 +16,7 @@ import torch
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.analysis.computations import histogram_counts
 from tavaal_nb.config import Config
-from tavaal_nb.loop import prepare_data
+from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.analysis.grouping import merge_results
 from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets import (

@@ -35,7 +35,7 @@ from tavaal_nb.config import Config
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.loop import make_augmenter
+from tavaal_nb.experiment_data import make_augmenter
 from tavaal_nb.losses import PairwiseRankingLoss, loss_prediction_mse, ranker_objective_loss
 from tavaal_nb.metrics import class_counts, class_entropy
 from tavaal_nb.models import ConditionalVAE

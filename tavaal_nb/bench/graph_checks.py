@@ -97,7 +97,7 @@ def check_fp32_graphed_vs_eager(device: torch.device | None = None, steps: int =
     """``steps`` task-model steps and ``steps`` VAE/D iterations in fp32, TF32 off, captured and eager:
     losses and weights within :data:`FP32_TOLERANCE` (relative to each tensor's scale)."""
     from tavaal_nb import make_config
-    from tavaal_nb.loop import make_augmenter, prepare_data
+    from tavaal_nb.experiment_data import make_augmenter, prepare_data
     from tavaal_nb.losses import bce_ranking_loss
     from tavaal_nb.models import ConditionalVAE, Discriminator
     from tavaal_nb.strategies.vaal import train_adversarial

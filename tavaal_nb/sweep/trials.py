@@ -21,7 +21,8 @@ import torch
 
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.loop import open_results, prepare_data
+from tavaal_nb.experiment_data import prepare_data
+from tavaal_nb.loop import open_results
 from tavaal_nb.preflight import check_names, check_sizes
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside

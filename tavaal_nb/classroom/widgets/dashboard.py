@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.config import Config
-from tavaal_nb.loop import Callback
+from tavaal_nb.callbacks import Callback
 from tavaal_nb.markup import text
 from tavaal_nb.analysis.plots import dashboard_figure
 from tavaal_nb.strategies.base import Selection
@@ -20,7 +20,7 @@ __all__ = ["LiveDashboard"]
 
 
 class LiveDashboard(View, Callback):
-    """A :class:`~tavaal_nb.loop.Callback` that draws a run while it happens: a progress bar over
+    """A :class:`~tavaal_nb.callbacks.Callback` that draws a run while it happens: a progress bar over
     every (method, trial, cycle), a status line, the task model's training loss per epoch and
     the test accuracy after each cycle, one line per (method, trial).
 

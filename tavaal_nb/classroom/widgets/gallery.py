@@ -47,7 +47,7 @@ class SelectionGallery(View):
 
     Example::
 
-        from tavaal_nb.loop import prepare_data
+        from tavaal_nb.experiment_data import prepare_data
         from tavaal_nb.classroom.widgets import SelectionGallery
         data = prepare_data(config)              # the pool the run used
         view = SelectionGallery(data, results="runs/fm-imb", method="tavaal", cycle=0)
@@ -118,7 +118,7 @@ class SelectionGallery(View):
 
     def _build(self) -> go.Figure:
         checked_indices(self.indices, self.images.shape[0], "pass the train pool the results were made on "
-                        "(tavaal_nb.loop.prepare_data(config))")  # every index, not only those drawn
+                        "(tavaal_nb.experiment_data.prepare_data(config))")  # every index, not only those drawn
         shown = self.shown
         where = ("" if self._fixed is not None
                  else f"{self.method.value}, trial {self.trial.value}, query of cycle {self.cycle.value}: ")
