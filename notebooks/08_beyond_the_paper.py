@@ -25,7 +25,8 @@
 # - what happens to "the $b$ lowest $D(\mu, r)$" (eq. 9) when the discriminator's scores bunch up;
 # - where a trial's compute goes (the VAE and discriminator, about 70% of the FLOPs at the paper's sizes);
 # - what the VAAL + Learning Loss arm of Fig. 5 separates;
-# - that TA-VAAL picks class-imbalanced batches even from a balanced pool.
+# - that TA-VAAL picks class-imbalanced batches even from a balanced pool;
+# - and, before any of these, how much of a difference between methods is training noise (below).
 #
 # Each section measures something, on a small run made here and, where this checkout has them, on the shipped
 # `cpu`-preset results in `results/cpu/sweep/` (real Fashion-MNIST, six methods). Every number printed is
@@ -99,6 +100,17 @@ if shipped:
           f"{', '.join(sorted({m for r in shipped for m in r.methods}))}")
 else:
     print("results/cpu/sweep is not in this checkout: the sections below use the small run instead")
+
+# %% [markdown]
+# **Before reading any difference here: the noise.** The paper does not report how far apart two trainings on the
+# same labeled set land. Notebook 06 measures it (`python -m tavaal_nb noise`): at the `cpu` preset's old schedule
+# (12 epochs) the 200-image model's test accuracy spreads over 8 to 13 points (sd) from the seed alone, and in the
+# shipped first sweep methods with identical data at cycle 0 differ by 13 to 23 points within a trial. With 250
+# optimizer steps the spread falls to about 2.5 points, and with common random numbers (`Config.seeding =
+# "shared"`, the default now: every method of a trial gets the same initialisation, batches, augmentation and
+# candidates) methods that train the same model on the same data train it bit for bit alike (Ji et al., 2023).
+# The small run below uses both; the first sweep's files (read here for sections 2, 3 and 6) have neither, so their
+# differences between methods carry that noise.
 
 # %% [markdown]
 # ## 1. The Ranker confound
