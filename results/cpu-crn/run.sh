@@ -5,14 +5,16 @@
 # Phase 1 answers the course's question first: random and TA-VAAL, trial by trial, to TRIALS trials.
 # Phase 2 adds entropy, margin, core-set, BADGE, VAAL and Learning Loss to the same trials (pool by pool).
 # Trials are added one at a time (`--resume` with one more), so an interrupted run holds whole trials.
-# TRIALS was fixed before phase 1 went past its pilot (README.md, "How many trials"); changing it is a new plan.
+# How many trials: the rule in plan.py, fixed before any comparison was read. Phase 1 runs the pilot (5 trials),
+# then plan.py --write computes TRIALS from the pilot's variance into plan.json, and phase 1 grows to it.
 #
 # Usage: bash results/cpu-crn/run.sh [OUT]   (default results/cpu-crn/sweep; resumable: run it again)
 #        PHASE=1 bash results/cpu-crn/run.sh  (phase 1 only)
 set -euo pipefail
 OUT=${1:-results/cpu-crn/sweep}
 PY=${PYTHON:-python}
-TRIALS=${TRIALS:-20}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PILOT=5
 PHASE=${PHASE:-all}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 POOLS=fashion-mnist,fashion-mnist-imb-1.65
@@ -37,7 +39,11 @@ grow() {  # grow the sweep in OUT to methods $1, one trial at a time up to TRIAL
   done
 }
 
-grow "$FIRST"
+TRIALS=$PILOT
+grow "$FIRST"                                   # the pilot
+[ -e "$HERE/plan.json" ] || "$PY" "$HERE/plan.py" "$OUT" --write
+TRIALS=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["trials"])' "$HERE/plan.json")
+grow "$FIRST"                                   # phase 1, to the planned trials
 if [ "$PHASE" != 1 ]; then  # the other methods for the same TRIALS trials (finished tasks are kept as they are)
   "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$ALL" --trials "$TRIALS" \
       --workers 2 --quiet --out "$OUT" --resume
