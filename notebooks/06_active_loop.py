@@ -244,10 +244,36 @@ def my_paired_interval(a, b, confidence=0.95):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "paired_interval_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_paired_interval, needs_answers
 
 check_paired_interval(my_paired_interval)
+### BEGIN HIDDEN TESTS
+import numpy as np
+import scipy.stats
+
+for _hidden_a, _hidden_b, _hidden_level in (
+        ([62.3, 57.1, 60.8, 65.0, 54.2, 59.9], [60.0, 56.4, 58.1, 64.6, 51.7, 59.5], 0.95),
+        ([48.0, 52.5, 50.25, 47.75], [49.5, 51.0, 52.0, 46.0], 0.90),
+        ([81.0, 77.0], [79.5, 76.0], 0.99),
+        ([66.5, 66.5, 66.5], [64.0, 64.0, 64.0], 0.95)):
+    _hidden_d = np.asarray(_hidden_a, dtype=float) - np.asarray(_hidden_b, dtype=float)
+    _hidden_t = scipy.stats.t.ppf((1 + _hidden_level) / 2, len(_hidden_d) - 1)
+    _hidden_half = _hidden_t * _hidden_d.std(ddof=1) / np.sqrt(len(_hidden_d))
+    _hidden_expected = [_hidden_d.mean(), _hidden_d.mean() - _hidden_half, _hidden_d.mean() + _hidden_half]
+    _hidden_got = [float(v) for v in my_paired_interval(list(_hidden_a), list(_hidden_b), _hidden_level)]
+    assert np.allclose(_hidden_got, _hidden_expected, rtol=1e-6, atol=1e-9), (_hidden_a, _hidden_b, _hidden_got)
+try:
+    _hidden_got = [float(v) for v in my_paired_interval([70.0], [68.5], 0.95)]
+    assert abs(_hidden_got[0] - 1.5) < 1e-9 and np.isnan(_hidden_got[1:]).all(), _hidden_got
+except ValueError:
+    pass
+try:
+    my_paired_interval([60.0, 61.0, 62.0], [59.0, 60.0], 0.95)
+    raise AssertionError("lists of unequal length must raise ValueError")
+except ValueError:
+    pass
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Yours on the shipped trials: TA-VAAL minus random at the largest labeled size of each pool, next to the

@@ -146,10 +146,29 @@ def my_aulc(sizes, accuracies):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "aulc_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_aulc, needs_answers
 
 check_aulc(my_aulc)
+### BEGIN HIDDEN TESTS
+import numpy as np
+
+for _hidden_sizes, _hidden_accuracies in (([100, 300, 700, 1500], [41.0, 52.5, 60.0, 63.5]),
+                                          ([1000, 2000, 3000, 4000, 5000], [55.1, 62.4, 66.0, 68.8, 70.3]),
+                                          ([250, 500], [48.0, 57.0]),
+                                          ([200, 400, 600, 800], [60.0, 58.0, 64.0, 63.0])):
+    _hidden_x, _hidden_y = np.asarray(_hidden_sizes, dtype=float), np.asarray(_hidden_accuracies, dtype=float)
+    _hidden_area = np.sum(np.diff(_hidden_x) * (_hidden_y[1:] + _hidden_y[:-1]) / 2)
+    _hidden_expected = _hidden_area / (_hidden_x[-1] - _hidden_x[0])
+    _hidden_got = float(my_aulc(list(_hidden_sizes), list(_hidden_accuracies)))
+    assert abs(_hidden_got - _hidden_expected) < 1e-6, (_hidden_sizes, _hidden_accuracies, _hidden_got)
+for _hidden_bad in (([200], [50.0]), ([200, 400, 600], [50.0, 55.0])):
+    try:
+        my_aulc(*_hidden_bad)
+    except ValueError:
+        continue
+    raise AssertionError(f"{_hidden_bad} must raise ValueError")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Yours on the shipped curves: each method's AULC per trial, its mean over the trials, and the methods ranked by

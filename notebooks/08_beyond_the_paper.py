@@ -383,10 +383,28 @@ def my_labels_to_reach(sizes, accuracies, target):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "labels_to_reach_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from tavaal_nb.classroom.exercises import check_labels_to_reach, needs_answers
 
 check_labels_to_reach(my_labels_to_reach)
+### BEGIN HIDDEN TESTS
+for _hidden_sizes, _hidden_accuracies, _hidden_target in (
+        ([100, 300, 700, 1500], [45.0, 58.5, 61.0, 66.0], 60.0),
+        ([200, 400, 600, 800], [52.0, 62.5, 61.0, 67.0], 62.5),
+        ([200, 400, 600], [48.0, 49.5, 49.0], 50.0),
+        ([500, 1000, 1500], [72.0, 70.5, 75.0], 71.0),
+        ([100, 200, 300, 400], [30.0, 40.0, 50.0, 60.0], 0.0)):
+    _hidden_expected = next((n for n, a in zip(_hidden_sizes, _hidden_accuracies) if a >= _hidden_target), None)
+    _hidden_got = my_labels_to_reach(list(_hidden_sizes), list(_hidden_accuracies), _hidden_target)
+    assert _hidden_got == _hidden_expected, (_hidden_sizes, _hidden_accuracies, _hidden_target, _hidden_got)
+for _hidden_bad in (([200, 400, 600], [55.0, 60.0], 50.0), ([200, 400], [55.0, 60.0], 101.0),
+                    ([200, 400], [55.0, 60.0], -1.0)):
+    try:
+        my_labels_to_reach(*_hidden_bad)
+    except ValueError:
+        continue
+    raise AssertionError(f"{_hidden_bad} must raise ValueError")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Yours on the shipped balanced pool (or the small run when the shipped results are not in this checkout), with

@@ -16,7 +16,7 @@ from scipy import integrate, stats as scipy_stats
 from tavaal_nb.analysis import stats
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_confidence_interval, paired_differences
 from tavaal_nb.classroom.exercises import ExerciseFailed, NotImplementedYet, check_aulc, check_paired_interval
-from tavaal_nb.classroom.exercises.evaluation import handed_in_reference
+from tavaal_nb.classroom.exercises.harness import handed_in_reference
 
 
 # ----------------------------------------------------------------------------- the paired interval: right answers
@@ -145,7 +145,7 @@ def test_wrong_paired_intervals_are_named(fn, fragments):
     stats.compare_per_trial,
 ])
 def test_handing_in_the_package_is_refused(fn):
-    rejects(check_paired_interval, fn, "you handed in the package's tavaal_nb.analysis.stats.")
+    rejects(check_paired_interval, fn, "the function handed in is the package's tavaal_nb.analysis.stats.")
 
 
 def test_an_alias_and_a_wrapper_of_the_package_are_refused():
@@ -247,7 +247,7 @@ def test_wrong_aulcs_are_named(fn, fragments):
 @pytest.mark.parametrize("fn", [area_under_learning_curve, functools.partial(area_under_learning_curve, normalise=True),
                                 stats.per_trial_aulc])
 def test_handing_in_the_package_aulc_is_refused(fn):
-    rejects(check_aulc, fn, "you handed in the package's tavaal_nb.analysis.stats.")
+    rejects(check_aulc, fn, "the function handed in is the package's tavaal_nb.analysis.stats.")
 
 
 def test_calling_the_package_aulc_is_refused():
@@ -358,6 +358,6 @@ def test_wrong_labels_to_reach_are_named(fn, fragments):
 
 @pytest.mark.parametrize("fn", [labels_to_reach, functools.partial(labels_to_reach), stats.per_trial_labels_to_reach])
 def test_handing_in_the_package_labels_to_reach_is_refused(fn):
-    rejects(check_labels_to_reach, fn, "you handed in the package's tavaal_nb.analysis.stats.")
+    rejects(check_labels_to_reach, fn, "the function handed in is the package's tavaal_nb.analysis.stats.")
     rejects(check_labels_to_reach, validated(lambda n, a, t: stats.labels_to_reach(n, a, t)),
             "your answer calls the package's tavaal_nb.analysis.stats.labels_to_reach")

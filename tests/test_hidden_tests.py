@@ -1,4 +1,4 @@
-"""The hidden tests of notebooks 01-05 (what only `nbgrader autograde` runs) pass the notebook's own solution and
+"""The hidden tests of notebooks 01-08 (what only `nbgrader autograde` runs) pass the notebook's own solution and
 fail a wrong answer to every exercise, with the checkers' module edited to accept everything: they recompute
 the answers themselves and do not lean on the checkers a student copy carries."""
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats as scipy_stats
 
 import tavaal_nb.classroom.exercises as exercises
 from test_exercises_handed_in import class_entropy_nan_to_zero
@@ -101,6 +102,33 @@ def step_with_swapped_labels(vae, discriminator, vae_optimizer, discriminator_op
     return loss.detach(), eq8.detach()
 
 
+def paired_with_population_sd(a, b, confidence=0.95):
+    """The paired interval with the sd divided by n instead of n - 1."""
+    if len(a) != len(b):
+        raise ValueError("unequal lengths")
+    d = [x - y for x, y in zip(a, b)]
+    mean = sum(d) / len(d)
+    if len(d) < 2:
+        return mean, math.nan, math.nan
+    half = scipy_stats.t.ppf((1 + confidence) / 2, len(d) - 1) * math.sqrt(
+        sum((v - mean) ** 2 for v in d) / len(d)) / math.sqrt(len(d))
+    return mean, mean - half, mean + half
+
+
+def aulc_as_plain_mean(sizes, accuracies):
+    """Every cycle weighted alike, whatever its width in labels."""
+    if len(sizes) != len(accuracies) or len(sizes) < 2:
+        raise ValueError("two equally long lists of at least two points")
+    return sum(accuracies) / len(accuracies)
+
+
+def labels_strictly_above(sizes, accuracies, target):
+    """An accuracy exactly at the target does not count."""
+    if len(sizes) != len(accuracies) or not 0 <= target <= 100:
+        raise ValueError("unequal lengths or a target outside [0, 100]")
+    return next((n for n, a in zip(sizes, accuracies) if a > target), None)
+
+
 WRONG = {  # notebook -> the exercise's function -> a wrong answer written here
     "01_sandbox": {
         "active_learning_loop": loop_without_the_picks,
@@ -127,6 +155,9 @@ WRONG = {  # notebook -> the exercise's function -> a wrong answer written here
         "my_class_entropy": class_entropy_nan_to_zero,
         "my_table_1_row": lambda counts: (round(sum(counts)), round(class_entropy_nan_to_zero(counts), 2)),
     },
+    "06_active_loop": {"my_paired_interval": paired_with_population_sd},
+    "07_reproducing_the_paper": {"my_aulc": aulc_as_plain_mean},
+    "08_beyond_the_paper": {"my_labels_to_reach": labels_strictly_above},
 }
 CASES = [(name, function) for name, wrong in WRONG.items() for function in wrong]
 

@@ -186,11 +186,12 @@ def test_every_exercise_is_graded_by_a_cell_with_hidden_tests():
 @pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
 def test_hidden_tests_do_not_use_the_checkers(name):
     """The hidden tests recompute the answers themselves: nothing of the checkers' module (which a student copy
-    may have edited) nor of the package's reference answers."""
+    may have edited) nor of the package's reference answers (the losses, the metrics, the evaluation's stats)."""
     for cell in instructor_cells(name):
         for region in HIDDEN.findall(cell["source"]):
             assert "exercises" not in region and "reference_" not in region and "check_" not in region, region
             assert "tavaal_nb.losses" not in region and "tavaal_nb.metrics" not in region, region
+            assert "tavaal_nb.analysis" not in region and "tavaal_nb.classroom" not in region, region
 
 
 @pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
