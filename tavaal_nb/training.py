@@ -276,7 +276,8 @@ def train_task_model(
                 graphed = last = None  # frees the old graphs' memory first
                 graphed = GraphedStep(lambda detach=detach: step(tally.row(rows), detach), runtime.cuda_graphs,
                                       device, "task step", [generator], [optimizer])
-                last = GraphedStep(lambda detach=detach: step(tail, detach), runtime.cuda_graphs, device,
+                # `tail` is read when the graph runs: the static partial-batch tensor made below, before last()
+                last = GraphedStep(lambda detach=detach: step(tail, detach), runtime.cuda_graphs, device,  # noqa: B023
                                    "task step (last partial batch)", [generator], [optimizer], share_pool_with=graphed)
                 graph_key = key
             if full:

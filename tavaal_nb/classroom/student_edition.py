@@ -66,10 +66,11 @@ STUDENT_BRANCH = "student"
 ANSWERS_DIR = "ANSWERS-instructor-only"
 """Where ``build`` writes the answer key (one markdown file per notebook); never part of the student branch."""
 INSTRUCTOR_ONLY = ("tests", "teaching", ".ci", "docs/teaching", "docs/site", "jupytext.toml",
-                   "tavaal_nb/classroom/student_edition.py")
+                   "tavaal_nb/classroom/student_edition.py", "CHANGELOG.md", "CONTRIBUTING.md")
 """Paths of the repository left out of the student branch: the tests, the teaching kit (the question bank has
-answers), the site's build, the jupytext pairing of the notebooks' ``.py`` sources and this module (the teacher's
-tool, whose text says where the instructor's edition is)."""
+answers), the site's build, the jupytext pairing of the notebooks' ``.py`` sources, this module (the teacher's
+tool, whose text says where the instructor's edition is), and the maintainers' changelog and contributing guide
+(they name the teacher's tools and the instructor's edition)."""
 REPLACED = (NOTEBOOK_DIR, "README.md", "Makefile")
 """Paths of the repository that the student branch holds in their student edition."""
 MAKEFILE_BEGIN, MAKEFILE_END = "# student-edition:begin", "# student-edition:end"

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from tavaal_nb.classroom.exercises.harness import (Case, ExerciseFailed, NotImplementedYet, ReferenceUsed, call_learner,
-                                                   compare_tensors, run_cases, short)
+                                                   run_cases, short)
 from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
 from tavaal_nb.strategies import base, coreset
 
