@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tavaal_nb.analysis.evidence import (SHIPPED_SWEEP, SHIPPED_SWEEPS, aulc_noise_floor, load_evidence, shipped_evidence,
+from tavaal_nb.analysis.evidence import (SHIPPED_SWEEPS, aulc_noise_floor, load_evidence, shipped_evidence,
                                         shipped_noise, shipped_results_dir)
 from tavaal_nb.analysis.multiplicity import comparison_family
 from tavaal_nb.results import Results

@@ -328,7 +328,7 @@ def test_identical_data_never_yields_a_clear_difference():
     rng = np.random.default_rng(26)
     methods = [f"m{k}" for k in range(8)]
     dealt: dict[str, list[list[float]]] = {m: [] for m in methods}
-    for trial in range(5):
+    for _trial in range(5):
         level = rng.normal(0, 6)  # what a trial shares (its initial set)
         draws = [[float(np.clip(50 + 6 * k + level + rng.normal(0, 5), 0, 100)) for k in range(5)] for _ in methods]
         for method, index in zip(methods, rng.permutation(len(methods))):

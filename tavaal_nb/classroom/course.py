@@ -102,8 +102,8 @@ LESSONS: tuple[Lesson, ...] = (
            "Table 1's pools and entropies, the public code's 100x profile, the imbalance builder",
            "0.1", "under 1", "7 s", "0.91 GB"),
     Lesson("06_active_loop", "The active-learning loop",
-           "opens on the shipped 5-trial evidence (six methods, two pools): learning curves, the noise floor predicted, "
-           "paired differences with intervals (you write one, graded), AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
+           "opens on the shipped evidence (two sweeps, two pools): learning curves, the noise floor predicted then "
+           "measured, common random numbers, corrected paired differences, AULC first (you write one interval, graded), AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
            "1.4", "~290 (5 trials)", "5 s", "1.01 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, the methods ranked by the AULC you write (graded), long resumable runs, "
