@@ -1,8 +1,8 @@
 """tavaal-nb: Task-Aware Variational Adversarial Active Learning (Kim et al., CVPR 2021),
 a faithful and fast implementation for a Jupyter course and for research."""
 
-from tavaal_nb.config import PRESETS, Config, make_config
 from tavaal_nb.callbacks import Callback
+from tavaal_nb.config import PRESETS, Config, make_config
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies import (
@@ -17,7 +17,6 @@ from tavaal_nb.strategies import (
     strategy_names,
     unregister_strategy,
 )
-
 from tavaal_nb.version import __version__
 
 __all__ = [

@@ -17,23 +17,42 @@ import warnings
 from collections.abc import Collection
 from pathlib import Path
 
-from tavaal_nb.bench.ablation import (ABLATION_COLUMNS, format_ablation, format_ablation_row, run_ablation,
-                                      write_ablation_json)
-from tavaal_nb.bench.concurrency import (CONCURRENCY_COLUMNS, format_concurrency, format_concurrency_row,
-                                         run_concurrency, write_concurrency_json)
+from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
+from tavaal_nb.bench.ablation import (
+    ABLATION_COLUMNS,
+    format_ablation,
+    format_ablation_row,
+    run_ablation,
+    write_ablation_json,
+)
+from tavaal_nb.bench.concurrency import (
+    CONCURRENCY_COLUMNS,
+    format_concurrency,
+    format_concurrency_row,
+    run_concurrency,
+    write_concurrency_json,
+)
 from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.config import PRESET_HELP, RENAMED_FIELDS, Config, make_config, renamed_fields
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.noise import NOISE_NAME, measure_noise, noise_table
 from tavaal_nb.preflight import check_names
-from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
 from tavaal_nb.results import load_results
 from tavaal_nb.strategies import get_strategy, load_plugins, strategy_names
 from tavaal_nb.strategies.params import describe_params, parse_strategy_params
 from tavaal_nb.sweep import (
-    AUTO, RESERVED, SWEEP_NAME, TRIALS_DIR, Sweep, SweepSpec, auto_parallel_trials, parse_parallel_trials,
-    run_parallel_trials, run_sweep, split_names,
+    AUTO,
+    RESERVED,
+    SWEEP_NAME,
+    TRIALS_DIR,
+    Sweep,
+    SweepSpec,
+    auto_parallel_trials,
+    parse_parallel_trials,
+    run_parallel_trials,
+    run_sweep,
+    split_names,
 )
 from tavaal_nb.upper_bound import train_upper_bound, upper_bound_path
 

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from tavaal_nb.data.datasets import DATASETS
-from tavaal_nb.schema import type_name
 from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, default_preset, resolve_preset
+from tavaal_nb.schema import type_name
 
 __all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
            "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED",

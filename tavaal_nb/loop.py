@@ -20,8 +20,9 @@ from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.data.pool import ActivePool
-from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
+from tavaal_nb.experiment_data import make_augmenter, prepare_data
+from tavaal_nb.files import check_regular_file, remove_orphan_temporaries
 from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
@@ -29,7 +30,6 @@ from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.query import query_strategy
-from tavaal_nb.files import check_regular_file, remove_orphan_temporaries
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.seeding import candidate_keys, cycle_seeds, derive_seed, initial_seed
 from tavaal_nb.strategies import get_strategy

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-
 __all__ = ["class_entropy", "class_counts", "ENTROPY_READINGS"]
 
 ENTROPY_READINGS = ("selected", "labeled")

@@ -31,11 +31,11 @@ import torch
 
 from tavaal_nb.config import Config, config_diff
 from tavaal_nb.data.datasets import ImageData
-from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
+from tavaal_nb.files import atomic_write_text
+from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.preflight import check_names
 from tavaal_nb.progress import progress_bar
-from tavaal_nb.files import atomic_write_text
 from tavaal_nb.results import ResultsFileError, read_document
 from tavaal_nb.seeding import derive_seed
 from tavaal_nb.strategies import get_strategy

@@ -35,8 +35,8 @@ from typing import Any
 from tavaal_nb.config import config_problem
 from tavaal_nb.cycle_record import CYCLE_FIELDS
 from tavaal_nb.errors import ResultsFileError
-from tavaal_nb.markup import terminal
 from tavaal_nb.files import atomic_write_text, check_regular_file, check_save_target
+from tavaal_nb.markup import terminal
 from tavaal_nb.provenance import SESSION_FIELDS
 from tavaal_nb.schema import REQUIRED, Field, field_problem, is_count, is_index_list, run_of, type_name
 

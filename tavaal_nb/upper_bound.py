@@ -31,8 +31,8 @@ import torch
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
-from tavaal_nb.files import atomic_write_text
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
+from tavaal_nb.files import atomic_write_text
 from tavaal_nb.results import Results, ResultsFileError, read_document
 from tavaal_nb.seeding import derive_seed
 from tavaal_nb.training import plain_test_accuracy

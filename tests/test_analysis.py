@@ -11,14 +11,24 @@ import torch
 from conftest import ci_config, entropy_by_hand
 
 from tavaal_nb import run_experiment
-from tavaal_nb.analysis.computations import compare_loss_predictors, decode_with_r, predicted_and_true_losses, random_selection_entropies, ranking_objectives, reconstruct, to_uint8, top_fraction_overlap, train_task_with_ranker
+from tavaal_nb.analysis.computations import (
+    compare_loss_predictors,
+    decode_with_r,
+    predicted_and_true_losses,
+    random_selection_entropies,
+    ranking_objectives,
+    reconstruct,
+    to_uint8,
+    top_fraction_overlap,
+    train_task_with_ranker,
+)
+from tavaal_nb.analysis.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
+from tavaal_nb.analysis.plots import loss_prediction_figure, vae_history_figure
 from tavaal_nb.callbacks import InterruptAfter, SelectionRecorder
 from tavaal_nb.data import ActivePool
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
-from tavaal_nb.analysis.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
-from tavaal_nb.analysis.plots import loss_prediction_figure, vae_history_figure
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import train_adversarial
 

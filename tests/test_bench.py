@@ -14,18 +14,18 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import ci_config
+from torch.autograd import DeviceType
 
-import tavaal_nb.config as config_module
-from tavaal_nb import make_config
 import tavaal_nb.bench.ablation as ablation_module
 import tavaal_nb.bench.phases as phases_module
+import tavaal_nb.config as config_module
+from tavaal_nb import make_config
 from tavaal_nb.bench.ablation import ABLATION, PREDICTED_SPEEDUP, format_ablation, run_ablation, write_ablation_json
 from tavaal_nb.bench.phases import BenchRow, estimate_trial_seconds
 from tavaal_nb.bench.profiling import busy_fraction, count_host_ops, device_busy_seconds, host_ops_per_step
 from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.cli import build_parser, main
 from tavaal_nb.training import Runtime
-from torch.autograd import DeviceType
 
 PHASES = ("task", "vae", "scoring")
 # the rows that run on the CPU (CUDA graphs need a CUDA device)

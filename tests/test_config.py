@@ -9,8 +9,14 @@ import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
 from tavaal_nb import Config, make_config, run_experiment
-from tavaal_nb.config import (EXECUTION_FIELDS, KEPT_ON_RESUME, VALUE_BEFORE_FIELD_EXISTED, completed_config, config_diff,
-                              kept_on_resume)
+from tavaal_nb.config import (
+    EXECUTION_FIELDS,
+    KEPT_ON_RESUME,
+    VALUE_BEFORE_FIELD_EXISTED,
+    completed_config,
+    config_diff,
+    kept_on_resume,
+)
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.preflight import check_names
 

@@ -12,14 +12,13 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
-from tavaal_nb.classroom import course
 from tavaal_nb.checkout import repository_root
-from tavaal_nb.classroom import environment
+from tavaal_nb.classroom import course, environment
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course.notebook_paths(REPO)

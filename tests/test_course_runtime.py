@@ -3,7 +3,13 @@
 import pytest
 
 import tavaal_nb
-from tavaal_nb.classroom.course_runtime import announce_minutes, announce_run, expected_minutes, notebook_preset, phase_minutes
+from tavaal_nb.classroom.course_runtime import (
+    announce_minutes,
+    announce_run,
+    expected_minutes,
+    notebook_preset,
+    phase_minutes,
+)
 
 
 @pytest.mark.parametrize("environ, preset", [

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from tavaal_nb.analysis.stats import entropy_by_size
 from tavaal_nb.analysis.plots import entropy_readings_figure
+from tavaal_nb.analysis.stats import entropy_by_size
 from tavaal_nb.results import Results
 
 

@@ -9,12 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tavaal_nb.analysis.evidence import (SHIPPED_SWEEPS, aulc_noise_floor, load_evidence, shipped_evidence,
-                                        shipped_noise, shipped_results_dir)
+from tavaal_nb.analysis.evidence import (
+    SHIPPED_SWEEPS,
+    aulc_noise_floor,
+    load_evidence,
+    shipped_evidence,
+    shipped_noise,
+    shipped_results_dir,
+)
 from tavaal_nb.analysis.multiplicity import comparison_family
+from tavaal_nb.analysis.stats import compare_paired
 from tavaal_nb.results import Results
 from tavaal_nb.strategies.vaal import DISCRIMINATOR_SCORES
-from tavaal_nb.analysis.stats import compare_paired
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CONFIG = {"preset": "cpu", "initial": 200, "budget": 200, "cycles": 3, "epochs": 12, "subset": 1500, "trials": 1}

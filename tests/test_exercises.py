@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import rejects
 import torch
 import torch.nn.functional as F
+from conftest import rejects
 
 from tavaal_nb.classroom.exercises import (
     ExerciseFailed,
@@ -21,7 +21,6 @@ from tavaal_nb.classroom.exercises import (
     check_selection,
     check_table_1_row,
 )
-
 
 # ----------------------------------------------------------------------------- eq. 4
 

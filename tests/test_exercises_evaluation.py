@@ -11,7 +11,8 @@ import statistics
 import numpy as np
 import pytest
 from conftest import rejects
-from scipy import integrate, stats as scipy_stats
+from scipy import integrate
+from scipy import stats as scipy_stats
 
 from tavaal_nb.analysis import stats
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_confidence_interval, paired_differences

@@ -12,18 +12,33 @@ import math
 import types
 
 import pytest
-from conftest import rejects
 import torch
+from conftest import rejects
 
 from tavaal_nb import losses, metrics
 from tavaal_nb.classroom.exercises import (
-    check_active_loop, check_adversarial_step, check_bald, check_class_entropy, check_conditional_vae_objective,
-    check_entropy_sampling, check_k_center, check_margin_sampling, check_random_sampling, check_ranker_loss,
-    check_reparameterize, check_selection, check_table_1_row,
+    adversarial,
+    bald,
+    check_active_loop,
+    check_adversarial_step,
+    check_bald,
+    check_class_entropy,
+    check_conditional_vae_objective,
+    check_entropy_sampling,
+    check_k_center,
+    check_margin_sampling,
+    check_random_sampling,
+    check_ranker_loss,
+    check_reparameterize,
+    check_selection,
+    check_table_1_row,
+    entropy,
+    sampling,
+    vae,
 )
-from tavaal_nb.classroom.exercises import adversarial, bald, entropy, sampling, vae
 from tavaal_nb.classroom.exercises.harness import handed_in_reference
-from tavaal_nb.classroom.sandbox import run as sandbox_run, strategies as sandbox_strategies
+from tavaal_nb.classroom.sandbox import run as sandbox_run
+from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
 from tavaal_nb.models import ConditionalVAE
 from tavaal_nb.strategies import coreset, scores, vaal
 

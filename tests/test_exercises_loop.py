@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import rejects
 import torch
+from conftest import rejects
 
 from tavaal_nb.classroom.exercises import (
     ExerciseFailed,
@@ -22,7 +22,6 @@ from tavaal_nb.classroom.exercises import (
     sandbox_loop_pieces,
 )
 from tavaal_nb.classroom.sandbox import initial_labeled, make_toy_pool, run_sandbox
-
 
 # ----------------------------------------------------------------------------- the loop
 

@@ -9,11 +9,16 @@ import json
 import pytest
 
 from tavaal_nb.analysis.plots import (
-    SMOKE_TEST_NOTE, class_entropy_figure, discriminator_histogram_figure, entropy_readings_figure,
-    learning_curves_figure, mark_smoke_test, trials_in,
+    SMOKE_TEST_NOTE,
+    class_entropy_figure,
+    discriminator_histogram_figure,
+    entropy_readings_figure,
+    learning_curves_figure,
+    mark_smoke_test,
+    trials_in,
 )
-from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets import ClassEntropyView, DiscriminatorHistogram, LearningCurves, PairedComparisonView
+from tavaal_nb.results import Results
 
 
 def smoke_notes(fig) -> list[str]:
@@ -32,6 +37,7 @@ def as_preset(results: Results, preset: str, trials: int | None = None) -> Resul
 @pytest.fixture(scope="module")
 def two_trials(tmp_path_factory):
     from conftest import ci_config
+
     from tavaal_nb import run_experiment
 
     return run_experiment(ci_config(methods=("random", "tavaal"), trials=2),

@@ -15,8 +15,8 @@ from conftest import ci_config
 import tavaal_nb.graphs as graphs_module
 import tavaal_nb.training as training_module
 from tavaal_nb.bench import graph_checks
-from tavaal_nb.graphs import CaptureError, DeviceTally, GraphedStep, clear_eager_fallbacks, eager_fallbacks, fetch
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
+from tavaal_nb.graphs import CaptureError, DeviceTally, GraphedStep, clear_eager_fallbacks, eager_fallbacks, fetch
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import build_task_model, train_task_model
 

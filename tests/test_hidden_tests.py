@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy import stats as scipy_stats
+from test_exercises_handed_in import class_entropy_nan_to_zero
 
 import tavaal_nb.classroom.exercises as exercises
-from test_exercises_handed_in import class_entropy_nan_to_zero
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import wait_for
 from faults import inject
-import torch
 
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.cli import main

@@ -5,10 +5,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from tavaal_nb.analysis.plots import PALETTE, class_entropy_figure, learning_curves_figure, method_color
 from tavaal_nb.analysis.grouping import group_results, merge_results
-from tavaal_nb.analysis.stats import learning_curve_stats
+from tavaal_nb.analysis.plots import PALETTE, class_entropy_figure, learning_curves_figure, method_color
 from tavaal_nb.analysis.report import accuracy_table
+from tavaal_nb.analysis.stats import learning_curve_stats
 from tavaal_nb.results import Results
 from tavaal_nb.strategies import BUILTIN_METHODS
 

@@ -25,18 +25,18 @@ import pytest
 from conftest import REPO, ci_config, wait_for
 
 import tavaal_nb.experiment_data as experiment_data
-import tavaal_nb.loop as loop_module
 import tavaal_nb.files as files_module
+import tavaal_nb.loop as loop_module
 import tavaal_nb.outdir as outdir_module
 import tavaal_nb.results as results_module
 from tavaal_nb import Config, make_config, run_experiment
+from tavaal_nb.analysis.plots import learning_curves_figure
+from tavaal_nb.analysis.report import write_report
 from tavaal_nb.cli import main
 from tavaal_nb.errors import FolderBusyError, OutputFolderError, ResultsSaveError
 from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.loop import open_results
 from tavaal_nb.outdir import LOCK_NAME, claim_folder, move_aside
-from tavaal_nb.analysis.plots import learning_curves_figure
-from tavaal_nb.analysis.report import write_report
 from tavaal_nb.results import Results, ResultsFileError
 from tavaal_nb.sweep import SweepSpec, run_sweep
 

@@ -20,9 +20,9 @@ from conftest import ALL_METHODS, CI_BUDGET, ci_config
 from test_reliability import CI, finished_run, no_training, one_error_line, run_copy  # noqa: F401 - fixtures
 
 from tavaal_nb import run_experiment
+from tavaal_nb.callbacks import Callback
 from tavaal_nb.cli import main
 from tavaal_nb.errors import LinkRefusedError, ResultsSaveError, SelectionError
-from tavaal_nb.callbacks import Callback
 from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.outdir import LOCK_NAME, claim_folder, move_aside
 from tavaal_nb.results import Results

@@ -28,9 +28,9 @@ from test_reliability_errors import plugin_folder  # noqa: F401 - fixture
 
 import tavaal_nb.provenance as provenance
 from tavaal_nb import run_experiment
+from tavaal_nb.callbacks import Callback
 from tavaal_nb.cli import main
 from tavaal_nb.errors import LinkRefusedError, ResultsSaveError
-from tavaal_nb.callbacks import Callback
 from tavaal_nb.outdir import LOCK_NAME, claim_folder
 from tavaal_nb.sweep import SweepSpec, run_sweep
 from tavaal_nb.sweep.grid import SweepTask

@@ -188,8 +188,14 @@ def assert_escaped(fig, where: str) -> None:
 
 @pytest.mark.parametrize("static", [False, True], ids=["figurewidget", "static"])
 def test_plotly_markup_in_names_is_escaped_in_every_figure(marked_up_run, static):
-    from tavaal_nb.classroom.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, DiscriminatorHistogram,
-                                             LearningCurves, PairedComparisonView, SelectionGallery)
+    from tavaal_nb.classroom.widgets import (
+        ClassDiscriminatorHistogram,
+        ClassEntropyView,
+        DiscriminatorHistogram,
+        LearningCurves,
+        PairedComparisonView,
+        SelectionGallery,
+    )
     from tavaal_nb.strategies.base import Selection
     out, data = marked_up_run
     candidates = torch.argsort(data.train_labels, stable=True)[:40]

@@ -22,9 +22,9 @@ from tavaal_nb import run_experiment
 from tavaal_nb.cli import main
 from tavaal_nb.data.datasets import DatasetSpec
 from tavaal_nb.experiment_data import prepare_data
-from tavaal_nb.preflight import check_names
 from tavaal_nb.markup import script_json, text
 from tavaal_nb.names import inside, safe_name
+from tavaal_nb.preflight import check_names
 from tavaal_nb.results import ResultsFileError
 from tavaal_nb.strategies import register_strategy, strategy_names, unregister_strategy
 from tavaal_nb.sweep import SWEEP_NAME, Sweep, SweepSpec, run_sweep
@@ -224,8 +224,14 @@ def hovertemplates(fig) -> list[str]:
 
 
 def views(hostile_run, static):
-    from tavaal_nb.classroom.widgets import (ClassDiscriminatorHistogram, ClassEntropyView, DiscriminatorHistogram,
-                                   LearningCurves, PairedComparisonView, SelectionGallery)
+    from tavaal_nb.classroom.widgets import (
+        ClassDiscriminatorHistogram,
+        ClassEntropyView,
+        DiscriminatorHistogram,
+        LearningCurves,
+        PairedComparisonView,
+        SelectionGallery,
+    )
     out, renamed, data = hostile_run
     evil, evil2 = renamed[PLUGIN], renamed["vaal"]
     made = {

@@ -7,8 +7,16 @@ import math
 import pytest
 import torch
 
-from tavaal_nb.classroom.sandbox import (SANDBOX_STRATEGIES, SandboxContext, SandboxView, discriminator_scores, make_toy_pool,
-                               run_sandbox, scoring_strategy, toy_class_counts)
+from tavaal_nb.classroom.sandbox import (
+    SANDBOX_STRATEGIES,
+    SandboxContext,
+    SandboxView,
+    discriminator_scores,
+    make_toy_pool,
+    run_sandbox,
+    scoring_strategy,
+    toy_class_counts,
+)
 from tavaal_nb.strategies.scores import entropy_scores, margin_scores
 
 

@@ -10,18 +10,35 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from tavaal_nb.analysis.plots import paired_difference_figure
-from tavaal_nb.analysis.multiplicity import (comparison_family, family_header, holm_adjusted, interval_label,
-                                             paired_t_p_value, simultaneous_confidence, simultaneous_interval,
-                                             trials_for_half_width)
-from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
-from tavaal_nb.results import Results
-from tavaal_nb.classroom.widgets.paired import PairedComparisonView
-from tavaal_nb.analysis.stats import (
-    area_under_learning_curve, compare_paired, compare_per_trial, format_mean_spread, labels_to_reach,
-    mean_confidence_interval, paired_differences, per_trial_accuracy, per_trial_aulc, per_trial_labels_to_reach,
-    sign_test, summarize_comparison, trials_needed,
+from tavaal_nb.analysis.multiplicity import (
+    comparison_family,
+    family_header,
+    holm_adjusted,
+    interval_label,
+    paired_t_p_value,
+    simultaneous_confidence,
+    simultaneous_interval,
+    trials_for_half_width,
 )
+from tavaal_nb.analysis.plots import paired_difference_figure
+from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
+from tavaal_nb.analysis.stats import (
+    area_under_learning_curve,
+    compare_paired,
+    compare_per_trial,
+    format_mean_spread,
+    labels_to_reach,
+    mean_confidence_interval,
+    paired_differences,
+    per_trial_accuracy,
+    per_trial_aulc,
+    per_trial_labels_to_reach,
+    sign_test,
+    summarize_comparison,
+    trials_needed,
+)
+from tavaal_nb.classroom.widgets.paired import PairedComparisonView
+from tavaal_nb.results import Results
 
 
 def test_mean_confidence_interval_by_hand():

@@ -17,8 +17,8 @@ from conftest import ALL_METHODS, CI_BUDGET, CI_CYCLES, ci_config
 from tavaal_nb import run_experiment
 from tavaal_nb.config import make_config
 from tavaal_nb.errors import NeverQueriedWarning
-from tavaal_nb.preflight import check_names
 from tavaal_nb.losses import bce_ranking_loss, margin_ranking_loss, ranker_objective_loss
+from tavaal_nb.preflight import check_names
 from tavaal_nb.strategies import (
     METHODS,
     QueryContext,

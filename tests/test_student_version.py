@@ -45,7 +45,14 @@ from tavaal_nb.models import ConditionalVAE
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[teach]'); "
                                                   "the student edition needs it")
 from tavaal_nb.classroom.student_edition import (  # noqa: E402 (needs nbconvert, which the teach extra brings)
-    ANSWERS_DIR, INSTRUCTOR_ONLY, MAKEFILE_BEGIN, MAKEFILE_END, STUDENT_BRANCH, TEACHER_WORDS, publish, student_config,
+    ANSWERS_DIR,
+    INSTRUCTOR_ONLY,
+    MAKEFILE_BEGIN,
+    MAKEFILE_END,
+    STUDENT_BRANCH,
+    TEACHER_WORDS,
+    publish,
+    student_config,
     student_makefile,
 )
 

@@ -26,9 +26,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import wait_for
 from faults import inject
-import torch
 
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.cli import main

@@ -7,18 +7,18 @@ import json
 
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
 from conftest import ci_config
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from tavaal_nb.analysis.plots import learning_curves_figure
+from tavaal_nb.analysis.report import write_report
+from tavaal_nb.classroom.widgets import LearningCurves
 from tavaal_nb.cli import main
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.models import ConditionalVAE, Discriminator
-from tavaal_nb.analysis.plots import learning_curves_figure
-from tavaal_nb.analysis.report import write_report
 from tavaal_nb.results import Results
 from tavaal_nb.strategies.vaal import train_adversarial
 from tavaal_nb.upper_bound import UPPER_BOUND_NAME, UpperBound, find_upper_bound, read_upper_bound, write_upper_bound
-from tavaal_nb.classroom.widgets import LearningCurves
 
 
 # ------------------------------------------------------------------------------ num_vae_steps

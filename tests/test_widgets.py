@@ -15,10 +15,7 @@ import torch
 
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.analysis.computations import histogram_counts
-from tavaal_nb.config import Config
-from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.analysis.grouping import merge_results
-from tavaal_nb.results import Results
 from tavaal_nb.classroom.widgets import (
     ClassEntropyView,
     DiscriminatorHistogram,
@@ -29,9 +26,12 @@ from tavaal_nb.classroom.widgets import (
     LiveDashboard,
     RankingLossExplorer,
     SelectionGallery,
+    _base,
     set_static,
 )
-from tavaal_nb.classroom.widgets import _base
+from tavaal_nb.config import Config
+from tavaal_nb.experiment_data import prepare_data
+from tavaal_nb.results import Results
 
 METHODS = ("random", "lloss", "vaal", "tavaal")
 TRIALS = 2

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tavaal_nb.strategies.base import Selection
 from tavaal_nb.classroom.widgets import ClassDiscriminatorHistogram, ImbalanceBuilder, RankSlider, ask
+from tavaal_nb.strategies.base import Selection
 
 
 @pytest.fixture(params=[False, True], ids=["figurewidget", "static"])

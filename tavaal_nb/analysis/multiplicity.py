@@ -40,8 +40,16 @@ from dataclasses import dataclass
 
 from scipy import stats as _scipy_stats
 
-from tavaal_nb.analysis.stats import (area_under_learning_curve, mean_confidence_interval, mean_std, paired_accuracies,
-                                      paired_differences, sign_test, trial_count, trials_needed)
+from tavaal_nb.analysis.stats import (
+    area_under_learning_curve,
+    mean_confidence_interval,
+    mean_std,
+    paired_accuracies,
+    paired_differences,
+    sign_test,
+    trial_count,
+    trials_needed,
+)
 from tavaal_nb.results import Results
 
 __all__ = ["paired_t_p_value", "holm_adjusted", "simultaneous_confidence", "simultaneous_interval", "interval_label",
@@ -243,7 +251,7 @@ def _pair_differences(results: Sequence[Results] | Results, method_a: str, metho
     a, b, trials, sizes = paired_accuracies(results, method_a, method_b, field)
     if at is not None and at not in sizes:
         raise ValueError(f"no paired results at {at} labeled images; valid sizes: {', '.join(map(str, sizes))}")
-    rows = []
+    rows: list[tuple[str, int | None, list[float], int]] = []
     if len(sizes) >= 2:
         whole = [t for t in trials if all(a[t][n] is not None and b[t][n] is not None for n in sizes)]
         diffs = [area_under_learning_curve(sizes, [a[t][n] for n in sizes])

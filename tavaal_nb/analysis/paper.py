@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.analysis.stats import learning_curve_stats
+from tavaal_nb.analysis.stats import learning_curve_stats, mean_std
 from tavaal_nb.results import Results, ResultsFileError
-from tavaal_nb.analysis.stats import mean_std
 
 __all__ = ["Headline", "PAPER_HEADLINES", "compare_with_paper", "format_comparison", "find_results"]
 

@@ -22,9 +22,9 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from tavaal_nb.analysis.computations import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
+from tavaal_nb.analysis.stats import PairedComparison, entropy_by_size, learning_curve_stats, mean_std
 from tavaal_nb.markup import plotly_safe, text
 from tavaal_nb.metrics import class_entropy
-from tavaal_nb.analysis.stats import PairedComparison, entropy_by_size, learning_curve_stats, mean_std
 from tavaal_nb.results import Results
 from tavaal_nb.schema import NUMBER_OR_NULL
 from tavaal_nb.strategies import BUILTIN_METHODS

@@ -95,7 +95,11 @@ def write_report(sources, html_path: str | Path, overwrite: bool = True) -> Path
     of the plotting libraries.
     """
     try:
-        from tavaal_nb.analysis.plots import class_entropy_figure, discriminator_histogram_figure, learning_curves_figure
+        from tavaal_nb.analysis.plots import (
+            class_entropy_figure,
+            discriminator_histogram_figure,
+            learning_curves_figure,
+        )
     except ImportError as error:
         raise RuntimeError(f"the HTML report draws its figures with plotly, which is not installed here ({error}); "
                            f"`pip install plotly`, or leave out --html for the text table") from None

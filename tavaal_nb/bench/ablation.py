@@ -18,9 +18,9 @@ import torch
 from tavaal_nb.bench.phases import PHASES, bench_data, bench_meta, default_steps, time_phases
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
+from tavaal_nb.files import atomic_write_text
 from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.isolation import ChildProcessFailed, run_isolated
-from tavaal_nb.files import atomic_write_text
 
 __all__ = ["ABLATION", "VARIANT_TIMEOUT_S", "PREDICTED_SPEEDUP", "AblationRow", "run_ablation", "ABLATION_COLUMNS",
            "format_ablation_row", "format_ablation", "write_ablation_json"]

@@ -10,8 +10,16 @@ from pathlib import Path
 
 import torch
 
-from tavaal_nb.bench.phases import (PHASE_NAMES, PHASE_UNITS, PHASES, BenchRow, bench_data, default_steps,
-                                    estimate_trial_seconds, time_phases)
+from tavaal_nb.bench.phases import (
+    PHASE_NAMES,
+    PHASE_UNITS,
+    PHASES,
+    BenchRow,
+    bench_data,
+    default_steps,
+    estimate_trial_seconds,
+    time_phases,
+)
 from tavaal_nb.config import Config
 from tavaal_nb.files import atomic_write_text
 

@@ -28,8 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData, load_dataset
-from tavaal_nb.graphs import WARMUP_STEPS
 from tavaal_nb.experiment_data import make_augmenter
+from tavaal_nb.graphs import WARMUP_STEPS
 from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial

@@ -19,7 +19,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
-
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 

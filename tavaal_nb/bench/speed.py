@@ -10,8 +10,19 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tavaal_nb.baseline import run_baseline_bench
-from tavaal_nb.bench.phases import (PHASES, BenchRow, Phases, bench_data, bench_meta, default_steps, epoch_overhead,
-                                    estimate_trial_seconds, graph_segments, phase_flops, run_phases)
+from tavaal_nb.bench.phases import (
+    PHASES,
+    BenchRow,
+    Phases,
+    bench_data,
+    bench_meta,
+    default_steps,
+    epoch_overhead,
+    estimate_trial_seconds,
+    graph_segments,
+    phase_flops,
+    run_phases,
+)
 from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of, percent, prepare_profiler_for_graphs
 from tavaal_nb.config import Config
 from tavaal_nb.files import atomic_write_text

@@ -49,10 +49,16 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Unicode
 from traitlets.config import Config
 
-from tavaal_nb.classroom.course import (
-    BRANCH, LESSONS, NOTEBOOK_DIR, NOTEBOOK_PATTERN, REPOSITORY, readme_table, repository_slug,
-)
 from tavaal_nb.checkout import repository_root
+from tavaal_nb.classroom.course import (
+    BRANCH,
+    LESSONS,
+    NOTEBOOK_DIR,
+    NOTEBOOK_PATTERN,
+    REPOSITORY,
+    readme_table,
+    repository_slug,
+)
 from tavaal_nb.files import atomic_write_text
 
 __all__ = [

@@ -17,8 +17,8 @@ from tavaal_nb.strategies.params import StrategyParam
 from tavaal_nb.strategies.registry import (
     BUILTIN_METHODS,
     METHODS,
-    ScoringStrategy,
     PLUGINS_ENV,
+    ScoringStrategy,
     get_strategy,
     load_plugin,
     load_plugins,
@@ -27,8 +27,7 @@ from tavaal_nb.strategies.registry import (
     unregister_strategy,
 )
 from tavaal_nb.strategies.scores import entropy_scores, margin_scores
-from tavaal_nb.strategies.simple import (EntropySampling, LearningLoss, LearningLossV2, MarginSampling,
-                                        RandomSampling)
+from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, MarginSampling, RandomSampling
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 

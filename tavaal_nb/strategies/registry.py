@@ -35,9 +35,9 @@ from tavaal_nb.names import safe_name
 from tavaal_nb.strategies.badge import BADGE
 from tavaal_nb.strategies.base import PREFERENCES, QueryContext, Selection, Strategy, select_by_scores
 from tavaal_nb.strategies.coreset import CoreSet
-from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, MarginSampling, RandomSampling
 from tavaal_nb.strategies.gcn import CoreGCN, UncertainGCN
 from tavaal_nb.strategies.params import StrategyParam
+from tavaal_nb.strategies.simple import EntropySampling, LearningLoss, LearningLossV2, MarginSampling, RandomSampling
 from tavaal_nb.strategies.vaal import TAVAAL, VAAL
 from tavaal_nb.strategies.vaal_lloss import VAALLearningLoss
 

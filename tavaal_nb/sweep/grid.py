@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tavaal_nb.config import EXECUTION_FIELDS, Config, make_config, renamed_fields, resolve_preset
-from tavaal_nb.preflight import check_names
 from tavaal_nb.names import safe_name
+from tavaal_nb.preflight import check_names
 
 __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"]
 

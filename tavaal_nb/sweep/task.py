@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.config import Config
 from tavaal_nb.callbacks import Callback
-from tavaal_nb.loop import run_experiment
+from tavaal_nb.config import Config
 from tavaal_nb.files import open_append
+from tavaal_nb.loop import run_experiment
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.strategies import load_plugins
 

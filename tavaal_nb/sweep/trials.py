@@ -23,14 +23,14 @@ from tavaal_nb.config import Config, config_diff
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.loop import open_results
-from tavaal_nb.preflight import check_names, check_sizes
-from tavaal_nb.provenance import session_entry
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
+from tavaal_nb.preflight import check_names, check_sizes
 from tavaal_nb.progress import progress_bar
+from tavaal_nb.provenance import session_entry
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
+from tavaal_nb.strategies.origin import strategy_provenance
 from tavaal_nb.sweep.backends import ProcessBackend
 from tavaal_nb.sweep.driver import Ledger, describe, execute
-from tavaal_nb.strategies.origin import strategy_provenance
 from tavaal_nb.sweep.packing import AUTO, MAX_PROCESSES, auto_parallel_trials
 from tavaal_nb.sweep.task import LOG_NAME
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from tavaal_nb.config import make_config
-from tavaal_nb.data.augment import Augmenter
 from tavaal_nb import losses
 from tavaal_nb.classroom.exercises.harness import Case, call_learner, compare_tensors, run_cases
 from tavaal_nb.classroom.exercises.vae import fixed_noise
+from tavaal_nb.config import make_config
+from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.losses import discriminator_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.strategies import base, vaal

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from tavaal_nb import metrics
-from tavaal_nb.data import IMBALANCE_PROFILES
 from tavaal_nb.classroom.exercises.harness import Case, call_learner, expect_value_error, run_cases
+from tavaal_nb.data import IMBALANCE_PROFILES
 from tavaal_nb.metrics import class_entropy
 
 __all__ = ["check_class_entropy", "check_table_1_row", "table_1_row"]

@@ -19,8 +19,15 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from tavaal_nb.classroom.exercises.harness import (Case, ExerciseFailed, NotImplementedYet, ReferenceUsed, call_learner,
-                                                   run_cases, short)
+from tavaal_nb.classroom.exercises.harness import (
+    Case,
+    ExerciseFailed,
+    NotImplementedYet,
+    ReferenceUsed,
+    call_learner,
+    run_cases,
+    short,
+)
 from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
 from tavaal_nb.strategies import base, coreset
 

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tavaal_nb.classroom.exercises.harness import Case, call_learner, compare_tensors, run_cases, short
 from tavaal_nb import losses
+from tavaal_nb.classroom.exercises.harness import Case, call_learner, compare_tensors, run_cases, short
 from tavaal_nb.losses import conditional_vae_loss
 from tavaal_nb.models import ConditionalVAE
 

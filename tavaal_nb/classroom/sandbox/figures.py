@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tavaal_nb.markup import text
 from tavaal_nb.analysis.plots import method_color
 from tavaal_nb.classroom.sandbox.run import SandboxRun
+from tavaal_nb.markup import text
 
 __all__ = ["CLASS_COLORS", "sandbox_figure", "sandbox_curves_figure"]
 

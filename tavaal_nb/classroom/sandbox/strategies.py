@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tavaal_nb.losses import discriminator_loss
 from tavaal_nb.classroom.sandbox.learner import adam
+from tavaal_nb.losses import discriminator_loss
 from tavaal_nb.strategies.base import highest, lowest
 from tavaal_nb.strategies.coreset import k_center_greedy
 from tavaal_nb.strategies.scores import entropy_scores, margin_scores

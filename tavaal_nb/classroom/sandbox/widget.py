@@ -9,12 +9,12 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from torch import Tensor
 
-from tavaal_nb.markup import text
 from tavaal_nb.classroom.sandbox.figures import sandbox_figure
 from tavaal_nb.classroom.sandbox.pool import ToyPool, make_toy_pool
 from tavaal_nb.classroom.sandbox.run import SandboxRun, run_sandbox
 from tavaal_nb.classroom.sandbox.strategies import SANDBOX_STRATEGIES, SandboxContext, SandboxStrategy, scoring_strategy
 from tavaal_nb.classroom.widgets._base import View
+from tavaal_nb.markup import text
 
 __all__ = ["SandboxView"]
 

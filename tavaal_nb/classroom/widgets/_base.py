@@ -24,10 +24,10 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs_version
 
-from tavaal_nb.markup import plotly_safe, script_json, text
 from tavaal_nb.analysis.grouping import group_results, merge_results
-from tavaal_nb.results import Results, load_results
 from tavaal_nb.analysis.plots import mark_smoke_test
+from tavaal_nb.markup import plotly_safe, script_json, text
+from tavaal_nb.results import Results, load_results
 
 __all__ = ["View", "ImageExportError", "set_static", "static_reason"]
 

@@ -8,10 +8,10 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from tavaal_nb.classroom.widgets._base import View
 from tavaal_nb.markup import text
 from tavaal_nb.strategies.base import Selection
 from tavaal_nb.strategies.vaal import DISCRIMINATOR_SCORES
-from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["ClassDiscriminatorHistogram"]
 

@@ -8,8 +8,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.analysis.plots import learning_curves_figure, method_color
-from tavaal_nb.upper_bound import find_upper_bound
 from tavaal_nb.classroom.widgets._base import ResultsView
+from tavaal_nb.upper_bound import find_upper_bound
 
 __all__ = ["LearningCurves"]
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.config import Config
-from tavaal_nb.callbacks import Callback
-from tavaal_nb.markup import text
 from tavaal_nb.analysis.plots import dashboard_figure
-from tavaal_nb.strategies.base import Selection
+from tavaal_nb.callbacks import Callback
 from tavaal_nb.classroom.widgets._base import View
+from tavaal_nb.config import Config
+from tavaal_nb.markup import text
+from tavaal_nb.strategies.base import Selection
 
 __all__ = ["LiveDashboard"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.markup import text
 from tavaal_nb.analysis.plots import discriminator_histogram_figure
+from tavaal_nb.classroom.widgets._base import ResultsView
+from tavaal_nb.markup import text
 from tavaal_nb.results import Results
 from tavaal_nb.schema import is_number
 from tavaal_nb.strategies.vaal import SELECTION_THRESHOLD, discriminator_scores
-from tavaal_nb.classroom.widgets._base import ResultsView
 
 __all__ = ["DiscriminatorHistogram"]
 

@@ -10,11 +10,11 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
+from tavaal_nb.analysis.plots import image_grid_figure
+from tavaal_nb.classroom.widgets._base import View
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.markup import text
-from tavaal_nb.analysis.plots import image_grid_figure
 from tavaal_nb.results import Results, load_results
-from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["SelectionGallery"]
 

@@ -8,8 +8,8 @@ import torch
 
 from tavaal_nb.analysis.computations import pca_2d
 from tavaal_nb.analysis.plots import latent_figure
-from tavaal_nb.strategies.base import Selection
 from tavaal_nb.classroom.widgets._base import View
+from tavaal_nb.strategies.base import Selection
 
 __all__ = ["LatentExplorer"]
 

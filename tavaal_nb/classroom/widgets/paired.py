@@ -10,11 +10,11 @@ import math
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from tavaal_nb.markup import text
 from tavaal_nb.analysis.multiplicity import CorrectedComparison, comparison_family, family_header
 from tavaal_nb.analysis.plots import paired_difference_figure
 from tavaal_nb.analysis.stats import per_trial_accuracy
 from tavaal_nb.classroom.widgets._base import ResultsView
+from tavaal_nb.markup import text
 
 __all__ = ["PairedComparisonView"]
 
