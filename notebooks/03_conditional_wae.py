@@ -152,7 +152,7 @@ if primer_steps >= 50:  # long enough to learn something: the reconstruction err
 # like plausible shapes at all is what the KL term buys.
 
 # %%
-from tavaal_nb.analysis.computations import reconstruct, to_uint8
+from tavaal_nb.classroom.computations import reconstruct, to_uint8
 from tavaal_nb.analysis.plots import image_grid_figure
 
 primer_shown = test_shown[:10]
@@ -353,7 +353,7 @@ torch.random.set_rng_state(_hidden_stream)
 # task model for every image of both pools.
 
 # %%
-from tavaal_nb.analysis.computations import train_task_with_ranker
+from tavaal_nb.classroom.computations import train_task_with_ranker
 from tavaal_nb.data import ActivePool
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import infer
@@ -425,7 +425,7 @@ vae_history_figure(history, log_every, iterations)
 # own $r$. Small presets train small VAEs briefly: expect blurry shapes, not details.
 
 # %%
-from tavaal_nb.analysis.computations import decode_with_r
+from tavaal_nb.classroom.computations import decode_with_r
 
 shown = candidate_images[:10]
 recons = reconstruct(vae, shown, r_candidates[:10], augmenter, config.decoder_r)

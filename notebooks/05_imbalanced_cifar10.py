@@ -281,7 +281,7 @@ builder.set_counts("entropy-1.65")
 # (higher entropy) gives the rare classes a chance; the paper credits TA-VAAL with this on the 1.65 pool.
 
 # %%
-from tavaal_nb.analysis.computations import random_selection_entropies
+from tavaal_nb.classroom.computations import random_selection_entropies
 
 pool_labels = data.train_labels[pools["entropy-1.65"]]
 draws = random_selection_entropies(pool_labels, size=1000, draws=50, seed=0)

@@ -338,7 +338,7 @@ LearningCurves(out)
 
 # %%
 from tavaal_nb.analysis.paper import find_results
-from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.checkout import repository_root
 
 root = repository_root()
 found = [result for result in (find_results(root / "results") if root is not None else [])

@@ -93,7 +93,7 @@ print(f"preset {config.preset}, {config.dataset}: {', '.join(config.methods)}, {
 # checkout without them, the cells below fall back to the small run and say so.
 
 # %%
-from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.checkout import repository_root
 
 root = repository_root()
 sweep_dir = root / "results" / "cpu" / "sweep" if root is not None else None
@@ -194,7 +194,7 @@ for method in ("vaal", "vaal-lloss", "tavaal"):
 # %%
 import torch
 
-from tavaal_nb.analysis.computations import decode_with_r, reconstruct, train_task_with_ranker
+from tavaal_nb.classroom.computations import decode_with_r, reconstruct, train_task_with_ranker
 from tavaal_nb.data import ActivePool
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss

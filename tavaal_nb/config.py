@@ -124,7 +124,7 @@ class Config:
     crop_padding: int = 2
     ranker_weight: float = 1.0
     ranker_detach_epoch: int = 121
-    ranker_margin: float = 1.0  # eq. 1's margin (Learning Loss's Ranker objective), for lloss only
+    ranker_margin: float = 1.0  # eq. 1's margin (Learning Loss's Ranker objective), for lloss and vaal-lloss
     # conditional VAE and discriminator
     vae_width: int = 128
     z_dim: int = 32

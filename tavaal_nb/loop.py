@@ -16,6 +16,7 @@ import torch
 
 from tavaal_nb.callbacks import Callback
 from tavaal_nb.config import Config, config_diff, kept_on_resume
+from tavaal_nb.cuda_graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
@@ -23,10 +24,9 @@ from tavaal_nb.data.pool import ActivePool
 from tavaal_nb.errors import NonFiniteLossError, ResultsMismatchError, ResultsSaveError
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.files import check_regular_file, remove_orphan_temporaries
-from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.losses import ranker_objective_loss
 from tavaal_nb.outdir import FolderClaim, claim_folder, move_aside
-from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices
+from tavaal_nb.preflight import check_names, check_sizes, check_stored_indices, replay_pool
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.query import query_strategy
@@ -167,7 +167,7 @@ def _run_all(config: Config, data: ImageData, out_dir: Path | None, resume: bool
     if existed:  # a resumed file runs as it was made (kept_on_resume), with this command's execution fields
         config = Config.from_dict(results.config)
     session = session_entry(device)
-    # execution fields: whether steps were captured as CUDA graphs, and which fell back to eager (graphs.py)
+    # execution fields: whether steps were captured as CUDA graphs, and which fell back to eager (cuda_graphs.py)
     session["cuda_graphs"] = Runtime.resolve(config, device).cuda_graphs
     session["eager_fallbacks"] = {}
     clear_eager_fallbacks()
@@ -219,9 +219,7 @@ def _run_one(
         results.runs.append(run)
     if run.get("finished"):
         return
-    pool = ActivePool(data.train_size, run["initial_indices"])
-    for record in run["cycles"]:
-        pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+    pool = replay_pool(run, data.train_size)
     for callback in callbacks:
         callback.on_run_start(method, trial, config)
     labels_cpu = data.train_labels.cpu()

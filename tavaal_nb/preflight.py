@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -16,7 +18,8 @@ from tavaal_nb.results import Results
 from tavaal_nb.strategies import get_strategy, strategy_names
 from tavaal_nb.strategies.params import param_problems
 
-__all__ = ["check_config", "check_names", "warn_if_never_queried", "check_sizes", "check_stored_indices"]
+__all__ = ["check_config", "check_names", "warn_if_never_queried", "check_sizes", "check_stored_indices",
+           "replay_pool"]
 
 
 def check_config(config: Any) -> None:
@@ -92,22 +95,44 @@ def check_stored_indices(results: Results, pool_size: int, config: Config | None
         if config is not None and len(initial) != config.initial:
             raise ResultsMismatchError(f"{where}, initial_indices holds {len(initial)} indices, the configuration's "
                                        f"initial is {config.initial}; it was left untouched")
+        count_check = None if config is None else partial(_check_count, config, pool_size, where)
         try:
-            pool = ActivePool(pool_size, initial)
+            replay_pool(run, pool_size, count_check)
+        except ResultsMismatchError:
+            raise
         except ValueError as error:
-            raise ResultsMismatchError(f"{where}, initial_indices: {error}; it was left untouched") from None
-        for record in run["cycles"]:
-            selected = record["selected_indices"]
-            if config is not None:
-                last = record["cycle"] >= config.cycles - 1
-                wanted = 0 if last else min(config.budget, pool_size - pool.labeled.numel())
-                if len(selected) != wanted:
-                    raise ResultsMismatchError(
-                        f"{where}, cycle {record['cycle']}, selected_indices holds {len(selected)} indices, the "
-                        + (f"configuration's budget is {config.budget}" if not last else
-                           f"last cycle ({config.cycles - 1}) makes no query") + "; it was left untouched")
-            try:
-                pool.label(torch.as_tensor(selected, dtype=torch.long))
-            except ValueError as error:
-                raise ResultsMismatchError(f"{where}, cycle {record['cycle']}, selected_indices: {error}; "
-                                           "it was left untouched") from None
+            raise ResultsMismatchError(f"{where}, {error}; it was left untouched") from None
+
+
+def _check_count(config: Config, pool_size: int, where: str, pool: ActivePool, record: Mapping[str, Any]) -> None:
+    """Refuse a cycle's ``selected_indices`` whose count is not ``config``'s: ``budget`` (or what the ``pool``
+    has left) per query, none after the last cycle."""
+    selected = record["selected_indices"]
+    last = record["cycle"] >= config.cycles - 1
+    wanted = 0 if last else min(config.budget, pool_size - pool.labeled.numel())
+    if len(selected) != wanted:
+        raise ResultsMismatchError(
+            f"{where}, cycle {record['cycle']}, selected_indices holds {len(selected)} indices, the "
+            + (f"configuration's budget is {config.budget}" if not last else
+               f"last cycle ({config.cycles - 1}) makes no query") + "; it was left untouched")
+
+
+def replay_pool(run: Mapping[str, Any], pool_size: int,
+                before_label: Callable[[ActivePool, Mapping[str, Any]], None] | None = None) -> ActivePool:
+    """The pool of a stored ``run`` as its indices left it: ``initial_indices`` labeled, then each cycle's
+    ``selected_indices`` in order (what a resumed run continues from). ``before_label(pool, record)``, if
+    given, sees each cycle's record before its indices are labeled. Raises ``ValueError`` naming the stored
+    list the pool refuses (``initial_indices: ...`` or ``cycle N, selected_indices: ...``: an index out of
+    the pool's range, repeated, or labeled twice)."""
+    try:
+        pool = ActivePool(pool_size, run["initial_indices"])
+    except ValueError as error:
+        raise ValueError(f"initial_indices: {error}") from None
+    for record in run["cycles"]:
+        if before_label is not None:
+            before_label(pool, record)
+        try:
+            pool.label(torch.as_tensor(record["selected_indices"], dtype=torch.long))
+        except ValueError as error:
+            raise ValueError(f"cycle {record['cycle']}, selected_indices: {error}") from None
+    return pool

@@ -35,7 +35,7 @@ _PAPER: dict[str, Any] = {
     "ranker_weight": 1.0,       # code: eta of eq. 5 (paper silent)
     "ranker_detach_epoch": 121,  # code: the Ranker's input is detached when epoch > 120, i.e. from epoch 121 on
                                  # (79 of 200 epochs; paper silent)
-    "ranker_margin": 1.0,       # Learning Loss (Yoo & Kweon): eq. 1's margin, for lloss only
+    "ranker_margin": 1.0,       # Learning Loss (Yoo & Kweon): eq. 1's margin, for lloss and vaal-lloss
     "vae_width": 128,           # code: encoder channels 128..1024 (paper: "modified WAE", no sizes)
     "z_dim": 32,                # code (paper silent)
     "vae_lr": 5e-4,             # sec. 5.3: Adam 5e-4 for the VAE ...

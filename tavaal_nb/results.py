@@ -5,7 +5,7 @@ Layout (``format: tavaal-nb/results``, ``version: 2``)::
     config        the Config as a dict
     dataset       name, num_classes, class_names, train_size, test_size, class_counts, ...
     sessions      one entry per invocation (:data:`tavaal_nb.provenance.SESSION_FIELDS`; never compared on resume;
-                  with cuda_graphs and eager_fallbacks: :mod:`tavaal_nb.graphs`)
+                  with cuda_graphs and eager_fallbacks: :mod:`tavaal_nb.cuda_graphs`)
     runs          one per (method, trial): method, trial, seed, initial_indices, finished,
                   cycles: [one record per cycle, :data:`tavaal_nb.cycle_record.CYCLE_FIELDS`, ...]
 

@@ -2,7 +2,7 @@
 
 Data stays on the device as uint8; each step gathers a batch by index, augments it
 there and runs under autocast (bf16, or fp16 with a gradient scaler on older GPUs) with
-channels_last on CUDA, where whole steps are replayed as CUDA graphs (:mod:`tavaal_nb.graphs`).
+channels_last on CUDA, where whole steps are replayed as CUDA graphs (:mod:`tavaal_nb.cuda_graphs`).
 The only host syncs are one per epoch (loss for the progress bar and the NaN check) and one
 per evaluation (and, at fp16, the gradient scaler's overflow check).
 """
@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tavaal_nb.config import Config
+from tavaal_nb.cuda_graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.data.augment import Augmenter
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.losses import PairwiseRankingLoss
 from tavaal_nb.models import LossPredictionModule, ResNet18
 from tavaal_nb.progress import progress_bar
@@ -63,7 +63,7 @@ class Runtime:
     turns TF32 off on CUDA (:meth:`apply_tf32`, called when a task model starts training).
 
     ``Config.cuda_graphs`` (auto | on | off): capture a whole task step and a whole VAE/D iteration as
-    CUDA graphs (:mod:`tavaal_nb.graphs`). ``auto`` is on for CUDA devices, except with fp16 (its gradient
+    CUDA graphs (:mod:`tavaal_nb.cuda_graphs`). ``auto`` is on for CUDA devices, except with fp16 (its gradient
     scaler reads its overflow check on the host every step, which a graph cannot do) or with
     ``compile`` (``torch.compile`` has its own graph modes); ``on`` on a CPU device or with fp16 is an error.
 
@@ -212,7 +212,7 @@ def train_task_model(
     decay, lr x0.1 at each milestone.
 
     With ``Runtime.cuda_graphs`` every full batch of an epoch is one replay of a captured step
-    (:mod:`tavaal_nb.graphs`): the epoch's shuffled order is copied once into a static
+    (:mod:`tavaal_nb.cuda_graphs`): the epoch's shuffled order is copied once into a static
     ``(full batches, batch_size)`` table and the step reads its row through the device step counter.
     The final partial batch (when the labeled count is not a multiple of the batch size) has the same
     size every epoch: it is copied into a static buffer and replayed as a second graph of the same step

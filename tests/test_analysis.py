@@ -1,4 +1,4 @@
-"""tavaal_nb.analysis.computations (the course's measurements), losses.loss_prediction_mse, and the loss terms
+"""tavaal_nb.classroom.computations (the course's measurements), losses.loss_prediction_mse, and the loss terms
 that train_adversarial reports: hand-made cases and ci-sized runs on the synthetic set."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import torch
 from conftest import ci_config, entropy_by_hand
 
 from tavaal_nb import run_experiment
-from tavaal_nb.analysis.computations import (
+from tavaal_nb.analysis.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
+from tavaal_nb.analysis.plots import loss_prediction_figure, vae_history_figure
+from tavaal_nb.callbacks import InterruptAfter, SelectionRecorder
+from tavaal_nb.classroom.computations import (
     compare_loss_predictors,
     decode_with_r,
     predicted_and_true_losses,
@@ -22,9 +25,6 @@ from tavaal_nb.analysis.computations import (
     top_fraction_overlap,
     train_task_with_ranker,
 )
-from tavaal_nb.analysis.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
-from tavaal_nb.analysis.plots import loss_prediction_figure, vae_history_figure
-from tavaal_nb.callbacks import InterruptAfter, SelectionRecorder
 from tavaal_nb.data import ActivePool
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss, loss_prediction_mse, margin_ranking_loss

@@ -285,7 +285,7 @@ def test_each_variant_runs_in_its_own_process_by_default():
 
 
 def test_a_variant_whose_process_dies_is_a_note_and_the_next_row_builds_on_the_last_that_ran(monkeypatch):
-    from tavaal_nb.isolation import ChildProcessFailed
+    from tavaal_nb.bench.isolation import ChildProcessFailed
 
     measured = []
 

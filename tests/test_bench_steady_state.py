@@ -23,7 +23,7 @@ from tavaal_nb.bench.ablation import ABLATION, run_ablation
 from tavaal_nb.bench.phases import BenchRow, Phases, epoch_overhead, estimate_trial_seconds, graph_segments
 from tavaal_nb.bench.profiling import SmiSampler, gpu_busy, prepare_profiler_for_graphs
 from tavaal_nb.cli import build_parser
-from tavaal_nb.graphs import WARMUP_STEPS
+from tavaal_nb.cuda_graphs import WARMUP_STEPS
 from tavaal_nb.training import Runtime
 
 PHASES = ("task", "vae", "scoring")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.classroom import course, environment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""How a step is captured, replayed and given up on (``tavaal_nb.graphs``), checked on the CPU against a fake
+"""How a step is captured, replayed and given up on (``tavaal_nb.cuda_graphs``), checked on the CPU against a fake
 ``torch.cuda`` that records devices, streams, captures and replays; the task loop's partial-batch graph and
 its one read per epoch; and (on a GPU only) the checks of ``tavaal_nb.bench.graph_checks``."""
 
@@ -12,11 +12,11 @@ import pytest
 import torch
 from conftest import ci_config
 
-import tavaal_nb.graphs as graphs_module
+import tavaal_nb.cuda_graphs as graphs_module
 import tavaal_nb.training as training_module
 from tavaal_nb.bench import graph_checks
+from tavaal_nb.cuda_graphs import CaptureError, DeviceTally, GraphedStep, clear_eager_fallbacks, eager_fallbacks, fetch
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
-from tavaal_nb.graphs import CaptureError, DeviceTally, GraphedStep, clear_eager_fallbacks, eager_fallbacks, fetch
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.training import build_task_model, train_task_model
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import ci_config
 
-import tavaal_nb.graphs as graphs_module
+import tavaal_nb.cuda_graphs as graphs_module
 from tavaal_nb import make_config, run_experiment
 from tavaal_nb.config import _IGNORED_ON_RESUME, config_diff
 from tavaal_nb.experiment_data import make_augmenter, prepare_data

@@ -1,4 +1,4 @@
-"""tavaal_nb.isolation.run_isolated: a function in a spawned process, its crash or hang an exception here."""
+"""tavaal_nb.bench.isolation.run_isolated: a function in a spawned process, its crash or hang an exception here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tavaal_nb.isolation import ChildProcessFailed, run_isolated
+from tavaal_nb.bench.isolation import ChildProcessFailed, run_isolated
 
 pytestmark = pytest.mark.slow  # every test spawns a process
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tavaal_nb import make_config, run_experiment
-from tavaal_nb.analysis.computations import histogram_counts
+from tavaal_nb.analysis.figure_data import histogram_counts
 from tavaal_nb.analysis.grouping import merge_results
 from tavaal_nb.classroom.widgets import (
     ClassEntropyView,

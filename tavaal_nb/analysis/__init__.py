@@ -11,6 +11,8 @@ the engine's outputs; the engine never imports it.
 :mod:`.report`      a self-contained HTML report
 :mod:`.evidence`    the shipped results the course opens on, described honestly
 :mod:`.paper`       the paper's reported accuracies, compared with a set of results
-:mod:`.computations`  the computations behind the course's figures (loss predictors, VAE images, PCA)
+:mod:`.figure_data`  what the figures and views show, computed without drawing (histograms, ranking-loss curves,
+                    PCA, image grids)
+:mod:`.checkout`    which checkout of the repository, if any, the code runs in
 ==================  ===================================================================================
 """

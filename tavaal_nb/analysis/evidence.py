@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
 from tavaal_nb.analysis.multiplicity import summarize_family
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
-from tavaal_nb.checkout import repository_root
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import discriminator_scores

@@ -3,7 +3,7 @@ the widgets and the notebooks.
 
 Each function takes results (see :func:`tavaal_nb.results.load_results`) or plain numbers and
 returns a ``plotly.graph_objects.Figure``; nothing here needs Jupyter. What the figures show is
-computed in :mod:`tavaal_nb.analysis.computations`; results are grouped and pooled by :mod:`tavaal_nb.analysis.grouping`.
+computed in :mod:`tavaal_nb.analysis.figure_data`; results are grouped and pooled by :mod:`tavaal_nb.analysis.grouping`.
 Every method's colour comes from :func:`method_color`.
 """
 
@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from tavaal_nb.analysis.computations import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
+from tavaal_nb.analysis.figure_data import histogram_counts, image_grid, ranking_loss_curves, ranking_loss_values
 from tavaal_nb.analysis.stats import PairedComparison, entropy_by_size, learning_curve_stats, mean_std
 from tavaal_nb.markup import plotly_safe, text
 from tavaal_nb.metrics import class_entropy

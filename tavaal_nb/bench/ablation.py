@@ -2,7 +2,7 @@
 plain optimizers + autocast's weight cache off, then + bf16 autocast, + channels_last, + fused optimizers,
 + CUDA graphs, + autocast's weight cache, and last ``torch.compile`` instead of CUDA graphs, the pairing
 ``auto`` makes), each row beside the speedup predicted for it (:data:`PREDICTED_SPEEDUP`) and, by
-default, in its own process (:func:`tavaal_nb.isolation.run_isolated`). The rows that matter most come
+default, in its own process (:func:`tavaal_nb.bench.isolation.run_isolated`). The rows that matter most come
 first: a time limit cuts the last ones."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
+from tavaal_nb.bench.isolation import ChildProcessFailed, run_isolated
 from tavaal_nb.bench.phases import PHASES, bench_data, bench_meta, default_steps, time_phases
 from tavaal_nb.config import Config
+from tavaal_nb.cuda_graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.files import atomic_write_text
-from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
-from tavaal_nb.isolation import ChildProcessFailed, run_isolated
 
 __all__ = ["ABLATION", "VARIANT_TIMEOUT_S", "PREDICTED_SPEEDUP", "AblationRow", "run_ablation", "ABLATION_COLUMNS",
            "format_ablation_row", "format_ablation", "write_ablation_json"]
@@ -111,7 +111,7 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
     A variant that cannot run (``torch.compile`` or a CUDA-graph capture unavailable or failing, or
     a crash or hang inside PyTorch) gets a note instead of rates, and the next row adds its change
     to the last one that ran. With ``isolate`` (the default) each variant runs in its own spawned
-    process (:func:`tavaal_nb.isolation.run_isolated`, ``timeout`` seconds at most), so a native
+    process (:func:`tavaal_nb.bench.isolation.run_isolated`, ``timeout`` seconds at most), so a native
     crash costs one row, not the command; ``isolate=False`` measures in this process.
     ``on_row`` is called with each row as soon as it is done (the CLI prints it, so a run
     stopped by a time limit still shows the rows it finished).
@@ -144,7 +144,7 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
 def _variant_rates(variant: Config, steps: int, pool: int, data: ImageData | None = None
                    ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
     """The phase rates and warm-up seconds of one ablation variant (module level: it runs isolated), and
-    the steps whose capture failed and ran eagerly (:func:`tavaal_nb.graphs.eager_fallbacks`)."""
+    the steps whose capture failed and ran eagerly (:func:`tavaal_nb.cuda_graphs.eager_fallbacks`)."""
     clear_eager_fallbacks()
     try:
         timed, warmup = time_phases(variant, data if data is not None else bench_data(variant, steps, pool), steps)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from tavaal_nb.graphs import GraphedStep, clear_eager_fallbacks, eager_fallbacks
+from tavaal_nb.cuda_graphs import GraphedStep, clear_eager_fallbacks, eager_fallbacks
 
 __all__ = ["CHECKS", "check_capture_device", "check_replayed_draws", "check_fp32_graphed_vs_eager", "run_checks"]
 

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from tavaal_nb.config import Config
+from tavaal_nb.cuda_graphs import WARMUP_STEPS
 from tavaal_nb.data.datasets import ImageData, load_dataset
 from tavaal_nb.experiment_data import make_augmenter
-from tavaal_nb.graphs import WARMUP_STEPS
 from tavaal_nb.losses import bce_ranking_loss, conditional_vae_loss, discriminator_loss, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator, LossPredictionModule, ResNet18
 from tavaal_nb.strategies.vaal import latent_means, train_adversarial
@@ -43,7 +43,7 @@ __all__ = [
 
 EPOCH_OVERHEAD_EPOCHS = (4, 8)
 """The two epoch counts :func:`epoch_overhead` subtracts: from the 4th epoch on every graph, the partial
-batch's included, is captured (:data:`tavaal_nb.graphs.WARMUP_STEPS` warm-ups first)."""
+batch's included, is captured (:data:`tavaal_nb.cuda_graphs.WARMUP_STEPS` warm-ups first)."""
 
 PHASES = ("task", "vae", "scoring")
 """The phases of a cycle, in the order they are timed and reported."""

@@ -1,5 +1,5 @@
 """The bench table: each phase's rate, TFLOP/s and share of the matrix-product peak, the trial it predicts,
-beside the public code's pipeline with ``--baseline`` (:mod:`tavaal_nb.baseline`)."""
+beside the public code's pipeline with ``--baseline`` (:mod:`tavaal_nb.bench.public_pipeline`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from tavaal_nb.baseline import run_baseline_bench
 from tavaal_nb.bench.phases import (
     PHASES,
     BenchRow,
@@ -24,9 +23,10 @@ from tavaal_nb.bench.phases import (
     run_phases,
 )
 from tavaal_nb.bench.profiling import format_host_work, gpu_busy, host_ops_of, percent, prepare_profiler_for_graphs
+from tavaal_nb.bench.public_pipeline import run_baseline_bench
 from tavaal_nb.config import Config
+from tavaal_nb.cuda_graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.files import atomic_write_text
-from tavaal_nb.graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.training import Runtime
 
 __all__ = ["run_bench", "format_table", "write_json", "format_comparison", "main"]

@@ -8,5 +8,6 @@
 :mod:`.exercises`      graded exercises: checkers of the learner's code
 :mod:`.sandbox`        the 2-D sandbox (notebook 01): toy pools, a small learner, strategies
 :mod:`.widgets`        interactive views for Jupyter
+:mod:`.computations`   the notebooks' training-based measurements (loss predictors, VAE images, random entropies)
 =====================  ==============================================================================
 """

@@ -32,7 +32,7 @@ import jupytext
 import nbformat
 from jupytext.config import load_jupytext_config
 
-from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.checkout import repository_root
 
 __all__ = [
     "REPOSITORY", "BRANCH", "Lesson", "LESSONS", "repository_slug", "colab_url", "binder_url", "badges_markdown",

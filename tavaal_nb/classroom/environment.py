@@ -1,6 +1,6 @@
 """What a notebook needs to know about the machine it runs on: which dataset is available here
 (:func:`pick_dataset`). Which checkout of the repository, if any, it runs in is
-:func:`tavaal_nb.checkout.repository_root`; the course-sync tool is :mod:`tavaal_nb.classroom.course`."""
+:func:`tavaal_nb.analysis.checkout.repository_root`; the course-sync tool is :mod:`tavaal_nb.classroom.course`."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Unicode
 from traitlets.config import Config
 
-from tavaal_nb.checkout import repository_root
+from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.classroom.course import (
     BRANCH,
     LESSONS,

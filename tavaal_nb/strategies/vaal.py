@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tavaal_nb.config import Config
+from tavaal_nb.cuda_graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.errors import NonFiniteLossError
-from tavaal_nb.graphs import DeviceTally, GraphedStep, fetch
 from tavaal_nb.losses import conditional_vae_loss, discriminator_loss, kl_divergence, vae_adversarial_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
 from tavaal_nb.models.adversarial import build_discriminator, build_vae
@@ -107,7 +107,7 @@ def train_adversarial(
     The batch positions of every iteration, and the rank variable's values at them, are gathered
     before the first iteration into per-iteration tables. With ``Runtime.cuda_graphs`` a whole
     iteration (its VAE steps and the D step) is one replay of a captured graph that reads its rows of
-    those tables through the device step counter (:mod:`tavaal_nb.graphs`); the reparameterisation
+    those tables through the device step counter (:mod:`tavaal_nb.cuda_graphs`); the reparameterisation
     noise comes from the default CUDA generator, which the capture registers, so each replay draws
     fresh noise. ``_static_steps`` (internal, for tests) forces that path, captured or not.
     """
