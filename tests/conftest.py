@@ -103,11 +103,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives JupyterLab in a real Chromium (make browser-test)")
 
 
+# Fixtures that run whole experiments of every method: a test using one runs them, so it is marked ``slow``
+# here (``make test-fast`` leaves it out; ``make test`` runs it).
+SLOW_FIXTURES = ("synthetic_run",)
+
+
 def pytest_collection_modifyitems(config, items):
     skip_fashion = pytest.mark.skip(reason=FASHION_SKIP_REASON)
     skip_browser = pytest.mark.skip(reason=BROWSER_SKIP_REASON)
     run_browser = "browser" in (config.getoption("markexpr") or "")
     for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
         if "fashion" in item.keywords and not FASHION_FILE.is_file():
             item.add_marker(skip_fashion)
         if "browser" in item.keywords and not run_browser:
