@@ -50,6 +50,7 @@ def reload(out) -> dict:
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_same_seed_same_records(baseline):
     results, _ = baseline
     again = run_experiment(ci_config(methods=PAIR), progress=False)
@@ -69,6 +70,7 @@ def test_adding_methods_changes_no_records(baseline, synthetic_run):
         assert without_timings([everything.run(method, 0)]) == without_timings([results.run(method, 0)])
 
 
+@pytest.mark.slow
 def test_another_seed_differs(baseline):
     results, _ = baseline
     other = run_experiment(ci_config(methods=("tavaal",), seed=1), progress=False)
@@ -115,6 +117,7 @@ class StopAt(Callback):
         ("random", 2, True, 2),  # in the middle of the last cycle of the second method
     ],
 )
+@pytest.mark.slow
 def test_resume_gives_the_uninterrupted_records(baseline, tmp_path, method, cycle, during, saved):
     results, _ = baseline
     out = tmp_path / "interrupted"
@@ -251,6 +254,7 @@ def test_too_many_cycles_for_the_pool(tmp_path):
     assert not (out / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_the_eval_batch_size_changes_no_record(baseline):
     """``eval_batch_size`` is an execution field (not compared on resume): how many images one inference pass
     takes changes no test accuracy, no score and no selection (eval mode: each image's outputs are its own)."""
