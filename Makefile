@@ -1,7 +1,8 @@
 # tavaal-nb: two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the package alone, runs TA-VAAL vs random (cpu preset), writes runs/demo/
 #   make test   creates .venv, installs the package and what the tests need, runs every test (unit tests, then notebooks)
-#   make test-fast  the unit tests not marked slow (no other processes, notebooks or make): the inner loop
+#   make test-fast  the unit tests not marked slow (no whole experiments, other processes, notebooks or make): the
+#                   inner loop, 1,149 of 1,320 tests in 60-70 s of CPU on the shared 2-core machine (CONTRIBUTING.md)
 #   make lint / make typecheck   ruff, and mypy against its error ceiling (pyproject.toml); .ci/run runs both
 #   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 # Each target installs only the extras it needs into the one .venv (a stamp per set: .venv/.installed-<extras>).
@@ -57,7 +58,8 @@ unit-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 
 test: unit-test notebook-test notebook-sync-check
 
-# The inner loop: the unit tests without those marked slow (other processes, notebooks, make, bench timings).
+# The inner loop: the unit tests without those marked slow (whole experiments, other processes, notebooks, make,
+# bench timings); tests/conftest.py refuses the run if it selects under 80% of the suite.
 test-fast: $(call stamp,$(TEST_EXTRAS))
 	$(PY) -m pytest -m "not slow" -q tests
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -114,8 +115,15 @@ def _levels(text: str) -> tuple[int, ...]:
     return levels
 
 
+@functools.cache
+def _config_hints() -> dict[str, typing.Any]:
+    """Config's field types, resolved once (``typing.get_type_hints`` compiles every annotation anew, and a
+    parser asks for each of its ~170 flags)."""
+    return typing.get_type_hints(Config)
+
+
 def _flag_type(field: dataclasses.Field):
-    hint = typing.get_type_hints(Config)[field.name]
+    hint = _config_hints()[field.name]
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is tuple:
@@ -147,7 +155,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, exclude: Collection[str],
             continue
         shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
         flag = "--" + field.name.replace("_", "-")
-        if typing.get_type_hints(Config)[field.name] is bool:
+        if _config_hints()[field.name] is bool:
             _add_boolean_flag(group, flag, field.name, f"alone: true (paper: {str(shown).lower()})")
         else:
             group.add_argument(flag, dest=field.name, type=_flag_type(field), default=None,

@@ -103,11 +103,45 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives JupyterLab in a real Chromium (make browser-test)")
 
 
+# Fixtures that run whole experiments (every method; four methods x two trials with a live dashboard): a test
+# using one runs them, so it is marked ``slow`` here (``make test-fast`` leaves it out; ``make test`` runs it).
+SLOW_FIXTURES = ("synthetic_run", "widget_run")
+
+# `make test-fast` stays the unit tests bar a few: collecting the whole suite with -m "not slow" and selecting
+# fewer than this share of its tests is an error that gives the counts (1149 of 1320, 87%, when it was set).
+FAST_SHARE = 0.8
+_DESELECTED: list = []
+
+
+def fast_share_problem(selected: int, total: int, share: float = FAST_SHARE) -> str | None:
+    """The one line saying that a fast run selects too few of ``total`` tests, or None."""
+    if total and selected < share * total:
+        return (f"`make test-fast` selects {selected} of {total} tests, under {share:.0%}: mark `slow` only the "
+                "tests that start other processes or run whole experiments (CONTRIBUTING.md)")
+    return None
+
+
+def pytest_deselected(items):
+    _DESELECTED.extend(items)
+
+
+def pytest_collection_finish(session):
+    config = session.config
+    here = config.invocation_params.dir
+    whole = {(here / arg).resolve() for arg in config.args} in ({REPO / "tests"}, {REPO})
+    if config.getoption("markexpr") == "not slow" and not config.getoption("keyword") and whole:
+        problem = fast_share_problem(len(session.items), len(session.items) + len(_DESELECTED))
+        if problem:
+            raise pytest.UsageError(problem)
+
+
 def pytest_collection_modifyitems(config, items):
     skip_fashion = pytest.mark.skip(reason=FASHION_SKIP_REASON)
     skip_browser = pytest.mark.skip(reason=BROWSER_SKIP_REASON)
     run_browser = "browser" in (config.getoption("markexpr") or "")
     for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
         if "fashion" in item.keywords and not FASHION_FILE.is_file():
             item.add_marker(skip_fashion)
         if "browser" in item.keywords and not run_browser:

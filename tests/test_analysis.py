@@ -105,6 +105,7 @@ def test_selection_recorder_sees_eq_9(tmp_path):
         assert results.run(method, 0)["cycles"][0]["selected_indices"] == selection.indices.tolist()
 
 
+@pytest.mark.slow
 def test_interrupt_after_then_resume_gives_the_uninterrupted_records(tmp_path):
     config = ci_config(methods=("random",))
     with pytest.raises(KeyboardInterrupt):

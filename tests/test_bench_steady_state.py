@@ -169,6 +169,7 @@ def fake_nvidia_smi(tmp_path, monkeypatch, readings=("40", "60")):
     return log
 
 
+@pytest.mark.slow
 def test_nvidia_smi_is_sampled_every_250_ms_over_the_window(tmp_path, monkeypatch):
     log = fake_nvidia_smi(tmp_path, monkeypatch)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")

@@ -139,6 +139,7 @@ def test_questionnaire_rules_fail_on_a_fabricated_notebook():
         "nb: the questionnaire has no questions (write them as **1.** *(why)* ...)"]
 
 
+@pytest.mark.slow
 def test_course_check_names_a_notebook_with_too_much_recall(tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "jupytext.toml").write_text((REPO / "jupytext.toml").read_text())
@@ -193,6 +194,7 @@ def test_everything_derives_from_the_one_address(tmp_path):
     assert spelled == [REPO / "tavaal_nb" / "classroom" / "course.py"]
 
 
+@pytest.mark.slow
 def test_sync_rewrites_a_new_notebook_and_is_idempotent(tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "jupytext.toml").write_text((REPO / "jupytext.toml").read_text())

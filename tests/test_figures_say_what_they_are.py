@@ -36,11 +36,13 @@ def as_preset(results: Results, preset: str, trials: int | None = None) -> Resul
 
 @pytest.fixture(scope="module")
 def two_trials(tmp_path_factory):
+    """A finished ci run of random and tavaal, 2 trials of 2 cycles of 1 epoch (the figures need two trials and a
+    cycle 0, not the preset's length)."""
     from conftest import ci_config
 
     from tavaal_nb import run_experiment
 
-    return run_experiment(ci_config(methods=("random", "tavaal"), trials=2),
+    return run_experiment(ci_config(methods=("random", "tavaal"), trials=2, cycles=2, epochs=1, milestones=(1,)),
                           tmp_path_factory.mktemp("two-trials"), progress=False)
 
 

@@ -67,6 +67,7 @@ def test_bench_mode_dry_run_on_the_cpu_packs_everything_into_few_files(tmp_path)
     assert not list(tmp_path.glob("gpu-session.*"))  # the scratch folder is gone
 
 
+@pytest.mark.slow
 @needs_coreutils
 def test_every_step_is_limited_to_the_time_left_before_the_one_deadline(tmp_path):
     done, files = session(tmp_path, "bench", DEADLINE_S="40", RESERVE_S="0", CHECKS_S="600", BENCH_S="0",

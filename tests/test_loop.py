@@ -29,7 +29,8 @@ def without_timings(runs: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
-    """An uninterrupted run of TA-VAAL and random (ci preset, synthetic, seed 0), written to disk."""
+    """An uninterrupted run of TA-VAAL and random (ci preset, synthetic, seed 0), written to disk: a whole
+    experiment, so the tests using it are marked slow."""
     out = tmp_path_factory.mktemp("baseline")
     results = run_experiment(ci_config(methods=PAIR), out, progress=False)
     return results, out
@@ -50,6 +51,7 @@ def reload(out) -> dict:
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_same_seed_same_records(baseline):
     results, _ = baseline
     again = run_experiment(ci_config(methods=PAIR), progress=False)
@@ -69,6 +71,7 @@ def test_adding_methods_changes_no_records(baseline, synthetic_run):
         assert without_timings([everything.run(method, 0)]) == without_timings([results.run(method, 0)])
 
 
+@pytest.mark.slow
 def test_another_seed_differs(baseline):
     results, _ = baseline
     other = run_experiment(ci_config(methods=("tavaal",), seed=1), progress=False)
@@ -115,6 +118,7 @@ class StopAt(Callback):
         ("random", 2, True, 2),  # in the middle of the last cycle of the second method
     ],
 )
+@pytest.mark.slow
 def test_resume_gives_the_uninterrupted_records(baseline, tmp_path, method, cycle, during, saved):
     results, _ = baseline
     out = tmp_path / "interrupted"
@@ -131,6 +135,7 @@ def test_resume_gives_the_uninterrupted_records(baseline, tmp_path, method, cycl
     assert on_disk["status"] == "finished" and len(on_disk["sessions"]) == 2
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_adds_nothing(baseline, baseline_copy):
     results, _ = baseline
     resumed = run_experiment(ci_config(methods=PAIR), baseline_copy, resume=True, progress=False)
@@ -141,6 +146,7 @@ def test_resuming_a_finished_run_adds_nothing(baseline, baseline_copy):
 # ----------------------------------------------------------------------------- results-file safety
 
 
+@pytest.mark.slow
 def test_existing_results_are_refused(baseline_copy):
     before = (baseline_copy / "results.json").read_bytes()
     with pytest.raises(FileExistsError) as info:
@@ -149,6 +155,7 @@ def test_existing_results_are_refused(baseline_copy):
     assert (baseline_copy / "results.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_overwrite_keeps_a_backup(baseline_copy, capsys):
     before = (baseline_copy / "results.json").read_bytes()
     new = run_experiment(ci_config(methods=("random",), cycles=1), baseline_copy, overwrite=True, progress=False)
@@ -158,11 +165,13 @@ def test_overwrite_keeps_a_backup(baseline_copy, capsys):
     assert reload(baseline_copy)["config"]["methods"] == ["random"] == new.config["methods"]
 
 
+@pytest.mark.slow
 def test_resume_and_overwrite_together_is_an_error(baseline_copy):
     with pytest.raises(ValueError, match="contradict"):
         run_experiment(ci_config(methods=PAIR), baseline_copy, resume=True, overwrite=True, progress=False)
 
 
+@pytest.mark.slow
 def test_resume_with_another_config_names_the_difference(baseline_copy):
     before = (baseline_copy / "results.json").read_bytes()
     with pytest.raises(ResultsMismatchError) as info:
@@ -192,6 +201,7 @@ def test_a_results_file_that_does_not_parse_is_left_untouched(tmp_path, content)
     assert sorted(p.name for p in out.iterdir()) == ["results.json"]
 
 
+@pytest.mark.slow
 def test_results_load_round_trip(baseline):
     results, out = baseline
     loaded = Results.load(out)
@@ -202,6 +212,7 @@ def test_results_load_round_trip(baseline):
 # ----------------------------------------------------------------------------- non-finite losses
 
 
+@pytest.mark.slow
 def test_nan_in_the_task_model_stops_after_saving_finished_cycles(baseline, tmp_path, monkeypatch):
     calls = []
     real = loop_module.train_task_model
@@ -251,6 +262,7 @@ def test_too_many_cycles_for_the_pool(tmp_path):
     assert not (out / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_the_eval_batch_size_changes_no_record(baseline):
     """``eval_batch_size`` is an execution field (not compared on resume): how many images one inference pass
     takes changes no test accuracy, no score and no selection (eval mode: each image's outputs are its own)."""

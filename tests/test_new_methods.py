@@ -266,6 +266,7 @@ def records_without_timings(results):
     return runs
 
 
+@pytest.mark.slow
 def test_retrain_plain_records_a_plain_accuracy_and_resumes(tmp_path):
     plain = run_experiment(ci_config(methods=("lloss",), retrain_plain=True), progress=False)
     joint = run_experiment(ci_config(methods=("lloss",)), progress=False)

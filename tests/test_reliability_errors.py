@@ -265,13 +265,16 @@ def twice_given(context):
 """
 
 
-@pytest.mark.parametrize("order", ["module-then-file", "file-then-module"])
+@pytest.mark.parametrize("order", ["module-then-file", "file-then-module", "linked-module-then-file"])
 def test_the_same_file_as_module_and_as_path_is_loaded_once(plugin_folder, monkeypatch, capsys, order):
     (plugin_folder / "twiceplug.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(plugin_folder))
     specs = ["twiceplug", str(plugin_folder / "twiceplug.py")]
     if order == "file-then-module":
         specs.reverse()
+    if order == "linked-module-then-file":  # a module imported through a link of another name is that file too
+        (plugin_folder / "linkedplug.py").symlink_to(plugin_folder / "twiceplug.py")
+        specs[0] = "linkedplug"
     code = main(["methods", "--plugin", specs[0], "--plugin", specs[1]])
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in err and "error" not in err, err

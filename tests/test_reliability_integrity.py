@@ -202,6 +202,7 @@ def test_a_plugin_writing_into_the_data_changes_no_other_methods_records(plugins
     assert comparable(both, "random") == comparable(alone, "random")
 
 
+@pytest.mark.slow
 def test_built_in_strategies_never_write_into_the_shared_data():
     """The built-ins get the shared data (no copy): none may change it."""
     data = prepare_data(short_config())

@@ -157,6 +157,7 @@ def test_saving_onto_a_fifo_is_refused(tmp_path):
 # ---------------------------------------------------------------------- 4. a worker's error, one line
 
 
+@pytest.mark.slow
 def test_a_parallel_trials_worker_error_is_one_line_in_the_parent(tmp_path, capsys):
     out = tmp_path / "out"
     trial = out / "trials" / "trial-0"

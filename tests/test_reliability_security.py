@@ -179,12 +179,13 @@ def test_script_json_cannot_close_a_script_and_reads_back_the_same():
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
-    """A finished ci run (synthetic, the plug-in and vaal, 2 trials), then edited: both method names and a
-    class name become markup. Returns ``(directory, {old name: new name}, data)``."""
+    """A finished ci run (synthetic, the plug-in and vaal, 2 trials of 2 cycles of 1 epoch: the views need two
+    trials and a cycle 0, not the preset's length), then edited: both method names and a class name become
+    markup. Returns ``(directory, {old name: new name}, data)``."""
     out = tmp_path_factory.mktemp("hostile")
     register_strategy(cheapest_first, PLUGIN)
     try:
-        config = ci_config(methods=(PLUGIN, "vaal"), trials=2)
+        config = ci_config(methods=(PLUGIN, "vaal"), trials=2, cycles=2, epochs=1, milestones=(1,))
         run_experiment(config, out, progress=False)
         data = prepare_data(config, torch.device("cpu"))
     finally:

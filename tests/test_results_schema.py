@@ -55,6 +55,7 @@ def as_written_before_strategy_data(record: dict) -> dict:
     return old
 
 
+@pytest.mark.slow
 def test_an_old_results_file_loads_in_todays_shape_and_resumes(interrupted_and_whole, tmp_path):
     stopped, whole = interrupted_and_whole
     out = tmp_path / "old"
@@ -202,6 +203,7 @@ def git(folder: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_every_results_file_records_the_package_version_and_the_commit(interrupted_and_whole):
     out, _ = interrupted_and_whole
     (session,) = json.loads((out / "results.json").read_text())["sessions"]
@@ -247,6 +249,7 @@ def test_provenance_without_git_is_none_and_nothing_fails(monkeypatch):
     assert entry["git_commit"] is None and entry["package_version"] == tavaal_nb.__version__
 
 
+@pytest.mark.slow
 def test_provenance_is_not_compared_on_resume(interrupted_and_whole, tmp_path):
     stopped, whole = interrupted_and_whole
     out = tmp_path / "other-commit"
@@ -262,6 +265,7 @@ def test_provenance_is_not_compared_on_resume(interrupted_and_whole, tmp_path):
         "selected_indices"] and len(resumed.run("random", 0)["cycles"][0]["selected_indices"]) == CI_BUDGET
 
 
+@pytest.mark.slow
 def test_the_readme_recipe_reruns_a_results_file_to_its_records(interrupted_and_whole, tmp_path):
     from tavaal_nb.config import Config, completed_config
 

@@ -59,6 +59,7 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_methods_that_train_the_same_model_train_it_bit_for_bit_alike_at_cycle_0(monkeypatch):
     weights = Weights(monkeypatch)
     results = run_experiment(ci_config(methods=PLAIN_MODEL_METHODS, cycles=2), callbacks=[weights], progress=False)
@@ -109,6 +110,7 @@ def test_shared_seeds_depend_on_the_method_only_through_the_strategy():
     assert cycle_seeds(config, "random", 2, 2).training != a.training
 
 
+@pytest.mark.slow
 def test_an_old_file_resumes_with_the_seeding_and_schedule_it_was_made_with(tmp_path, capsys):
     config = ci_config(methods=("random",), seeding="per-method")
     whole = run_experiment(config, progress=False)
@@ -239,6 +241,7 @@ def test_training_runs_the_stretched_schedule(monkeypatch):
 # ----------------------------------------------------------------------------- the noise floor
 
 
+@pytest.mark.slow
 def test_the_noise_floor_trains_replicates_on_one_nested_labeled_set_per_size(tmp_path):
     config = ci_config()
     sets = []
@@ -268,6 +271,7 @@ def test_the_noise_floor_trains_replicates_on_one_nested_labeled_set_per_size(tm
     assert "sd" in noise_table(stored) and f"{noise.levels[0].mean:.2f}" in noise_table(stored)
 
 
+@pytest.mark.slow
 def test_the_noise_floor_is_reproducible_and_resumes_where_it_stopped(tmp_path, monkeypatch):
     config = ci_config()
     whole = measure_noise(config, replicates=3, sizes=[20, 40], progress=False)

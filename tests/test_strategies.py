@@ -207,6 +207,7 @@ def test_load_plugin_from_a_module_attribute(registry_guard, tmp_path, monkeypat
     sys.modules.pop("my_plugin", None)
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_end_to_end(registry_guard, tmp_path):
     """docs/examples/least_confidence.py, loaded as the CLI's --plugin would, run at the ci preset."""
     assert load_plugin(str(EXAMPLE)) == ["least-confidence"]

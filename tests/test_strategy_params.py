@@ -256,6 +256,7 @@ def test_the_command_line_sets_params_and_refuses_a_changed_plugin_in_one_line(c
     assert main([*argv, "--resume", "--allow-changed-plugin"]) == 0
 
 
+@pytest.mark.slow
 def test_a_sweep_gives_each_task_its_own_methods_params(capsys, clean_registry, tmp_path):
     plugin = write_plugin(tmp_path, "lc-sweep")
     out = tmp_path / "sweep"

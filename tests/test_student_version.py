@@ -201,6 +201,7 @@ def test_hidden_tests_do_not_use_the_checkers(name):
             assert "tavaal_nb.analysis" not in region and "tavaal_nb.classroom" not in region, region
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
 def test_student_version_holds_no_hidden_test(student_dir, name):
     raw = (student_dir / f"{name}.ipynb").read_text()
@@ -406,6 +407,7 @@ def run_until_last_dependent_cell(path: Path) -> list[dict]:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DEPENDENT_NOTEBOOKS)
 def test_cells_after_an_unanswered_exercise_say_which_answer_they_need(student_dir, name, monkeypatch):
     """The student edition run as a student meets it (every exercise unanswered, the cells run on after an

@@ -184,6 +184,7 @@ def test_a_worker_killed_mid_task_is_retried_and_resumed(tmp_path, dask_client, 
     assert all(len(sweep.task(t)["attempts"]) == 1 for t in sweep.finished if t != victim)
 
 
+@pytest.mark.slow
 def test_a_task_that_keeps_failing_is_reported_with_its_log_and_others_go_on(tmp_path, reference, monkeypatch):
     out = tmp_path / "failing"
     victim = "synthetic-grey/random/trial-0"

@@ -131,6 +131,7 @@ def test_the_execution_key_follows_the_notebook_and_the_preset(tmp_path):
     assert first != site_build.execution_key(notebook, "ci", "pkg")
 
 
+@pytest.mark.slow
 def test_execution_skips_nbval_skipped_cells_sets_the_preset_and_fails_on_an_error(tmp_path):
     good = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import os\nprint(os.environ['TAVAAL_PRESET'], os.environ['TAVAAL_STATIC_WIDGETS'])"),

@@ -102,6 +102,9 @@ def forbid_references(fn: Callable[..., Any], references: Sequence[tuple[Any, st
     answers are unchanged. Everything is restored afterwards.
     """
     restore: list[Callable[[], None]] = []
+    namespaces = [vars(module) for name, module in list(sys.modules.items())
+                  if name.split(".")[0] == "tavaal_nb" and module is not None]
+    namespaces.append(getattr(fn, "__globals__", {}))
     try:
         for owner, attribute in references:
             raw = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
@@ -112,9 +115,6 @@ def forbid_references(fn: Callable[..., Any], references: Sequence[tuple[Any, st
             wire = _tripwire(target, (prefix + attribute).lstrip("."))
             setattr(owner, attribute, staticmethod(wire) if static else wire)
             restore.append(functools.partial(setattr, owner, attribute, raw))
-            namespaces = [vars(module) for name, module in list(sys.modules.items())
-                          if name.split(".")[0] == "tavaal_nb" and module is not None]
-            namespaces.append(getattr(fn, "__globals__", {}))
             for namespace in namespaces:
                 for key, value in list(namespace.items()):
                     if value is target:
