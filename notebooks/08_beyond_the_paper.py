@@ -64,8 +64,8 @@ pipeline_diagram(["task", "ranker", "vae", "discriminator", "selection"],
 # ## 0. The material: a small run here, and the shipped results
 #
 # The small run has four methods at the preset `notebook_preset()` gives (at any preset other than `ci`, cut to
-# one trial of two cycles, one query, with at least 120 optimizer steps per cycle where the `cpu` preset takes 250,
-# so its differences carry more training noise than the shipped sweeps'): TA-VAAL, VAAL + Learning Loss (`vaal-lloss`, Fig. 5's arm), VAAL and random
+# one trial of two cycles, one query, on the old 12-epoch schedule where the `cpu` preset now takes at least 250
+# optimizer steps, so its differences carry the training noise notebook 06 measures; the shipped sweeps have the numbers): TA-VAAL, VAAL + Learning Loss (`vaal-lloss`, Fig. 5's arm), VAAL and random
 # sampling, each with `retrain_plain=True`: after each query the labeled set also trains a *plain* task model,
 # one without a Ranker, and its accuracy is stored as `plain_test_accuracy` (the paper's Fig. 4, sec. 6.1).
 
@@ -78,9 +78,9 @@ from tavaal_nb.classroom.course_runtime import announce_run, notebook_preset
 from tavaal_nb.classroom.environment import pick_dataset
 
 preset = notebook_preset()
-# beyond ci: one trial of two cycles, and at least 120 optimizer steps per cycle instead of the cpu preset's 250
-# (four methods, each model trained twice: 250 steps would take about 6 minutes on 2 CPU cores)
-shorter = {} if preset == "ci" else {"trials": 1, "cycles": 2, "min_steps": 120}
+# beyond ci: one trial of two cycles on the old 12-epoch schedule (min_steps 0): four methods, each model trained
+# twice, at the cpu preset's 250 steps would take over 6 minutes on 2 CPU cores
+shorter = {} if preset == "ci" else {"trials": 1, "cycles": 2, "min_steps": 0}
 config = tavaal_nb.make_config(preset, dataset=pick_dataset(["fashion-mnist", "synthetic-grey"], download=True),
                                methods=("tavaal", "vaal-lloss", "vaal", "random"), retrain_plain=True, **shorter)
 announce_run(config)
@@ -112,8 +112,9 @@ else:
 # optimizer steps the spread falls to about 2.5 points, and with common random numbers (`Config.seeding =
 # "shared"`, the default now: every method of a trial gets the same initialisation, batches, augmentation and
 # candidates) methods that train the same model on the same data train it bit for bit alike (Ji et al., 2023).
-# The small run below uses both; the first sweep's files (read here for sections 2, 3 and 6) have neither, so their
-# differences between methods carry that noise.
+# The small run below shares its random draws but, to fit a few minutes, keeps the old 12-epoch schedule; the first
+# sweep's files (read here for sections 2, 3 and 6) have neither, so the differences between methods in both carry
+# training noise.
 
 # %% [markdown]
 # ## 1. The Ranker confound
