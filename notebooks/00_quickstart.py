@@ -26,7 +26,7 @@
 #
 # **Prerequisites**: Python and a little PyTorch. No GPU needed.
 #
-# **Run time** (top to bottom): `ci` preset about 1 minute; `cpu` preset about 2.5 minutes on a 2-core CPU (measured)
+# **Run time** (top to bottom): `ci` preset about 1 minute; `cpu` preset about 5.5 minutes on a 2-core CPU (measured 2026-12-06: every cycle trains at least 250 steps)
 # (a laptop with more cores: less); `paper` preset on one GPU about 20 minutes (one trial; an estimate).
 #
 # The preset comes from the environment variable `TAVAAL_PRESET` (`ci`, `cpu`, `paper`, `authors-code`).

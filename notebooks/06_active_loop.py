@@ -57,7 +57,7 @@ if "google.colab" in sys.modules:
 # | preset | what runs | expected time |
 # |---|---|---|
 # | `ci` | 4 methods × 2 trials × 3 cycles, 20 → 60 labeled images, tiny models | under a minute on 2 CPU cores |
-# | `cpu` | random, VAAL and TA-VAAL × 1 trial × 3 cycles, 200 → 600 labeled, small models (cut from the preset's 5 cycles; the shipped evidence has all of them) | 2.4 minutes for the whole notebook on 2 CPU cores (measured) |
+# | `cpu` | random, VAAL and TA-VAAL × 1 trial × 3 cycles, 200 → 600 labeled, small models (cut from the preset's 5 cycles; the shipped evidence has all of them) | 4.9 minutes for the whole notebook on 2 CPU cores (measured 2026-12-06) |
 # | `paper` | 4 methods × 5 trials × 5 cycles (imbalanced set), 1,000 → 5,000 labeled, ResNet-18 | hours on one GPU |
 #
 # The run writes its results after every cycle and is started with `resume=True`: stop it, run the

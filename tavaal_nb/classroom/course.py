@@ -82,7 +82,7 @@ class Lesson:
 LESSONS: tuple[Lesson, ...] = (
     Lesson("00_quickstart", "Quickstart",
            "TA-VAAL against random sampling on Fashion-MNIST, the learning curves, a map of the course",
-           "2.4", "~90", "6 s", "1.00 GB"),
+           "5.5", "~90", "7 s", "1.04 GB"),
     Lesson("01_sandbox", "Active-learning sandbox",
            "2-D toy pools and a tiny MLP: uncertainty vs diversity, redundant batches, cold start, sampling bias; "
            "you write the loop, random, entropy, margin, k-center and BALD (graded), then a strategy for the real loop",
@@ -104,7 +104,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_active_loop", "The active-learning loop",
            "opens on the shipped evidence (two sweeps, two pools): learning curves, the noise floor predicted then "
            "measured, common random numbers, corrected paired differences, AULC first (you write one interval, graded), AULC and labels to a target, selection entropy (Fig. 6), D histograms (Fig. 7); then a live run: D by class, latent space, picks",
-           "1.4", "~290 (5 trials)", "5 s", "1.01 GB"),
+           "4.9", "~290 (5 trials)", "7 s", "1.07 GB"),
     Lesson("07_reproducing_the_paper", "Reproducing the paper",
            "what the paper fixes and leaves out, the methods ranked by the AULC you write (graded), long resumable runs, "
            "reading results, the paper's checkable numbers, Figs. 4-5 and the upper bound at a small scale",
