@@ -1,4 +1,5 @@
-"""Run configuration: :class:`Config`, :func:`make_config` and the resume comparison (:func:`config_diff`).
+"""Run configuration: :class:`Config` and :func:`make_config` (a stored config is read against it by
+:mod:`tavaal_nb.stored_config`: old files, JSON types, the comparison on resume).
 
 :class:`Config` checks values (ranges, choices, consistency). Names are checked where they are
 looked up: the dataset by the dataset registry and the methods by the strategy registry, at the
@@ -23,11 +24,10 @@ import torch
 
 from tavaal_nb.data.datasets import DATASETS
 from tavaal_nb.presets import PRESET_HELP, PRESETS, authors_code_adjustments, default_preset, resolve_preset
-from tavaal_nb.schema import type_name
+from tavaal_nb.schema import is_integer, is_number
 
-__all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "config_diff",
-           "completed_config", "KEPT_ON_RESUME", "kept_on_resume", "SEEDINGS", "VALUE_BEFORE_FIELD_EXISTED",
-           "RENAMED_FIELDS", "renamed_fields", "EXECUTION_FIELDS", "config_problem", "StrategyParams"]
+__all__ = ["Config", "PRESETS", "PRESET_HELP", "default_preset", "resolve_preset", "make_config", "SEEDINGS",
+           "RENAMED_FIELDS", "renamed_fields", "StrategyParams"]
 
 R_TRANSFORMS = ("sigmoid", "raw")
 SEEDINGS = ("shared", "per-method")
@@ -47,17 +47,9 @@ MAX_SEED = 2**63 - 1
 """The largest seed (torch generators take 64-bit seeds; derived seeds are 63-bit)."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_finite(value: Any) -> bool:
     """A number that is neither NaN nor infinite (``1e309`` parses as inf; ints are always finite)."""
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+    return is_integer(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 class StrategyParams(Mapping[str, Mapping[str, Any]]):
@@ -193,25 +185,25 @@ class Config:
                     "vae_width", "z_dim", "vae_batch_size", "num_vae_steps", "disc_hidden", "eval_batch_size"]
         for name in positive:
             value = getattr(self, name)
-            if not _is_int(value) or not 1 <= value <= MAX_COUNT:
+            if not is_integer(value) or not 1 <= value <= MAX_COUNT:
                 problems.append(f"{name} must be a positive integer up to {MAX_COUNT}, got {value!r}")
-        if not _is_int(self.min_steps) or not 0 <= self.min_steps <= MAX_COUNT:
+        if not is_integer(self.min_steps) or not 0 <= self.min_steps <= MAX_COUNT:
             problems.append(f"min_steps must be an integer in 0..{MAX_COUNT} (0: off), got {self.min_steps!r}")
         if self.seeding not in SEEDINGS:
             problems.append(f"seeding must be one of {SEEDINGS} (shared: common random numbers across methods), "
                             f"got {self.seeding!r}")
         for name in ("ranker_detach_epoch", "crop_padding", "disc_depth", "first_trial"):
-            if not _is_int(getattr(self, name)) or abs(getattr(self, name)) > MAX_COUNT:
+            if not is_integer(getattr(self, name)) or abs(getattr(self, name)) > MAX_COUNT:
                 problems.append(f"{name} must be an integer up to {MAX_COUNT}, got {getattr(self, name)!r}")
-        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+        if not is_integer(self.seed) or not 0 <= self.seed <= MAX_SEED:
             problems.append(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {self.seed!r}")
-        if self.vae_iterations is not None and (not _is_int(self.vae_iterations) or self.vae_iterations > MAX_COUNT):
+        if self.vae_iterations is not None and (not is_integer(self.vae_iterations) or self.vae_iterations > MAX_COUNT):
             problems.append(f"vae_iterations must be a positive integer up to {MAX_COUNT} or None, "
                             f"got {self.vae_iterations!r}")
         numbers = ("lr", "vae_lr", "disc_lr", "vae_epochs", "momentum", "weight_decay", "ranker_weight", "kl_weight",
                    "adversarial_weight", "ranker_margin")
         for name in numbers:
-            if not _is_number(getattr(self, name)):
+            if not is_number(getattr(self, name)):
                 problems.append(f"{name} must be a number, got {getattr(self, name)!r}")
             elif not _is_finite(getattr(self, name)):
                 problems.append(f"{name} must be a finite number, got {getattr(self, name)!r}")
@@ -220,10 +212,10 @@ class Config:
                             f"got {self.vae_epochs!r}")
         # the comparisons below look only at values of the right type (the others are named above)
         for name in ("lr", "vae_lr", "disc_lr"):
-            if _is_number(getattr(self, name)) and not getattr(self, name) > 0:
+            if is_number(getattr(self, name)) and not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("momentum", "weight_decay", "ranker_weight", "kl_weight", "adversarial_weight", "ranker_margin"):
-            if _is_number(getattr(self, name)) and not getattr(self, name) >= 0:
+            if is_number(getattr(self, name)) and not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if isinstance(self.subset, int) and isinstance(self.budget, int) and self.subset < self.budget:
             problems.append(f"subset ({self.subset}) must be at least the budget ({self.budget})")
@@ -235,15 +227,15 @@ class Config:
             problems.append(f"milestones must lie in 1..epochs={self.epochs}, got {list(self.milestones)}")
         if list(self.milestones) != sorted(self.milestones):
             problems.append(f"milestones must be ascending, got {list(self.milestones)}")
-        if _is_int(self.ranker_detach_epoch) and not 0 <= self.ranker_detach_epoch:
+        if is_integer(self.ranker_detach_epoch) and not 0 <= self.ranker_detach_epoch:
             problems.append(f"ranker_detach_epoch must be >= 0, got {self.ranker_detach_epoch}")
-        if _is_int(self.crop_padding) and self.crop_padding < 0:
+        if is_integer(self.crop_padding) and self.crop_padding < 0:
             problems.append(f"crop_padding must be >= 0, got {self.crop_padding}")
-        if _is_int(self.disc_depth) and self.disc_depth < 2:
+        if is_integer(self.disc_depth) and self.disc_depth < 2:
             problems.append(f"disc_depth (Linear layers of the discriminator) must be >= 2, got {self.disc_depth}")
-        if _is_int(self.vae_iterations) and self.vae_iterations < 1:
+        if is_integer(self.vae_iterations) and self.vae_iterations < 1:
             problems.append(f"vae_iterations must be a positive integer or None, got {self.vae_iterations}")
-        if _is_number(self.vae_epochs) and not self.vae_epochs > 0:
+        if is_number(self.vae_epochs) and not self.vae_epochs > 0:
             problems.append(f"vae_epochs must be > 0, got {self.vae_epochs}")
         for name in ("decoder_r", "discriminator_r"):
             if getattr(self, name) not in R_TRANSFORMS:
@@ -281,11 +273,11 @@ class Config:
             if unavailable:
                 problems.append(f"compile=True needs torch.compile, which is not available here ({unavailable}); "
                                 f"run with compile=False (the default)")
-        if _is_int(self.first_trial) and self.first_trial < 0:
+        if is_integer(self.first_trial) and self.first_trial < 0:
             problems.append(f"first_trial must be an integer >= 0, got {self.first_trial!r}")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or not 1 <= value <= MAX_COUNT):
+            if value is not None and (not is_integer(value) or not 1 <= value <= MAX_COUNT):
                 problems.append(f"{name} must be a positive integer or None, got {value!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
@@ -410,7 +402,7 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
             values.update(authors_code_adjustments(dataset))
     else:
         values = base.to_dict()
-    if "epochs" in overrides and _is_int(overrides["epochs"]) and 0 < overrides["epochs"] <= MAX_COUNT \
+    if "epochs" in overrides and is_integer(overrides["epochs"]) and 0 < overrides["epochs"] <= MAX_COUNT \
             and overrides["epochs"] != values["epochs"]:
         scale = overrides["epochs"] / values["epochs"]
         if "milestones" not in overrides:
@@ -420,12 +412,6 @@ def make_config(preset: str | None = None, base: Config | None = None, **overrid
     values.update(overrides)
     return Config(**values)  # a str of methods is split on commas there
 
-
-EXECUTION_FIELDS = ("device", "data_dir", "cuda_graphs", "eval_batch_size")
-"""Fields that only say where or how a run executes, not what it computes: a resumed run (and a resumed sweep's
-overrides) may change them. ``cuda_graphs`` changes how steps are issued, ``eval_batch_size`` how many images
-one inference pass takes (eval-mode outputs do not depend on it), not their maths."""
-_IGNORED_ON_RESUME = EXECUTION_FIELDS  # the name tests/test_graphs.py reads
 
 RENAMED_FIELDS = {"margin": "ranker_margin"}
 """Old field name -> new one. A stored config, a sweep's overrides, :func:`make_config` and the command line
@@ -447,84 +433,3 @@ def renamed_fields(data: Mapping[str, Any]) -> dict[str, Any]:
                       FutureWarning, stacklevel=3)
         data[new] = data.pop(old)
     return data
-
-
-VALUE_BEFORE_FIELD_EXISTED: dict[str, Any] = {
-    "adversarial_init": "pytorch",  # the VAE and D kept PyTorch's initialisation before the option existed
-    "vae_layout": "padded",
-    "allow_tf32": True,
-    "retrain_plain": False,
-    "min_steps": 0,  # every run before the option existed trained for its configured epochs
-    "seeding": "per-method",  # every run before the option existed seeded each method's draws from the method
-}
-"""What a results file written before a field was added ran with, where that is not the field's default."""
-
-
-KEPT_ON_RESUME = ("seeding", "min_steps")
-"""Fields a results file written before they existed keeps when it is resumed: its run continues with
-:data:`VALUE_BEFORE_FIELD_EXISTED` (what it was made with) whatever the command's value, so an old file keeps its
-meaning (:func:`kept_on_resume`). A file that stores the field is compared like any other."""
-
-
-def kept_on_resume(stored: Mapping[str, Any], config: Config) -> tuple[Config, list[str]]:
-    """``config`` with the :data:`KEPT_ON_RESUME` fields that ``stored`` (a results file's config) lacks set to
-    what that file was made with, and one line per field so changed (empty when none)."""
-    kept = {name: VALUE_BEFORE_FIELD_EXISTED[name] for name in KEPT_ON_RESUME
-            if name not in stored and getattr(config, name) != VALUE_BEFORE_FIELD_EXISTED[name]}
-    notes = [f"{name}: the file was written before this setting existed and continues as it was made "
-             f"({value!r}, not {getattr(config, name)!r})" for name, value in kept.items()]
-    return (dataclasses.replace(config, **kept) if kept else config), notes
-
-
-def completed_config(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored config dict with every field present: a field added after the file was written gets the
-    value that run used (:data:`VALUE_BEFORE_FIELD_EXISTED`, else the field's default)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
-    return {**defaults, **VALUE_BEFORE_FIELD_EXISTED, **renamed_fields(data)}
-
-
-_STORED_TYPES = {"str": (lambda v: isinstance(v, str), "a string"), "int": (_is_int, "an integer"),
-                 "float": (_is_number, "a number"), "bool": (lambda v: isinstance(v, bool), "true or false"),
-                 "tuple[str, ...]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                                     "a list of strings"),
-                 "tuple[int, ...]": (lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
-                                     "a list of integers")}
-
-
-def config_problem(data: Mapping[str, Any]) -> str | None:
-    """The first field of a stored config (a results file's ``config``) whose value has the wrong JSON type for
-    its :class:`Config` field (``config.dataset must be a string, got int``), or None. Values are checked by
-    :meth:`Config.validate` when a run starts; fields no Config has are left to :func:`config_diff`."""
-    for spec in dataclasses.fields(Config):
-        if spec.name not in data:
-            continue
-        kind = str(spec.type)
-        optional = kind.endswith(" | None")
-        if kind.removesuffix(" | None") not in _STORED_TYPES:
-            continue  # a type no stored config holds yet: checked by Config.validate when a run starts
-        check, expected = _STORED_TYPES[kind.removesuffix(" | None")]
-        value = data[spec.name]
-        if not ((optional and value is None) or check(value)):
-            return f"config.{spec.name} must be {expected}{' or null' if optional else ''}, got {type_name(value)}"
-    return None
-
-
-def config_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two config dicts, ignoring where the run executes (:data:`EXECUTION_FIELDS`).
-
-    A field missing from the stored side counts as what that run used (:func:`completed_config`), so a
-    results file written before a field was added still resumes when the command runs the same way.
-    """
-    stored, wanted = completed_config(stored), completed_config(wanted)
-    lines = []
-    for key in sorted(set(stored) | set(wanted)):
-        if key in EXECUTION_FIELDS:
-            continue
-        a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
-        if isinstance(a, (list, tuple)):
-            a = list(a)
-        if isinstance(b, (list, tuple)):
-            b = list(b)
-        if a != b:
-            lines.append(f"{key}: results file has {a!r}, this command has {b!r}")
-    return lines

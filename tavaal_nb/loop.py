@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from tavaal_nb.callbacks import Callback
-from tavaal_nb.config import Config, config_diff, kept_on_resume
+from tavaal_nb.config import Config
 from tavaal_nb.cuda_graphs import clear_eager_fallbacks, eager_fallbacks
 from tavaal_nb.cycle_record import cycle_record
 from tavaal_nb.data.augment import Augmenter
@@ -32,6 +32,7 @@ from tavaal_nb.provenance import session_entry
 from tavaal_nb.query import query_strategy
 from tavaal_nb.results import RESULTS_NAME, Results
 from tavaal_nb.seeding import candidate_keys, cycle_seeds, derive_seed, initial_seed
+from tavaal_nb.stored_config import config_diff, kept_on_resume
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.strategies.base import QueryContext, Selection
 from tavaal_nb.strategies.origin import changed_sources, strategy_provenance
@@ -44,7 +45,7 @@ __all__ = ["run_experiment", "open_results", "save_results"]
 def open_results(config: Config, data: ImageData, out_dir: Path | None, resume: bool, overwrite: bool,
                  allow_changed_plugin: bool = False) -> Results:
     """A new results document for ``config``, or the one in ``out_dir`` when resuming (same config only;
-    a field the file predates and :data:`~tavaal_nb.config.KEPT_ON_RESUME` names keeps the file's value).
+    a field the file predates and :data:`~tavaal_nb.stored_config.KEPT_ON_RESUME` names keeps the file's value).
 
     A resume is also refused when a strategy's code changed since the file's sessions recorded it
     (:func:`~tavaal_nb.strategies.origin.changed_sources`: a plug-in's source file), unless

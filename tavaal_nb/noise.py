@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from tavaal_nb.config import Config, config_diff
+from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.files import atomic_write_text
@@ -38,6 +38,7 @@ from tavaal_nb.preflight import check_names
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.results import ResultsFileError, read_document
 from tavaal_nb.seeding import derive_seed
+from tavaal_nb.stored_config import config_diff
 from tavaal_nb.strategies import get_strategy
 from tavaal_nb.training import Runtime, build_task_model, evaluate, train_task_model
 

@@ -20,7 +20,7 @@ Every field is defined once, where its record is built; a file is checked agains
 read. An older file is upgraded as it is read (:func:`upgrade`): version 1's records written before
 ``strategy_data`` existed held the VAAL family's fields at their top level, and move into it; a field added
 since gets its ``before`` value (``candidate_scores: null``: not recorded then), like a config field added later
-(:data:`tavaal_nb.config.VALUE_BEFORE_FIELD_EXISTED`): an old file loads, resumes and pools with new ones, and
+(:data:`tavaal_nb.stored_config.VALUE_BEFORE_FIELD_EXISTED`): an old file loads, resumes and pools with new ones, and
 is saved in today's version.
 """
 
@@ -32,13 +32,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.config import config_problem
 from tavaal_nb.cycle_record import CYCLE_FIELDS
 from tavaal_nb.errors import ResultsFileError
 from tavaal_nb.files import atomic_write_text, check_regular_file, check_save_target
 from tavaal_nb.markup import terminal
 from tavaal_nb.provenance import SESSION_FIELDS
 from tavaal_nb.schema import REQUIRED, Field, field_problem, is_count, is_index_list, run_of, type_name
+from tavaal_nb.stored_config import config_problem
 
 __all__ = ["Results", "ResultsFileError", "load_results", "check_runs", "check_sections", "upgrade",
            "read_document", "RESULTS_NAME", "FORMAT", "VERSION"]
@@ -102,7 +102,7 @@ _DATASET_FIELDS = {"name": Field(lambda v: isinstance(v, str), "a dataset name")
 
 def check_sections(data: dict[str, Any]) -> str | None:
     """The first problem of a results document's top-level sections (field path and what is valid), or None:
-    each section's type, the config's fields (:func:`~tavaal_nb.config.config_problem`), the dataset's and
+    each section's type, the config's fields (:func:`~tavaal_nb.stored_config.config_problem`), the dataset's and
     every session's (:data:`~tavaal_nb.provenance.SESSION_FIELDS`) when present."""
     for key, kind, expected in (("config", dict, "an object"), ("dataset", dict, "an object"),
                                 ("runs", list, "a list of runs"), ("sessions", list, "a list of sessions")):

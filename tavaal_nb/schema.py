@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Field", "REQUIRED", "field_problem", "type_name", "is_index_list", "is_count", "is_number",
+__all__ = ["Field", "REQUIRED", "field_problem", "type_name", "is_index_list", "is_count", "is_integer", "is_number",
            "NUMBER_OR_NULL", "NUMBERS_OR_NULL", "run_of"]
 
 
@@ -39,6 +39,10 @@ class Field:
     value: Callable[[Any], Any] | None = None
     before: Any = REQUIRED
     optional: bool = False
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:

@@ -8,7 +8,7 @@ own seed enters only what its strategy draws (random sampling's picks, k-means++
 initialisation and batches). So at cycle 0, where every method has the same labeled set, methods that
 train the same model train it bit for bit alike, and later differences come from what they picked.
 ``"per-method"`` seeds everything from the method (the package before 0.2; results files written then
-resume with it, :data:`tavaal_nb.config.VALUE_BEFORE_FIELD_EXISTED`).
+resume with it, :data:`tavaal_nb.stored_config.VALUE_BEFORE_FIELD_EXISTED`).
 """
 
 from __future__ import annotations

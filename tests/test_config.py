@@ -9,7 +9,9 @@ import torch
 from conftest import ALL_METHODS, DATASET_NAMES, PRESET_NAMES, ci_config
 
 from tavaal_nb import Config, make_config, run_experiment
-from tavaal_nb.config import (
+from tavaal_nb.errors import ResultsMismatchError
+from tavaal_nb.preflight import check_names
+from tavaal_nb.stored_config import (
     EXECUTION_FIELDS,
     KEPT_ON_RESUME,
     VALUE_BEFORE_FIELD_EXISTED,
@@ -17,8 +19,6 @@ from tavaal_nb.config import (
     config_diff,
     kept_on_resume,
 )
-from tavaal_nb.errors import ResultsMismatchError
-from tavaal_nb.preflight import check_names
 
 
 def test_unknown_dataset_lists_the_valid_ones():

@@ -12,10 +12,10 @@ from conftest import ci_config
 
 import tavaal_nb.cuda_graphs as graphs_module
 from tavaal_nb import make_config, run_experiment
-from tavaal_nb.config import _IGNORED_ON_RESUME, config_diff
 from tavaal_nb.experiment_data import make_augmenter, prepare_data
 from tavaal_nb.losses import bce_ranking_loss
 from tavaal_nb.models import ConditionalVAE, Discriminator
+from tavaal_nb.stored_config import EXECUTION_FIELDS, config_diff
 from tavaal_nb.strategies.vaal import train_adversarial
 from tavaal_nb.sweep.grid import EXECUTION_ONLY
 from tavaal_nb.training import Runtime, build_task_model, train_task_model
@@ -125,7 +125,7 @@ def test_cuda_graphs_values_are_checked_and_on_needs_cuda():
 
 
 def test_cuda_graphs_is_execution_only_and_a_file_written_with_it_on_resumes_with_it_off(tmp_path):
-    assert "cuda_graphs" in _IGNORED_ON_RESUME and set(EXECUTION_ONLY) == set(_IGNORED_ON_RESUME)
+    assert "cuda_graphs" in EXECUTION_FIELDS and set(EXECUTION_ONLY) == set(EXECUTION_FIELDS)
     on = {**ci_config().to_dict(), "cuda_graphs": "on"}
     assert config_diff(on, ci_config(cuda_graphs="off").to_dict()) == []
     assert config_diff(on, ci_config(precision="bf16").to_dict()) != []  # precision is still compared

@@ -105,7 +105,7 @@ def test_run_auto_on_the_cpu_is_the_sequential_run(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_auto_on_a_gpu_packs_the_trials(tmp_path, fake_gpu, monkeypatch, capsys):
-    import tavaal_nb.cli as cli
+    from tavaal_nb.cli import commands
 
     seen = {}
 
@@ -113,7 +113,7 @@ def test_run_auto_on_a_gpu_packs_the_trials(tmp_path, fake_gpu, monkeypatch, cap
         seen["workers"] = workers
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(cli, "run_parallel_trials", parallel)
+    monkeypatch.setattr(commands, "run_parallel_trials", parallel)
     fake_gpu.free = 1000.0
     assert main(["run", "--preset", "ci", "--dataset", "synthetic", "--method", "random", "--trials", "3",
                  "--device", "cuda", "--out", str(tmp_path / "b")]) == 2

@@ -267,7 +267,8 @@ def test_provenance_is_not_compared_on_resume(interrupted_and_whole, tmp_path):
 
 @pytest.mark.slow
 def test_the_readme_recipe_reruns_a_results_file_to_its_records(interrupted_and_whole, tmp_path):
-    from tavaal_nb.config import Config, completed_config
+    from tavaal_nb.config import Config
+    from tavaal_nb.stored_config import completed_config
 
     _, whole = interrupted_and_whole
     whole.save(tmp_path / "stored")

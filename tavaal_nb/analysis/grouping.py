@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tavaal_nb.config import EXECUTION_FIELDS, completed_config
 from tavaal_nb.results import Results
+from tavaal_nb.stored_config import EXECUTION_FIELDS, completed_config
 
 __all__ = ["POOLED_FIELDS", "group_results", "merge_results"]
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.config import EXECUTION_FIELDS, Config, make_config, renamed_fields, resolve_preset
+from tavaal_nb.config import Config, make_config, renamed_fields, resolve_preset
 from tavaal_nb.names import safe_name
 from tavaal_nb.preflight import check_names
+from tavaal_nb.stored_config import EXECUTION_FIELDS
 
 __all__ = ["SweepSpec", "SweepTask", "split_names", "RESERVED", "EXECUTION_ONLY"]
 
@@ -25,7 +26,7 @@ RESERVED = ("dataset", "methods", "trials", "first_trial", "seed", "preset")
 """Config fields a sweep sets itself, per task; they cannot be overrides."""
 EXECUTION_ONLY = EXECUTION_FIELDS
 """Overrides that only say where or how a task executes: they may change on resume (as for ``run --resume``:
-:data:`tavaal_nb.config.EXECUTION_FIELDS`)."""
+:data:`tavaal_nb.stored_config.EXECUTION_FIELDS`)."""
 
 
 def split_names(value: str | Iterable[str] | None) -> tuple[str, ...]:

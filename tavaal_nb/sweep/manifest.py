@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tavaal_nb.config import config_diff
 from tavaal_nb.files import atomic_write_text
 from tavaal_nb.names import inside, safe_name
 from tavaal_nb.outdir import SWEEP_NAME, FolderClaim
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError, load_results, read_document
+from tavaal_nb.stored_config import config_diff
 from tavaal_nb.sweep.grid import SweepSpec, SweepTask
 from tavaal_nb.sweep.task import LOG_NAME, now
 

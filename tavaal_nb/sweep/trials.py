@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from tavaal_nb.config import Config, config_diff
+from tavaal_nb.config import Config
 from tavaal_nb.errors import ResultsMismatchError
 from tavaal_nb.experiment_data import prepare_data
 from tavaal_nb.loop import open_results
@@ -28,6 +28,7 @@ from tavaal_nb.preflight import check_names, check_sizes
 from tavaal_nb.progress import progress_bar
 from tavaal_nb.provenance import session_entry
 from tavaal_nb.results import RESULTS_NAME, Results, ResultsFileError
+from tavaal_nb.stored_config import config_diff
 from tavaal_nb.strategies.origin import strategy_provenance
 from tavaal_nb.sweep.backends import ProcessBackend
 from tavaal_nb.sweep.driver import Ledger, describe, execute
