@@ -196,3 +196,35 @@ def test_the_aulc_noise_floor_on_worked_numbers():
     assert aulc_noise_floor(noise) == (pytest.approx(61.0), pytest.approx(2 ** 0.5), 2)
     with pytest.raises(ValueError, match="at least two sizes"):
         aulc_noise_floor(NoiseFloor("toy", "ci", "random", 2, {}, levels[:1]))
+
+
+def test_the_verdict_reads_the_aulc_interval_against_the_noise_floor_and_the_margin(sweep, tmp_path):
+    from scipy import stats as scipy_stats
+
+    # the fixture: 2 trials, AULC differences 0.75 and 1.25 over a family of 4 -> [-11.7, +13.7]: not settled
+    verdict = load_evidence(sweep).verdict("tavaal", "random", noise_floor=0.4)
+    assert verdict["toy"].startswith("AULC(tavaal - random) +1.00 points [-11.73, +13.73], 95 % simultaneous "
+                                     "interval over 4 comparisons (Bonferroni), 2 trials; AULC noise floor 0.40: "
+                                     "not settled")
+    assert verdict["toy-imb"] == "no finished run of tavaal in this pool yet: no verdict."
+    # six trials whose AULC differences are known: with accuracies 60, 65, f at 200, 400, 600 the AULC is
+    # (62.5 + (65 + f) / 2) / 2, so a difference of 4 d in f is a difference of d in AULC
+    t = scipy_stats.t.ppf(1 - 0.05 / 4 / 2, 5)  # 95 % over 4 comparisons, 5 degrees of freedom: 4.77
+    for name, differences, reading in (("equal", [0.1, -0.1, 0.2, -0.2, 0.0, 0.0], "equal within +-1 points"),
+                                       ("ahead", [2.1, 1.9, 2.2, 1.8, 2.0, 2.0], "tavaal ahead"),
+                                       ("behind", [-2.1, -1.9, -2.2, -1.8, -2.0, -2.0], "random ahead"),
+                                       ("noisy", [3.0, -3.0, 2.0, -2.0, 1.0, -1.0], "not settled")):
+        for trial, d in enumerate(differences):
+            write_run(tmp_path / name, "toy", "tavaal", trial, [60.0, 65.0, 70.0 + 4 * d])
+            write_run(tmp_path / name, "toy", "random", trial, [60.0, 65.0, 70.0])
+        mean = sum(differences) / 6
+        sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / 5)
+        line = load_evidence(tmp_path / name).verdict("tavaal", "random", noise_floor=0.4)["toy"]
+        assert line.startswith(f"AULC(tavaal - random) {mean:+.2f} points [{mean - t * sd / math.sqrt(6):+.2f}, "
+                               f"{mean + t * sd / math.sqrt(6):+.2f}], 95 % simultaneous interval over 4 comparisons")
+        assert f": {reading}" in line, line
+    # a floor above the difference makes "ahead" a difference inside the noise; a narrower margin unsettles "equal"
+    assert "not settled" in load_evidence(tmp_path / "ahead").verdict("tavaal", "random", noise_floor=2.5)["toy"]
+    assert "not settled" in load_evidence(tmp_path / "equal").verdict("tavaal", "random", margin=0.2)["toy"]
+    with pytest.raises(ValueError, match="margin must be a number of points > 0"):
+        load_evidence(sweep).verdict("tavaal", "random", margin=0)

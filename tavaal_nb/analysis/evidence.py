@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.analysis.multiplicity import summarize_family
+from tavaal_nb.analysis.multiplicity import comparison_family, summarize_family
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
@@ -186,6 +186,42 @@ class Evidence:
                 out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: nothing to compare."
             else:
                 out[pool] = summarize_family(members, method_a, others, at, confidence, noise_floor)
+        return out
+
+    def verdict(self, method_a: str, method_b: str, noise_floor: float | None = None,
+                margin: float = 1.0, confidence: float = 0.95) -> dict[str, str]:
+        """Per pool, the answer in one line: is ``method_a`` better than ``method_b`` by the AULC (the primary
+        summary), with its interval simultaneous over the pool's family (the AULC and each labeled size, as
+        :meth:`comparisons` prints them)?
+
+        One of: ``a ahead`` / ``b ahead`` (the interval excludes 0 and the mean exceeds ``noise_floor``);
+        ``equal within +-margin points`` (the whole interval lies inside ``[-margin, +margin]``: an equivalence
+        shown, not an absence of evidence); ``not settled`` (neither: more trials would be needed); or no interval
+        (fewer than two paired trials, or a method without finished runs in the pool)."""
+        if not margin > 0:
+            raise ValueError(f"margin must be a number of points > 0, got {margin!r}")
+        out = {}
+        for pool, members in self.pools.items():
+            missing = [m for m in (method_a, method_b) if m not in self.trials(pool)]
+            if missing:
+                out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: no verdict."
+                continue
+            rows = comparison_family(members, [(method_a, method_b)], confidence, noise_floor)
+            aulc = rows[0]
+            head = f"AULC({method_a} - {method_b}) {aulc.mean_difference:+.2f} points"
+            if aulc.trials < 2:
+                out[pool] = f"{head} in {trial_count(aulc.trials)}: no interval yet, no verdict."
+                continue
+            interval = (f"[{aulc.low:+.2f}, {aulc.high:+.2f}], {aulc.interval}, {trial_count(aulc.trials)}"
+                        + (f"; AULC noise floor {noise_floor:.2f}" if noise_floor is not None else ""))
+            if aulc.ahead is not None:
+                reading = f"{aulc.ahead} ahead"
+            elif -margin <= aulc.low and aulc.high <= margin:
+                reading = f"equal within +-{margin:g} points (the whole interval lies inside +-{margin:g})"
+            else:
+                reading = (f"not settled (the interval is neither clear of 0 beyond the noise nor inside "
+                           f"+-{margin:g}: more trials are needed)")
+            out[pool] = f"{head} {interval}: {reading}."
         return out
 
     def _repr_markdown_(self) -> str:
