@@ -182,11 +182,16 @@ for label, shown in (("first sweep (own draws, 12 epochs)", evidence),
 # second. Every interval below is simultaneous over the comparisons printed with it, and a difference smaller than
 # the AULC noise floor measured above is reported as no difference. The number of trials was fixed before the
 # comparison was made, from the measured variance (`results/cpu-crn/README.md`, "How many trials"), so that the
-# interval on AULC(TA-VAAL - random) is about +-1 point; the sentence says how many are finished so far.
+# interval on AULC(TA-VAAL - random) is about +-1 point; the sentence says how many are finished so far. The
+# verdict line per pool reads the AULC interval three ways: one method *ahead* (the interval excludes 0 and the
+# difference exceeds the noise floor), *equal within +-1 point* (the whole interval lies inside +-1: an equality
+# shown, not just a difference missed) or *not settled* (neither: more trials would be needed).
 
 # %%
 if crn_evidence:
     print(crn_evidence.banner())
+    for pool, line in crn_evidence.verdict("tavaal", "random", noise_floor=aulc_floor, margin=1.0).items():
+        print(f"\nverdict, {pool}: {line}")
     for pool, sentence in crn_evidence.comparisons("tavaal", "random", noise_floor=aulc_floor).items():
         print(f"\n{pool}:\n{sentence}")
 
