@@ -86,9 +86,16 @@ def _strategy_data(c: _Cycle) -> dict[str, Any]:
     return stored
 
 
+def _built(name: str, spec: Field, inputs: _Cycle) -> Any:
+    if spec.value is None:
+        raise TypeError(f"CYCLE_FIELDS[{name!r}] cannot be built: give its Field a value (a function of the cycle)")
+    return spec.value(inputs)
+
+
 def _entropy(c: _Cycle) -> float | None:
     counts = c.chosen_counts()
-    return class_entropy(counts) if counts is not None and c.selection.indices.numel() else None
+    chose_some = c.selection is not None and c.selection.indices.numel() > 0
+    return class_entropy(counts) if counts is not None and chose_some else None
 
 
 _COUNTS_OR_NULL = Field(lambda v: v is None or is_index_list(v), "a list of counts or null")
@@ -133,5 +140,5 @@ def cycle_record(
     :class:`~tavaal_nb.errors.SelectionError` naming the method and the key, before anything is saved."""
     inputs = _Cycle(cycle, labels, labeled, accuracy, selection, method, num_classes, losses, timings,
                     plain_accuracy, data_fields or {})
-    record = {name: spec.value(inputs) for name, spec in CYCLE_FIELDS.items()}
+    record = {name: _built(name, spec, inputs) for name, spec in CYCLE_FIELDS.items()}
     return {name: value for name, value in record.items() if not (CYCLE_FIELDS[name].optional and value is None)}

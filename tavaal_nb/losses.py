@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +83,12 @@ RANKER_OBJECTIVES = ("margin", "bce")
 """The Ranker objectives a strategy may name: eq. 1 (Learning Loss) and eq. 4 (TA-VAAL)."""
 
 
+@overload
+def ranker_objective_loss(objective: None, margin: float = ...) -> None: ...
+@overload
+def ranker_objective_loss(objective: str, margin: float = ...) -> PairwiseRankingLoss: ...
+@overload
+def ranker_objective_loss(objective: str | None, margin: float = ...) -> PairwiseRankingLoss | None: ...
 def ranker_objective_loss(objective: str | None, margin: float = 1.0) -> PairwiseRankingLoss | None:
     """The loss function for a strategy's ``ranker_objective``.
 

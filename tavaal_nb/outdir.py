@@ -188,9 +188,9 @@ class FolderClaim:
             intact = self.identity == (folder.st_dev, folder.st_ino)
         except OSError:
             intact = False
-        for folder in self._created if intact else []:  # never another writer's folder made meanwhile
+        for created in self._created if intact else []:  # never another writer's folder made meanwhile
             try:
-                folder.rmdir()  # only succeeds when empty: nothing was saved there
+                created.rmdir()  # only succeeds when empty: nothing was saved there
             except OSError:
                 break
         self._created = []

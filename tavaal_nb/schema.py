@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["Field", "REQUIRED", "field_problem", "type_name", "is_index_list", "is_count", "is_integer", "is_number",
            "NUMBER_OR_NULL", "NUMBERS_OR_NULL", "run_of"]
@@ -41,11 +41,11 @@ class Field:
     optional: bool = False
 
 
-def is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

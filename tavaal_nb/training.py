@@ -34,7 +34,8 @@ def cuda_capability(device: torch.device) -> tuple[int, int] | None:
     """The compute capability of a CUDA ``device``, or None when it cannot be read (the CPU, or no CUDA here)."""
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
-    return tuple(torch.cuda.get_device_capability(device))
+    major, minor = torch.cuda.get_device_capability(device)
+    return major, minor
 
 
 def auto_precision(device: torch.device) -> str:
@@ -173,7 +174,7 @@ def build_task_model(config: Config, data: ImageData, with_ranker: bool, device:
     backbone = ResNet18(data.num_classes, data.channels, config.width)
     ranker = LossPredictionModule(backbone.stage_channels) if with_ranker else None
     runtime = Runtime.resolve(config, device)
-    backbone = backbone.to(device, memory_format=runtime.memory_format)
+    backbone = backbone.to(device).to(memory_format=runtime.memory_format)  # torch's stubs take not both at once
     maybe_compile(runtime, backbone)
     if ranker is not None:
         ranker = ranker.to(device)
@@ -239,7 +240,8 @@ def train_task_model(
     full = labeled.numel() // config.batch_size if static else 0
     rows = torch.empty((full, config.batch_size), dtype=labeled.dtype, device=device)
     tail: Tensor | None = None  # the static partial batch (labeled count mod batch size), made at the first epoch
-    graphed = last = None  # the graphed full-batch step and last partial-batch step (GraphedStep)
+    graphed: GraphedStep | None = None  # the graphed full-batch step
+    last: GraphedStep | None = None  # and the graphed last partial-batch step
     graph_key: tuple[bool, float] | None = None
 
     def step(batch: Tensor, detach: bool) -> None:
@@ -274,12 +276,20 @@ def train_task_model(
             key = (detach, optimizer.param_groups[0]["lr"])
             if key != graph_key:  # a new constant inside the step: new graphs
                 graphed = last = None  # frees the old graphs' memory first
-                graphed = GraphedStep(lambda detach=detach: step(tally.row(rows), detach), runtime.cuda_graphs,
-                                      device, "task step", [generator], [optimizer])
-                # `tail` is read when the graph runs: the static partial-batch tensor made below, before last()
-                last = GraphedStep(lambda detach=detach: step(tail, detach), runtime.cuda_graphs, device,  # noqa: B023
-                                   "task step (last partial batch)", [generator], [optimizer], share_pool_with=graphed)
+
+                def full_step(detach: bool = detach) -> None:
+                    step(tally.row(rows), detach)
+
+                def last_step(detach: bool = detach) -> None:
+                    # `tail` is read when the step runs: the static partial-batch tensor made below, before last()
+                    assert tail is not None  # noqa: B023
+                    step(tail, detach)  # noqa: B023
+
+                graphed = GraphedStep(full_step, runtime.cuda_graphs, device, "task step", [generator], [optimizer])
+                last = GraphedStep(last_step, runtime.cuda_graphs, device, "task step (last partial batch)",
+                                   [generator], [optimizer], share_pool_with=graphed)
                 graph_key = key
+            assert graphed is not None and last is not None  # made above at the first epoch (graph_key was None)
             if full:
                 rows.copy_(torch.cat(batches[:full]).view(rows.shape))
                 for _ in range(full):

@@ -409,3 +409,12 @@ def test_concurrency_flags_are_refused_clearly(capsys):
         assert "expected positive integers separated by commas (e.g. 1,2,4,8)" in capsys.readouterr().err
     assert main(["bench", "--preset", "ci", "--device", "cpu", "--concurrency", "1", "--ablation"]) == 2
     assert "--ablation and --concurrency are separate benchmarks" in capsys.readouterr().err
+
+
+def test_a_bench_file_with_the_baseline_estimate_but_not_ours_prints_the_baseline_without_a_ratio():
+    meta = {"device": "cpu", "device_name": "cpu", "torch": "2", "threads": 1, "preset": "ci",
+            "dataset_shape": [8, 3, 32, 32], "steps": 1, "cycles": 10, "baseline_trial_estimate_s": {"total": 120.0}}
+    table = format_table([BenchRow("task training step", "img/s", 10.0, 1.0, 10, baseline_rate=5.0)], meta)
+    assert "the same trial through the public code's pipeline: 2.0 min" in table and "ratio" not in table
+    meta["trial_estimate_s"] = {"total": 60.0, "train": 30.0, "vae": 20.0, "scoring": 10.0}
+    assert "pipeline: 2.0 min (ratio 2.00x)" in format_table([], meta)

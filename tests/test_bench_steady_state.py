@@ -21,7 +21,7 @@ import tavaal_nb.bench.profiling as profiling_module
 from tavaal_nb import make_config
 from tavaal_nb.bench.ablation import ABLATION, run_ablation
 from tavaal_nb.bench.phases import BenchRow, Phases, epoch_overhead, estimate_trial_seconds, graph_segments
-from tavaal_nb.bench.profiling import SmiSampler, gpu_busy, prepare_profiler_for_graphs
+from tavaal_nb.bench.profiling import SmiSampler, gpu_busy, prepare_profiler_for_graphs, profiler_events
 from tavaal_nb.cli import build_parser
 from tavaal_nb.cuda_graphs import WARMUP_STEPS
 from tavaal_nb.training import Runtime
@@ -157,6 +157,15 @@ def test_the_profiler_workarounds_are_set_once_before_any_capture(monkeypatch):
     second = prepare_profiler_for_graphs(torch.device("cuda", 0))
     assert first == {"TEARDOWN_CUPTI": "0", "DISABLE_CUPTI_LAZY_REINIT": "0", "initialised_now": True}
     assert second["initialised_now"] is False and inits == [1] and os.environ["TEARDOWN_CUPTI"] == "0"
+
+
+def test_profiler_events_read_a_finished_profile_and_refuse_one_not_run():
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        torch.ones(3).add(1)
+    names = [event.name for event in profiler_events(prof)]
+    assert "aten::add" in names and "aten::ones" in names
+    with pytest.raises(ValueError, match="needs a finished profile"):
+        profiler_events(torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]))
 
 
 def fake_nvidia_smi(tmp_path, monkeypatch, readings=("40", "60")):

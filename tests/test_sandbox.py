@@ -88,6 +88,8 @@ def test_scoring_strategy_checks_its_input():
     short = scoring_strategy(lambda c: torch.zeros(1), "short")
     with pytest.raises(ValueError, match="one score per candidate"):
         short(make_context(features=torch.zeros(3, 2)))
+    with pytest.raises(ValueError, match="needs the MLP's loss-prediction head"):  # a context without one
+        SANDBOX_STRATEGIES["lloss"](make_context(features=torch.zeros(3, 2)))
 
 
 def test_the_loop_is_deterministic_for_a_seed():
@@ -102,6 +104,10 @@ def test_the_loop_is_deterministic_for_a_seed():
     assert sum(first.pick_class_counts()) == 15
     lloss = run_sandbox(pool, "lloss", seed=0, **options)  # the loss head is trained (eq. 1) and used
     assert lloss.strategy.trains_loss_head and lloss.labeled_sizes == [6, 11, 16]
+    unstarted = run_sandbox(pool, "entropy", seed=0, **{**options, "cycles": 0})
+    unstarted.next_labeled = None
+    with pytest.raises(ValueError, match="no labeled set to start from"):
+        unstarted.advance(1)
 
 
 def test_a_slider_change_redraws_a_different_figure():

@@ -366,3 +366,11 @@ def test_bad_input_is_refused_clearly(tmp_path, capsys, monkeypatch):
                  "--out", str(tmp_path / "z")]) == 2
     assert "tavaal-nb[dask]" in capsys.readouterr().err
     assert not (tmp_path / "z" / SWEEP_NAME).exists()
+
+
+def test_an_unknown_task_id_is_a_key_error_naming_the_manifest(tmp_path):
+    sweep = Sweep.new(spec(), tmp_path)
+    sweep.plan(sweep.spec)
+    assert sweep.task("synthetic/random/trial-0")["status"] == "pending"
+    with pytest.raises(KeyError, match=r"no task 'synthetic/nope/trial-0' in .*sweep\.json \(8 tasks, e\.g\."):
+        sweep.start_attempt("synthetic/nope/trial-0")

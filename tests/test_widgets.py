@@ -523,6 +523,7 @@ def test_export_image_error_is_clear(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------ plots helpers
 def test_histogram_counts_and_merge(widget_run):
     assert histogram_counts([0.0, 0.05, 0.1, 0.99, 1.0, 1.2, -0.1], bins=10) == [3, 1, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert histogram_counts([None, 0.2, None, 0.7], bins=2) == [1, 1]  # a stored score may be null: not counted
     out, raw, _ = widget_run
     a, b = Results.load(out), Results.load(out)
     merged = merge_results([a, b])

@@ -23,9 +23,11 @@ from tavaal_nb.losses import ranker_objective_loss
 __all__ = ["histogram_counts", "ranking_loss_values", "ranking_loss_curves", "pca_2d", "image_grid"]
 
 
-def histogram_counts(values: Sequence[float], bins: int = 40, low: float = 0.0, high: float = 1.0) -> list[int]:
+def histogram_counts(values: Sequence[float | None], bins: int = 40, low: float = 0.0,
+                     high: float = 1.0) -> list[int]:
     """Counts of ``values`` in ``bins`` equal bins over ``[low, high]``; the last bin includes ``high``
-    and values outside the range are clipped into the end bins (so the counts sum to ``len(values)``)."""
+    and values outside the range are clipped into the end bins (so the counts sum to the number of values
+    that are not None: a stored score may be null)."""
     if bins < 1 or not high > low:
         raise ValueError(f"need bins >= 1 and high > low, got bins={bins}, low={low}, high={high}")
     counts = [0] * bins
@@ -50,6 +52,7 @@ def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: f
         pred = torch.tensor([pred_i, pred_j], dtype=torch.float64, requires_grad=True)
         loss = fn(pred, target)
         loss.backward()
+        assert pred.grad is not None  # a leaf that requires grad, after backward()
         out[name] = float(loss.detach())
         out[f"{name}_grad_i"], out[f"{name}_grad_j"] = (float(g) for g in pred.grad)
     return out

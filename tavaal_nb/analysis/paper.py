@@ -51,14 +51,14 @@ def compare_with_paper(results: Sequence[Results], headlines: Sequence[Headline]
     dataset_of = {label: members[0].dataset.get("name") for label, members in groups.items()}
     rows = []
     for headline in headlines:
-        measured = []
+        measured: list[tuple[str | None, list[float]]] = []
         for label, by_method in stats.items():
             entry = by_method.get(headline.method)
             if dataset_of[label] == headline.dataset and entry and headline.labeled in entry["labeled_size"]:
                 values = entry["values"][entry["labeled_size"].index(headline.labeled)]
                 measured.append((label, [v for v in values if v is not None]))
-        for label, values in measured or [(None, [])]:
-            rows.append(_comparison_row(headline, label, values))
+        for experiment, values in measured or [(None, [])]:
+            rows.append(_comparison_row(headline, experiment, values))
     return rows
 
 

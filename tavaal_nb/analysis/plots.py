@@ -290,6 +290,7 @@ def latent_figure(xy_labeled, xy_candidates, selected_mask=None, r_labeled=None,
         hover = "PC1 %{x:.3f}<br>PC2 %{y:.3f}"
         custom = None
         if color_by == "r":
+            assert r is not None  # both r_labeled and r_candidates were checked above
             marker.update(color=r.tolist(), coloraxis="coloraxis")
             custom = r.tolist()
             hover += "<br>r %{customdata:.3f}"

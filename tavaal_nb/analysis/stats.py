@@ -17,13 +17,16 @@ their number: :mod:`tavaal_nb.analysis.multiplicity` does that, with the AULC as
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from scipy import stats as _scipy_stats
 
 from tavaal_nb.metrics import ENTROPY_READINGS, class_entropy
 from tavaal_nb.results import Results
+
+Summary = TypeVar("Summary")  # what a per-trial summary gives: an AULC, labels to reach
 
 __all__ = [
     "mean_std", "learning_curve_stats", "entropy_by_size",
@@ -326,12 +329,13 @@ def _checked_curve(sizes: Sequence[float], accuracies: Sequence[float | None]) -
         raise ValueError("a learning curve needs at least one (size, accuracy) point, got none")
     if any(a is None or not math.isfinite(float(a)) for a in accuracies):
         raise ValueError(f"accuracies must be finite numbers, got {accuracies}")
-    sizes, accuracies = [float(v) for v in sizes], [float(v) for v in accuracies]
+    finite = [float(a) for a in accuracies if a is not None]
+    sizes = [float(v) for v in sizes]
     if any(later <= earlier for earlier, later in zip(sizes, sizes[1:])):
         raise ValueError(f"labeled-set sizes must be strictly increasing, got {sizes}")
-    if any(not 0.0 <= a <= 100.0 for a in accuracies):
-        raise ValueError(f"accuracies are percentages and must lie in [0, 100], got {accuracies}")
-    return sizes, accuracies
+    if any(not 0.0 <= a <= 100.0 for a in finite):
+        raise ValueError(f"accuracies are percentages and must lie in [0, 100], got {finite}")
+    return sizes, finite
 
 
 def area_under_learning_curve(sizes: Sequence[float], accuracies: Sequence[float], normalise: bool = True) -> float:
@@ -370,11 +374,12 @@ def labels_to_reach(sizes: Sequence[float], accuracies: Sequence[float], target:
     return None
 
 
-def _per_trial(results: Sequence[Results] | Results, method: str, field: str, summary) -> dict[int, float | None]:
+def _per_trial(results: Sequence[Results] | Results, method: str, field: str,
+               summary: Callable[[list[int], list[float]], Summary]) -> dict[int, Summary]:
     curves = per_trial_accuracy(results, method, field)
     if not curves:
         raise ValueError(f"no runs of method {method!r} in these results")
-    out = {}
+    out: dict[int, Summary] = {}
     for trial in sorted(curves):
         sizes = sorted(curves[trial])
         try:
@@ -428,6 +433,6 @@ def compare_per_trial(values_a: dict[int, float | None], values_b: dict[int, flo
     if not shared:
         raise ValueError(f"the two methods share no trial (trials {sorted(values_a)} and {sorted(values_b)}): "
                          "nothing to pair")
-    paired = [t for t in shared if values_a[t] is not None and values_b[t] is not None]
-    diffs = paired_differences([values_a[t] for t in paired], [values_b[t] for t in paired])
+    paired = [(a, b) for t in shared if (a := values_a[t]) is not None and (b := values_b[t]) is not None]
+    diffs = paired_differences([a for a, _ in paired], [b for _, b in paired])
     return PairedSummaryComparison(len(diffs), *_paired_statistics(diffs, confidence), len(shared) - len(paired))

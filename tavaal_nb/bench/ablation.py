@@ -135,9 +135,9 @@ def run_ablation(config: Config, steps: int | None = None, pool: int = 4096, pea
             on_row(row)
     meta = bench_meta(config, data if data is not None else bench_data(config, steps, pool), steps, peak)
     meta["isolated"] = isolate
-    measured = [r for r in rows if r.rates]
+    measured = [r.rates for r in rows if r.rates]
     if len(measured) >= 2:
-        meta["total_speedup"] = {k: measured[-1].rates[k] / measured[0].rates[k] for k in PHASES}
+        meta["total_speedup"] = {k: measured[-1][k] / measured[0][k] for k in PHASES}
     return rows, meta
 
 

@@ -69,7 +69,8 @@ def _run_level(config: Config, processes: int, steps: int, pool: int) -> list[li
             process.start()
             sender.close()
             started.append((process, receiver))
-        rates, errors = [], []
+        rates: list[list[float]] = []  # each process' phase rates
+        errors: list[str] = []
         for process, receiver in started:
             if not receiver.poll(CONCURRENCY_TIMEOUT_S):
                 raise RuntimeError(f"a bench process gave no result within {CONCURRENCY_TIMEOUT_S:.0f} s")

@@ -38,7 +38,11 @@ def check_capture_device(device: torch.device | None = None) -> dict:
     device = device or torch.device("cuda", 1 if count > 1 else 0)
     with torch.cuda.device(0):  # the current device stays cuda:0 whatever the step's device
         counter = torch.zeros((), device=device)
-        graphed = GraphedStep(lambda: counter.add_(1), True, device, "device check")
+
+        def add_one() -> None:
+            counter.add_(1)
+
+        graphed = GraphedStep(add_one, True, device, "device check")
         calls = 8
         for _ in range(calls):
             graphed()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.autograd import DeviceType
@@ -26,6 +26,9 @@ from tavaal_nb.bench.phases import PHASE_NAMES, PHASES, BenchRow, Phases, bench_
 from tavaal_nb.config import Config
 from tavaal_nb.data.datasets import ImageData
 from tavaal_nb.training import Runtime, synchronize
+
+if TYPE_CHECKING:
+    from torch._C._profiler import _ProfilerEvent
 
 __all__ = ["COPY_OPS", "NO_KERNEL_OPS", "HOST_OP_STEPS", "count_host_ops", "profile_phase", "host_ops_of",
            "host_ops_per_step", "device_busy_seconds", "busy_fraction", "gpu_busy", "format_host_work",
@@ -112,9 +115,12 @@ def profiler_events(prof: profile) -> list[Event]:
     """The host events of a finished profile, from the profiler's C++ event tree (with their parents and
     children), and its device events (kernels, memcpys) from the raw Kineto records. ``prof.events()``
     would build the same from Python objects, about 50x slower (seconds per thousand operators)."""
-    results = prof.profiler.kineto_results
+    results = None if prof.profiler is None else prof.profiler.kineto_results
+    if results is None:
+        raise ValueError("profiler_events needs a finished profile: read it after its `with profile(...)` block "
+                         "has ended")
     events: list[Event] = []
-    stack = [(node, None) for node in results.experimental_event_tree()]
+    stack: list[tuple[_ProfilerEvent, Event | None]] = [(node, None) for node in results.experimental_event_tree()]
     while stack:
         node, parent = stack.pop()
         if str(node.tag).split(".")[-1].lower() in _NOT_HOST_WORK:
@@ -213,8 +219,8 @@ def prepare_profiler_for_graphs(device: torch.device) -> dict[str, Any] | None:
         try:
             from torch.profiler._utils import _init_for_cuda_graphs
         except ImportError:  # a torch without it: nothing to initialise
-            _init_for_cuda_graphs = None
-        if _init_for_cuda_graphs is not None:
+            pass
+        else:
             _init_for_cuda_graphs()
             initialised = True
         _PROFILER_READY = True

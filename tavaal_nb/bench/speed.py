@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def run_bench(config: Config, steps: int | None = None, pool: int = 4096, baseli
     meta.update(measured)
     if baseline:
         meta["baseline_trial_estimate_s"] = estimate_trial_seconds(
-            config, [BenchRow(r.phase, r.unit, r.baseline_rate, 0.0, 0) for r in rows])
+            config, [BenchRow(r.phase, r.unit, base[key][0], 0.0, 0) for r, key in zip(rows, PHASES)])
     return rows, meta
 
 
@@ -128,10 +129,8 @@ def format_table(rows: list[BenchRow], meta: dict) -> str:
         lines.append("peak memory allocated: " + ", ".join(f"{key} {value:.2f} GB" for key, value in memory.items()))
     base = meta.get("baseline_trial_estimate_s")
     if base:
-        lines.append(
-            f"the same trial through the public code's pipeline: {base['total'] / 60:.1f} min "
-            f"(ratio {base['total'] / estimate['total']:.2f}x)"
-        )
+        ratio = f" (ratio {base['total'] / estimate['total']:.2f}x)" if estimate else ""
+        lines.append(f"the same trial through the public code's pipeline: {base['total'] / 60:.1f} min{ratio}")
     lines.extend(format_host_work(meta))
     return "\n".join(lines)
 
@@ -145,7 +144,7 @@ def _cell(value, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value * scale:,.{digits}f}"
 
 
-def format_comparison(paths: list[str | Path]) -> str:
+def format_comparison(paths: Sequence[str | Path]) -> str:
     """Bench JSON files (:func:`write_json`) side by side, one line each: the runtime that differs (CUDA
     graphs, autocast cache), steady rates, fixed cost per call, per-epoch overhead, host work, GPU busy,
     peak memory and the predicted trial. The GPU session's graphs-on-vs-off table."""

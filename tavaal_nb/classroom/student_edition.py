@@ -42,7 +42,7 @@ import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nbconvert.exporters import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
@@ -216,7 +216,8 @@ def student_config(repository: str = REPOSITORY, student_branch: str = STUDENT_B
 
 # ------------------------------------------------------------------------------ the answer key
 def _solution_regions(source: str) -> list[str]:
-    regions, current = [], None
+    regions: list[str] = []
+    current: list[str] | None = None  # the lines of the region being read, None outside one
     for line in source.split("\n"):
         if SOLUTION_BEGIN in line:
             current = []
@@ -316,7 +317,8 @@ def build(notebooks_dir: str | Path, out: str | Path, repository: str = REPOSITO
     for folder in (out / NOTEBOOK_DIR, out / ANSWERS_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     for path in _course_notebooks(notebooks_dir):
-        body, _ = exporter.from_filename(str(path), resources={"metadata": {"name": path.stem}})
+        node, _ = exporter.from_filename(str(path), resources={"metadata": {"name": path.stem}})
+        body = cast(str, node)  # NotebookExporter returns the notebook's JSON text (nbconvert annotates a node)
         target = out / NOTEBOOK_DIR / path.name
         atomic_write_text(target, body)  # a link planted in --out is replaced, never written through
         key = out / ANSWERS_DIR / f"{path.stem}.md"
@@ -371,8 +373,8 @@ def publish(root: str | Path = ".", source: str = "HEAD", student_branch: str = 
     if ref in checked_out:
         raise RuntimeError(f"branch {student_branch!r} is checked out in a worktree; check out another branch "
                            "there first (publish must not rewrite a checked-out branch)")
-    with tempfile.TemporaryDirectory(prefix="student-edition-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="student-edition-") as tmp_name:
+        tmp = Path(tmp_name)
         if not _git(root, "ls-tree", "--name-only", commit, NOTEBOOK_DIR):
             raise ValueError(f"commit {commit[:12]} of {root} has no {NOTEBOOK_DIR}/ folder: give the root of the "
                              "course's repository (--root) and a commit of it that holds the notebooks (--source)")

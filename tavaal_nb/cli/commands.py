@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 from tavaal_nb.analysis.report import accuracy_table, comparison_table, write_report
@@ -24,7 +25,7 @@ from tavaal_nb.bench.concurrency import (
 )
 from tavaal_nb.bench.speed import format_table, run_bench, write_json
 from tavaal_nb.cli.flags import NOISE_FIXED, RUN_FIXED, UPPER_BOUND_FIXED, config_overrides
-from tavaal_nb.config import PRESET_HELP, make_config
+from tavaal_nb.config import PRESET_HELP, Config, make_config
 from tavaal_nb.data.datasets import DATASETS, DatasetNotFoundError, load_dataset
 from tavaal_nb.loop import run_experiment
 from tavaal_nb.noise import NOISE_NAME, measure_noise, noise_table
@@ -152,15 +153,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         data = None
     dataset = "fashion-mnist" if data is not None else "synthetic"
     preset = args.preset or "cpu"
-    extra = {"train_limit": 12_000, "test_limit": 2_000} if dataset == "synthetic" else {}
+    synthetic = dataset == "synthetic"  # a smaller stand-in (None leaves the preset's limit)
     config = make_config(preset, dataset=dataset, methods=("tavaal", "random"), data_dir=args.data_dir,
-                         device=args.device, **extra)
+                         device=args.device, train_limit=12_000 if synthetic else None,
+                         test_limit=2_000 if synthetic else None)
     out = Path(args.out)
     print(f"demo: TA-VAAL vs random, preset {config.preset}, {config.cycles} cycles, writing {out}")
     results = run_experiment(config, out, resume=True, progress=not args.no_progress)
     print(accuracy_table([results]))
     report = write_report([results], out / "report.html")
     print(f"results: {results.path}\nreport:  {report}")
+    return 0
+
+
+Row = typing.TypeVar("Row")
+
+
+def _streamed_bench(config: Config, args: argparse.Namespace, what: str, unit: str, columns: str,
+                    run: Callable[..., tuple[list[Row], dict]], format_row: Callable[[Row], str],
+                    format_all: Callable[[list[Row], dict], str],
+                    write: Callable[[list[Row], dict, str | Path], None]) -> int:
+    """A benchmark that prints each row (a ``unit``) as it is done, then its table; ``--json`` writes its file."""
+    print(f"{what}, preset {config.preset}, device {config.resolved_device()}: each {unit} as it is done\n"
+          + columns, flush=True)
+    rows, meta = run(steps=args.steps, on_row=lambda row: print(format_row(row), flush=True))
+    print()
+    print(format_all(rows, meta))
+    if args.json:
+        write(rows, meta, args.json)
     return 0
 
 
@@ -171,23 +191,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     ("--concurrency", args.concurrency)) if on]
     if len(chosen) > 1:
         raise ValueError(f"{' and '.join(chosen)} are separate benchmarks: run them one after the other")
-    streamed = {  # benchmark: (what, columns, run, format a row, format the table, write the JSON)
-        "concurrency": ("concurrent trials", "level", CONCURRENCY_COLUMNS,
-                        lambda **kw: run_concurrency(config, args.concurrency, **kw), format_concurrency_row,
-                        format_concurrency, write_concurrency_json),
-        "ablation": ("ablation", "row", ABLATION_COLUMNS, lambda **kw: run_ablation(config, **kw), format_ablation_row,
-                     format_ablation, write_ablation_json),
-    }
-    for flag, (what, unit, columns, run, format_row, format_all, write) in streamed.items():
-        if getattr(args, flag):
-            print(f"{what}, preset {config.preset}, device {config.resolved_device()}: each {unit} as it is done\n"
-                  + columns, flush=True)
-            rows, meta = run(steps=args.steps, on_row=lambda row, _format=format_row: print(_format(row), flush=True))
-            print()
-            print(format_all(rows, meta))
-            if args.json:
-                write(rows, meta, args.json)
-            return 0
+    if args.concurrency:
+        return _streamed_bench(config, args, "concurrent trials", "level", CONCURRENCY_COLUMNS,
+                               lambda **kw: run_concurrency(config, args.concurrency, **kw), format_concurrency_row,
+                               format_concurrency, write_concurrency_json)
+    if args.ablation:
+        return _streamed_bench(config, args, "ablation", "row", ABLATION_COLUMNS,
+                               lambda **kw: run_ablation(config, **kw), format_ablation_row, format_ablation,
+                               write_ablation_json)
     rows, meta = run_bench(config, steps=args.steps, baseline=args.baseline, epoch_overhead_at=args.epoch_overhead)
     print(format_table(rows, meta))
     if args.json:

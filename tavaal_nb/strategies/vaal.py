@@ -170,9 +170,11 @@ def train_adversarial(
         """One iteration on ``pick(table)``, its rows of each table: the VAE steps, then the
         discriminator's step (eq. 8) on the last VAE step's batches; adds the losses to ``tally``."""
         rows = [None if table is None else pick(table) for table in tables]
+        labeled_rows, unlabeled_rows = rows[0], rows[1]
+        assert labeled_rows is not None and unlabeled_rows is not None  # only the rank variable's tables may be None
         vae_losses = torch.zeros(4, device=device)
         for k in range(vae_steps):
-            x_l, x_u, terms = vae_step(*(None if r is None else r[k] for r in rows))
+            x_l, x_u, terms = vae_step(labeled_rows[k], unlabeled_rows[k], *(None if r is None else r[k] for r in rows[2:]))
             vae_losses += terms
         vae_losses /= vae_steps
         disc_r_l, disc_r_u = (None if r is None else r[vae_steps - 1] for r in rows[4:])
@@ -239,7 +241,7 @@ class VAAL(Strategy):
         r_dim = 1 if self.trains_ranker else 0
         vae = build_vae(config, data.channels, data.image_size, r_dim)
         disc = build_discriminator(config, r_dim)
-        vae = vae.to(context.device, memory_format=context.runtime.memory_format)
+        vae = vae.to(context.device).to(memory_format=context.runtime.memory_format)  # torch's stubs take not both at once
         maybe_compile(context.runtime, vae.encoder, vae.decoder)  # only with config.compile
         return vae, disc.to(context.device)
 
@@ -270,7 +272,7 @@ class VAAL(Strategy):
             "mu_candidates": mu_candidates.cpu(),
             "mu_labeled": mu_labeled.cpu(),
         }
-        if r_candidates is not None:
+        if r_labeled is not None and r_candidates is not None:  # both or neither: TA-VAAL's rank variable
             extras["r_candidates"] = r_candidates.cpu()
             extras["r_labeled"] = r_labeled.cpu()
         # eq. 9: label the candidates the discriminator finds least like the labeled pool.

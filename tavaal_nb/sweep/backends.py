@@ -171,6 +171,7 @@ class ProcessBackend(Backend):
             if kind == "error":
                 raise value
             code = process.exitcode
+            assert code is not None  # the process was joined above
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             raise RuntimeError(f"the task's process {how} before it reported a result")
         finally:
@@ -278,12 +279,12 @@ def _local_backend(workers: int | None, gpus: Sequence[str | int] | None, device
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             ids = [g.strip() for g in visible.split(",") if g.strip()] if visible else []
             gpus = ids[:count] if ids else [str(k) for k in range(count)]
-    gpus = [str(g) for g in gpus]
+    names = [str(g) for g in gpus]
     packed = not workers and per_gpu > 1
-    n = workers or max(1, len(gpus) if len(gpus) > 1 or explicit else 1) * per_gpu
+    n = workers or max(1, len(names) if len(names) > 1 or explicit else 1) * per_gpu
     if n == 1 and not explicit:
         return InlineBackend()
-    slots = [gpus[k % len(gpus)] for k in range(n)] if gpus else [None] * n
+    slots: list[str | None] = [names[k % len(names)] for k in range(n)] if names else [None] * n
     return ProcessBackend(slots, torch_threads=1 if packed else None)
 
 

@@ -130,6 +130,7 @@ class SweepSpec:
 
     def tasks(self) -> list[SweepTask]:
         """Every task, trial by trial (a sweep stopped early leaves whole trials)."""
+        assert self.trials is not None  # __post_init__ resolved None to the preset's count
         return [SweepTask(d, m, t) for d in self.datasets for t in range(self.trials) for m in self.methods]
 
     def config_for(self, task: SweepTask) -> Config:
@@ -171,6 +172,7 @@ class SweepSpec:
             dropped = [n for n in getattr(stored, kind) if n not in getattr(self, kind)]
             if dropped:
                 problems.append(f"{kind}: {dropped} are in the sweep but not in this command (a sweep can grow, not shrink)")
+        assert self.trials is not None and stored.trials is not None  # __post_init__ resolved None to the preset's
         if self.trials < stored.trials:
             problems.append(f"trials: the sweep has {stored.trials}, this command has {self.trials} (it can grow, not shrink)")
         return problems

@@ -110,8 +110,13 @@ class Sweep:
     def tasks(self) -> list[dict[str, Any]]:
         return self.data["tasks"]
 
-    def task(self, task_id: str) -> dict[str, Any] | None:
-        return next((entry for entry in self.tasks if entry["id"] == task_id), None)
+    def task(self, task_id: str) -> dict[str, Any]:
+        """The task table's entry of ``task_id``; a KeyError naming the known ids when there is none."""
+        entry = next((entry for entry in self.tasks if entry["id"] == task_id), None)
+        if entry is None:
+            example = f", e.g. {self.tasks[0]['id']!r}" if self.tasks else ""
+            raise KeyError(f"no task {task_id!r} in {self.path} ({len(self.tasks)} tasks{example})")
+        return entry
 
     def task_file(self, entry: dict[str, Any], key: str) -> Path:
         """A task's ``path`` (its results file) or ``log``, refused when it leads outside the sweep folder."""

@@ -192,8 +192,12 @@ def run_parallel_trials(
         raise ValueError("--resume and --overwrite contradict each other: choose one")
     check_names(config)
     device = config.resolved_device()  # fails here, before any worker starts, when CUDA is missing
-    temporary = tempfile.TemporaryDirectory(prefix="tavaal-trials-") if out_dir is None else None
-    root = Path(temporary.name if temporary is not None else out_dir)
+    temporary: tempfile.TemporaryDirectory[str] | None = None
+    if out_dir is None:
+        temporary = tempfile.TemporaryDirectory(prefix="tavaal-trials-")
+        root = Path(temporary.name)
+    else:
+        root = Path(out_dir)
     try:
         with claim_folder(root, "run") as claim:  # the trials' workers each claim their own trials/trial-<k>/
             merged = _run(config, root, workers, resume, overwrite, progress, device, claim, allow_changed_plugin)

@@ -84,7 +84,7 @@ def _weights_hint(seed: int, with_r: bool, kl_weight: float, adversarial_weight:
     return ""
 
 
-def _discriminator_hint(got: float, vae_before: nn.Module, vae_after: nn.Module, discriminator: nn.Module,
+def _discriminator_hint(got: float, vae_before: ConditionalVAE, vae_after: ConditionalVAE, discriminator: nn.Module,
                         x_l: Tensor, x_u: Tensor, r_l: Tensor | None, r_u: Tensor | None) -> str:
     """Which mistake, if any, gives the learner's first discriminator loss (labels, stale codes)."""
     with torch.no_grad():
@@ -120,12 +120,16 @@ def _adversarial_case(seed: int, with_r: bool, iterations: int, adversarial_weig
         vae.train()
         discriminator.train()
         torch.manual_seed(1000 + seed)
-        d_losses, first_batches = [], None
+        d_losses: list[Tensor] = []
+        first_batches: tuple[Tensor, Tensor, Tensor | None, Tensor | None] | None = None  # iteration 1's, for hints
         for it in range(iterations):
             lb, ub = labeled_batches[it], unlabeled_batches[it]
             batches = (_AUGMENT(labeled[lb]), _AUGMENT(unlabeled[ub]),
                        None if r_labeled is None else r_labeled[lb], None if r_unlabeled is None else r_unlabeled[ub])
-            first_batches = first_batches or tuple(None if b is None else b.clone() for b in batches)
+            if first_batches is None:
+                x_l, x_u, r_l, r_u = batches
+                first_batches = (x_l.clone(), x_u.clone(), None if r_l is None else r_l.clone(),
+                                 None if r_u is None else r_u.clone())
             with fixed_noise():
                 answer = call_learner(fn, vae, discriminator, vae_optimizer, discriminator_optimizer,
                                       batches[0], batches[1], batches[2], batches[3], kl_weight, adversarial_weight)
@@ -156,6 +160,7 @@ def _adversarial_case(seed: int, with_r: bool, iterations: int, adversarial_weig
                                      torch.tensor(history["discriminator"][it]), rtol=1e-4, atol=1e-5)
             if reason:
                 if it == 0 and iterations == 1:
+                    assert first_batches is not None  # kept at iteration 1, which made d_losses[0]
                     return reason + _discriminator_hint(d_loss.item(), vae_start, vae, discriminator_start,
                                                         *first_batches)
                 return reason + " (labeled = 1, unlabeled = 0, on both batches encoded again by the updated encoder)"
@@ -204,6 +209,7 @@ class FixedScores(nn.Module):
 
     def __init__(self, logits: Tensor) -> None:
         super().__init__()
+        self.logits: Tensor
         self.register_buffer("logits", logits)
 
     def forward(self, mu: Tensor, r: Tensor | None = None) -> Tensor:
@@ -233,7 +239,7 @@ def _selection_case(discriminator: nn.Module, mu: Tensor, r: Tensor | None,
                       f"= {expected.numel()}")
             threshold = scores[expected].max() if expected.numel() else None
             tied = int((scores == threshold).sum()) if threshold is not None else 0
-            if got.numel() > expected.numel() and tied > 1:
+            if got.numel() > expected.numel() and threshold is not None and tied > 1:
                 reason += (f": {tied} candidates tie at the threshold D = {threshold.item():.4g}, and a rule like "
                            f"'D <= the budget-th lowest' takes them all; take exactly the budget, breaking the tie")
             return reason

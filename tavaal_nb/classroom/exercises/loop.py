@@ -79,6 +79,9 @@ def sandbox_loop_pieces(pool: ToyPool, strategy: str | SandboxStrategy | None = 
             accuracy = (model(pool.test_x)[0].argmax(dim=1) == pool.test_y).float().mean().item()
         return 100.0 * accuracy
 
+    if resolved is None:
+        return LoopPieces(train, evaluate, None)
+
     def choose(model: SandboxMLP, labeled: Tensor, unlabeled: Tensor, budget: int, cycle: int) -> Tensor:
         labeled, unlabeled = _index_tensor(labeled, "labeled"), _index_tensor(unlabeled, "unlabeled")
         generator = torch.Generator().manual_seed(seed * 7919 + int(cycle))
@@ -93,7 +96,7 @@ def sandbox_loop_pieces(pool: ToyPool, strategy: str | SandboxStrategy | None = 
                              "pass the pool indices that are not labeled")
         return torch.tensor([position_of[int(index)] for index in picks.tolist()], dtype=torch.long)
 
-    return LoopPieces(train, evaluate, choose if resolved is not None else None)
+    return LoopPieces(train, evaluate, choose)
 
 
 # ----------------------------------------------------------------------------- behaviour

@@ -171,7 +171,11 @@ def check_reparameterize(fn: Reparameterize) -> int:
 # ----------------------------------------------------------------------------- eq. 6
 
 
-def _tiny_problem(seed: int, r_dim: int, batch_labeled: int, batch_unlabeled: int, channels: int = 1):
+_Problem = tuple[ConditionalVAE, Tensor, Tensor | None, Tensor, Tensor | None]
+"""A case of eq. 6: the VAE, the labeled images and their r, the unlabeled images and their r."""
+
+
+def _tiny_problem(seed: int, r_dim: int, batch_labeled: int, batch_unlabeled: int, channels: int = 1) -> _Problem:
     """A small VAE (eval mode: batch norm from running statistics) and two pools of images."""
     torch.manual_seed(seed)
     vae = ConditionalVAE(channels, 16, z_dim=3, r_dim=r_dim, width=2).eval()
@@ -214,14 +218,14 @@ def fixed_noise(salt: int = 0) -> Iterator[None]:
         torch.randn_like, torch.randn = original_like, original_randn
 
 
-def _objective(fn: VAEObjective, problem: tuple, kl_weight: float, salt: int = 0) -> Any:
+def _objective(fn: VAEObjective, problem: _Problem, kl_weight: float, salt: int = 0) -> Any:
     vae, x_l, r_l, x_u, r_u = problem
     with fixed_noise(salt):
         return call_learner(fn, vae, x_l.clone(), None if r_l is None else r_l.clone(), x_u.clone(),
                             None if r_u is None else r_u.clone(), kl_weight)
 
 
-def _reference(problem: tuple, kl_weight: float, salt: int = 0) -> Tensor:
+def _reference(problem: _Problem, kl_weight: float, salt: int = 0) -> Tensor:
     with fixed_noise(salt):
         return reference_conditional_vae_objective(*problem, kl_weight=kl_weight)
 
@@ -265,7 +269,7 @@ def _differs(a: Any, b: Any) -> bool:
                 and torch.allclose(a.detach().double(), b.detach().double(), rtol=1e-7, atol=1e-9))
 
 
-def _diagnose_objective(fn: VAEObjective, problem: tuple, kl_weight: float) -> str:
+def _diagnose_objective(fn: VAEObjective, problem: _Problem, kl_weight: float) -> str:
     """A hint after a wrong value that names what was measured: the noise, lambda, a pool, r, or a term."""
     vae, x_l, r_l, x_u, r_u = problem
     with torch.no_grad():
@@ -284,7 +288,8 @@ def _diagnose_objective(fn: VAEObjective, problem: tuple, kl_weight: float) -> s
                 return " (the value does not depend on the unlabeled pool: eq. 6 sums the terms of both pools)"
             if not _differs(at_zero, _objective(fn, (vae, 2.0 * x_l + 1.0, r_l, x_u, r_u), 0.0)):
                 return " (the value does not depend on the labeled pool: eq. 6 sums the terms of both pools)"
-            if r_l is not None and not _differs(at_zero, _objective(fn, (vae, x_l, 1.0 - r_l, x_u, 1.0 - r_u), 0.0)):
+            if (r_l is not None and r_u is not None  # both or neither
+                    and not _differs(at_zero, _objective(fn, (vae, x_l, 1.0 - r_l, x_u, 1.0 - r_u), 0.0))):
                 return " (the value does not depend on r: give the decoder r, vae.decode(z, r))"
             return (f" (with kl_weight = 0 the value is {short(at_zero)}, expected {short(expected_zero)}: the "
                     f"reconstruction terms differ; the mean squared error over all elements, per pool)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
 from tavaal_nb.analysis.plots import method_color
@@ -64,7 +65,7 @@ def sandbox_figure(run: SandboxRun, cycle: int = 0, references: Sequence[Sandbox
                                            "coloring": "fill"}, line={"width": 2, "color": "#333"}),
                       row=1, col=1)
     labeled = run.labeled[cycle]
-    mask = pool.y.new_zeros(pool.size, dtype=bool)
+    mask = pool.y.new_zeros(pool.size, dtype=torch.bool)
     mask[labeled] = True
     for label in range(pool.num_classes):
         color = _class_color(label)

@@ -78,6 +78,9 @@ class SandboxRun:
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
         pool, strategy = self.pool, self.strategy
+        if self.next_labeled is None:
+            raise ValueError("this SandboxRun has no labeled set to start from: make it with run_sandbox(...) "
+                             "(or pass next_labeled=, pool indices)")
         while self.cycles < cycles and not self.exhausted:
             cycle, labeled = self.cycles, self.next_labeled
             model = train_mlp(pool.x[labeled], pool.y[labeled], pool.num_classes, steps=self.steps,

@@ -122,6 +122,13 @@ def _random(context: SandboxContext) -> Tensor:
     return torch.rand(context.candidates.numel(), generator=context.generator)
 
 
+def _predicted_loss(context: SandboxContext) -> Tensor:
+    if context.predicted_loss is None:
+        raise ValueError("scoring by predicted loss needs the MLP's loss-prediction head: make the strategy "
+                         "with trains_loss_head=True")
+    return context.predicted_loss
+
+
 def _coreset(context: SandboxContext) -> Tensor:
     positions, _ = k_center_greedy(context.labeled_embedding, context.embedding, context.budget)
     return positions
@@ -136,7 +143,7 @@ SANDBOX_STRATEGIES: dict[str, SandboxStrategy] = {
         SandboxStrategy("coreset", _coreset, "k-center greedy on the MLP's last hidden layer"),
         scoring_strategy(lambda c: discriminator_scores(c.labeled_features, c.features, c.generator), "vaal", "lowest",
                          help="lowest D of a labeled-vs-unlabeled discriminator (eqs. 8-9) on the points"),
-        scoring_strategy(lambda c: c.predicted_loss, "lloss", help="highest predicted loss (head trained with eq. 1)",
+        scoring_strategy(_predicted_loss, "lloss", help="highest predicted loss (head trained with eq. 1)",
                          trains_loss_head=True),
     )
 }

@@ -17,6 +17,13 @@ __all__ = ["DiscriminatorHistogram"]
 ALL = "all"
 
 
+def _scores(record: dict) -> list[float | None]:
+    """The discriminator scores of a record that :attr:`DiscriminatorHistogram.records` kept (it has some)."""
+    scores = discriminator_scores(record)
+    assert scores is not None  # records keeps only the cycle records with scores
+    return scores
+
+
 def _scored(results: Results) -> tuple[list[str], list[int], list[int]]:
     """Methods, cycles and trials that have discriminator scores (VAAL, TA-VAAL)."""
     methods, cycles, trials = [], set(), set()
@@ -100,7 +107,7 @@ class DiscriminatorHistogram(ResultsView):
         for name, record in records.items():
             chosen = len(record.get("selected_indices") or [])
             threshold = record["strategy_data"].get(SELECTION_THRESHOLD)
-            lines.append(f"<b>{text(name)}</b>: {len(discriminator_scores(record))} candidates, {chosen} selected"
+            lines.append(f"<b>{text(name)}</b>: {len(_scores(record))} candidates, {chosen} selected"
                          + (f" (D up to {threshold:.3f})" if is_number(threshold) else ""))
         self._info.value = "<small>" + "; ".join(lines) + "</small>"
         size = next((r["labeled_size"] for r in records.values()), None)
@@ -110,7 +117,7 @@ class DiscriminatorHistogram(ResultsView):
             title += f": {self.group_selector.value}"
         value_range = (0.0, 1.0)
         if self.zoom.value and records:
-            scores = [s for r in records.values() for s in discriminator_scores(r) if s is not None]
+            scores = [s for r in records.values() for s in _scores(r) if s is not None]
             low, high = min(scores), max(scores)
             pad = max(1e-6, 0.02 * (high - low))
             value_range = (max(0.0, low - pad), min(1.0, high + pad))

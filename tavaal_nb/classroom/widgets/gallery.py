@@ -101,6 +101,7 @@ class SelectionGallery(View):
         """Pool indices of every image the chosen query selected (all of them, not just those shown)."""
         if self._fixed is not None:
             return self._fixed
+        assert self.results is not None  # __init__ takes results or indices, exactly one
         run = self.results.run(self.method.value, self.trial.value)
         if run is None or self.cycle.value >= len(run["cycles"]):
             return []

@@ -88,9 +88,10 @@ class PairedComparisonView(ResultsView):
             return go.Figure(layout={"title": str(error)})
         rows = [row for row in family if (row.method_a, row.method_b) == (a, b)]
         by_size = [row for row in rows if row.labeled_size is not None]
+        sizes = [size for row in by_size if (size := row.labeled_size) is not None]
         acc_a, acc_b = per_trial_accuracy(self.results, a), per_trial_accuracy(self.results, b)
-        per_trial = {t: [(acc_a[t].get(r.labeled_size) or math.nan) - (acc_b[t].get(r.labeled_size) or math.nan)
-                         for r in by_size] for t in sorted(set(acc_a) & set(acc_b))}
+        per_trial = {t: [(acc_a[t].get(size) or math.nan) - (acc_b[t].get(size) or math.nan) for size in sizes]
+                     for t in sorted(set(acc_a) & set(acc_b))}
         shown = f" (this table shows the {len(rows)} of {text(a)} minus {text(b)})" if len(family) > len(rows) else ""
         cells = "".join(
             f"<tr><td>{text(r.label)}</td><td>{r.trials}</td><td>{r.mean_difference:+.2f}</td>"
