@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import socket
 import sys
 import time
@@ -180,6 +181,29 @@ def synthetic_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic-all-methods")
     results = run_experiment(ci_config(methods=ALL_METHODS), out, progress=False)
     return results, out
+
+
+FINISHED_RUN = {"methods": ("random",), "cycles": 2, "epochs": 1, "milestones": (1,)}
+"""The overrides of the ci preset that ``finished_run`` ran with."""
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A finished two-cycle ci run of ``random`` on disk, made once for the reliability tests. Read-only: tests
+    that change it take ``run_copy``."""
+    from tavaal_nb import run_experiment
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    run_experiment(ci_config(**FINISHED_RUN), out, progress=False)
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A copy of ``finished_run`` of the test's own, to change."""
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run, out)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import shutil
 import pytest
 import torch
 from conftest import ci_config
-from test_reliability import CI, finished_run, one_error_line, run_copy  # noqa: F401 - fixtures
+from test_reliability import CI, one_error_line
 
 import tavaal_nb.cycle_record as cycle_record_module
 from tavaal_nb import run_experiment
