@@ -189,7 +189,7 @@ def test_forced_fp16_trains_on_the_cpu_with_a_gradient_scaler(monkeypatch):
         return scaler
 
     monkeypatch.setattr(torch.amp, "GradScaler", spy)
-    config = ci_config(precision="fp16")
+    config = ci_config(precision="fp16", epochs=1, milestones=(1,))  # one epoch creates and steps every scaler
     data = prepare_data(config)
     history, _ = _task_run(config, data, CPU)
     adversarial, _ = _adversarial_run(config, data, CPU, iterations=4)
