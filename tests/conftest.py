@@ -206,6 +206,20 @@ def run_copy(finished_run, tmp_path):
     return out
 
 
+TWO_TRIALS = {"methods": ("random", "vaal"), "trials": 2, "cycles": 2, "epochs": 1, "milestones": (1,)}
+"""The overrides of the ci preset that ``two_trial_run`` ran with."""
+
+
+@pytest.fixture(scope="session")
+def two_trial_run(tmp_path_factory):
+    """A finished ci run of random and vaal, 2 trials of 2 cycles of 1 epoch: what the figures and views need (two
+    trials, a cycle 0, a discriminator's scores), not the preset's length. Returns the Results (``.path`` is its
+    results.json). Read-only: copy its folder before changing anything."""
+    from tavaal_nb import run_experiment
+
+    return run_experiment(ci_config(**TWO_TRIALS), tmp_path_factory.mktemp("two-trials") / "run", progress=False)
+
+
 @pytest.fixture(scope="session")
 def synthetic_labels():
     """Train labels of the pool the ci preset uses for ``synthetic`` (seed 0), as a Python list."""
