@@ -13,6 +13,7 @@ to get the files, when those are missing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import shutil
@@ -31,6 +32,7 @@ if str(REPO) not in sys.path:  # the package is used from the checkout, installe
 
 import torch  # noqa: E402
 
+import tavaal_nb.data.datasets as datasets_module  # noqa: E402
 from tavaal_nb.strategies import BUILTIN_METHODS  # noqa: E402
 
 # The models of the ci preset are tiny: one thread is as fast as two here, and it stays fast when
@@ -168,6 +170,34 @@ def ci_config(**overrides):
     values = {"dataset": "synthetic", "device": "cpu", "methods": ("tavaal",)}
     values.update(overrides)
     return make_config("ci", **values)
+
+
+SYNTHETIC_MEMO_MAX = 5_000
+"""The most images a memoised synthetic set may hold (the ci preset's is 500): larger sets are rendered each time."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def synthetic_images_rendered_once():
+    """``load_dataset`` of a synthetic set renders each (count, classes, channels, size, seed) once per session and
+    hands out copies: the images are a pure function of those arguments, and a hundred runs of the ci preset
+    rendered the same 500 images again (about 15 ms each). ``make_synthetic_images`` called directly (its own tests)
+    and in other processes still renders."""
+    render = datasets_module.make_synthetic_images
+    memo: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @functools.wraps(render)
+    def rendered_once(count: int, num_classes: int = 10, channels: int = 3, size: int = 32, seed: int = 0):
+        if count > SYNTHETIC_MEMO_MAX:
+            return render(count, num_classes, channels, size, seed)
+        key = (count, num_classes, channels, size, int(seed))
+        if key not in memo:
+            memo[key] = render(count, num_classes, channels, size, seed)
+        images, labels = memo[key]
+        return images.clone(), labels.clone()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets_module, "make_synthetic_images", rendered_once)
+        yield
 
 
 @pytest.fixture(scope="session")
