@@ -200,6 +200,30 @@ def synthetic_images_rendered_once():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def checkout_commit_asked_once():
+    """``provenance.source_commit()`` of the package under test asks git once per session (per ``PATH`` and
+    ``provenance._git``, which some tests replace to see it fail) instead of four git processes per run. Other
+    folders (the tests' own checkouts, which they commit to and edit) are asked every time."""
+    from tavaal_nb import provenance
+
+    ask = provenance.source_commit
+    memo: dict[tuple, dict] = {}
+
+    @functools.wraps(ask)
+    def asked_once(package_root: Path = provenance.PACKAGE_ROOT) -> dict:
+        if Path(package_root) != provenance.PACKAGE_ROOT:
+            return ask(package_root)
+        key = (os.environ.get("PATH"), provenance._git)
+        if key not in memo:
+            memo[key] = ask(package_root)
+        return dict(memo[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(provenance, "source_commit", asked_once)
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory):
     """One finished ci run of every method on ``synthetic`` (seed 0), written to disk.
