@@ -2,7 +2,7 @@
 #   make demo   creates .venv, installs the package alone, runs TA-VAAL vs random (cpu preset), writes runs/demo/
 #   make test   creates .venv, installs the package and what the tests need, runs every test (unit tests, then notebooks)
 #   make test-fast  the unit tests not marked slow (no whole experiments, other processes, notebooks or make): the
-#                   inner loop, 1,149 of 1,320 tests in 60-70 s of CPU on the shared 2-core machine (CONTRIBUTING.md)
+#                   inner loop, 1,150 of 1,322 tests in about 53 s of CPU on the shared 2-core machine (CONTRIBUTING.md)
 #   make lint / make typecheck   ruff, and mypy against its error ceiling (pyproject.toml); .ci/run runs both
 #   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 # Each target installs only the extras it needs into the one .venv (a stamp per set: .venv/.installed-<extras>).

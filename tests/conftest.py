@@ -13,8 +13,10 @@ to get the files, when those are missing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import shutil
 import socket
 import sys
 import time
@@ -30,6 +32,7 @@ if str(REPO) not in sys.path:  # the package is used from the checkout, installe
 
 import torch  # noqa: E402
 
+import tavaal_nb.data.datasets as datasets_module  # noqa: E402
 from tavaal_nb.strategies import BUILTIN_METHODS  # noqa: E402
 
 # The models of the ci preset are tiny: one thread is as fast as two here, and it stays fast when
@@ -169,6 +172,58 @@ def ci_config(**overrides):
     return make_config("ci", **values)
 
 
+SYNTHETIC_MEMO_MAX = 5_000
+"""The most images a memoised synthetic set may hold (the ci preset's is 500): larger sets are rendered each time."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def synthetic_images_rendered_once():
+    """``load_dataset`` of a synthetic set renders each (count, classes, channels, size, seed) once per session and
+    hands out copies: the images are a pure function of those arguments, and a hundred runs of the ci preset
+    rendered the same 500 images again (about 15 ms each). ``make_synthetic_images`` called directly (its own tests)
+    and in other processes still renders."""
+    render = datasets_module.make_synthetic_images
+    memo: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @functools.wraps(render)
+    def rendered_once(count: int, num_classes: int = 10, channels: int = 3, size: int = 32, seed: int = 0):
+        if count > SYNTHETIC_MEMO_MAX:
+            return render(count, num_classes, channels, size, seed)
+        key = (count, num_classes, channels, size, int(seed))
+        if key not in memo:
+            memo[key] = render(count, num_classes, channels, size, seed)
+        images, labels = memo[key]
+        return images.clone(), labels.clone()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets_module, "make_synthetic_images", rendered_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_commit_asked_once():
+    """``provenance.source_commit()`` of the package under test asks git once per session (per ``PATH`` and
+    ``provenance._git``, which some tests replace to see it fail) instead of four git processes per run. Other
+    folders (the tests' own checkouts, which they commit to and edit) are asked every time."""
+    from tavaal_nb import provenance
+
+    ask = provenance.source_commit
+    memo: dict[tuple, dict] = {}
+
+    @functools.wraps(ask)
+    def asked_once(package_root: Path = provenance.PACKAGE_ROOT) -> dict:
+        if Path(package_root) != provenance.PACKAGE_ROOT:
+            return ask(package_root)
+        key = (os.environ.get("PATH"), provenance._git)
+        if key not in memo:
+            memo[key] = ask(package_root)
+        return dict(memo[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(provenance, "source_commit", asked_once)
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory):
     """One finished ci run of every method on ``synthetic`` (seed 0), written to disk.
@@ -180,6 +235,43 @@ def synthetic_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic-all-methods")
     results = run_experiment(ci_config(methods=ALL_METHODS), out, progress=False)
     return results, out
+
+
+FINISHED_RUN = {"methods": ("random",), "cycles": 2, "epochs": 1, "milestones": (1,)}
+"""The overrides of the ci preset that ``finished_run`` ran with."""
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A finished two-cycle ci run of ``random`` on disk, made once for the reliability tests. Read-only: tests
+    that change it take ``run_copy``."""
+    from tavaal_nb import run_experiment
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    run_experiment(ci_config(**FINISHED_RUN), out, progress=False)
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A copy of ``finished_run`` of the test's own, to change."""
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run, out)
+    return out
+
+
+TWO_TRIALS = {"methods": ("random", "vaal"), "trials": 2, "cycles": 2, "epochs": 1, "milestones": (1,)}
+"""The overrides of the ci preset that ``two_trial_run`` ran with."""
+
+
+@pytest.fixture(scope="session")
+def two_trial_run(tmp_path_factory):
+    """A finished ci run of random and vaal, 2 trials of 2 cycles of 1 epoch: what the figures and views need (two
+    trials, a cycle 0, a discriminator's scores), not the preset's length. Returns the Results (``.path`` is its
+    results.json). Read-only: copy its folder before changing anything."""
+    from tavaal_nb import run_experiment
+
+    return run_experiment(ci_config(**TWO_TRIALS), tmp_path_factory.mktemp("two-trials") / "run", progress=False)
 
 
 @pytest.fixture(scope="session")

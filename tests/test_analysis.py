@@ -91,7 +91,7 @@ def test_train_adversarial_reports_the_terms_of_eq_6_and_7(ci_data):
 
 # ------------------------------------------------------------------------------ callbacks
 def test_selection_recorder_sees_eq_9(tmp_path):
-    config = ci_config(methods=("vaal", "tavaal"), cycles=2)
+    config = ci_config(methods=("vaal", "tavaal"), cycles=2, epochs=1, milestones=(1,))  # eq. 9 after any training
     recorder = SelectionRecorder()
     results = run_experiment(config, callbacks=[recorder], progress=False)
     assert set(recorder.selections) == {("vaal", 0, 0), ("tavaal", 0, 0)}

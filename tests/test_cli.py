@@ -36,7 +36,7 @@ def cli_run_dir(tmp_path_factory):
 
 def run_args(out, *extra):
     return ["run", "--preset", "ci", "--dataset", "synthetic", "--method", "random,entropy", "--device", "cpu",
-            "--no-progress", "--out", str(out), *extra]
+            "--epochs", "1", "--milestones", "1", "--no-progress", "--out", str(out), *extra]
 
 
 def test_run_writes_results(capsys, cli_run_dir):
@@ -214,7 +214,7 @@ def test_a_boolean_flag_with_another_word_is_one_clear_error(capsys):
 
 def test_the_old_margin_flag_still_works_with_one_warning_line(capsys, tmp_path):
     argv = ["run", "--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--no-progress", "--method", "lloss",
-            "--cycles", "1"]
+            "--cycles", "1", "--epochs", "1", "--milestones", "1"]
     assert main([*argv, "--margin", "0.5", "--out", str(tmp_path / "old")]) == 0
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if "margin" in line]

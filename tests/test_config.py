@@ -226,7 +226,7 @@ def test_the_old_margin_name_works_in_make_config_and_both_names_are_refused():
 
 
 def test_a_run_written_with_the_old_margin_name_resumes(tmp_path):
-    config = ci_config(methods=("lloss",), cycles=2, ranker_margin=0.5)
+    config = ci_config(methods=("lloss",), cycles=2, epochs=1, milestones=(1,), ranker_margin=0.5)
     finished = run_experiment(config, tmp_path, progress=False)
     path = tmp_path / "results.json"
     stored = json.loads(path.read_text())
@@ -237,7 +237,7 @@ def test_a_run_written_with_the_old_margin_name_resumes(tmp_path):
     path.write_text(json.dumps(stored))
     with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
         with pytest.raises(ResultsMismatchError, match="ranker_margin: results file has 0.5, this command has 1.0"):
-            run_experiment(ci_config(methods=("lloss",), cycles=2), tmp_path, resume=True, progress=False)
+            run_experiment(config.replace(ranker_margin=1.0), tmp_path, resume=True, progress=False)
     with pytest.warns(FutureWarning, match="'margin' is now called 'ranker_margin'"):
         resumed = run_experiment(config, tmp_path, resume=True, progress=False)
     assert [r["selected_indices"] for r in resumed.runs[0]["cycles"]] == \

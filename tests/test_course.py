@@ -9,6 +9,7 @@ dependencies. None of these tests runs a notebook (``make notebook-test`` does).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -22,6 +23,14 @@ from tavaal_nb.classroom import course, environment
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = course.notebook_paths(REPO)
+
+
+@functools.cache
+def percent_source(path: Path):
+    """The notebook source ``path`` as jupytext reads it, read once for the tests below (which only read it)."""
+    import jupytext
+
+    return jupytext.read(path, fmt="py:percent")
 
 
 def test_the_course_lists_exactly_its_notebooks_in_order():
@@ -43,13 +52,12 @@ def test_notebook_source_is_what_sync_writes(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_paired_ipynb_has_same_cells_ids_and_no_outputs(path):
-    import jupytext
     import nbformat
 
     twin = path.with_suffix(".ipynb")
     assert twin.is_file(), f"{twin.name} is missing: run `python -m tavaal_nb.classroom.course sync`"
     stored = nbformat.read(twin, as_version=4)
-    source = jupytext.read(path, fmt="py:percent")
+    source = percent_source(path)
     assert [(c.cell_type, c.source) for c in stored.cells] == [(c.cell_type, c.source) for c in source.cells]
     assert [c.metadata.get("tags", []) for c in stored.cells] == [c.metadata.get("tags", []) for c in source.cells]
     ids = [c.get("id") for c in stored.cells]
@@ -62,9 +70,7 @@ def test_paired_ipynb_has_same_cells_ids_and_no_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_badges_and_colab_cell_come_first(path):
-    import jupytext
-
-    notebook = jupytext.read(path, fmt="py:percent")
+    notebook = percent_source(path)
     first_markdown = next(c for c in notebook.cells if c.cell_type == "markdown")
     assert first_markdown.source.startswith("# ")
     assert course.badges_markdown(path.stem) in first_markdown.source
@@ -77,9 +83,7 @@ def test_badges_and_colab_cell_come_first(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_only_colab_or_gpu_cells_are_skipped(path):
     """Cells skipped by nbval must be ones that only make sense on Colab or a GPU."""
-    import jupytext
-
-    for cell in jupytext.read(path, fmt="py:percent").cells:
+    for cell in percent_source(path).cells:
         skipped = "nbval-skip" in cell.metadata.get("tags", []) or re.search(r"^\s*#\s*NBVAL_SKIP\s*$", cell.source, re.M)
         if cell.cell_type == "code" and skipped:
             assert "google.colab" in cell.source or '"paper"' in cell.source or "cuda" in cell.source, cell.source
@@ -105,9 +109,7 @@ def _questionnaire(*questions: str, heading: str = course.QUESTIONNAIRE_HEADING,
 def test_questionnaire_asks_more_for_reasons_than_for_recall(path):
     """Every notebook ends with a questionnaire; each question says its kind and hides its answer; at least half
     ask why, what if or predict (issue 18)."""
-    import jupytext
-
-    markdown = "\n\n".join(c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "markdown")
+    markdown = "\n\n".join(c.source for c in percent_source(path).cells if c.cell_type == "markdown")
     assert course.questionnaire_problems(markdown, path.stem) == []
     kinds = [kind for _, kind in course.questionnaire_kinds(markdown)]
     assert len(kinds) >= 6 and 2 * kinds.count("recall") <= len(kinds)

@@ -34,16 +34,10 @@ def as_preset(results: Results, preset: str, trials: int | None = None) -> Resul
     return Results(data)
 
 
-@pytest.fixture(scope="module")
-def two_trials(tmp_path_factory):
-    """A finished ci run of random and tavaal, 2 trials of 2 cycles of 1 epoch (the figures need two trials and a
-    cycle 0, not the preset's length)."""
-    from conftest import ci_config
-
-    from tavaal_nb import run_experiment
-
-    return run_experiment(ci_config(methods=("random", "tavaal"), trials=2, cycles=2, epochs=1, milestones=(1,)),
-                          tmp_path_factory.mktemp("two-trials"), progress=False)
+@pytest.fixture
+def two_trials(two_trial_run):
+    """conftest's finished ci run of random and vaal, 2 trials of 2 cycles (shared with other test modules)."""
+    return two_trial_run
 
 
 def test_every_figure_of_a_ci_run_says_it_is_a_smoke_test(two_trials):
@@ -69,12 +63,12 @@ def test_marking_twice_marks_once(two_trials):
     assert fig.layout.title.text.count("SMOKE TEST") == 1
 
 
-def test_the_views_of_a_ci_run_are_marked_too(two_trials):
+def test_the_views_of_a_ci_run_are_marked_too(two_trials, tmp_path):
     for view in (LearningCurves(two_trials.path, static=True), ClassEntropyView(two_trials.path, static=True),
                  DiscriminatorHistogram(two_trials.path, static=True),
                  PairedComparisonView(two_trials.path, static=True)):
         assert smoke_notes(view.figure) == [SMOKE_TEST_NOTE], type(view).__name__
-    cpu_file = two_trials.path.parent / "cpu" / "results.json"
+    cpu_file = tmp_path / "cpu" / "results.json"
     cpu_file.parent.mkdir()
     cpu_file.write_text(json.dumps(as_preset(two_trials, "cpu").data))
     assert smoke_notes(LearningCurves(cpu_file, static=True).figure) == []
@@ -85,7 +79,7 @@ def test_one_trial_draws_no_band_and_says_so_two_trials_say_std(two_trials):
     assert trials_in([cpu]) == 2
     fig = learning_curves_figure([cpu])
     assert fig.layout.title.text == "Test accuracy against labeled-set size (mean +- 1 std over 2 trials)"
-    assert {t.name for t in fig.data} >= {"random +-1 std", "tavaal +-1 std"}
+    assert {t.name for t in fig.data} >= {"random +-1 std", "vaal +-1 std"}
     single = as_preset(two_trials, "cpu", trials=1)
     assert trials_in([single]) == 1
     fig = learning_curves_figure([single])

@@ -380,7 +380,7 @@ def test_the_session_records_whether_steps_were_captured_and_which_fell_back(mon
         return original(*args, **kwargs)
 
     monkeypatch.setattr(loop_module, "train_task_model", failing_capture)
-    run_experiment(ci_config(methods=("random",), cycles=2), tmp_path, progress=False)
+    run_experiment(ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,)), tmp_path, progress=False)
     (session,) = json.loads((tmp_path / "results.json").read_text())["sessions"]
     assert session["cuda_graphs"] is False  # the CPU
     assert session["eager_fallbacks"] == {"task step": "RuntimeError: capture failed"}

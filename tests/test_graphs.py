@@ -129,14 +129,13 @@ def test_cuda_graphs_is_execution_only_and_a_file_written_with_it_on_resumes_wit
     on = {**ci_config().to_dict(), "cuda_graphs": "on"}
     assert config_diff(on, ci_config(cuda_graphs="off").to_dict()) == []
     assert config_diff(on, ci_config(precision="bf16").to_dict()) != []  # precision is still compared
-    config = ci_config(methods=("random",), cycles=2)
+    config = ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,))
     finished = run_experiment(config, tmp_path, progress=False)
     path = tmp_path / "results.json"
     stored = json.loads(path.read_text())
     stored["config"]["cuda_graphs"] = "on"  # as a GPU run would have written it
     path.write_text(json.dumps(stored))
-    resumed = run_experiment(ci_config(methods=("random",), cycles=2, cuda_graphs="off"), tmp_path, resume=True,
-                             progress=False)
+    resumed = run_experiment(config.replace(cuda_graphs="off"), tmp_path, resume=True, progress=False)
     assert [r["selected_indices"] for r in resumed.runs[0]["cycles"]] == \
         [r["selected_indices"] for r in finished.runs[0]["cycles"]]
 
@@ -189,7 +188,7 @@ def test_forced_fp16_trains_on_the_cpu_with_a_gradient_scaler(monkeypatch):
         return scaler
 
     monkeypatch.setattr(torch.amp, "GradScaler", spy)
-    config = ci_config(precision="fp16")
+    config = ci_config(precision="fp16", epochs=1, milestones=(1,))  # one epoch creates and steps every scaler
     data = prepare_data(config)
     history, _ = _task_run(config, data, CPU)
     adversarial, _ = _adversarial_run(config, data, CPU, iterations=4)

@@ -81,7 +81,7 @@ def test_another_seed_differs(baseline):
 
 
 def test_every_method_of_a_trial_starts_from_the_same_labeled_set():
-    results = run_experiment(ci_config(methods=("random", "entropy", "coreset"), trials=2, cycles=1), progress=False)
+    results = run_experiment(ci_config(methods=("random", "entropy", "coreset"), trials=2, cycles=1, epochs=1, milestones=(1,)), progress=False)
     initial = {(run["method"], run["trial"]): run["initial_indices"] for run in results.runs}
     assert len(initial) == 6
     for trial in (0, 1):

@@ -45,6 +45,12 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    """The package's import graph, read once for the tests of this module (they only read it)."""
+    return import_graph()
+
+
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One cycle as a list of modules (first == last), or None (depth-first search)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -68,21 +74,19 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_graph_reader_sees_cycles_and_edges():
+def test_the_graph_reader_sees_cycles_and_edges(graph):
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
-    graph = import_graph()
     assert "tavaal_nb.loop" in graph["tavaal_nb.sweep.task"]  # an edge written as `from tavaal_nb.loop import ...`
     assert "tavaal_nb.data.datasets" in graph["tavaal_nb.config"]
 
 
-def test_the_package_has_no_import_cycle():
-    cycle = find_cycle(import_graph())
+def test_the_package_has_no_import_cycle(graph):
+    cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-def test_the_layers_point_down():
-    graph = import_graph()
+def test_the_layers_point_down(graph):
     # the configuration sits below the strategies, the loop and the orchestration
     assert not {m for m in graph["tavaal_nb.config"] if m.startswith(("tavaal_nb.strategies", "tavaal_nb.loop"))}
     assert not {m for m in graph["tavaal_nb.loop"] if m.startswith(("tavaal_nb.sweep", "tavaal_nb.cli"))}
@@ -112,10 +116,9 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
                   if AREA_ORDER[area(dep)] > AREA_ORDER[area(name)] and not is_front_door(name))
 
 
-def test_the_three_areas_point_down():
+def test_the_three_areas_point_down(graph):
     """The classroom may use the read side and the engine; the read side only the engine; the engine neither
     (apart from the command line's front door)."""
-    graph = import_graph()
     assert {area(m) for m in graph} == set(AREA_ORDER)  # the three packages exist
     assert upward_imports(graph) == [], "imports pointing up: " + ", ".join(upward_imports(graph))
 
@@ -129,7 +132,7 @@ def test_the_area_check_sees_an_upward_import():
 
 
 @pytest.mark.slow
-def test_the_configuration_imports_no_model():
+def test_the_configuration_imports_no_model(graph):
     """``tavaal_nb.config`` loads without ``tavaal_nb.models`` (the models sit above the configuration).
 
     The package's ``__init__`` imports the loop (and so the models) by design, so the subprocess stands in an
@@ -147,4 +150,4 @@ def test_the_configuration_imports_no_model():
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert "tavaal_nb.config" in loaded and "tavaal_nb.presets" in loaded
     assert not [m for m in loaded if m.startswith("tavaal_nb.models")], loaded
-    assert "tavaal_nb.models" not in import_graph()["tavaal_nb.config"]
+    assert "tavaal_nb.models" not in graph["tavaal_nb.config"]

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ci_config, wait_for
+from conftest import FINISHED_RUN, REPO, ci_config, wait_for
 
 import tavaal_nb.experiment_data as experiment_data
 import tavaal_nb.files as files_module
@@ -69,23 +68,9 @@ def no_training(monkeypatch) -> None:
     monkeypatch.setattr(loop_module, "train_task_model", refuse)
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A finished two-cycle ci run of ``random`` on disk (copy before changing)."""
-    out = tmp_path_factory.mktemp("finished") / "run"
-    run_experiment(ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,)), out, progress=False)
-    return out
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    out = tmp_path / "copy"
-    shutil.copytree(finished_run, out)
-    return out
-
-
 def finished_config() -> Config:
-    return ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,))
+    """The config of conftest's ``finished_run`` (the run that ``run_copy`` copies)."""
+    return ci_config(**FINISHED_RUN)
 
 
 # ------------------------------------------------------------------------ 1. one writer per folder

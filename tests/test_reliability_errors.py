@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ci_config
-from test_reliability import finished_run, no_training, run_copy  # noqa: F401 (fixtures: a finished ci run, a copy of it)
+from test_reliability import no_training
 from test_reliability import one_error_line as shared_one_error_line
 
 import tavaal_nb.cli as cli_module

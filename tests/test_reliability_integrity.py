@@ -17,7 +17,7 @@ import shutil
 import pytest
 import torch
 from conftest import ALL_METHODS, CI_BUDGET, ci_config
-from test_reliability import CI, finished_run, no_training, one_error_line, run_copy  # noqa: F401 - fixtures
+from test_reliability import CI, no_training, one_error_line
 
 from tavaal_nb import run_experiment
 from tavaal_nb.callbacks import Callback

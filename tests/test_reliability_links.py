@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ci_config
-from test_reliability import CI, finished_run, no_training, one_error_line, run_copy  # noqa: F401 - fixtures
+from test_reliability import CI, no_training, one_error_line
 from test_reliability_errors import plugin_folder  # noqa: F401 - fixture
 
 import tavaal_nb.provenance as provenance

@@ -15,8 +15,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import ci_config
-from test_reliability import CI, finished_run, one_error_line, run_copy  # noqa: F401 - fixtures
+from conftest import TWO_TRIALS, ci_config
+from test_reliability import CI, one_error_line
 
 import tavaal_nb.cycle_record as cycle_record_module
 from tavaal_nb import run_experiment
@@ -149,11 +149,12 @@ STYLED_CLASS = "<span style='color:red'>c0</span>"
 
 
 @pytest.fixture(scope="module")
-def marked_up_run(tmp_path_factory):
-    """A finished ci run (random and vaal, 2 trials) whose method names and first class name are then plotly markup."""
+def marked_up_run(tmp_path_factory, two_trial_run):
+    """A copy of conftest's finished ci run (random and vaal, 2 trials) whose method names and first class name are
+    then plotly markup."""
     out = tmp_path_factory.mktemp("markup") / "run"
-    config = ci_config(methods=("random", "vaal"), trials=2, **SHORT)
-    run_experiment(config, out, progress=False)
+    shutil.copytree(two_trial_run.path.parent, out)
+    config = ci_config(**TWO_TRIALS)
     renamed = {"random": LINK, "vaal": TEMPLATE}
     path = out / "results.json"
     document = _document(path)

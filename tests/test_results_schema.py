@@ -129,7 +129,8 @@ def plugin():
 
 def test_a_plugins_scores_and_strategy_data_are_stored_without_the_loop_knowing_its_keys(plugin, tmp_path):
     plugin(Scored, "scored-plugin")
-    results = run_experiment(ci_config(methods=("scored-plugin",), cycles=2), tmp_path / "out", progress=False)
+    config = ci_config(methods=("scored-plugin",), cycles=2, epochs=1, milestones=(1,))
+    results = run_experiment(config, tmp_path / "out", progress=False)
     record = Results.load(tmp_path / "out").runs[0]["cycles"][0]
     selection = Scored.returned[0]
     assert record["candidate_scores"] == [round(v, SCORE_DECIMALS) for v in selection.scores.tolist()]
@@ -158,7 +159,7 @@ def test_strategy_data_json_cannot_hold_is_one_line_naming_the_method_and_key(pl
 
     plugin(Unstorable, "unstorable")
     with pytest.raises(SelectionError) as info:
-        run_experiment(ci_config(methods=("unstorable",), cycles=2), progress=False)
+        run_experiment(ci_config(methods=("unstorable",), cycles=2, epochs=1, milestones=(1,)), progress=False)
     message = str(info.value)
     assert "method 'unstorable'" in message and "cycle 0" in message and named in message
     assert "\n" not in message and ("valid:" in message or "must be a dict" in message)
@@ -174,7 +175,7 @@ def test_a_selection_without_one_score_per_candidate_is_refused(plugin, scores):
 
     plugin(Unscored, "unscored")
     with pytest.raises(SelectionError, match=f"one score per candidate \\({CI_SUBSET}\\)") as info:
-        run_experiment(ci_config(methods=("unscored",), cycles=2), progress=False)
+        run_experiment(ci_config(methods=("unscored",), cycles=2, epochs=1, milestones=(1,)), progress=False)
     assert "method 'unscored'" in str(info.value) and "cycle 0" in str(info.value)
 
 

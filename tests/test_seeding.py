@@ -137,10 +137,10 @@ def test_an_old_file_resumes_with_the_seeding_and_schedule_it_was_made_with(tmp_
 
 def test_a_file_that_stores_its_seeding_is_compared_on_resume(tmp_path):
     out = tmp_path / "new"
-    run_experiment(ci_config(methods=("random",), cycles=2), out, progress=False)
+    config = ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,))
+    run_experiment(config, out, progress=False)
     with pytest.raises(ResultsMismatchError, match="seeding: results file has 'shared', this command has 'per-method'"):
-        run_experiment(ci_config(methods=("random",), cycles=2, seeding="per-method"), out, resume=True,
-                       progress=False)
+        run_experiment(config.replace(seeding="per-method"), out, resume=True, progress=False)
 
 
 def test_a_bad_seeding_or_min_steps_is_one_clear_error():
@@ -193,7 +193,7 @@ def test_methods_of_a_cycle_score_the_same_candidates_when_their_pools_agree(mon
         return original(strategy, method, cycle, context)
 
     monkeypatch.setattr(loop_module, "query_strategy", spy)
-    run_experiment(ci_config(methods=("random", "entropy"), cycles=2), progress=False)
+    run_experiment(ci_config(methods=("random", "entropy"), cycles=2, epochs=1, milestones=(1,)), progress=False)
     assert seen["random"] == seen["entropy"] and len(seen["random"]) == 100
 
 

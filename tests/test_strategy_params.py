@@ -189,7 +189,7 @@ def test_the_strategy_reads_its_params_and_the_results_record_them(clean_registr
         seen.append(dict(context.params))
         return torch.zeros(context.candidates.numel())
 
-    config = ci_config(methods=("spy",), cycles=2, strategy_params={"spy": {"temperature": 2.5}})
+    config = ci_config(methods=("spy",), cycles=2, epochs=1, milestones=(1,), strategy_params={"spy": {"temperature": 2.5}})
     run_experiment(config, tmp_path / "run", progress=False)
     assert seen == [{"temperature": 2.5, "k": 4}]  # one query (two cycles); the default filled in
     stored = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -204,7 +204,7 @@ def test_the_strategy_reads_its_params_and_the_results_record_them(clean_registr
 
 
 def test_an_old_results_file_without_params_or_provenance_still_resumes(tmp_path):
-    config = ci_config(methods=("random",), cycles=2)
+    config = ci_config(methods=("random",), cycles=2, epochs=1, milestones=(1,))
     run_experiment(config, tmp_path, progress=False)
     path = tmp_path / "results.json"
     data = json.loads(path.read_text())
@@ -220,7 +220,7 @@ def test_an_old_results_file_without_params_or_provenance_still_resumes(tmp_path
 def test_a_resume_after_the_plugin_changed_is_refused_naming_the_file(clean_registry, tmp_path):
     plugin = write_plugin(tmp_path, "lc-changing")
     assert load_plugin(str(plugin)) == ["lc-changing"]
-    config = ci_config(methods=("lc-changing",), cycles=2)
+    config = ci_config(methods=("lc-changing",), cycles=2, epochs=1, milestones=(1,))
     out = tmp_path / "run"
     run_experiment(config, out, progress=False)
     first = json.loads((out / "results.json").read_text())["sessions"][0]["strategies"]["lc-changing"]
@@ -243,8 +243,8 @@ def test_the_command_line_sets_params_and_refuses_a_changed_plugin_in_one_line(c
     plugin = write_plugin(tmp_path, "lc-cli")
     out = tmp_path / "run"
     argv = ["run", "--plugin", str(plugin), "--method", "lc-cli,random", "--strategy-param", "temperature=4",
-            "--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--cycles", "2", "--no-progress",
-            "--out", str(out)]
+            "--preset", "ci", "--dataset", "synthetic", "--device", "cpu", "--cycles", "2", "--epochs", "1",
+            "--milestones", "1", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     assert Results.load(out).config["strategy_params"] == {"lc-cli": {"temperature": 4.0}}
     capsys.readouterr()
@@ -279,7 +279,7 @@ def test_a_scoring_function_can_keep_strategy_data(clean_registry):
         scores = torch.arange(context.candidates.numel(), dtype=torch.float32)
         return scores, {"mean_score": float(scores.mean()), "cycle": context.cycle}
 
-    results = run_experiment(ci_config(methods=("with-data",), cycles=2), progress=False)
+    results = run_experiment(ci_config(methods=("with-data",), cycles=2, epochs=1, milestones=(1,)), progress=False)
     record = results.runs[0]["cycles"][0]
     assert record["strategy_data"] == {"mean_score": (record["candidate_count"] - 1) / 2, "cycle": 0}
     assert results.runs[0]["cycles"][-1]["strategy_data"] == {}  # the last cycle makes no query

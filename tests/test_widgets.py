@@ -255,14 +255,24 @@ def sig(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
+@pytest.fixture(scope="module")
+def ranking_explorers():
+    """One RankingLossExplorer per mode, made by the first case that asks and shared by the others: every case
+    sets all four controls, so none depends on the one before (and a curve kept from an earlier case with the
+    same order and margin is checked point by point again)."""
+    return {}
+
+
 @pytest.mark.parametrize("pred_i,pred_j,i_greater,margin", [
     (0.3, 0.8, True, 1.0),   # wrong order: both losses push l^_i up
     (2.0, 0.5, True, 1.0),   # right order, ahead by more than the margin: eq. 1 is 0
     (0.2, -0.3, False, 0.5),
     (-1.0, 1.5, False, 1.0),
 ])
-def test_ranking_loss_explorer_matches_hand_formulas(static, pred_i, pred_j, i_greater, margin):
-    view = RankingLossExplorer(static=static)
+def test_ranking_loss_explorer_matches_hand_formulas(static, ranking_explorers, pred_i, pred_j, i_greater, margin):
+    if static not in ranking_explorers:
+        ranking_explorers[static] = RankingLossExplorer(static=static)
+    view = ranking_explorers[static]
     check_display(view)
     with view.hold():
         view.pred_i.value, view.pred_j.value = pred_i, pred_j
@@ -504,6 +514,7 @@ def kaleido_works(tmp_path_factory):
     return None
 
 
+@pytest.mark.slow  # kaleido starts a Chrome process to draw the image
 def test_export_png(tmp_path, kaleido_works):
     if kaleido_works is not None:
         pytest.skip(f"kaleido cannot write images here ({kaleido_works})")
