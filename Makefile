@@ -2,7 +2,7 @@
 #   make demo   creates .venv, installs the package alone, runs TA-VAAL vs random (cpu preset), writes runs/demo/
 #   make test   creates .venv, installs the package and what the tests need, runs every test (unit tests, then notebooks)
 #   make test-fast  the unit tests not marked slow (no whole experiments, other processes, notebooks or make): the
-#                   inner loop, 1,150 of 1,322 tests in about 53 s of CPU on the shared 2-core machine (CONTRIBUTING.md)
+#                   inner loop, 1,154 of 1,326 tests in 2 processes: 48 s on the idle 2-core machine (CONTRIBUTING.md)
 #   make lint / make typecheck   ruff, and mypy against its error ceiling (pyproject.toml); .ci/run runs both
 #   make site   builds the course site (notebooks executed at PRESET, default ci) into build/site/PRESET/html
 # Each target installs only the extras it needs into the one .venv (a stamp per set: .venv/.installed-<extras>).
@@ -59,9 +59,11 @@ unit-test: $(call stamp,$(TEST_EXTRAS)) fashion-data
 test: unit-test notebook-test notebook-sync-check
 
 # The inner loop: the unit tests without those marked slow (whole experiments, other processes, notebooks, make,
-# bench timings); tests/conftest.py refuses the run if it selects under 80% of the suite.
+# bench timings), in TEST_WORKERS processes (pytest-xdist; each imports torch, ~1 GB);
+# tests/conftest.py refuses the run if it selects under 80% of the suite.
+TEST_WORKERS ?= 2
 test-fast: $(call stamp,$(TEST_EXTRAS))
-	$(PY) -m pytest -m "not slow" -q tests
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" -q tests
 
 # ruff with pyproject.toml's rules (`$(PY) -m ruff check --fix .` applies the fixable ones).
 lint: $(call stamp,$(TEST_EXTRAS))
