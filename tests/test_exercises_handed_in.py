@@ -33,6 +33,7 @@ from tavaal_nb.classroom.exercises import (
     check_selection,
     check_table_1_row,
     entropy,
+    k_center,
     sampling,
     vae,
 )
@@ -51,7 +52,7 @@ REFERENCES = [  # (checker, the package's own solution of its exercise)
     (check_random_sampling, sandbox_strategies._random),
     (check_entropy_sampling, scores.entropy_scores),
     (check_margin_sampling, sampling.reference_margin),
-    (check_k_center, sampling.reference_k_center),
+    (check_k_center, k_center.reference_k_center),
     (check_k_center, coreset.k_center_greedy),
     (check_bald, bald.reference_bald_scores),
     (check_ranker_loss, losses.bce_ranking_loss),

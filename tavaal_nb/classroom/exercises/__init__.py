@@ -36,15 +36,11 @@ from tavaal_nb.classroom.exercises.bald import check_bald
 from tavaal_nb.classroom.exercises.entropy import check_class_entropy, check_table_1_row
 from tavaal_nb.classroom.exercises.evaluation import check_aulc, check_labels_to_reach, check_paired_interval
 from tavaal_nb.classroom.exercises.harness import ExerciseFailed, NotImplementedYet
+from tavaal_nb.classroom.exercises.k_center import check_k_center
 from tavaal_nb.classroom.exercises.loop import check_active_loop, sandbox_loop_pieces
 from tavaal_nb.classroom.exercises.prerequisites import AnswerNeeded, needs_answers
 from tavaal_nb.classroom.exercises.ranking import check_ranker_loss
-from tavaal_nb.classroom.exercises.sampling import (
-                                          check_entropy_sampling,
-                                          check_k_center,
-                                          check_margin_sampling,
-                                          check_random_sampling,
-)
+from tavaal_nb.classroom.exercises.sampling import check_entropy_sampling, check_margin_sampling, check_random_sampling
 from tavaal_nb.classroom.exercises.vae import check_conditional_vae_objective, check_reparameterize
 
 __all__ = [

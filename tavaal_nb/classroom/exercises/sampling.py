@@ -1,7 +1,7 @@
 """Checkers for the baseline strategies the learner writes in the sandbox (notebook 01).
 
-Random, entropy and margin sampling, greedy k-center (core-set, Sener & Savarese 2018) and
-MC-dropout BALD (Gal, Islam & Ghahramani 2017). Every picking rule returns the **positions**
+Random, entropy and margin sampling (greedy k-center: :mod:`~tavaal_nb.classroom.exercises.k_center`,
+MC-dropout BALD: :mod:`~tavaal_nb.classroom.exercises.bald`). Every picking rule returns the **positions**
 of the chosen candidates (an integer tensor, ``min(budget, candidates)`` of them, each once);
 ties at the threshold may be broken either way, so a pick is graded by the score it carries,
 not by its position. Random picks are graded on their distribution (seeded, so the verdict
@@ -12,7 +12,6 @@ next pick), BALD on its values.
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -29,22 +28,21 @@ from tavaal_nb.classroom.exercises.harness import (
     short,
 )
 from tavaal_nb.classroom.sandbox import strategies as sandbox_strategies
-from tavaal_nb.strategies import base, coreset
+from tavaal_nb.strategies import base
 
 __all__ = [
-    "check_random_sampling", "check_entropy_sampling", "check_margin_sampling", "check_k_center",
-    "reference_entropy", "reference_margin", "reference_k_center",
+    "check_random_sampling", "check_entropy_sampling", "check_margin_sampling", "reference_entropy",
+    "reference_margin", "picked_positions",
 ]
 
 RandomRule = Callable[[int, int, torch.Generator], Tensor]
 ScoreRule = Callable[[Tensor, int], Tensor]
-KCenterRule = Callable[[Tensor, Tensor, int], Tensor]
 
 
 # ----------------------------------------------------------------------------- shared
 
 
-def _positions(got: object, count: int, limit: int, budget: int) -> Tensor:
+def picked_positions(got: object, count: int, limit: int, budget: int) -> Tensor:
     """The learner's answer as positions, or ExerciseFailed saying what is wrong with it."""
     if not isinstance(got, Tensor) or got.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         kind = got.dtype if isinstance(got, Tensor) else type(got).__name__
@@ -97,7 +95,7 @@ def _wrong_rule(fn: ScoreRule, score: Callable[[Tensor], Tensor], prefer: str, w
     answers = []
     for _, p, budget in _probability_cases():
         try:
-            answers.append((p, _positions(call_learner(fn, p.clone(), budget), min(budget, len(p)), len(p), budget)))
+            answers.append((p, picked_positions(call_learner(fn, p.clone(), budget), min(budget, len(p)), len(p), budget)))
         except (NotImplementedYet, ReferenceUsed):
             raise
         except Exception:  # a malformed answer on a case says nothing about the rule
@@ -123,7 +121,7 @@ def _score_case(probabilities: Tensor, budget: int, score: Callable[[Tensor], Te
     def run(fn: ScoreRule) -> str | None:
         scores = score(probabilities)
         count = min(budget, scores.numel())
-        got = _positions(call_learner(fn, probabilities.clone(), budget), count, scores.numel(), budget)
+        got = picked_positions(call_learner(fn, probabilities.clone(), budget), count, scores.numel(), budget)
         order = scores.sort(descending=prefer == "highest").values
         chosen, wanted = scores[got].sort().values, order[:count].sort().values
         if torch.allclose(chosen, wanted, rtol=1e-6, atol=1e-9):  # ties may be broken either way
@@ -219,7 +217,7 @@ def _random_counts(fn: RandomRule, n: int, b: int, draws: int) -> tuple[Tensor, 
     singles = torch.zeros(n)
     pairs = torch.zeros(n, n)
     for seed in range(draws):
-        got = _positions(call_learner(fn, n, b, torch.Generator().manual_seed(10_000 + seed)), b, n, b)
+        got = picked_positions(call_learner(fn, n, b, torch.Generator().manual_seed(10_000 + seed)), b, n, b)
         singles[got] += 1
         pairs[got[:, None], got[None, :]] += 1
     return singles, pairs
@@ -227,7 +225,7 @@ def _random_counts(fn: RandomRule, n: int, b: int, draws: int) -> tuple[Tensor, 
 
 def _random_shape_case(n: int, b: int) -> Callable[[RandomRule], str | None]:
     def run(fn: RandomRule) -> str | None:
-        _positions(call_learner(fn, n, b, torch.Generator().manual_seed(5)), min(b, n), n, b)
+        picked_positions(call_learner(fn, n, b, torch.Generator().manual_seed(5)), min(b, n), n, b)
         return None
 
     return run
@@ -238,11 +236,11 @@ def _random_seeded_case(fn: RandomRule) -> str | None:
     first = call_learner(fn, 40, 6, torch.Generator().manual_seed(7))
     torch.manual_seed(2)
     second = call_learner(fn, 40, 6, torch.Generator().manual_seed(7))
-    first, second = _positions(first, 6, 40, 6), _positions(second, 6, 40, 6)
+    first, second = picked_positions(first, 6, 40, 6), picked_positions(second, 6, 40, 6)
     if not torch.equal(first, second):
         return (f"two calls with generators seeded alike chose {first.tolist()} and {second.tolist()}: draw from "
                 "the `generator` argument (e.g. generator=generator), not from torch's global stream")
-    answers = {tuple(_positions(call_learner(fn, 40, 6, torch.Generator().manual_seed(s)), 6, 40, 6).tolist())
+    answers = {tuple(picked_positions(call_learner(fn, 40, 6, torch.Generator().manual_seed(s)), 6, 40, 6).tolist())
                for s in range(8)}
     if len(answers) == 1:
         return f"eight generators seeded differently all gave {sorted(answers)[0]}: the picks are not random"
@@ -352,108 +350,3 @@ def _score_references() -> list[tuple[object, str]]:
             continue
         references += [(module, name) for name in ("entropy_scores", "margin_scores") if hasattr(module, name)]
     return references
-
-
-# ----------------------------------------------------------------------------- k-center
-
-
-def reference_k_center(labeled: Tensor, candidates: Tensor, budget: int) -> Tensor:
-    """Greedy k-center (Sener & Savarese, 2018, Alg. 1): ``budget`` times, label the candidate farthest
-    from its nearest centre, ``u = argmax_i min_j ||x_i - x_j||``, the centres being the labeled points
-    and the picks so far. Returns positions in pick order."""
-    return _greedy(labeled, candidates, budget, norm=2.0)
-
-
-def _greedy(labeled: Tensor, candidates: Tensor, budget: int, norm: float) -> Tensor:
-    candidates = candidates.double()
-    nearest = torch.full((candidates.shape[0],), math.inf, dtype=torch.float64)
-    if labeled.shape[0]:
-        nearest = torch.cdist(candidates, labeled.double(), p=norm).min(dim=1).values
-    picks = []
-    for _ in range(min(budget, candidates.shape[0])):
-        choice = int(torch.argmax(nearest))
-        picks.append(choice)
-        nearest = torch.minimum(nearest, torch.cdist(candidates, candidates[choice:choice + 1], p=norm).reshape(-1))
-        nearest[choice] = -1.0
-    return torch.tensor(picks, dtype=torch.long)
-
-
-def _k_center_case(labeled: Tensor, candidates: Tensor, budget: int) -> Callable[[KCenterRule], str | None]:
-    def run(fn: KCenterRule) -> str | None:
-        n = candidates.shape[0]
-        count = min(budget, n)
-        got = _positions(call_learner(fn, labeled.clone(), candidates.clone(), budget), count, n, budget)
-        points = candidates.double()
-        nearest = torch.full((n,), math.inf, dtype=torch.float64)
-        if labeled.shape[0]:
-            nearest = torch.cdist(points, labeled.double()).min(dim=1).values
-        taken = torch.zeros(n, dtype=torch.bool)
-        for step, choice in enumerate(got.tolist()):
-            free = nearest.masked_fill(taken, -1.0)
-            best = float(free.max())
-            distance = float(nearest[choice])
-            if not (distance == best or distance >= best - 1e-5 * (1.0 + best)):
-                return f"pick {step + 1}: " + _k_center_hint(got, labeled, candidates, budget, step, choice,
-                                                            distance, best, int(free.argmax()))
-            taken[choice] = True
-            nearest = torch.minimum(nearest, (points - points[choice]).norm(dim=1))
-        return None
-
-    return run
-
-
-def _k_center_hint(got: Tensor, labeled: Tensor, candidates: Tensor, budget: int, step: int, choice: int,
-                   distance: float, best: float, farthest: int) -> str:
-    said = (f"candidate {choice} is {distance:.4g} from its nearest centre, but candidate {farthest} is {best:.4g} "
-            "away (the centres: the labeled points and the picks so far)")
-    expected = reference_k_center(labeled, candidates, budget)
-    if sorted(got.tolist()) == sorted(expected.tolist()):
-        return said + "; your picks are the right set in another order: return them in the order chosen"
-    points = candidates.double()
-    if labeled.shape[0]:
-        distances = torch.cdist(points, labeled.double())
-        for name, values in (("nearest", distances.min(dim=1).values), ("mean", distances.mean(dim=1)),
-                             ("farthest", distances.max(dim=1).values)):
-            top = torch.argsort(-values, stable=True)[:got.numel()]
-            if sorted(got.tolist()) == sorted(top.tolist()):
-                if name == "nearest":
-                    return said + ("; your picks are the candidates farthest from the labeled set, all measured "
-                                   "once: after each pick, update the distances (a pick is a centre too)")
-                return said + (f"; your picks are the candidates with the largest {name} distance to the labeled "
-                               "points: a candidate's distance to a set is to its *nearest* member")
-        if got.tolist() == _greedy(labeled, candidates, budget, norm=1.0).tolist():
-            return said + "; your picks are greedy k-center in L1 distance: use the Euclidean distance"
-    if step == 0 and labeled.shape[0]:
-        nearest = torch.cdist(points, labeled.double()).min(dim=1).values
-        if choice == int(torch.argmin(nearest)):
-            return said + "; you took the candidate *nearest* to the labeled set: k-center takes the farthest"
-        if choice == int(reference_k_center(labeled[:0], candidates, budget)[0]):
-            return said + "; your first pick is the one made with nothing labeled: measure from the labeled points"
-    return said
-
-
-def check_k_center(fn: KCenterRule) -> int:
-    """Grade ``fn(labeled, candidates, budget) -> positions`` (embeddings ``(m, d)`` and ``(n, d)``):
-    greedy k-center, the ``min(budget, n)`` positions in pick order, each the candidate farthest
-    (Euclidean) from its nearest centre among the labeled points and the earlier picks. Every
-    tie may be broken either way: each pick is graded against the distances at its step. With
-    no labeled point (``m = 0``) any first pick is right. Calling the package's
-    ``k_center_greedy`` fails."""
-    generator = torch.Generator().manual_seed(4)
-    labeled, candidates = torch.randn(5, 2, generator=generator), torch.randn(40, 2, generator=generator)
-    deep_labeled, deep = torch.randn(12, 16, generator=generator), torch.randn(60, 16, generator=generator)
-    grid = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij"), dim=-1).reshape(-1, 2)
-    twins = torch.cat([candidates[:6], candidates[:6]])
-    cases = [
-        Case("40 points in 2-D, 5 labeled, budget 6", _k_center_case(labeled, candidates, 6)),
-        Case("60 embeddings in 16-D, 12 labeled, budget 10", _k_center_case(deep_labeled, deep, 10)),
-        Case("nothing labeled yet (any first pick), budget 4", _k_center_case(torch.empty(0, 2), candidates, 4)),
-        Case("budget 1", _k_center_case(labeled, candidates, 1)),
-        Case("a 4 x 4 grid, one corner labeled: ties at every step", _k_center_case(grid[:1], grid[1:], 5)),
-        Case("every candidate twice (a twin of a pick is 0 away), budget = all 12", _k_center_case(labeled, twins, 12)),
-        Case("a labeled point is also a candidate", _k_center_case(candidates[:3], candidates[2:20], 5)),
-        Case("a budget above the number of candidates takes them all", _k_center_case(labeled, candidates[:5], 9)),
-        Case("float64 embeddings", _k_center_case(deep_labeled.double(), deep.double(), 8)),
-    ]
-    return run_cases("greedy k-center (core-set)", fn, cases, "k-center greedy, step by step",
-                     forbidden=[(coreset, "k_center_greedy"), (sys.modules[__name__], "reference_k_center")])
