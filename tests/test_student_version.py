@@ -81,7 +81,9 @@ def outside_the_solutions(name: str) -> str:
 
 
 def digests(folder: Path) -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+    """The files of ``folder`` (not its sub-folders: a notebook run run in place writes ``notebooks/runs/``)."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())
+            if path.is_file()}
 
 
 @pytest.fixture(scope="module")
