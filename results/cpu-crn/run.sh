@@ -3,13 +3,16 @@
 # shared seeding), real Fashion-MNIST (Debian's dataset-fashion-mnist), balanced pool and the 1.65 pool.
 #
 # Phase 1 answers the course's question first: random and TA-VAAL, trial by trial, to TRIALS trials.
+# The extension then gives each pool the trials its own variance needs for a +-1-point interval (plan.py
+# --extension, in extension.json): a pool that needs more grows in a sweep folder of its own, OUT-<pool>
+# (extend.py starts it with the pool's first TRIALS trials copied from OUT).
 # Phase 2 adds entropy, margin, core-set, BADGE, VAAL and Learning Loss to the same trials (pool by pool).
 # Trials are added one at a time (`--resume` with one more), so an interrupted run holds whole trials.
 # How many trials: the rule in plan.py, fixed before any comparison was read. Phase 1 runs the pilot (5 trials),
 # then plan.py --write computes TRIALS from the pilot's variance into plan.json, and phase 1 grows to it.
 #
 # Usage: bash results/cpu-crn/run.sh [OUT]   (default results/cpu-crn/sweep; resumable: run it again)
-#        PHASE=1 bash results/cpu-crn/run.sh  (phase 1 only)
+#        PHASE=1 bash results/cpu-crn/run.sh  (phase 1 and the extension only)
 set -euo pipefail
 OUT=${1:-results/cpu-crn/sweep}
 PY=${PYTHON:-python}
@@ -21,9 +24,9 @@ POOLS=fashion-mnist,fashion-mnist-imb-1.65
 FIRST=random,tavaal
 ALL=random,tavaal,entropy,margin,coreset,badge,vaal,lloss
 
-stored_trials() {  # the trial count the sweep in OUT holds (0 when there is none)
-  if [ -e "$OUT/sweep.json" ]; then
-    "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["spec"]["trials"])' "$OUT/sweep.json"
+stored_trials() {  # the trial count the sweep in folder $1 holds (0 when there is none)
+  if [ -e "$1/sweep.json" ]; then
+    "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["spec"]["trials"])' "$1/sweep.json"
   else
     echo 0
   fi
@@ -31,7 +34,7 @@ stored_trials() {  # the trial count the sweep in OUT holds (0 when there is non
 
 grow() {  # grow the sweep in OUT to methods $1, one trial at a time up to TRIALS
   local methods=$1 start
-  start=$(stored_trials); [ "$start" -lt 1 ] && start=1
+  start=$(stored_trials "$OUT"); [ "$start" -lt 1 ] && start=1
   for t in $(seq "$start" "$TRIALS"); do
     resume=""; [ -e "$OUT/sweep.json" ] && resume="--resume"
     "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$methods" --trials "$t" \
@@ -44,6 +47,18 @@ grow "$FIRST"                                   # the pilot
 [ -e "$HERE/plan.json" ] || "$PY" "$HERE/plan.py" "$OUT" --write
 TRIALS=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["trials"])' "$HERE/plan.json")
 grow "$FIRST"                                   # phase 1, to the planned trials
+
+[ -e "$HERE/extension.json" ] || "$PY" "$HERE/plan.py" --extension "$OUT" --write
+"$PY" -c 'import json, sys; [print(p, v["trials"]) for p, v in json.load(open(sys.argv[1]))["pools"].items()]' \
+    "$HERE/extension.json" | while read -r pool n; do   # the extension, pool by pool
+  [ "$n" -gt "$TRIALS" ] || continue
+  dir="$OUT-$pool"
+  "$PY" "$HERE/extend.py" "$OUT" "$pool" "$TRIALS" "$dir" < /dev/null
+  for t in $(seq "$(stored_trials "$dir")" "$n"); do
+    "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$pool" --methods "$FIRST" --trials "$t" \
+        --workers 2 --quiet --out "$dir" --resume < /dev/null
+  done
+done
 if [ "$PHASE" != 1 ]; then  # the other methods for the same TRIALS trials (finished tasks are kept as they are)
   "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$ALL" --trials "$TRIALS" \
       --workers 2 --quiet --out "$OUT" --resume
