@@ -232,3 +232,30 @@ def test_the_verdict_reads_the_aulc_interval_against_the_noise_floor_and_the_mar
     assert "not settled" in load_evidence(tmp_path / "equal").verdict("tavaal", "random", margin=0.2)["toy"]
     with pytest.raises(ValueError, match="margin must be a number of points > 0"):
         load_evidence(sweep).verdict("tavaal", "random", margin=0)
+
+
+def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_once(tmp_path):
+    main, extension = tmp_path / "sweep", tmp_path / "sweep-toy"
+    for folder, trials in ((main, range(2)), (extension, range(4))):  # the extension starts with the sweep's trials
+        (folder).mkdir()
+        (folder / "sweep.json").write_text("{}")
+        for trial in trials:
+            write_run(folder, "toy", "tavaal", trial, [60.0, 65.0, 70.0 + trial])
+            write_run(folder, "toy", "random", trial, [60.0, 65.0, 70.0])
+    write_run(main, "toy-imb", "random", 0, [40.0, 45.0, 50.0])
+    (tmp_path / "sweep-notes").mkdir()  # not a sweep folder: not an extension
+    write_run(tmp_path / "sweep-notes", "toy", "random", 7, [60.0, 65.0, 70.0])
+    write_run(tmp_path / "sweepy", "toy", "random", 8, [60.0, 65.0, 70.0])
+    (tmp_path / "sweepy" / "sweep.json").write_text("{}")  # not named <sweep>-<pool>
+
+    evidence = load_evidence(main)
+    assert list(evidence.pools) == ["toy", "toy-imb"]  # no second "toy" pool for the copies
+    assert evidence.trials("toy") == {"tavaal": 4, "random": 4} and evidence.trials("toy-imb") == {"random": 1}
+    assert load_evidence(main).verdict("tavaal", "random")["toy"].endswith("4 trials: not settled (the interval is "
+                                                                            "neither clear of 0 beyond the noise nor "
+                                                                            "inside +-1: more trials are needed).")
+    assert load_evidence(extension).trials("toy") == {"tavaal": 4, "random": 4}  # an extension alone reads as itself
+
+    write_run(extension, "toy", "random", 1, [60.0, 65.0, 71.0])  # a copy that is not the sweep's run
+    with pytest.raises(ValueError, match="sweep-toy holds a different run of random trial 1 on toy than the sweep"):
+        load_evidence(main)

@@ -3,13 +3,16 @@
 Prints what the README's verdict is copied from: the sweep's banner, the AULC noise floor of the 250-step schedule
 (``noise/250-steps``), one verdict line per pool (:meth:`tavaal_nb.analysis.evidence.Evidence.verdict`: the AULC
 interval simultaneous over the pool's 6 comparisons, read against the floor and the +-1-point margin the trial count
-was planned for) and the whole family of comparisons behind it.
+was planned for, and whether the pool holds the trials planned for it: `plan.json`, and `extension.json` once
+written: until then a reading is interim) and the whole family of comparisons behind it. The sweep is read with its
+extensions (`sweep-<pool>/`, :func:`tavaal_nb.analysis.evidence.extension_folders`).
 
 Usage: python results/cpu-crn/verdict.py [SWEEP] [--methods A,B]   (default results/cpu-crn/sweep, tavaal,random)
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +21,14 @@ from tavaal_nb.noise import NOISE_NAME, read_noise
 
 HERE = Path(__file__).resolve().parent
 MARGIN = 1.0  # the half-width plan.py plans the trials for: "equal" means the whole interval lies inside +-1 point
+
+
+def planned_trials() -> dict[str, int] | int:
+    """Trials planned per pool (extension.json), or for every pool (plan.json) while there is no extension yet."""
+    extension = HERE / "extension.json"
+    if extension.is_file():
+        return {pool: v["trials"] for pool, v in json.loads(extension.read_text())["pools"].items()}
+    return json.loads((HERE / "plan.json").read_text())["trials"]
 
 
 def main(argv: list[str]) -> int:
@@ -31,8 +42,15 @@ def main(argv: list[str]) -> int:
     _, floor, replicates = aulc_noise_floor(read_noise(HERE / "noise" / "250-steps" / NOISE_NAME))
     print(evidence)
     print(f"\nAULC noise floor (250 steps, {replicates} replicates): {floor:.2f} points\n")
+    planned = planned_trials()
     for pool, line in evidence.verdict(*methods, noise_floor=floor, margin=MARGIN).items():
-        print(f"{pool}: {line}")
+        n = planned.get(pool) if isinstance(planned, dict) else planned
+        held = min(evidence.trials(pool).get(m, 0) for m in methods)
+        final = isinstance(planned, dict) and n is not None and held >= n
+        status = (f"the {n} planned trials: final" if final else
+                  f"interim, {held} of the {n} trials planned" + ("" if isinstance(planned, dict) else
+                                                                  " before the extension (plan.py --extension)"))
+        print(f"{pool} ({status}): {line}")
     for pool, sentence in evidence.comparisons(*methods, noise_floor=floor).items():
         print(f"\n{pool}:\n{sentence}")
     return 0

@@ -12,6 +12,7 @@ many trials are finished: the folder may hold 1 to 5 today and more later.
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,10 @@ from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.strategies.vaal import discriminator_scores
+from tavaal_nb.sweep.manifest import SWEEP_NAME
 
 __all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
-           "load_evidence", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor"]
+           "load_evidence", "extension_folders", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor"]
 
 SHIPPED_SWEEPS = {"crn": Path("results") / "cpu-crn" / "sweep", "before-pairing": Path("results") / "cpu" / "sweep"}
 """The repository's shipped cpu-preset sweeps: ``crn`` with common random numbers and the 250-step schedule
@@ -232,12 +234,48 @@ class Evidence:
         return f"{self.banner()}\n\nFinished trials per pool and method:\n{self.trial_table()}"
 
 
+def extension_folders(path: str | Path) -> list[Path]:
+    """The extensions of the sweep folder ``path``: sweep folders beside it named ``<name>-<pool>`` (e.g.
+    ``results/cpu-crn/sweep-fashion-mnist-imb-1.65``), each growing one pool to more trials than the grid of
+    ``path`` holds (``results/cpu-crn/run.sh``). Empty for anything else."""
+    path = Path(path)
+    if not (path / SWEEP_NAME).is_file():
+        return []
+    return sorted(p for p in path.parent.glob(glob.escape(path.name) + "-*") if (p / SWEEP_NAME).is_file())
+
+
+def _finished(sources: str | Path) -> list[Results]:
+    return [r for r in (finished_only(result) for result in load_results(sources)) if r is not None]
+
+
+def _add_extension(kept: list[Results], extension: list[Results], folder: Path) -> list[Results]:
+    """``kept`` plus the runs of ``extension`` it does not hold; a trial in both must be the same run (an
+    extension starts with copies of the sweep's trials), else the two folders disagree and nothing is read."""
+    held = {(result.config.get("dataset"), run["method"], run["trial"]): run for result in kept for run in result.runs}
+    out = list(kept)
+    for result in extension:
+        new = []
+        for run in result.runs:
+            twin = held.get((result.config.get("dataset"), run["method"], run["trial"]))
+            if twin is None:
+                new.append(run)
+            elif twin["cycles"] != run["cycles"]:
+                raise ValueError(f"{folder} holds a different run of {run['method']} trial {run['trial']} on "
+                                 f"{result.config.get('dataset')} than the sweep it extends: move one of them away")
+        if new:
+            out.append(result if len(new) == len(result.runs) else Results({**result.data, "runs": new}, result.path))
+    return out
+
+
 def load_evidence(path: str | Path) -> Evidence:
-    """The finished runs under ``path`` (a sweep folder or results files), grouped by pool.
+    """The finished runs under ``path`` (a sweep folder or results files), with those of the sweep's extensions
+    (:func:`extension_folders`: a trial held by both is read once), grouped by pool.
 
     Raises ``FileNotFoundError`` when there is no results file there and ``ValueError`` when none of its
     runs is finished yet."""
-    kept = [r for r in (finished_only(result) for result in load_results(path)) if r is not None]
+    kept = _finished(path)
+    for folder in extension_folders(path):
+        kept = _add_extension(kept, _finished(folder), folder)
     if not kept:
         raise ValueError(f"no finished run under {path} yet: run your own, or wait for the sweep")
     return Evidence(Path(path), group_results(kept))
