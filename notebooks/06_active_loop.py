@@ -182,7 +182,11 @@ for label, shown in (("first sweep (own draws, 12 epochs)", evidence),
 # second. Every interval below is simultaneous over the comparisons printed with it, and a difference smaller than
 # the AULC noise floor measured above is reported as no difference. The number of trials was fixed before the
 # comparison was made, from the measured variance (`results/cpu-crn/README.md`, "How many trials"), so that the
-# interval on AULC(TA-VAAL - random) is about +-1 point; the sentence says how many are finished so far. The
+# interval on AULC(TA-VAAL - random) is about +-1 point; the sentence says how many are finished so far. The 1.65
+# pool's per-trial differences turned out to spread several times as far as the balanced pool's, so it needs
+# more trials for the same +-1 point, also fixed from its variance alone before its verdict was read: it grows in a
+# folder of its own beside the sweep (`sweep-fashion-mnist-imb-1.65/`, read together with it), and until it holds
+# them its line is an interim reading (`python results/cpu-crn/verdict.py` says which is which). The
 # verdict line per pool reads the AULC interval three ways: one method *ahead* (the interval excludes 0 and the
 # difference exceeds the noise floor), *equal within +-1 point* (the whole interval lies inside +-1: an equality
 # shown, not just a difference missed) or *not settled* (neither: more trials would be needed).

@@ -54,9 +54,12 @@ grow "$FIRST"                                   # phase 1, to the planned trials
   [ "$n" -gt "$TRIALS" ] || continue
   dir="$OUT-$pool"
   "$PY" "$HERE/extend.py" "$OUT" "$pool" "$TRIALS" "$dir" < /dev/null
-  for t in $(seq "$(stored_trials "$dir")" "$n"); do
+  t=$(stored_trials "$dir")  # two trials at a time: four tasks keep both workers busy (two leave one idle)
+  while :; do
     "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$pool" --methods "$FIRST" --trials "$t" \
         --workers 2 --quiet --out "$dir" --resume < /dev/null
+    [ "$t" -ge "$n" ] && break
+    t=$(( t + 2 > n ? n : t + 2 ))
   done
 done
 if [ "$PHASE" != 1 ]; then  # the other methods for the same TRIALS trials (finished tasks are kept as they are)
