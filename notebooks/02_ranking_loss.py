@@ -273,7 +273,7 @@ assert table["MSE"][1].item() > 10 * table["MSE"][0].item() and table["MSE"][2].
 # %%
 import tavaal_nb
 from tavaal_nb.classroom.computations import compare_loss_predictors, top_fraction_overlap
-from tavaal_nb.analysis.plots import loss_prediction_figure
+from tavaal_nb.analysis.model_figures import loss_prediction_figure
 from tavaal_nb.classroom.environment import pick_dataset
 from tavaal_nb.classroom.course_runtime import announce_minutes, notebook_preset, phase_minutes
 from tavaal_nb.data import ActivePool

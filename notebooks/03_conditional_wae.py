@@ -130,7 +130,7 @@ print(f"{primer_steps} steps of {primer_batch} images: reconstruction {primer_hi
 # origin, at the scale of the prior $\mathcal N(0, I)$.
 
 # %%
-from tavaal_nb.analysis.plots import latent_classes_figure
+from tavaal_nb.analysis.model_figures import latent_classes_figure
 
 with torch.no_grad():
     test_shown = data.test_images[:1000]
@@ -153,7 +153,7 @@ if primer_steps >= 50:  # long enough to learn something: the reconstruction err
 
 # %%
 from tavaal_nb.classroom.computations import reconstruct, to_uint8
-from tavaal_nb.analysis.plots import image_grid_figure
+from tavaal_nb.analysis.model_figures import image_grid_figure
 
 primer_shown = test_shown[:10]
 primer_recons = reconstruct(plain_vae, primer_shown, None, augmenter)
@@ -414,7 +414,7 @@ assert all(math.isfinite(v) for values in history.values() for v in values)
 # discriminator terms hover near $2 \log 2 \approx 1.39$ while neither player wins (notebook 04).
 
 # %%
-from tavaal_nb.analysis.plots import vae_history_figure
+from tavaal_nb.analysis.model_figures import vae_history_figure
 
 vae_history_figure(history, log_every, iterations)
 

@@ -10,9 +10,11 @@ figure's names, titles, annotations and category labels, which plotly renders as
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["text", "script_json", "plotly_safe", "terminal"]
@@ -75,6 +77,16 @@ def plotly_safe(fig: Any) -> Any:
     fig.for_each_annotation(lambda note: note.update(text=_plain(note.text)) if note.text else None)
     fig._tavaal_escaped = True
     return fig
+
+
+def escaped_figures(build: Callable[..., Any]) -> Callable[..., Any]:
+    """``build`` (a function that returns a plotly figure) made to return its figures through :func:`plotly_safe`:
+    the decorator of every figure builder in :mod:`tavaal_nb.analysis.plots` and
+    :mod:`tavaal_nb.analysis.model_figures`."""
+    @functools.wraps(build)
+    def escaped(*args: Any, **kwargs: Any) -> Any:
+        return plotly_safe(build(*args, **kwargs))
+    return escaped
 
 
 _INVISIBLE = {"\u2028", "\u2029", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}

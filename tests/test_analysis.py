@@ -11,8 +11,8 @@ import torch
 from conftest import ci_config, entropy_by_hand
 
 from tavaal_nb import run_experiment
+from tavaal_nb.analysis.model_figures import loss_prediction_figure, vae_history_figure
 from tavaal_nb.analysis.paper import PAPER_HEADLINES, compare_with_paper, find_results, format_comparison
-from tavaal_nb.analysis.plots import loss_prediction_figure, vae_history_figure
 from tavaal_nb.callbacks import InterruptAfter, SelectionRecorder
 from tavaal_nb.classroom.computations import (
     compare_loss_predictors,
@@ -253,7 +253,7 @@ def test_find_results_skips_other_json(tmp_path):
 
 
 def test_latent_classes_figure_draws_one_trace_per_class():
-    from tavaal_nb.analysis.plots import latent_classes_figure
+    from tavaal_nb.analysis.model_figures import latent_classes_figure
 
     codes = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
     fig = latent_classes_figure(codes, torch.tensor([1, 0, 1]), ["shirt", "coat"])

@@ -60,7 +60,7 @@ def ranking_loss_values(pred_i: float, pred_j: float, i_greater: bool, margin: f
 
 def ranking_loss_curves(i_greater: bool, margin: float, gaps: Sequence[float]) -> dict[str, list[float]]:
     """:func:`ranking_loss_values` along a range of gaps ``pred_i - pred_j`` (``pred_j = 0``):
-    the losses and ``d loss / d pred_i`` of eqs. 1 and 4, for :func:`tavaal_nb.analysis.plots.ranking_loss_figure`."""
+    the losses and ``d loss / d pred_i`` of eqs. 1 and 4, for :func:`tavaal_nb.analysis.model_figures.ranking_loss_figure`."""
     values = [ranking_loss_values(gap, 0.0, i_greater, margin) for gap in gaps]
     return {key: [v[key] for v in values] for key in ("eq1", "eq1_grad_i", "eq4", "eq4_grad_i")}
 

@@ -1,6 +1,6 @@
 """The computations behind the course notebooks that train or run models, usable on their own (the
 numbers the figures and views show are computed in :mod:`tavaal_nb.analysis.figure_data` and drawn by
-:mod:`tavaal_nb.analysis.plots`; the loop callbacks the notebooks use,
+:mod:`tavaal_nb.analysis.plots` and :mod:`tavaal_nb.analysis.model_figures`; the loop callbacks the notebooks use,
 :class:`~tavaal_nb.callbacks.SelectionRecorder` and :class:`~tavaal_nb.callbacks.InterruptAfter`, are in
 :mod:`tavaal_nb.callbacks`).
 

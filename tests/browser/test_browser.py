@@ -241,7 +241,7 @@ def test_static_html_loads_plotly_before_drawing(page):
     request is answered here with plotly's own bundled copy, as the machine is offline."""
     import plotly
 
-    from tavaal_nb.analysis.plots import imbalance_figure
+    from tavaal_nb.analysis.model_figures import imbalance_figure
     from tavaal_nb.classroom.widgets._base import static_bundle
 
     bundle = static_bundle(imbalance_figure([5, 10, 20], ["a", "b", "c"]))

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from torch import Tensor
 
-from tavaal_nb.analysis.plots import imbalance_figure
+from tavaal_nb.analysis.model_figures import imbalance_figure
 from tavaal_nb.classroom.widgets._base import View
 from tavaal_nb.data.imbalance import IMBALANCE_PROFILES, apply_imbalance, imbalance_counts
 from tavaal_nb.metrics import class_entropy

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import torch
 
 from tavaal_nb.analysis.figure_data import pca_2d
-from tavaal_nb.analysis.plots import latent_figure
+from tavaal_nb.analysis.model_figures import latent_figure
 from tavaal_nb.classroom.widgets._base import View
 from tavaal_nb.strategies.base import Selection
 

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from tavaal_nb.analysis.plots import image_grid_figure
+from tavaal_nb.analysis.model_figures import image_grid_figure
 from tavaal_nb.classroom.widgets._base import View
 from tavaal_nb.markup import text
 

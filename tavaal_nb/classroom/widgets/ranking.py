@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from tavaal_nb.analysis.figure_data import ranking_loss_curves, ranking_loss_values
-from tavaal_nb.analysis.plots import ranking_loss_figure
+from tavaal_nb.analysis.model_figures import ranking_loss_figure
 from tavaal_nb.classroom.widgets._base import View
 
 __all__ = ["RankingLossExplorer"]
