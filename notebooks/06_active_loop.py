@@ -321,8 +321,10 @@ for pool, (mean, low, high) in yours.items():
 # **Training and regularisation**: Munjal et al. (2022) found that once the task model is well regularised and
 # trained, the gains of active-learning methods over random shrink to negligible even at the papers' scales; a
 # model trained 48 steps is neither. The second sweep removes the training noise (250 steps, common random
-# numbers), so a null result there rules out noise as the explanation but still leaves both scale and
-# regularisation; only the `paper` preset on a GPU, with and without stronger regularisation, separates those
+# numbers), and on the balanced pool it gives the null result in its strong form: at its 19 planned trials the
+# AULC interval lies inside +-1 point, an equality shown rather than a difference missed (the 1.65 pool, where
+# trials spread far more, is still growing to its 80). That rules out noise as the explanation but still leaves
+# both scale and regularisation; only the `paper` preset on a GPU, with and without stronger regularisation, separates those
 # two. How many trials such a comparison needs is itself a finding of the field: CDALBench (2024) runs 50
 # repetitions per experiment and shows that with 3 a method can come out significantly better or worse than
 # random depending on the seeds; Lüth et al. (2023) list the other pitfalls (the starting budget, the model's
