@@ -259,3 +259,21 @@ def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_onc
     write_run(extension, "toy", "random", 1, [60.0, 65.0, 71.0])  # a copy that is not the sweep's run
     with pytest.raises(ValueError, match="sweep-toy holds a different run of random trial 1 on toy than the sweep"):
         load_evidence(main)
+
+
+def test_the_shipped_extensions_start_with_byte_identical_copies_of_the_sweeps_trials():
+    """results/cpu-crn/extend.py copies the pool's planned trials from the sweep: every run both folders hold is the
+    same file (so the extension adds trials and changes none)."""
+    from tavaal_nb.analysis.evidence import extension_folders
+
+    folder, _ = shipped_or_skip("crn")
+    extensions = extension_folders(folder)
+    if not extensions:
+        pytest.skip("the shipped sweep has no extension yet")
+    for extension in extensions:
+        shared = [path.relative_to(extension) for path in sorted(extension.rglob("results.json"))
+                  if (folder / path.relative_to(extension)).is_file()]
+        planned = json.loads((folder.parent / "plan.json").read_text())["trials"]
+        assert len(shared) == 2 * planned, (extension, len(shared))  # random and TA-VAAL, each planned trial
+        for relative in shared:
+            assert (extension / relative).read_bytes() == (folder / relative).read_bytes(), relative
