@@ -127,15 +127,16 @@ shipped_curves
 #
 # `python -m tavaal_nb noise` measures the answer to the question above for any preset: it fixes one labeled set
 # per labeled size (nested: each holds the smaller ones), trains K task models on it that differ only in their
-# seed, and reports their test accuracies' mean, sample sd and range. The repository ships two measurements on
+# seed, and reports their test accuracies' mean, sample sd and range. The repository ships its measurements on
 # Fashion-MNIST (`results/cpu-crn/noise/`, five trainings per size): the `cpu` preset as the first sweep ran it (12
 # epochs at every size) and as it runs now (at least 250 optimizer steps per cycle: `Config.min_steps`, 63 epochs
-# at 200 images). The table's *steps* column is the optimizer steps of one training.
+# at 200 images), and the latter on the 1.65 pool too, since each pool's comparisons are read against the noise of
+# its own data. The table's *steps* column is the optimizer steps of one training.
 
 # %%
 from tavaal_nb.analysis.evidence import aulc_noise_floor, shipped_noise
 
-noise = shipped_noise()  # {"12-epochs": ..., "250-steps": ...}; empty outside a checkout of the repository
+noise = shipped_noise()  # {"12-epochs": ..., "250-steps": ..., ...}; empty outside a checkout of the repository
 for name, measurement in noise.items():
     print(f"[{name}]\n{measurement}\n")
 aulc_floor = None
@@ -180,7 +181,8 @@ for label, shown in (("first sweep (own draws, 12 epochs)", evidence),
 # **The course's question, with this evidence.** The primary summary is the AULC of each trial (the learning
 # curve's mean accuracy over the labeling budget), paired by trial; the differences at each labeled size come
 # second. Every interval below is simultaneous over the comparisons printed with it, and a difference smaller than
-# the AULC noise floor measured above is reported as no difference. The number of trials was fixed before the
+# the pool's AULC noise floor measured above is reported as no difference (a pool whose measurement is not
+# finished has no floor, and its lines say none). The number of trials was fixed before the
 # comparison was made, from the measured variance (`results/cpu-crn/README.md`, "How many trials"), so that the
 # interval on AULC(TA-VAAL - random) is about +-1 point; the sentence says how many are finished so far. The 1.65
 # pool's per-trial differences turned out to spread several times as far as the balanced pool's, so it needs
@@ -194,9 +196,10 @@ for label, shown in (("first sweep (own draws, 12 epochs)", evidence),
 # %%
 if crn_evidence:
     print(crn_evidence.banner())
-    for pool, line in crn_evidence.verdict("tavaal", "random", noise_floor=aulc_floor, margin=1.0).items():
+    floors = crn_evidence.noise_floors(noise)  # each pool's AULC noise floor, measured on its data and schedule
+    for pool, line in crn_evidence.verdict("tavaal", "random", noise_floor=floors, margin=1.0).items():
         print(f"\nverdict, {pool}: {line}")
-    for pool, sentence in crn_evidence.comparisons("tavaal", "random", noise_floor=aulc_floor).items():
+    for pool, sentence in crn_evidence.comparisons("tavaal", "random", noise_floor=floors).items():
         print(f"\n{pool}:\n{sentence}")
 
 # %% [markdown]
@@ -205,12 +208,14 @@ if crn_evidence:
 # trial by trial: the paired differences $d_t = a_t - b_t$, their mean $\bar d$ and Student-t interval
 # $\bar d \pm t_{1-\alpha/2,\,n-1}\, s_d / \sqrt n$, with $\alpha$ divided by the number of comparisons shown
 # together (Bonferroni: simultaneous intervals), and Holm-adjusted p values. The sentences below are computed from
-# the first sweep's files, AULC first, for TA-VAAL and VAAL against random, in each pool:
+# the first sweep's files, AULC first, for TA-VAAL and VAAL against random, in each pool, against the noise floor
+# of the first sweep's own schedule (12 epochs) where one was measured:
 
 # %%
 if evidence:
+    first_floors = evidence.noise_floors(noise)  # the 12-epoch measurement: the balanced pool's floor
     for a, b in (("tavaal", "random"), ("vaal", "random")):
-        for pool, sentence in evidence.comparisons(a, b).items():
+        for pool, sentence in evidence.comparisons(a, b, noise_floor=first_floors).items():
             print(f"{pool}: {sentence}")
 
 # %% [markdown]

@@ -277,3 +277,28 @@ def test_the_shipped_extensions_start_with_byte_identical_copies_of_the_sweeps_t
         assert len(shared) == 2 * planned, (extension, len(shared))  # random and TA-VAAL, each planned trial
         for relative in shared:
             assert (extension / relative).read_bytes() == (folder / relative).read_bytes(), relative
+
+
+def test_each_pool_reads_against_the_noise_floor_measured_on_its_own_data_and_schedule(sweep):
+    from tavaal_nb.noise import NoiseFloor, NoiseLevel
+
+    def measurement(dataset, accuracies, **changes):
+        levels = [NoiseLevel(size, 12, 48, 0, [0, 1], list(pair)) for size, pair in accuracies.items()]
+        return NoiseFloor(dataset, "cpu", "random", 2, {**CONFIG, "dataset": dataset, **changes}, levels)
+
+    # toy: replicate 0 draws 60, 70, 80 at 200, 400, 600 -> AULC (65 + 75) / 2 = 70; replicate 1 draws 61, 70, 80
+    # -> (65.5 + 75) / 2 = 70.25; sample sd of 70 and 70.25 = 0.25 / sqrt(2) = 0.1768
+    toy = measurement("toy", {200: (60.0, 61.0), 400: (70.0, 70.0), 600: (80.0, 80.0)})
+    other_schedule = measurement("toy-imb", {200: (40.0, 50.0), 400: (50.0, 50.0), 600: (60.0, 60.0)}, epochs=20)
+    unfinished = measurement("toy-imb", {200: (40.0, 50.0), 400: (50.0,)})
+    evidence = load_evidence(sweep)
+    floors = evidence.noise_floors({"a": toy, "b": other_schedule, "c": unfinished})
+    assert floors == {"toy": pytest.approx(0.25 / math.sqrt(2))}
+    assert evidence.noise_floors([other_schedule, unfinished]) == {}
+
+    verdict = evidence.verdict("tavaal", "random", noise_floor=floors)
+    assert verdict["toy"] == evidence.verdict("tavaal", "random", noise_floor=0.25 / math.sqrt(2))["toy"]
+    assert "AULC noise floor 0.18: not settled" in verdict["toy"]
+    comparisons = evidence.comparisons("tavaal", "random", noise_floor=floors)
+    assert "exceeds the noise floor 0.18" in comparisons["toy"].splitlines()[0]
+    assert comparisons["toy-imb"] == "no finished run of tavaal in this pool yet: nothing to compare."

@@ -1,7 +1,8 @@
 """The course's question, answered from this sweep: is TA-VAAL's AULC above random's, per pool?
 
-Prints what the README's verdict is copied from: the sweep's banner, the AULC noise floor of the 250-step schedule
-(``noise/250-steps``), one verdict line per pool (:meth:`tavaal_nb.analysis.evidence.Evidence.verdict`: the AULC
+Prints what the README's verdict is copied from: the sweep's banner, each pool's AULC noise floor (measured on
+that pool with the sweep's schedule: ``noise/250-steps`` for the balanced pool, ``noise/250-steps-imb-1.65`` for the
+1.65 pool; :meth:`tavaal_nb.analysis.evidence.Evidence.noise_floors`), one verdict line per pool (:meth:`tavaal_nb.analysis.evidence.Evidence.verdict`: the AULC
 interval simultaneous over the pool's 6 comparisons, read against the floor and the +-1-point margin the trial count
 was planned for, and whether the pool holds the trials planned for it: `plan.json`, and `extension.json` once
 written: until then a reading is interim) and the whole family of comparisons behind it. The sweep is read with its
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from tavaal_nb.analysis.evidence import aulc_noise_floor, load_evidence
+from tavaal_nb.analysis.evidence import load_evidence
 from tavaal_nb.noise import NOISE_NAME, read_noise
 
 HERE = Path(__file__).resolve().parent
@@ -39,11 +40,16 @@ def main(argv: list[str]) -> int:
     if len(methods) != 2:
         raise SystemExit(f"--methods takes two method names, e.g. tavaal,random; got {','.join(methods)}")
     evidence = load_evidence(Path(argv[0]) if argv else HERE / "sweep")
-    _, floor, replicates = aulc_noise_floor(read_noise(HERE / "noise" / "250-steps" / NOISE_NAME))
+    measurements = {path.parent.name: read_noise(path) for path in sorted((HERE / "noise").glob(f"*/{NOISE_NAME}"))}
+    floors = evidence.noise_floors(measurements)  # each pool's own, measured on its data with its schedule
     print(evidence)
-    print(f"\nAULC noise floor (250 steps, {replicates} replicates): {floor:.2f} points\n")
+    print()
+    for pool in evidence.pools:
+        print(f"AULC noise floor, {pool}: " + (f"{floors[pool]:.2f} points" if pool in floors else
+                                                "not measured (no finished noise measurement of this pool)"))
+    print()
     planned = planned_trials()
-    for pool, line in evidence.verdict(*methods, noise_floor=floor, margin=MARGIN).items():
+    for pool, line in evidence.verdict(*methods, noise_floor=floors, margin=MARGIN).items():
         n = planned.get(pool) if isinstance(planned, dict) else planned
         held = min(evidence.trials(pool).get(m, 0) for m in methods)
         final = isinstance(planned, dict) and n is not None and held >= n
@@ -51,7 +57,7 @@ def main(argv: list[str]) -> int:
                   f"interim, {held} of the {n} trials planned" + ("" if isinstance(planned, dict) else
                                                                   " before the extension (plan.py --extension)"))
         print(f"{pool} ({status}): {line}")
-    for pool, sentence in evidence.comparisons(*methods, noise_floor=floor).items():
+    for pool, sentence in evidence.comparisons(*methods, noise_floor=floors).items():
         print(f"\n{pool}:\n{sentence}")
     return 0
 

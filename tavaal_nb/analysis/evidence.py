@@ -13,7 +13,7 @@ many trials are finished: the folder may hold 1 to 5 today and more later.
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +23,13 @@ from tavaal_nb.analysis.multiplicity import comparison_family, summarize_family
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
+from tavaal_nb.stored_config import completed_config
 from tavaal_nb.strategies.vaal import discriminator_scores
 from tavaal_nb.sweep.manifest import SWEEP_NAME
 
 __all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
-           "load_evidence", "extension_folders", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor"]
+           "load_evidence", "extension_folders", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor",
+           "SCHEDULE_FIELDS"]
 
 SHIPPED_SWEEPS = {"crn": Path("results") / "cpu-crn" / "sweep", "before-pairing": Path("results") / "cpu" / "sweep"}
 """The repository's shipped cpu-preset sweeps: ``crn`` with common random numbers and the 250-step schedule
@@ -41,6 +43,17 @@ SHIPPED_NOISE = Path("results") / "cpu-crn" / "noise"
 PAPER_SETTING = ("the paper: CIFAR-10, SVHN and Fashion-MNIST, ResNet-18 trained 200 epochs, "
                  "1,000 to 10,000 labeled images, 5 trials")
 """The paper's setting in one line (sec. 5.1-5.3), for the banner."""
+
+
+SCHEDULE_FIELDS = ("dataset", "initial", "budget", "cycles", "subset", "width", "epochs", "milestones", "lr",
+                   "momentum", "weight_decay", "batch_size", "min_steps", "crop_padding", "train_limit", "test_limit")
+"""The settings a noise measurement must share with a pool to be that pool's noise floor (:meth:`Evidence.noise_floors`):
+the data, the labeled sizes and how the task model is trained and tested."""
+
+
+def _floor(noise_floor: float | Mapping[str, float] | None, pool: str) -> float | None:
+    """The floor of ``pool``: the number given for every pool, or the pool's entry of a mapping (None without)."""
+    return noise_floor.get(pool) if isinstance(noise_floor, Mapping) else noise_floor
 
 
 def _sweep_folder(sweep: str) -> Path:
@@ -173,12 +186,14 @@ class Evidence:
         return "\n".join(lines)
 
     def comparisons(self, method_a: str, method_b: str | Sequence[str], at: int | None = None,
-                    noise_floor: float | None = None, confidence: float = 0.95) -> dict[str, str]:
+                    noise_floor: float | Mapping[str, float] | None = None,
+                    confidence: float = 0.95) -> dict[str, str]:
         """Per pool, ``a - b`` (or ``a`` minus each of several methods) as one family of comparisons
         (:func:`~tavaal_nb.analysis.multiplicity.summarize_family`): how many comparisons it holds and how they are
         corrected, then per pair the AULC first (the primary summary), then the difference at each labeled size
         (only at ``at``, when given). Intervals are simultaneous over the pool's family, p values Holm-adjusted;
-        a difference within ``noise_floor`` points is reported as none. Or why there is nothing to compare yet
+        a difference within ``noise_floor`` points is reported as none (one number for every pool, or each pool's
+        own, e.g. :meth:`noise_floors`; a pool left out of the mapping has none). Or why there is nothing to compare yet
         (a method without finished runs in that pool)."""
         others = [method_b] if isinstance(method_b, str) else list(method_b)
         out = {}
@@ -187,16 +202,17 @@ class Evidence:
             if missing:
                 out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: nothing to compare."
             else:
-                out[pool] = summarize_family(members, method_a, others, at, confidence, noise_floor)
+                out[pool] = summarize_family(members, method_a, others, at, confidence, _floor(noise_floor, pool))
         return out
 
-    def verdict(self, method_a: str, method_b: str, noise_floor: float | None = None,
+    def verdict(self, method_a: str, method_b: str, noise_floor: float | Mapping[str, float] | None = None,
                 margin: float = 1.0, confidence: float = 0.95) -> dict[str, str]:
         """Per pool, the answer in one line: is ``method_a`` better than ``method_b`` by the AULC (the primary
         summary), with its interval simultaneous over the pool's family (the AULC and each labeled size, as
         :meth:`comparisons` prints them)?
 
-        One of: ``a ahead`` / ``b ahead`` (the interval excludes 0 and the mean exceeds ``noise_floor``);
+        One of: ``a ahead`` / ``b ahead`` (the interval excludes 0 and the mean exceeds ``noise_floor``: one number,
+        or per pool as :meth:`comparisons` takes it);
         ``equal within +-margin points`` (the whole interval lies inside ``[-margin, +margin]``: an equivalence
         shown, not an absence of evidence); ``not settled`` (neither: more trials would be needed); or no interval
         (fewer than two paired trials, or a method without finished runs in the pool)."""
@@ -208,14 +224,15 @@ class Evidence:
             if missing:
                 out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: no verdict."
                 continue
-            rows = comparison_family(members, [(method_a, method_b)], confidence, noise_floor)
+            floor = _floor(noise_floor, pool)
+            rows = comparison_family(members, [(method_a, method_b)], confidence, floor)
             aulc = rows[0]
             head = f"AULC({method_a} - {method_b}) {aulc.mean_difference:+.2f} points"
             if aulc.trials < 2:
                 out[pool] = f"{head} in {trial_count(aulc.trials)}: no interval yet, no verdict."
                 continue
             interval = (f"[{aulc.low:+.2f}, {aulc.high:+.2f}], {aulc.interval}, {trial_count(aulc.trials)}"
-                        + (f"; AULC noise floor {noise_floor:.2f}" if noise_floor is not None else ""))
+                        + (f"; AULC noise floor {floor:.2f}" if floor is not None else ""))
             if aulc.ahead is not None:
                 reading = f"{aulc.ahead} ahead"
             elif -margin <= aulc.low and aulc.high <= margin:
@@ -225,6 +242,23 @@ class Evidence:
                            f"+-{margin:g}: more trials are needed)")
             out[pool] = f"{head} {interval}: {reading}."
         return out
+
+    def noise_floors(self, measurements: Mapping[str, NoiseFloor] | Sequence[NoiseFloor]) -> dict[str, float]:
+        """Each pool's AULC noise floor (:func:`aulc_noise_floor`'s sd) from the measurement made on its dataset
+        with its training schedule (every field of :data:`SCHEDULE_FIELDS` equal), e.g. :func:`shipped_noise`'s;
+        a pool with no such measurement, or only one not finished (a size without two trainings yet), is left out
+        (its comparisons then have no floor, and say none)."""
+        found = list(measurements.values()) if isinstance(measurements, Mapping) else list(measurements)
+        floors = {}
+        for pool, members in self.pools.items():
+            config = completed_config(members[0].config)
+            sizes = {config["initial"] + k * config["budget"] for k in range(config["cycles"])}
+            matching = [m for m in found if all(completed_config(m.config).get(f) == config.get(f)
+                                                for f in SCHEDULE_FIELDS)
+                        and sizes <= {level.size for level in m.levels if len(level.accuracies) >= 2}]
+            if matching:
+                floors[pool] = aulc_noise_floor(matching[0])[1]
+        return floors
 
     def _repr_markdown_(self) -> str:
         table = self.trial_table().replace("\n", "\n    ")
