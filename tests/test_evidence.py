@@ -238,7 +238,7 @@ def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_onc
     main, extension = tmp_path / "sweep", tmp_path / "sweep-toy"
     for folder, trials in ((main, range(2)), (extension, range(4))):  # the extension starts with the sweep's trials
         (folder).mkdir()
-        (folder / "sweep.json").write_text("{}")
+        (folder / "sweep.json").write_text("{}" if folder == main else '{"extends": "sweep"}')
         for trial in trials:
             write_run(folder, "toy", "tavaal", trial, [60.0, 65.0, 70.0 + trial])
             write_run(folder, "toy", "random", trial, [60.0, 65.0, 70.0])
@@ -246,7 +246,9 @@ def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_onc
     (tmp_path / "sweep-notes").mkdir()  # not a sweep folder: not an extension
     write_run(tmp_path / "sweep-notes", "toy", "random", 7, [60.0, 65.0, 70.0])
     write_run(tmp_path / "sweepy", "toy", "random", 8, [60.0, 65.0, 70.0])
-    (tmp_path / "sweepy" / "sweep.json").write_text("{}")  # not named <sweep>-<pool>
+    (tmp_path / "sweepy" / "sweep.json").write_text('{"extends": "sweep"}')  # not named <sweep>-<pool>
+    write_run(tmp_path / "sweep-long", "toy", "random", 9, [60.0, 65.0, 70.0])
+    (tmp_path / "sweep-long" / "sweep.json").write_text("{}")  # a sweep named alike that extends nothing
 
     evidence = load_evidence(main)
     assert list(evidence.pools) == ["toy", "toy-imb"]  # no second "toy" pool for the copies

@@ -3,7 +3,8 @@
 The engine's sweeps are grids (every dataset has the same trials), so a pool that needs more trials than the other
 grows in a sweep folder of its own. This starts it holding the pool's first ``planned`` trials of random and
 TA-VAAL, copied byte for byte from the main sweep (same preset, seed, dataset, method and trial: the same tasks), and
-a manifest the engine writes (:class:`tavaal_nb.sweep.manifest.Sweep`) that marks them finished; ``run.sh`` then
+a manifest the engine writes (:class:`tavaal_nb.sweep.manifest.Sweep`) that marks them finished and says which
+sweep it extends (``"extends": "sweep"``: the engine keeps the key; the read side needs it); ``run.sh`` then
 grows it with ``sweep --resume`` one trial at a time. An existing extension folder is left as it is.
 
 Usage: python results/cpu-crn/extend.py SWEEP POOL PLANNED OUT
@@ -33,6 +34,7 @@ def start_extension(sweep: Path, pool: str, planned: int, out: Path) -> Path:
         source = sweep / task.directory
         shutil.copytree(source, staging / task.directory, ignore=shutil.ignore_patterns(".tavaal-nb.lock"))
     extension = Sweep.new(spec, staging)
+    extension.data["extends"] = sweep.name  # what makes it an extension (tavaal_nb.analysis.evidence.extension_folders)
     todo = extension.plan(spec)
     if todo:
         raise SystemExit(f"{sweep} does not hold the {planned} finished trials of {pool} to copy: "

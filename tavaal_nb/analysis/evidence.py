@@ -13,6 +13,7 @@ many trials are finished: the folder may hold 1 to 5 today and more later.
 from __future__ import annotations
 
 import glob
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,14 +269,26 @@ class Evidence:
         return f"{self.banner()}\n\nFinished trials per pool and method:\n{self.trial_table()}"
 
 
+EXTENDS_KEY = "extends"
+"""The key of a sweep manifest that makes it an extension: the folder name of the sweep beside it that it extends."""
+
+
+def _extends(folder: Path) -> object:
+    try:
+        return json.loads((folder / SWEEP_NAME).read_text(encoding="utf-8")).get(EXTENDS_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def extension_folders(path: str | Path) -> list[Path]:
     """The extensions of the sweep folder ``path``: sweep folders beside it named ``<name>-<pool>`` (e.g.
-    ``results/cpu-crn/sweep-fashion-mnist-imb-1.65``), each growing one pool to more trials than the grid of
-    ``path`` holds (``results/cpu-crn/run.sh``). Empty for anything else."""
+    ``results/cpu-crn/sweep-fashion-mnist-imb-1.65``) whose manifest says it extends ``<name>``
+    (``"extends": "<name>"``, written by ``results/cpu-crn/extend.py``), each growing one pool to more trials than
+    the grid of ``path`` holds. Another sweep that happens to be named alike is not one. Empty for anything else."""
     path = Path(path)
     if not (path / SWEEP_NAME).is_file():
         return []
-    return sorted(p for p in path.parent.glob(glob.escape(path.name) + "-*") if (p / SWEEP_NAME).is_file())
+    return sorted(p for p in path.parent.glob(glob.escape(path.name) + "-*") if _extends(p) == path.name)
 
 
 def _finished(sources: str | Path) -> list[Results]:
