@@ -358,6 +358,28 @@ class_entropy_figure(balanced, title=f"Class-count entropy of the selected batch
 # the model finds hard deserve more labels) or a bias (the VAE's latent space separates some classes better, so
 # $D$ finds them "unlike the labeled pool" whatever the task model needs). The entropy alone cannot tell the two
 # apart; the classes it over-selects, set against the per-class test error, can.
+#
+# One run's queries are few and noisy. The second sweep (`results/cpu-crn/`: common random numbers, 250 steps,
+# TA-VAAL and random on the same trials of both pools) asks it trial by trial: in how many trials are TA-VAAL's
+# batches, on average, less balanced than random's? The sign test says how surprising that split would be if
+# neither method's batches were more balanced.
+
+# %%
+from tavaal_nb.analysis.evidence import shipped_evidence
+from tavaal_nb.analysis.stats import sign_test
+
+crn = shipped_evidence(sweep="crn")  # None outside a checkout of the repository
+for pool in (crn.pools_with(["tavaal", "random"]) if crn else []):
+    by_trial = crn.selection_entropy_by_trial(pool)
+    trials = sorted(set(by_trial["tavaal"]) & set(by_trial["random"]))
+    gaps = [by_trial["tavaal"][t] - by_trial["random"][t] for t in trials]
+    print(f"{pool}: TA-VAAL's batches less balanced than random's in {sum(g < 0 for g in gaps)} of {len(trials)} "
+          f"trials (mean gap {sum(gaps) / len(gaps):+.2f} nats; sign test p = {sign_test(gaps):.2g})")
+
+# %% [markdown]
+# Fig. 6 reads TA-VAAL's batches as the *more* balanced ones. At this scale the files say the opposite, on both
+# pools. It is one comparison looked at after the sweep's plan was read, so it is a lead, not a verdict: a reason the
+# 1.65 pool's accuracies spread so far between trials, and a question for the `paper` preset.
 
 # %% [markdown]
 # ## 7. Labels saved: the number the paper does not report (graded)

@@ -96,6 +96,14 @@ def test_comparisons_per_pool_give_the_aulc_first_corrected_over_the_family_show
 def test_entropy_and_discriminator_summaries(sweep):
     evidence = load_evidence(sweep)
     assert evidence.selection_entropy("toy-imb") == {"random": pytest.approx(2.0)}  # mean of 1, 2, 3
+    # per trial: write_run stores 1, 2, 3 (mean 2); trial 1 of tavaal rewritten to 0.5, 1.0 and no entropy (mean 0.75)
+    path = sweep / "toy" / "tavaal" / "trial-1" / "results.json"
+    data = json.loads(path.read_text())
+    for record, value in zip(data["runs"][0]["cycles"], (0.5, 1.0, None)):
+        record["selected_class_entropy"] = value
+    path.write_text(json.dumps(data))
+    by_trial = load_evidence(sweep).selection_entropy_by_trial("toy")
+    assert by_trial == {"tavaal": {0: 2.0, 1: 0.75}, "random": {0: 2.0, 1: 2.0}}
     cycle, sd = evidence.discriminator_spread("toy")["tavaal"]
     assert cycle == 1 and sd == pytest.approx(0.2)  # sample sd of 0.2, 0.4, 0.6
 

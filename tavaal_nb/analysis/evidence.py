@@ -129,6 +129,20 @@ class Evidence:
                     if record.get("selected_class_entropy") is not None)
         return {method: sum(v) / len(v) for method, v in values.items() if v}
 
+    def selection_entropy_by_trial(self, pool: str) -> dict[str, dict[int, float]]:
+        """Per method and trial in ``pool``, the mean class-count entropy (nats) of that run's queries' selections:
+        the paired reading of :meth:`selection_entropy` (do one method's batches come out less balanced trial after
+        trial?)."""
+        values: dict[str, dict[int, list[float]]] = {}
+        for result in self.pool_results([pool]):
+            for run in result.runs:
+                picks = [record["selected_class_entropy"] for record in run["cycles"]
+                         if record.get("selected_class_entropy") is not None]
+                if picks:
+                    values.setdefault(run["method"], {})[run["trial"]] = picks
+        return {method: {trial: sum(v) / len(v) for trial, v in sorted(by_trial.items())}
+                for method, by_trial in values.items()}
+
     def discriminator_spread(self, pool: str) -> dict[str, tuple[int, float]]:
         """Per method with discriminator scores in ``pool``: its last query's cycle and the standard deviation of
         ``D`` over that query's candidates, averaged over trials (Fig. 7: do the scores still spread out?)."""
