@@ -300,7 +300,7 @@ def test_each_pool_reads_against_the_noise_floor_measured_on_its_own_data_and_sc
     # -> (65.5 + 75) / 2 = 70.25; sample sd of 70 and 70.25 = 0.25 / sqrt(2) = 0.1768
     toy = measurement("toy", {200: (60.0, 61.0), 400: (70.0, 70.0), 600: (80.0, 80.0)})
     other_schedule = measurement("toy-imb", {200: (40.0, 50.0), 400: (50.0, 50.0), 600: (60.0, 60.0)}, epochs=20)
-    unfinished = measurement("toy-imb", {200: (40.0, 50.0), 400: (50.0,)})
+    unfinished = measurement("toy-imb", {200: (40.0, 50.0), 400: (50.0,), 600: (60.0, 60.0)})
     evidence = load_evidence(sweep)
     floors = evidence.noise_floors({"a": toy, "b": other_schedule, "c": unfinished})
     assert floors == {"toy": pytest.approx(0.25 / math.sqrt(2))}

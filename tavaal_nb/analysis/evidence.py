@@ -261,7 +261,7 @@ class Evidence:
     def noise_floors(self, measurements: Mapping[str, NoiseFloor] | Sequence[NoiseFloor]) -> dict[str, float]:
         """Each pool's AULC noise floor (:func:`aulc_noise_floor`'s sd) from the measurement made on its dataset
         with its training schedule (every field of :data:`SCHEDULE_FIELDS` equal), e.g. :func:`shipped_noise`'s;
-        a pool with no such measurement, or only one not finished (a size without two trainings yet), is left out
+        a pool with no such measurement, or only one not finished (a size without all its trainings yet), is left out
         (its comparisons then have no floor, and say none)."""
         found = list(measurements.values()) if isinstance(measurements, Mapping) else list(measurements)
         floors = {}
@@ -270,7 +270,8 @@ class Evidence:
             sizes = {config["initial"] + k * config["budget"] for k in range(config["cycles"])}
             matching = [m for m in found if all(completed_config(m.config).get(f) == config.get(f)
                                                 for f in SCHEDULE_FIELDS)
-                        and sizes <= {level.size for level in m.levels if len(level.accuracies) >= 2}]
+                        and sizes <= {level.size for level in m.levels
+                                      if len(level.accuracies) >= max(2, m.replicates)}]
             if matching:
                 floors[pool] = aulc_noise_floor(matching[0])[1]
         return floors
