@@ -17,8 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from tavaal_nb.analysis.evidence import load_evidence
-from tavaal_nb.noise import NOISE_NAME, read_noise
+from tavaal_nb.analysis.evidence import load_evidence, shipped_noise
 
 HERE = Path(__file__).resolve().parent
 MARGIN = 1.0  # the half-width plan.py plans the trials for: "equal" means the whole interval lies inside +-1 point
@@ -40,8 +39,7 @@ def main(argv: list[str]) -> int:
     if len(methods) != 2:
         raise SystemExit(f"--methods takes two method names, e.g. tavaal,random; got {','.join(methods)}")
     evidence = load_evidence(Path(argv[0]) if argv else HERE / "sweep")
-    measurements = {path.parent.name: read_noise(path) for path in sorted((HERE / "noise").glob(f"*/{NOISE_NAME}"))}
-    floors = evidence.noise_floors(measurements)  # each pool's own, measured on its data with its schedule
+    floors = evidence.noise_floors(shipped_noise(HERE))  # each pool's own, measured on its data with its schedule
     print(evidence)
     print()
     for pool in evidence.pools:

@@ -118,21 +118,8 @@ class Evidence:
                 raise ValueError(f"no pool {pool!r}; valid: {', '.join(self.pools)}")
         return [result for pool in pools for result in self.pools[pool]]
 
-    def selection_entropy(self, pool: str) -> dict[str, float]:
-        """Per method, the mean class-count entropy (nats) of its queries' selections in ``pool``, over every
-        query and trial (Fig. 6's first reading, summed up in one number per method)."""
-        values: dict[str, list[float]] = {}
-        for result in self.pool_results([pool]):
-            for run in result.runs:
-                values.setdefault(run["method"], []).extend(
-                    record["selected_class_entropy"] for record in run["cycles"]
-                    if record.get("selected_class_entropy") is not None)
-        return {method: sum(v) / len(v) for method, v in values.items() if v}
-
-    def selection_entropy_by_trial(self, pool: str) -> dict[str, dict[int, float]]:
-        """Per method and trial in ``pool``, the mean class-count entropy (nats) of that run's queries' selections:
-        the paired reading of :meth:`selection_entropy` (do one method's batches come out less balanced trial after
-        trial?)."""
+    def _selection_entropies(self, pool: str) -> dict[str, dict[int, list[float]]]:
+        """Per method and trial in ``pool``, the class-count entropies (nats) of the run's queries' selections."""
         values: dict[str, dict[int, list[float]]] = {}
         for result in self.pool_results([pool]):
             for run in result.runs:
@@ -140,8 +127,23 @@ class Evidence:
                          if record.get("selected_class_entropy") is not None]
                 if picks:
                     values.setdefault(run["method"], {})[run["trial"]] = picks
+        return values
+
+    def selection_entropy(self, pool: str) -> dict[str, float]:
+        """Per method, the mean class-count entropy (nats) of its queries' selections in ``pool``, over every
+        query and trial (Fig. 6's first reading, summed up in one number per method)."""
+        out = {}
+        for method, by_trial in self._selection_entropies(pool).items():
+            picks = [v for values in by_trial.values() for v in values]
+            out[method] = sum(picks) / len(picks)
+        return out
+
+    def selection_entropy_by_trial(self, pool: str) -> dict[str, dict[int, float]]:
+        """Per method and trial in ``pool``, the mean class-count entropy (nats) of that run's queries' selections:
+        the paired reading of :meth:`selection_entropy` (do one method's batches come out less balanced trial after
+        trial?)."""
         return {method: {trial: sum(v) / len(v) for trial, v in sorted(by_trial.items())}
-                for method, by_trial in values.items()}
+                for method, by_trial in self._selection_entropies(pool).items()}
 
     def discriminator_spread(self, pool: str) -> dict[str, tuple[int, float]]:
         """Per method with discriminator scores in ``pool``: its last query's cycle and the standard deviation of
