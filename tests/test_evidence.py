@@ -312,3 +312,31 @@ def test_each_pool_reads_against_the_noise_floor_measured_on_its_own_data_and_sc
     comparisons = evidence.comparisons("tavaal", "random", noise_floor=floors)
     assert "exceeds the noise floor 0.18" in comparisons["toy"].splitlines()[0]
     assert comparisons["toy-imb"] == "no finished run of tavaal in this pool yet: nothing to compare."
+
+
+def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families(tmp_path, capsys):
+    """results/cpu-crn/all_methods.py, the reading fixed before phase 2 ran: per pool, each method minus random (a
+    family of 7) and TA-VAAL minus each baseline (a family of 6), the AULC alone, read against the +-1 margin."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("all_methods", REPOSITORY / "results" / "cpu-crn" / "all_methods.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    sweep = tmp_path / "sweep"
+    # 3 trials; random's curves differ by trial; TA-VAAL is random + 2 at every size (AULC difference 2, 2, 2: the
+    # interval is [2, 2]); the six baselines are random exactly (differences 0, 0, 0: [0, 0])
+    for trial, level in enumerate((60.0, 63.0, 58.0)):
+        random = [level, level + 5, level + 9]
+        for method in script.METHODS:
+            write_run(sweep, "toy", method, trial, [a + 2 for a in random] if method == "tavaal" else random)
+    assert script.main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("== toy (interim: random 3, tavaal 3, entropy 3") and "AULC noise floor not measured" in out
+    assert "7 comparisons in one family" in out and "6 comparisons in one family" in out
+    assert "\n  tavaal - random: AULC 200-600" in out and out.count("-> tavaal ahead") == 7  # vs random and 6 baselines
+    assert out.count("-> equal within +-1 points") == 6  # each baseline minus random
+    for trial in range(3):  # without VAAL the families wait: no smaller family, corrected over fewer comparisons
+        (sweep / "toy" / "vaal" / f"trial-{trial}" / "results.json").unlink()
+    script.main([str(sweep)])
+    out = capsys.readouterr().out
+    assert out.count("waits for a finished run of vaal.") == 2 and "->" not in out

@@ -15,6 +15,7 @@ from tavaal_nb.analysis.multiplicity import (
     family_header,
     holm_adjusted,
     interval_label,
+    margin_reading,
     paired_t_p_value,
     simultaneous_confidence,
     simultaneous_interval,
@@ -377,6 +378,35 @@ def test_a_difference_inside_the_noise_floor_is_no_difference():
         comparison_family(results, [("a", "b")], noise_floor=-1.0)
     with pytest.raises(ValueError, match="two different methods, got 'a' twice"):
         comparison_family(results, [("a", "a")])
+
+
+def test_a_family_of_aulcs_alone_counts_one_comparison_per_pair_and_reads_against_a_margin():
+    # a - b is +2 at both sizes in every trial (AULC differences 2, 2, 2: interval [2, 2]); a - c is 1, 3, 2 in the
+    # three trials at both sizes (AULC differences 1, 3, 2: mean 2, s = 1). Two AULCs, no sizes: a family of 2, so
+    # each interval is at 1 - 0.05/2, t_{1 - 0.05/4, 2} = 6.2053 (tables) -> a - c: 2 +- 6.2053 / sqrt(3) = 2 +- 3.5827
+    a = [[62.0, 72.0], [57.0, 67.0], [66.0, 76.0]]
+    results = _curves({"a": a, "b": [[x - 2 for x in curve] for curve in a],
+                       "c": [[x - d for x in curve] for curve, d in zip(a, (1, 3, 2))]})
+    assert len(comparison_family(results, [("a", "b"), ("a", "c")])) == 6  # AULC + 2 sizes per pair
+    ab, ac = comparison_family(results, [("a", "b"), ("a", "c")], sizes=False)
+    assert (ab.label, ab.labeled_size, ab.family_size, ac.family_size) == ("AULC 200-400", None, 2, 2)
+    assert (ab.mean_difference, ab.low, ab.high) == pytest.approx((2.0, 2.0, 2.0))
+    assert (ac.mean_difference, ac.low, ac.high) == pytest.approx((2.0, 2.0 - 3.5827, 2.0 + 3.5827), abs=1e-4)
+    assert margin_reading(ab, 1.0) == "a ahead"
+    assert margin_reading(ac, 1.0).startswith("not settled (the interval is neither clear of 0")
+    assert margin_reading(ac, 6.0) == "equal within +-6 points (the whole interval lies inside +-6)"
+    inside_floor, = comparison_family(results, [("a", "b")], noise_floor=2.5, sizes=False)  # +2 is within 2.5
+    assert margin_reading(inside_floor, 1.0).startswith("not settled")
+    assert margin_reading(inside_floor, 3.0).startswith("equal within +-3 points")
+    one, = comparison_family(_curves({"a": [[60.0, 70.0]], "b": [[59.0, 69.0]]}), [("a", "b")], sizes=False)
+    assert margin_reading(one, 1.0) == "no interval"
+    with pytest.raises(ValueError, match="margin must be a number of points > 0, got 0"):
+        margin_reading(ab, 0)
+    with pytest.raises(ValueError, match="at=200 asks for one labeled size and sizes=False for none"):
+        comparison_family(results, [("a", "b")], at=200, sizes=False)
+    single = _curves({"a": [[60.0], [61.0]], "b": [[59.0], [58.0]]})
+    with pytest.raises(ValueError, match="a and b share 1 labeled size: an AULC needs at least 2"):
+        comparison_family(single, [("a", "b")], sizes=False)
 
 
 def test_paired_view_says_how_many_comparisons_and_corrects_over_the_family_asked_for():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.analysis.multiplicity import comparison_family, summarize_family
+from tavaal_nb.analysis.multiplicity import comparison_family, margin_reading, summarize_family
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
@@ -250,14 +250,7 @@ class Evidence:
                 continue
             interval = (f"[{aulc.low:+.2f}, {aulc.high:+.2f}], {aulc.interval}, {trial_count(aulc.trials)}"
                         + (f"; AULC noise floor {floor:.2f}" if floor is not None else ""))
-            if aulc.ahead is not None:
-                reading = f"{aulc.ahead} ahead"
-            elif -margin <= aulc.low and aulc.high <= margin:
-                reading = f"equal within +-{margin:g} points (the whole interval lies inside +-{margin:g})"
-            else:
-                reading = (f"not settled (the interval is neither clear of 0 beyond the noise nor inside "
-                           f"+-{margin:g}: more trials are needed)")
-            out[pool] = f"{head} {interval}: {reading}."
+            out[pool] = f"{head} {interval}: {margin_reading(aulc, margin)}."
         return out
 
     def noise_floors(self, measurements: Mapping[str, NoiseFloor] | Sequence[NoiseFloor]) -> dict[str, float]:

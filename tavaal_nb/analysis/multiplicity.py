@@ -53,8 +53,8 @@ from tavaal_nb.analysis.stats import (
 from tavaal_nb.results import Results
 
 __all__ = ["paired_t_p_value", "holm_adjusted", "simultaneous_confidence", "simultaneous_interval", "interval_label",
-           "trials_for_half_width", "CorrectedComparison", "comparison_family", "family_header", "describe",
-           "summarize_family"]
+           "trials_for_half_width", "CorrectedComparison", "comparison_family", "margin_reading", "family_header",
+           "describe", "summarize_family"]
 
 
 def _check_confidence(confidence: float) -> None:
@@ -245,19 +245,22 @@ class CorrectedComparison:
 
 
 def _pair_differences(results: Sequence[Results] | Results, method_a: str, method_b: str, at: int | None,
-                      field: str) -> list[tuple[str, int | None, list[float], int]]:
+                      field: str, sizes_too: bool = True) -> list[tuple[str, int | None, list[float], int]]:
     """``(label, size, differences, unpaired)``: the AULC over every shared size first (when there are two or
-    more), then each size (only ``at``, when given)."""
+    more), then each size (only ``at``, when given; none when not ``sizes_too``)."""
     a, b, trials, sizes = paired_accuracies(results, method_a, method_b, field)
     if at is not None and at not in sizes:
         raise ValueError(f"no paired results at {at} labeled images; valid sizes: {', '.join(map(str, sizes))}")
+    if not sizes_too and len(sizes) < 2:
+        raise ValueError(f"{method_a} and {method_b} share {len(sizes)} labeled size{'s' if len(sizes) != 1 else ''}: "
+                         "an AULC needs at least 2, so sizes=False leaves nothing to compare")
     rows: list[tuple[str, int | None, list[float], int]] = []
     if len(sizes) >= 2:
         whole = [t for t in trials if all(a[t][n] is not None and b[t][n] is not None for n in sizes)]
         diffs = [area_under_learning_curve(sizes, [a[t][n] for n in sizes])
                  - area_under_learning_curve(sizes, [b[t][n] for n in sizes]) for t in whole]
         rows.append((f"AULC {sizes[0]:,}-{sizes[-1]:,}", None, diffs, len(trials) - len(whole)))
-    for size in sizes if at is None else [at]:
+    for size in (sizes if at is None else [at]) if sizes_too else []:
         paired = [t for t in trials if a[t][size] is not None and b[t][size] is not None]
         diffs = paired_differences([a[t][size] for t in paired], [b[t][size] for t in paired])
         rows.append((f"{size:,} labeled", size, diffs, len(trials) - len(paired)))
@@ -266,11 +269,12 @@ def _pair_differences(results: Sequence[Results] | Results, method_a: str, metho
 
 def comparison_family(results: Sequence[Results] | Results, pairs: Sequence[tuple[str, str]],
                       confidence: float = 0.95, noise_floor: float | None = None, at: int | None = None,
-                      field: str = "test_accuracy") -> list[CorrectedComparison]:
+                      field: str = "test_accuracy", sizes: bool = True) -> list[CorrectedComparison]:
     """Every comparison of ``pairs`` (``(method_a, method_b)``, each ``a - b``) as one family: for each pair in
     order, the AULC over the sizes both reached in every shared trial (primary; absent with a single size), then the
-    difference at each size (only at ``at``, when given). Intervals are simultaneous over the family, p values
-    Holm-adjusted over it, and "clear" follows the module's rule with ``noise_floor`` (points; None: no floor).
+    difference at each size (only at ``at``, when given; none with ``sizes=False``: a family of AULCs alone, one
+    per pair). Intervals are simultaneous over the family, p values Holm-adjusted over it, and "clear" follows the
+    module's rule with ``noise_floor`` (points; None: no floor).
 
     ``results`` should hold one pool (one experiment): the family is what is passed in.
     """
@@ -278,10 +282,12 @@ def comparison_family(results: Sequence[Results] | Results, pairs: Sequence[tupl
     _check_noise_floor(noise_floor)
     if not pairs:
         raise ValueError("comparison_family needs at least one (method_a, method_b) pair, got none")
+    if at is not None and not sizes:
+        raise ValueError(f"at={at} asks for one labeled size and sizes=False for none: give one of the two")
     for method_a, method_b in pairs:
         if method_a == method_b:
             raise ValueError(f"a comparison needs two different methods, got {method_a!r} twice")
-    raw = [(a, b, *row) for a, b in pairs for row in _pair_differences(results, a, b, at, field)]
+    raw = [(a, b, *row) for a, b in pairs for row in _pair_differences(results, a, b, at, field, sizes)]
     tested = [len(diffs) >= 2 for *_, diffs, _ in raw]
     m = max(1, sum(tested))
     level = simultaneous_confidence(confidence, m)
@@ -328,6 +334,23 @@ def describe(row: CorrectedComparison, unit: str = "points") -> str:
     return (f"{what}: {row.mean_difference:+.1f} {unit}, {row.interval} "
             f"[{row.low:+.1f}, {row.high:+.1f}], "
             f"{p} = {row.p_holm:.2f}, {trial_count(row.trials)}{left}: {row.verdict}.")
+
+
+def margin_reading(row: CorrectedComparison, margin: float) -> str:
+    """The verdict on one comparison with an equivalence margin (points): ``"<method> ahead"`` (clear, by the
+    module's rule), ``"equal within +-<margin> points (...)"`` (the whole interval lies inside ``[-margin,
+    +margin]``: an equality shown, not a difference missed), ``"not settled (...)"`` (neither), or ``"no interval"``
+    (fewer than 2 paired trials)."""
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a number of points > 0, got {margin!r}")
+    if row.trials < 2:
+        return "no interval"
+    if row.ahead is not None:
+        return f"{row.ahead} ahead"
+    if -margin <= row.low and row.high <= margin:
+        return f"equal within +-{margin:g} points (the whole interval lies inside +-{margin:g})"
+    return (f"not settled (the interval is neither clear of 0 beyond the noise nor inside +-{margin:g}: "
+            "more trials are needed)")
 
 
 def summarize_family(results: Sequence[Results] | Results, method_a: str, methods_b: str | Sequence[str],
