@@ -333,10 +333,12 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
     out = capsys.readouterr().out
     assert out.startswith("== toy (interim: random 3, tavaal 3, entropy 3") and "AULC noise floor not measured" in out
     assert "7 comparisons in one family" in out and "6 comparisons in one family" in out
-    assert "\n  tavaal - random: AULC 200-600" in out and out.count("-> tavaal ahead") == 7  # vs random and 6 baselines
-    assert out.count("-> equal within +-1 points") == 6  # each baseline minus random
+    assert "\n  AULC 200-600, each a - b:\n  tavaal - random: +2.00 points [+2.00, +2.00], Holm-adjusted p = 0.00, " \
+           "3 trials: tavaal ahead\n" in out
+    assert out.count(": tavaal ahead") == 7  # against random and against each of the 6 baselines
+    assert out.count(": equal within +-1 points") == 6  # each baseline minus random
     for trial in range(3):  # without VAAL the families wait: no smaller family, corrected over fewer comparisons
         (sweep / "toy" / "vaal" / f"trial-{trial}" / "results.json").unlink()
     script.main([str(sweep)])
     out = capsys.readouterr().out
-    assert out.count("waits for a finished run of vaal.") == 2 and "->" not in out
+    assert out.count("waits for a finished run of vaal.") == 2 and "ahead" not in out

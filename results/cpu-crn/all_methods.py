@@ -27,7 +27,8 @@ import sys
 from pathlib import Path
 
 from tavaal_nb.analysis.evidence import load_evidence, shipped_noise
-from tavaal_nb.analysis.multiplicity import comparison_family, describe, family_header, margin_reading
+from tavaal_nb.analysis.multiplicity import comparison_family, family_header, margin_reading
+from tavaal_nb.analysis.stats import trial_count
 
 HERE = Path(__file__).resolve().parent
 MARGIN = 1.0
@@ -61,9 +62,11 @@ def main(argv: list[str]) -> int:
                     print(f"  waits for a finished run of {', '.join(missing)}.")
                     continue
                 rows = comparison_family(evidence.pools[pool], pairs, noise_floor=floor, sizes=False)
-                print("  " + family_header(rows) + ".")
+                print(f"  {family_header(rows)}.\n  {rows[0].label}, each a - b:")
                 for row in rows:
-                    print(f"  {row.method_a} - {row.method_b}: {describe(row)} -> {margin_reading(row, MARGIN)}")
+                    print(f"  {row.method_a} - {row.method_b}: {row.mean_difference:+.2f} points "
+                          f"[{row.low:+.2f}, {row.high:+.2f}], Holm-adjusted p = {row.p_holm:.2f}, "
+                          f"{trial_count(row.trials)}: {margin_reading(row, MARGIN)}")
             print()
     return 0
 
