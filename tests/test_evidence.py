@@ -305,6 +305,9 @@ def test_each_pool_reads_against_the_noise_floor_measured_on_its_own_data_and_sc
     floors = evidence.noise_floors({"a": toy, "b": other_schedule, "c": unfinished})
     assert floors == {"toy": pytest.approx(0.25 / math.sqrt(2))}
     assert evidence.noise_floors([other_schedule, unfinished]) == {}
+    twin = measurement("toy", {200: (60.0, 62.0), 400: (70.0, 70.0), 600: (80.0, 80.0)})  # fits toy too
+    with pytest.raises(ValueError, match=r"2 noise measurements fit pool toy \(a, twin\): pass only the one"):
+        evidence.noise_floors({"a": toy, "b": other_schedule, "twin": twin})
 
     verdict = evidence.verdict("tavaal", "random", noise_floor=floors)
     assert verdict["toy"] == evidence.verdict("tavaal", "random", noise_floor=0.25 / math.sqrt(2))["toy"]

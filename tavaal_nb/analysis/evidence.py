@@ -257,8 +257,11 @@ class Evidence:
         """Each pool's AULC noise floor (:func:`aulc_noise_floor`'s sd) from the measurement made on its dataset
         with its training schedule (every field of :data:`SCHEDULE_FIELDS` equal), e.g. :func:`shipped_noise`'s;
         a pool with no such measurement, or only one not finished (a size without all its trainings yet), is left out
-        (its comparisons then have no floor, and say none)."""
-        found = list(measurements.values()) if isinstance(measurements, Mapping) else list(measurements)
+        (its comparisons then have no floor, and say none). Two finished measurements that both fit one pool are
+        refused (``ValueError`` naming them): which one is the floor is the reader's choice, not this method's."""
+        named = (dict(measurements) if isinstance(measurements, Mapping)
+                 else {f"measurement {k}": m for k, m in enumerate(measurements)})
+        found = list(named.values())
         floors = {}
         for pool, members in self.pools.items():
             config = completed_config(members[0].config)
@@ -267,6 +270,10 @@ class Evidence:
                                                 for f in SCHEDULE_FIELDS)
                         and sizes <= {level.size for level in m.levels
                                       if len(level.accuracies) >= max(2, m.replicates)}]
+            if len(matching) > 1:
+                names = [name for name, m in named.items() if any(m is other for other in matching)]
+                raise ValueError(f"{len(matching)} noise measurements fit pool {pool} ({', '.join(names)}): "
+                                 "pass only the one to read it against")
             if matching:
                 floors[pool] = aulc_noise_floor(matching[0])[1]
         return floors
