@@ -91,6 +91,12 @@ def test_comparisons_per_pool_give_the_aulc_first_corrected_over_the_family_show
     assert at[0].startswith("2 comparisons in one family") and len(at) == 4 and at[2].startswith("  AULC")
     with pytest.raises(ValueError, match="valid sizes: 200, 400, 600"):
         load_evidence(sweep).comparisons("tavaal", "random", at=800)
+    # the AULC alone: a family of 1, so no correction: t_{0.975, 1} = tan(pi (0.975 - 0.5)) = 12.706, half width
+    # 12.706 x 0.25 = 3.18 -> [-2.2, +4.2]; p = 0.15596 as above, unadjusted
+    alone = load_evidence(sweep).comparisons("tavaal", "random", sizes=False)["toy"].splitlines()
+    assert len(alone) == 3 and alone[0].startswith("1 comparison in one family")
+    assert alone[2] == ("  AULC 200-600 (mean accuracy over that range): +1.0 points, 95 % interval (1 comparison: "
+                        "no correction) [-2.2, +4.2], p = 0.16, 2 trials: no clear difference (the interval contains 0).")
 
 
 def test_entropy_and_discriminator_summaries(sweep):

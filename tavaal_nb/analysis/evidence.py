@@ -204,11 +204,12 @@ class Evidence:
 
     def comparisons(self, method_a: str, method_b: str | Sequence[str], at: int | None = None,
                     noise_floor: float | Mapping[str, float] | None = None,
-                    confidence: float = 0.95) -> dict[str, str]:
+                    confidence: float = 0.95, sizes: bool = True) -> dict[str, str]:
         """Per pool, ``a - b`` (or ``a`` minus each of several methods) as one family of comparisons
         (:func:`~tavaal_nb.analysis.multiplicity.summarize_family`): how many comparisons it holds and how they are
         corrected, then per pair the AULC first (the primary summary), then the difference at each labeled size
-        (only at ``at``, when given). Intervals are simultaneous over the pool's family, p values Holm-adjusted;
+        (only at ``at``, when given; none with ``sizes=False``: the AULCs alone, one comparison per pair). Intervals
+        are simultaneous over the pool's family, p values Holm-adjusted;
         a difference within ``noise_floor`` points is reported as none (one number for every pool, or each pool's
         own, e.g. :meth:`noise_floors`; a pool left out of the mapping has none). Or why there is nothing to compare yet
         (a method without finished runs in that pool)."""
@@ -219,7 +220,8 @@ class Evidence:
             if missing:
                 out[pool] = f"no finished run of {' and '.join(missing)} in this pool yet: nothing to compare."
             else:
-                out[pool] = summarize_family(members, method_a, others, at, confidence, _floor(noise_floor, pool))
+                out[pool] = summarize_family(members, method_a, others, at, confidence, _floor(noise_floor, pool),
+                                             sizes=sizes)
         return out
 
     def verdict(self, method_a: str, method_b: str, noise_floor: float | Mapping[str, float] | None = None,

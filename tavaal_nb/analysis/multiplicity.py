@@ -355,11 +355,12 @@ def margin_reading(row: CorrectedComparison, margin: float) -> str:
 
 def summarize_family(results: Sequence[Results] | Results, method_a: str, methods_b: str | Sequence[str],
                      at: int | None = None, confidence: float = 0.95, noise_floor: float | None = None,
-                     field: str = "test_accuracy") -> str:
+                     field: str = "test_accuracy", sizes: bool = True) -> str:
     """``method_a`` minus each of ``methods_b`` as one family (:func:`comparison_family`), in lines: the
-    :func:`family_header`, then per pair its AULC (primary) and its sizes (secondary), one sentence each."""
+    :func:`family_header`, then per pair its AULC (primary) and its sizes (secondary; none with ``sizes=False``),
+    one sentence each."""
     others = [methods_b] if isinstance(methods_b, str) else list(methods_b)
-    rows = comparison_family(results, [(method_a, b) for b in others], confidence, noise_floor, at, field)
+    rows = comparison_family(results, [(method_a, b) for b in others], confidence, noise_floor, at, field, sizes)
     lines = [family_header(rows) + "."]
     for b in others:
         lines.append(f"{method_a} minus {b}:")
