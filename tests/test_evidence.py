@@ -244,8 +244,9 @@ def test_the_verdict_reads_the_aulc_interval_against_the_noise_floor_and_the_mar
     # a floor above the difference makes "ahead" a difference inside the noise; a narrower margin unsettles "equal"
     assert "not settled" in load_evidence(tmp_path / "ahead").verdict("tavaal", "random", noise_floor=2.5)["toy"]
     assert "not settled" in load_evidence(tmp_path / "equal").verdict("tavaal", "random", margin=0.2)["toy"]
-    with pytest.raises(ValueError, match="margin must be a number of points > 0"):
-        load_evidence(sweep).verdict("tavaal", "random", margin=0)
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "1"):  # checked before any pool is read
+        with pytest.raises(ValueError, match="margin must be a finite number of points > 0"):
+            load_evidence(sweep).verdict("tavaal", "random", margin=bad)
 
 
 def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_once(tmp_path):

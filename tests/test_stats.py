@@ -400,7 +400,7 @@ def test_a_family_of_aulcs_alone_counts_one_comparison_per_pair_and_reads_agains
     assert margin_reading(inside_floor, 3.0).startswith("equal within +-3 points")
     one, = comparison_family(_curves({"a": [[60.0, 70.0]], "b": [[59.0, 69.0]]}), [("a", "b")], sizes=False)
     assert margin_reading(one, 1.0) == "no interval"
-    with pytest.raises(ValueError, match="margin must be a number of points > 0, got 0"):
+    with pytest.raises(ValueError, match="margin must be a finite number of points > 0, got 0"):
         margin_reading(ab, 0)
     with pytest.raises(ValueError, match="at=200 asks for one labeled size and sizes=False for none"):
         comparison_family(results, [("a", "b")], at=200, sizes=False)

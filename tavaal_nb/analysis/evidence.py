@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.analysis.multiplicity import comparison_family, margin_reading, summarize_family
+from tavaal_nb.analysis.multiplicity import check_margin, comparison_family, margin_reading, summarize_family
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
@@ -235,8 +235,7 @@ class Evidence:
         ``equal within +-margin points`` (the whole interval lies inside ``[-margin, +margin]``: an equivalence
         shown, not an absence of evidence); ``not settled`` (neither: more trials would be needed); or no interval
         (fewer than two paired trials, or a method without finished runs in the pool)."""
-        if not margin > 0:
-            raise ValueError(f"margin must be a number of points > 0, got {margin!r}")
+        check_margin(margin)
         out = {}
         for pool, members in self.pools.items():
             missing = [m for m in (method_a, method_b) if m not in self.trials(pool)]

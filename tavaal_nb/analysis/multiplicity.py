@@ -53,8 +53,8 @@ from tavaal_nb.analysis.stats import (
 from tavaal_nb.results import Results
 
 __all__ = ["paired_t_p_value", "holm_adjusted", "simultaneous_confidence", "simultaneous_interval", "interval_label",
-           "trials_for_half_width", "CorrectedComparison", "comparison_family", "margin_reading", "family_header",
-           "describe", "summarize_family"]
+           "trials_for_half_width", "CorrectedComparison", "comparison_family", "check_margin", "margin_reading",
+           "family_header", "describe", "summarize_family"]
 
 
 def _check_confidence(confidence: float) -> None:
@@ -336,13 +336,20 @@ def describe(row: CorrectedComparison, unit: str = "points") -> str:
             f"{p} = {row.p_holm:.2f}, {trial_count(row.trials)}{left}: {row.verdict}.")
 
 
+def check_margin(margin: float) -> float:
+    """``margin`` itself when it is a finite number of points above 0 (an equivalence margin); else one
+    ValueError line saying what is valid."""
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a finite number of points > 0, got {margin!r}")
+    return margin
+
+
 def margin_reading(row: CorrectedComparison, margin: float) -> str:
     """The verdict on one comparison with an equivalence margin (points): ``"<method> ahead"`` (clear, by the
     module's rule), ``"equal within +-<margin> points (...)"`` (the whole interval lies inside ``[-margin,
     +margin]``: an equality shown, not a difference missed), ``"not settled (...)"`` (neither), or ``"no interval"``
     (fewer than 2 paired trials)."""
-    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
-        raise ValueError(f"margin must be a number of points > 0, got {margin!r}")
+    check_margin(margin)
     if row.trials < 2:
         return "no interval"
     if row.ahead is not None:
