@@ -110,6 +110,29 @@ PairedComparisonView(evidence.results, "tavaal", "random") if evidence else "no 
 # few: CDALBench (2024) shows methods coming out significantly better or worse than random with 3 repetitions,
 # depending on the seeds. A reproduction at the paper's scale is section 2's business.
 #
+# **The same question on the second sweep.** The second sweep (`results/cpu-crn/`, notebook 06) shares every
+# random draw but the strategies' own and trains each model at least 250 steps. Its phase 2 adds entropy, margin,
+# core-set, BADGE, VAAL and Learning Loss to the same planned trials, and how they are read was fixed before any of
+# those runs existed (`results/cpu-crn/README.md`, "Phase 2's reading"): per pool, on the planned trials alone
+# (the 1.65 pool's extension holds random and TA-VAAL only and is left out here), the AULC alone, in two families,
+# every other method minus random (7 comparisons: does any strategy pick better than random?) and TA-VAAL minus
+# each baseline (6: the paper's claim). Each interval is simultaneous over its own family and read against the
+# pool's noise floor and +-1 point: *ahead*, *equal within +-1 points*, or *not settled*. A family is read only
+# once all its methods have runs in the pool (fewer pairs would be corrected over fewer comparisons than fixed);
+# until then the cell says what it waits for. As above, the printed lines are the findings.
+
+# %%
+from tavaal_nb.analysis.evidence import ALL_METHODS_FAMILIES, shipped_noise
+
+crn_grid = shipped_evidence(sweep="crn", extensions=False)  # the planned trials, without the 1.65 extension
+if crn_grid:
+    print(crn_grid.trial_table())
+    floors = crn_grid.noise_floors(shipped_noise())  # each pool's AULC noise floor (notebook 06)
+    for pool, reading in crn_grid.families(ALL_METHODS_FAMILIES, noise_floor=floors, margin=1.0).items():
+        print(f"\n== {pool} (AULC noise floor {floors[pool]:.2f})" if pool in floors else f"\n== {pool}", reading,
+              sep="\n")
+
+# %% [markdown]
 # Figs. 6 and 7 from the same runs: the class-count entropy of each query's selection (the dashed line is the
 # pool's entropy), and the discriminator's $D$ on one query's candidates (zoomed to the scores' range), for the
 # pools where VAAL and TA-VAAL have finished runs.

@@ -272,6 +272,7 @@ def test_a_sweep_is_read_with_its_extensions_and_a_trial_held_by_both_counts_onc
                                                                             "neither clear of 0 beyond the noise nor "
                                                                             "inside +-1: more trials are needed).")
     assert load_evidence(extension).trials("toy") == {"tavaal": 4, "random": 4}  # an extension alone reads as itself
+    assert load_evidence(main, extensions=False).trials("toy") == {"tavaal": 2, "random": 2}  # the grid alone
 
     write_run(extension, "toy", "random", 1, [60.0, 65.0, 71.0])  # a copy that is not the sweep's run
     with pytest.raises(ValueError, match="sweep-toy holds a different run of random trial 1 on toy than the sweep"):
@@ -337,8 +338,16 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
     # interval is [2, 2]); the six baselines are random exactly (differences 0, 0, 0: [0, 0])
     for trial, level in enumerate((60.0, 63.0, 58.0)):
         random = [level, level + 5, level + 9]
-        for method in script.METHODS:
+        for method in script.SHIPPED_METHODS:
             write_run(sweep, "toy", method, trial, [a + 2 for a in random] if method == "tavaal" else random)
+    (sweep / "sweep.json").write_text("{}")
+    for trial in range(5):  # an extension of random and TA-VAAL: its trials 3 and 4 (TA-VAAL 9 below) are not read
+        random = [60.0, 65.0, 69.0] if trial >= 3 else [60.0 + (0, 3, -2)[trial] + d for d in (0, 5, 9)]
+        for method in ("random", "tavaal"):
+            write_run(tmp_path / "sweep-toy", "toy", method, trial,
+                      [a + (2 if trial < 3 else -9) * (method == "tavaal") for a in random])
+    (tmp_path / "sweep-toy" / "sweep.json").write_text('{"extends": "sweep"}')
+    assert load_evidence(sweep).trials("toy")["tavaal"] == 5  # read with the extension elsewhere; not here:
     assert script.main([str(sweep)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("== toy (interim: random 3, tavaal 3, entropy 3") and "AULC noise floor not measured" in out
@@ -352,3 +361,9 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
     script.main([str(sweep)])
     out = capsys.readouterr().out
     assert out.count("waits for a finished run of vaal.") == 2 and "ahead" not in out
+    evidence = load_evidence(sweep, extensions=False)
+    for bad in ({}, {"empty": []}):
+        with pytest.raises(ValueError, match="families needs at least one family, each with at least one"):
+            evidence.families(bad)
+    with pytest.raises(ValueError, match="margin must be a finite number of points > 0"):
+        evidence.families(margin=-1)

@@ -20,7 +20,13 @@ from pathlib import Path
 
 from tavaal_nb.analysis.checkout import repository_root
 from tavaal_nb.analysis.grouping import group_results
-from tavaal_nb.analysis.multiplicity import check_margin, comparison_family, margin_reading, summarize_family
+from tavaal_nb.analysis.multiplicity import (
+    check_margin,
+    comparison_family,
+    family_header,
+    margin_reading,
+    summarize_family,
+)
 from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_count
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
@@ -30,7 +36,7 @@ from tavaal_nb.sweep.manifest import SWEEP_NAME
 
 __all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
            "load_evidence", "extension_folders", "shipped_evidence", "finished_only", "shipped_noise", "aulc_noise_floor",
-           "SCHEDULE_FIELDS"]
+           "SCHEDULE_FIELDS", "SHIPPED_METHODS", "ALL_METHODS_FAMILIES"]
 
 SHIPPED_SWEEPS = {"crn": Path("results") / "cpu-crn" / "sweep", "before-pairing": Path("results") / "cpu" / "sweep"}
 """The repository's shipped cpu-preset sweeps: ``crn`` with common random numbers and the 250-step schedule
@@ -44,6 +50,18 @@ SHIPPED_NOISE = Path("results") / "cpu-crn" / "noise"
 PAPER_SETTING = ("the paper: CIFAR-10, SVHN and Fashion-MNIST, ResNet-18 trained 200 epochs, "
                  "1,000 to 10,000 labeled images, 5 trials")
 """The paper's setting in one line (sec. 5.1-5.3), for the banner."""
+
+
+SHIPPED_METHODS = ("random", "tavaal", "entropy", "margin", "coreset", "badge", "vaal", "lloss")
+"""The eight methods of the shipped ``crn`` sweep (random and TA-VAAL in its phase 1, the six others in phase 2)."""
+ALL_METHODS_FAMILIES: dict[str, list[tuple[str, str]]] = {
+    "against random": [(m, "random") for m in SHIPPED_METHODS if m != "random"],
+    "TA-VAAL against each baseline": [("tavaal", m) for m in SHIPPED_METHODS if m not in ("random", "tavaal")],
+}
+"""How the ``crn`` sweep's eight methods are read together (results/cpu-crn/README.md, "Phase 2's reading", fixed
+2026-12-07 before any phase-2 run existed), two families of AULC comparisons (each ``a - b``): every other method
+minus random (7: does any strategy pick better than random?) and TA-VAAL minus each baseline (6: the paper's
+claim). :meth:`Evidence.families` reads them."""
 
 
 SCHEDULE_FIELDS = ("dataset", "initial", "budget", "cycles", "subset", "width", "epochs", "milestones", "lr",
@@ -254,6 +272,37 @@ class Evidence:
             out[pool] = f"{head} {interval}: {margin_reading(aulc, margin)}."
         return out
 
+    def families(self, families: Mapping[str, Sequence[tuple[str, str]]] = ALL_METHODS_FAMILIES,
+                 noise_floor: float | Mapping[str, float] | None = None, margin: float = 1.0,
+                 confidence: float = 0.95) -> dict[str, str]:
+        """Per pool, each family of ``families`` (name: its ``(a, b)`` pairs) read on the AULC alone, one comparison
+        per pair (:func:`~tavaal_nb.analysis.multiplicity.comparison_family` with ``sizes=False``), its intervals
+        simultaneous over that family, p values Holm-adjusted over it, each pair read against ``noise_floor`` and
+        ``margin`` as :meth:`verdict` reads one (:func:`~tavaal_nb.analysis.multiplicity.margin_reading`).
+
+        A family waits until every one of its methods has a finished run in the pool: read on fewer pairs it would be
+        corrected over fewer comparisons than it was fixed with. Pairs use the trials both methods hold."""
+        check_margin(margin)
+        if not families or not all(families.values()):
+            raise ValueError("families needs at least one family, each with at least one (method_a, method_b) pair")
+        out = {}
+        for pool, members in self.pools.items():
+            held, floor, blocks = self.trials(pool), _floor(noise_floor, pool), []
+            for name, pairs in families.items():
+                lines = [f"{name} ({len(pairs)} AULC comparison{'' if len(pairs) == 1 else 's'})"]
+                blocks.append(lines)
+                missing = sorted({m for pair in pairs for m in pair} - set(held))
+                if missing:
+                    lines.append(f"  waits for a finished run of {', '.join(missing)}.")
+                    continue
+                rows = comparison_family(members, pairs, confidence, floor, sizes=False)
+                lines.append(f"  {family_header(rows)}.\n  {rows[0].label}, each a - b:")
+                lines.extend(f"  {row.method_a} - {row.method_b}: {row.mean_difference:+.2f} points "
+                             f"[{row.low:+.2f}, {row.high:+.2f}], Holm-adjusted p = {row.p_holm:.2f}, "
+                             f"{trial_count(row.trials)}: {margin_reading(row, margin)}" for row in rows)
+            out[pool] = "\n\n".join("\n".join(lines) for lines in blocks)
+        return out
+
     def noise_floors(self, measurements: Mapping[str, NoiseFloor] | Sequence[NoiseFloor]) -> dict[str, float]:
         """Each pool's AULC noise floor (:func:`aulc_noise_floor`'s sd) from the measurement made on its dataset
         with its training schedule (every field of :data:`SCHEDULE_FIELDS` equal), e.g. :func:`shipped_noise`'s;
@@ -332,23 +381,24 @@ def _add_extension(kept: list[Results], extension: list[Results], folder: Path) 
     return out
 
 
-def load_evidence(path: str | Path) -> Evidence:
+def load_evidence(path: str | Path, extensions: bool = True) -> Evidence:
     """The finished runs under ``path`` (a sweep folder or results files), with those of the sweep's extensions
-    (:func:`extension_folders`: a trial held by both is read once), grouped by pool.
+    (:func:`extension_folders`: a trial held by both is read once; ``extensions=False``: the sweep's own grid
+    alone, the trials it planned for every method), grouped by pool.
 
     Raises ``FileNotFoundError`` when there is no results file there and ``ValueError`` when none of its
     runs is finished yet."""
     kept = _finished(path)
-    for folder in extension_folders(path):
+    for folder in extension_folders(path) if extensions else []:
         kept = _add_extension(kept, _finished(folder), folder)
     if not kept:
         raise ValueError(f"no finished run under {path} yet: run your own, or wait for the sweep")
     return Evidence(Path(path), group_results(kept))
 
 
-def shipped_evidence(start: str | Path | None = None, sweep: str = "crn") -> Evidence | None:
+def shipped_evidence(start: str | Path | None = None, sweep: str = "crn", extensions: bool = True) -> Evidence | None:
     """:func:`load_evidence` of a shipped sweep (:data:`SHIPPED_SWEEPS`: ``crn`` by default, ``before-pairing``
-    the first one), or None after printing why there is none here (no checkout of the repository, e.g. a pip
+    the first one; ``extensions=False``: its grid without the extensions), or None after printing why there is none here (no checkout of the repository, e.g. a pip
     install on Colab; no folder; no finished run yet)."""
     folder = shipped_results_dir(start, sweep)
     if folder is None:
@@ -359,7 +409,7 @@ def shipped_evidence(start: str | Path | None = None, sweep: str = "crn") -> Evi
               + ". Skip to 'Run your own'.")
         return None
     try:
-        return load_evidence(folder)
+        return load_evidence(folder, extensions)
     except (FileNotFoundError, ValueError) as error:
         print(f"No shipped results to show: {error}. Skip to 'Run your own'.")
         return None
