@@ -360,7 +360,10 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
         (sweep / "toy" / "vaal" / f"trial-{trial}" / "results.json").unlink()
     script.main([str(sweep)])
     out = capsys.readouterr().out
-    assert out.count("waits for a finished run of vaal.") == 2 and "ahead" not in out
+    assert out.count("waits for two finished trials (an interval) of vaal.") == 2 and "ahead" not in out
+    write_run(sweep, "toy", "vaal", 0, [60.0, 65.0, 69.0])  # one trial gives no interval: the families still wait
+    script.main([str(sweep)])
+    assert capsys.readouterr().out.count("waits for two finished trials (an interval) of vaal.") == 2
     evidence = load_evidence(sweep, extensions=False)
     for bad in ({}, {"empty": []}):
         with pytest.raises(ValueError, match="families needs at least one family, each with at least one"):

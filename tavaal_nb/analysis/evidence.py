@@ -280,8 +280,9 @@ class Evidence:
         simultaneous over that family, p values Holm-adjusted over it, each pair read against ``noise_floor`` and
         ``margin`` as :meth:`verdict` reads one (:func:`~tavaal_nb.analysis.multiplicity.margin_reading`).
 
-        A family waits until every one of its methods has a finished run in the pool: read on fewer pairs it would be
-        corrected over fewer comparisons than it was fixed with. Pairs use the trials both methods hold."""
+        A family waits until every one of its methods has at least two finished trials in the pool (an interval):
+        read on fewer pairs it would be corrected over fewer comparisons than it was fixed with. Pairs use the
+        trials both methods hold."""
         check_margin(margin)
         if not families or not all(families.values()):
             raise ValueError("families needs at least one family, each with at least one (method_a, method_b) pair")
@@ -291,9 +292,9 @@ class Evidence:
             for name, pairs in families.items():
                 lines = [f"{name} ({len(pairs)} AULC comparison{'' if len(pairs) == 1 else 's'})"]
                 blocks.append(lines)
-                missing = sorted({m for pair in pairs for m in pair} - set(held))
-                if missing:
-                    lines.append(f"  waits for a finished run of {', '.join(missing)}.")
+                missing = sorted(m for m in {m for pair in pairs for m in pair} if held.get(m, 0) < 2)
+                if missing:  # fewer than 2 trials give no interval, and the family would be corrected over fewer
+                    lines.append(f"  waits for two finished trials (an interval) of {', '.join(missing)}.")
                     continue
                 rows = comparison_family(members, pairs, confidence, floor, sizes=False)
                 lines.append(f"  {family_header(rows)}.\n  {rows[0].label}, each a - b:")
@@ -398,8 +399,8 @@ def load_evidence(path: str | Path, extensions: bool = True) -> Evidence:
 
 def shipped_evidence(start: str | Path | None = None, sweep: str = "crn", extensions: bool = True) -> Evidence | None:
     """:func:`load_evidence` of a shipped sweep (:data:`SHIPPED_SWEEPS`: ``crn`` by default, ``before-pairing``
-    the first one; ``extensions=False``: its grid without the extensions), or None after printing why there is none here (no checkout of the repository, e.g. a pip
-    install on Colab; no folder; no finished run yet)."""
+    the first one; ``extensions=False``: its grid without the extensions), or None after printing why there is
+    none here (no checkout of the repository, e.g. a pip install on Colab; no folder; no finished run yet)."""
     folder = shipped_results_dir(start, sweep)
     if folder is None:
         where = repository_root(start)
