@@ -328,7 +328,7 @@ for pool, (mean, low, high) in yours.items():
 # model trained 48 steps is neither. The second sweep removes the training noise (250 steps, common random
 # numbers), and on the balanced pool it gives the null result in its strong form: at its 19 planned trials the
 # AULC interval lies inside +-1 point, an equality shown rather than a difference missed (the 1.65 pool, where
-# trials spread far more, is still growing to its 80). That rules out noise as the explanation but still leaves
+# trials spread far more, shows no clear AULC difference at its 80 trials, but no equality within +-1 either). That rules out noise as the explanation but still leaves
 # both scale and regularisation; only the `paper` preset on a GPU, with and without stronger regularisation, separates those
 # two. How many trials such a comparison needs is itself a finding of the field: CDALBench (2024) runs 50
 # repetitions per experiment and shows that with 3 a method can come out significantly better or worse than
