@@ -32,9 +32,17 @@ stored_trials() {  # the trial count the sweep in folder $1 holds (0 when there 
   fi
 }
 
+stored_methods() {  # the methods the sweep in folder $1 holds, comma-separated (empty when there is none)
+  if [ -e "$1/sweep.json" ]; then
+    "$PY" -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["spec"]["methods"]))' "$1/sweep.json"
+  fi
+}
+
 grow() {  # grow the sweep in OUT to methods $1, one trial at a time up to TRIALS
   local methods=$1 start
   start=$(stored_trials "$OUT"); [ "$start" -lt 1 ] && start=1
+  # Phase 2 has begun (the sweep holds more methods, at TRIALS trials): phase 2's own command resumes every task.
+  [ "$start" -ge "$TRIALS" ] && [ "$(stored_methods "$OUT")" != "$methods" ] && [ -e "$OUT/sweep.json" ] && return
   for t in $(seq "$start" "$TRIALS"); do
     resume=""; [ -e "$OUT/sweep.json" ] && resume="--resume"
     "$PY" -m tavaal_nb sweep --preset cpu --seed 0 --datasets "$POOLS" --methods "$methods" --trials "$t" \
