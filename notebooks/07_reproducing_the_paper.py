@@ -118,8 +118,10 @@ PairedComparisonView(evidence.results, "tavaal", "random") if evidence else "no 
 # every other method minus random (7 comparisons: does any strategy pick better than random?) and TA-VAAL minus
 # each baseline (6: the paper's claim). Each interval is simultaneous over its own family and read against the
 # pool's noise floor and +-1 point: *ahead*, *equal within +-1 points*, or *not settled*. A family is read only
-# once all its methods have runs in the pool (fewer pairs would be corrected over fewer comparisons than fixed);
-# until then the cell says what it waits for. As above, the printed lines are the findings.
+# once each of its methods has two finished trials in the pool (an interval; fewer pairs would be corrected over
+# fewer comparisons than fixed); until then the cell says what it waits for. While phase 2 runs, a family whose
+# methods do not all hold the planned trials says *interim* and names who is short: its lines show where the
+# sweep stands, not yet what it found. Once no line says interim, the printed lines are the findings.
 
 # %%
 from tavaal_nb.analysis.evidence import ALL_METHODS_FAMILIES, shipped_noise

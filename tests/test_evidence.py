@@ -399,7 +399,7 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
         random = [level, level + 5, level + 9]
         for method in script.SHIPPED_METHODS:
             write_run(sweep, "toy", method, trial, [a + 2 for a in random] if method == "tavaal" else random)
-    (sweep / "sweep.json").write_text("{}")
+    (sweep / "sweep.json").write_text('{"spec": {"trials": 19}}')  # the grid of plan.json's 19 trials
     for trial in range(5):  # an extension of random and TA-VAAL: its trials 3 and 4 (TA-VAAL 9 below) are not read
         random = [60.0, 65.0, 69.0] if trial >= 3 else [60.0 + (0, 3, -2)[trial] + d for d in (0, 5, 9)]
         for method in ("random", "tavaal"):
@@ -415,6 +415,20 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
            "3 trials: tavaal ahead\n" in out
     assert out.count(": tavaal ahead") == 7  # against random and against each of the 6 baselines
     assert out.count(": equal within +-1 points") == 6  # each baseline minus random
+    interim = "  interim: tavaal 3, random 3, entropy 3, margin 3, coreset 3, badge 3, vaal 3, lloss 3 of the 19 "
+    assert out.count(interim + "planned trials (final when every method holds 19).\n") == 1  # against random
+    assert out.count("  interim: tavaal 3, entropy 3, margin 3, coreset 3, badge 3, vaal 3, lloss 3 of the 19 ") == 1
+    evidence = load_evidence(sweep, extensions=False)
+    assert evidence.planned_trials() == 19
+    (sweep / "sweep.json").write_text('{"spec": {"trials": 3}}')  # every method holds the sweep's 3 trials: final
+    assert evidence.planned_trials() == 3 and "interim" not in "".join(evidence.families().values())
+    assert ": tavaal ahead" in evidence.families()["toy"]
+    with pytest.raises(SystemExit, match="is a grid of 3 trials, not the 19 that plan.json fixed"):
+        script.main([str(sweep)])
+    for manifest in ("{}", '{"spec": {"trials": true}}', '{"spec": []}', "not json"):  # no grid: no interim line
+        (sweep / "sweep.json").write_text(manifest)
+        assert evidence.planned_trials() is None and "interim" not in "".join(evidence.families().values())
+    (sweep / "sweep.json").write_text('{"spec": {"trials": 19}}')
     for trial in range(3):  # without VAAL the families wait: no smaller family, corrected over fewer comparisons
         (sweep / "toy" / "vaal" / f"trial-{trial}" / "results.json").unlink()
     script.main([str(sweep)])

@@ -15,8 +15,8 @@ Each family's intervals are 95 % simultaneous over its own comparisons (Bonferro
 against the pool's measured AULC noise floor (``Evidence.noise_floors``) and the +-MARGIN points the trials were
 planned for: ``<method> ahead``, ``equal within +-1 points`` or ``not settled``
 (:meth:`tavaal_nb.analysis.evidence.Evidence.families`). The trial count was planned for TA-VAAL - random's
-spread; a pair whose differences spread further can end not settled, and is reported so. Until every method holds
-the planned trials in a pool, its lines are interim.
+spread; a pair whose differences spread further can end not settled, and is reported so. Until every method of a
+family holds the planned trials in a pool, its lines are interim, and say so.
 
 Usage: python results/cpu-crn/all_methods.py [SWEEP]   (default results/cpu-crn/sweep)
 """
@@ -40,6 +40,9 @@ def main(argv: list[str]) -> int:
         evidence = load_evidence(sweep, extensions=False)  # the planned grid: the 1.65 pool's extension is not read
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"{error}: give the sweep folder (e.g. results/cpu-crn/sweep)") from None
+    if evidence.planned_trials() != planned:
+        raise SystemExit(f"{sweep} is a grid of {evidence.planned_trials()} trials, not the {planned} that plan.json "
+                         "fixed: give the planned sweep (e.g. results/cpu-crn/sweep)")
     floors = evidence.noise_floors(shipped_noise(HERE))
     readings = evidence.families(ALL_METHODS_FAMILIES, noise_floor=floors, margin=MARGIN)
     for pool, text in readings.items():

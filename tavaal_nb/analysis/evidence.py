@@ -282,11 +282,13 @@ class Evidence:
 
         A family waits until every one of its methods has at least two finished trials in the pool (an interval):
         read on fewer pairs it would be corrected over fewer comparisons than it was fixed with. Pairs use the
-        trials both methods hold."""
+        trials both methods hold. Where the evidence is a sweep (:meth:`planned_trials`), a family whose methods
+        do not all hold the sweep's trials yet says it is interim, naming those methods and their counts: its
+        lines are not the reading the trials were planned for."""
         check_margin(margin)
         if not families or not all(families.values()):
             raise ValueError("families needs at least one family, each with at least one (method_a, method_b) pair")
-        out = {}
+        out, planned = {}, self.planned_trials()
         for pool, members in self.pools.items():
             held, floor, blocks = self.trials(pool), _floor(noise_floor, pool), []
             for name, pairs in families.items():
@@ -297,12 +299,25 @@ class Evidence:
                     lines.append(f"  waits for two finished trials (an interval) of {', '.join(missing)}.")
                     continue
                 rows = comparison_family(members, pairs, confidence, floor, sizes=False)
+                short = [m for m in dict.fromkeys(m for pair in pairs for m in pair) if held[m] < (planned or 0)]
+                if short:
+                    lines.append(f"  interim: {', '.join(f'{m} {held[m]}' for m in short)} of the {planned} planned "
+                                 f"trials (final when every method holds {planned}).")
                 lines.append(f"  {family_header(rows)}.\n  {rows[0].label}, each a - b:")
                 lines.extend(f"  {row.method_a} - {row.method_b}: {row.mean_difference:+.2f} points "
                              f"[{row.low:+.2f}, {row.high:+.2f}], Holm-adjusted p = {row.p_holm:.2f}, "
                              f"{trial_count(row.trials)}: {margin_reading(row, margin)}" for row in rows)
             out[pool] = "\n\n".join("\n".join(lines) for lines in blocks)
         return out
+
+    def planned_trials(self) -> int | None:
+        """The trials per method the sweep at :attr:`path` was run for (its manifest's ``spec.trials``: the grid it
+        asked for, which its extensions grow for some pools), or None where :attr:`path` is not a sweep folder."""
+        try:
+            trials = json.loads((self.path / SWEEP_NAME).read_text(encoding="utf-8"))["spec"]["trials"]
+        except (TypeError, OSError, ValueError, KeyError):
+            return None
+        return trials if isinstance(trials, int) and not isinstance(trials, bool) and trials > 0 else None
 
     def noise_floors(self, measurements: Mapping[str, NoiseFloor] | Sequence[NoiseFloor]) -> dict[str, float]:
         """Each pool's AULC noise floor (:func:`aulc_noise_floor`'s sd) from the measurement made on its dataset
