@@ -429,6 +429,7 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
         (sweep / "sweep.json").write_text(manifest)
         assert evidence.planned_trials() is None and "interim" not in "".join(evidence.families().values())
     (sweep / "sweep.json").write_text('{"spec": {"trials": 19}}')
+    assert type(evidence)(None, evidence.pools).planned_trials() is None  # results made in memory: no sweep
     for trial in range(3):  # without VAAL the families wait: no smaller family, corrected over fewer comparisons
         (sweep / "toy" / "vaal" / f"trial-{trial}" / "results.json").unlink()
     script.main([str(sweep)])

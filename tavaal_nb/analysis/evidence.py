@@ -313,6 +313,8 @@ class Evidence:
     def planned_trials(self) -> int | None:
         """The trials per method the sweep at :attr:`path` was run for (its manifest's ``spec.trials``: the grid it
         asked for, which its extensions grow for some pools), or None where :attr:`path` is not a sweep folder."""
+        if self.path is None:
+            return None
         try:
             trials = json.loads((self.path / SWEEP_NAME).read_text(encoding="utf-8"))["spec"]["trials"]
         except (TypeError, OSError, ValueError, KeyError):
