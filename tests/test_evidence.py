@@ -415,9 +415,9 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
            "3 trials: tavaal ahead\n" in out
     assert out.count(": tavaal ahead") == 7  # against random and against each of the 6 baselines
     assert out.count(": equal within +-1 points") == 6  # each baseline minus random
-    interim = "  interim: tavaal 3, random 3, entropy 3, margin 3, coreset 3, badge 3, vaal 3, lloss 3 of the 19 "
+    interim = "  interim: badge 3, coreset 3, entropy 3, lloss 3, margin 3, random 3, tavaal 3, vaal 3 of the 19 "
     assert out.count(interim + "planned trials (final when every method holds 19).\n") == 1  # against random
-    assert out.count("  interim: tavaal 3, entropy 3, margin 3, coreset 3, badge 3, vaal 3, lloss 3 of the 19 ") == 1
+    assert out.count("  interim: badge 3, coreset 3, entropy 3, lloss 3, margin 3, tavaal 3, vaal 3 of the 19 ") == 1
     evidence = load_evidence(sweep, extensions=False)
     assert evidence.planned_trials() == 19
     (sweep / "sweep.json").write_text('{"spec": {"trials": 3}}')  # every method holds the sweep's 3 trials: final

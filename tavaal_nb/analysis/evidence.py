@@ -294,12 +294,13 @@ class Evidence:
             for name, pairs in families.items():
                 lines = [f"{name} ({len(pairs)} AULC comparison{'' if len(pairs) == 1 else 's'})"]
                 blocks.append(lines)
-                missing = sorted(m for m in {m for pair in pairs for m in pair} if held.get(m, 0) < 2)
+                methods = {m for pair in pairs for m in pair}
+                missing = sorted(m for m in methods if held.get(m, 0) < 2)
                 if missing:  # fewer than 2 trials give no interval, and the family would be corrected over fewer
                     lines.append(f"  waits for two finished trials (an interval) of {', '.join(missing)}.")
                     continue
                 rows = comparison_family(members, pairs, confidence, floor, sizes=False)
-                short = [m for m in dict.fromkeys(m for pair in pairs for m in pair) if held[m] < (planned or 0)]
+                short = sorted(m for m in methods if held[m] < (planned or 0))
                 if short:
                     lines.append(f"  interim: {', '.join(f'{m} {held[m]}' for m in short)} of the {planned} planned "
                                  f"trials (final when every method holds {planned}).")
