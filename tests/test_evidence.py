@@ -444,3 +444,26 @@ def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families
             evidence.families(bad)
     with pytest.raises(ValueError, match="margin must be a finite number of points > 0"):
         evidence.families(margin=-1)
+
+
+def test_the_readmes_quote_each_final_phase_2_reading_as_the_shipped_sweep_computes_it():
+    """Where a pool's phase-2 families are final (no *interim* line, nothing waited for), the README and
+    results/cpu-crn/README.md give every pair's AULC difference and interval as the shipped sweep computes them."""
+    import re
+
+    grid = shipped_evidence(sweep="crn", extensions=False)
+    if grid is None:
+        pytest.skip("no shipped common-random-numbers sweep in this checkout")
+    readings = grid.families(noise_floor=grid.noise_floors(shipped_noise()), margin=1.0)
+    final = {pool: text for pool, text in readings.items() if "interim" not in text and "waits for" not in text}
+    assert "fashion-mnist" in final  # the balanced pool's phase 2 is complete in the shipped sweep
+    pair = re.compile(r"^  (\w+) - (\w+): ([+-]\d+\.\d\d) points \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", re.M)
+    documents = {name: " ".join((REPOSITORY / name).read_text(encoding="utf-8").replace("**", "").split())
+                 for name in ("README.md", "results/cpu-crn/README.md")}
+    quoted = 0
+    for text in final.values():
+        for a, b, difference, low, high in pair.findall(text):
+            for name, document in documents.items():
+                assert f"{difference} [{low}, {high}]" in document, f"{name} does not give {a} - {b} as computed"
+            quoted += 1
+    assert quoted == 13 * len(final)  # two families: 7 against random, 6 of TA-VAAL against each baseline
