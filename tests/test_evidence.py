@@ -460,10 +460,24 @@ def test_the_readmes_quote_each_final_phase_2_reading_as_the_shipped_sweep_compu
     pair = re.compile(r"^  (\w+) - (\w+): ([+-]\d+\.\d\d) points \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", re.M)
     documents = {name: " ".join((REPOSITORY / name).read_text(encoding="utf-8").replace("**", "").split())
                  for name in ("README.md", "results/cpu-crn/README.md")}
+    shown = {"tavaal": "TA-VAAL", "badge": "BADGE", "margin": "margin", "entropy": "entropy", "coreset": "core-set",
+             "vaal": "VAAL", "lloss": "Learning Loss"}  # as the documents name them
+    name_pattern = re.compile("|".join(sorted(map(re.escape, shown.values()), key=len, reverse=True)))
+
+    def quoted_for(document: str, numbers: str) -> set[str]:
+        """The method named last before each place the document gives ``numbers`` (within 30 characters)."""
+        names = set()
+        for at in (m.start() for m in re.finditer(re.escape(numbers), document)):
+            before = name_pattern.findall(document[max(0, at - 30):at])
+            names.add(before[-1] if before else "")
+        return names
+
     quoted = 0
     for text in final.values():
         for a, b, difference, low, high in pair.findall(text):
+            named = shown[a if b == "random" else b]  # the method each line of the documents is about
             for name, document in documents.items():
-                assert f"{difference} [{low}, {high}]" in document, f"{name} does not give {a} - {b} as computed"
+                assert named in quoted_for(document, f"{difference} [{low}, {high}]"), \
+                    f"{name} does not give {a} - {b} as computed ({difference} [{low}, {high}], after {named!r})"
             quoted += 1
     assert quoted == 13 * len(final)  # two families: 7 against random, 6 of TA-VAAL against each baseline
