@@ -401,13 +401,19 @@ for pool, (target, by_method) in summaries.items():
 #
 # **Which classes were picked (Fig. 6).** The entropy of the class counts of each query's selection, in
 # nats (the dashed line is the pool's own entropy; $\log 10 = 2.303$ is perfectly balanced). On the 1.65 pool
-# a method that finds the rare classes picks above random. Mean over every query and trial, per pool:
+# a method that finds the rare classes picks above random. Mean over every query and trial, per pool; and where a
+# pool has rare classes (under half a balanced share: the 1.65 pool's five smallest), the share of all the picks
+# that landed in them, beside the pool's own share, which random matches on average:
 
 # %%
 if evidence:
     for pool in evidence.pools:
         ranked = sorted(evidence.selection_entropy(pool).items(), key=lambda item: -item[1])
         print(f"{pool}: " + ", ".join(f"{method} {value:.3f}" for method, value in ranked))
+        if rare := evidence.rare_class_share(pool):
+            pool_share, shares = rare
+            print(f"  picks in its rare classes (the pool holds {pool_share:.1%}): "
+                  + ", ".join(f"{method} {share:.1%}" for method, share in sorted(shares.items(), key=lambda i: -i[1])))
 shipped_entropy = ClassEntropyView(evidence.results) if evidence else "no shipped results"
 shipped_entropy
 
@@ -415,13 +421,20 @@ shipped_entropy
 # **The discriminator's verdict (Fig. 7).** VAAL's and TA-VAAL's $D$ on the candidates of one query (zoomed
 # to the scores' range; the slider picks the query). The paper found VAAL's scores bunching at the last
 # stage while TA-VAAL's stay spread. The printed spread (standard deviation of $D$ over the last query's
-# candidates, mean over trials) puts a number on it:
+# candidates, mean over trials) puts a number on it. Beside it, how well $D$ learned its job at all: eq. 8's loss at
+# the end of each query's training, median over the queries. A $D$ that cannot tell the labeled pool from the
+# candidates says 1/2 to everything and scores $2 \ln 2 = 1.386$; the further below, the better it separates them.
 
 # %%
+from tavaal_nb.strategies.vaal import CHANCE_DISCRIMINATOR_LOSS
+
 scored = evidence.pools_with(["vaal", "tavaal"]) if evidence else []
 for pool in scored:
     print(f"{pool}: " + ", ".join(f"{method} sd(D) {sd:.3f} at cycle {cycle}"
                                   for method, (cycle, sd) in sorted(evidence.discriminator_spread(pool).items())))
+    print(" " * len(pool) + "  " + ", ".join(
+        f"{method} loss of D {median:.3f} (median of {queries} queries; chance {CHANCE_DISCRIMINATOR_LOSS:.3f})"
+        for method, (queries, median, _) in sorted(evidence.discriminator_loss(pool).items())))
 shipped_histogram = (DiscriminatorHistogram(evidence.pool_results(scored), zoom=True) if scored
                      else "no finished VAAL and TA-VAAL runs in the shipped results yet")
 shipped_histogram

@@ -23,7 +23,7 @@ from tavaal_nb.analysis.evidence import (
 from tavaal_nb.analysis.multiplicity import comparison_family
 from tavaal_nb.analysis.stats import compare_paired
 from tavaal_nb.results import Results
-from tavaal_nb.strategies.vaal import DISCRIMINATOR_SCORES
+from tavaal_nb.strategies.vaal import CHANCE_DISCRIMINATOR_LOSS, DISCRIMINATOR_SCORES
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CONFIG = {"preset": "cpu", "initial": 200, "budget": 200, "cycles": 3, "epochs": 12, "subset": 1500, "trials": 1}
@@ -115,6 +115,43 @@ def test_entropy_and_discriminator_summaries(sweep):
     assert by_trial == {"tavaal": {0: 2.0, 1: 0.75}, "random": {0: 2.0, 1: 2.0}}
     cycle, sd = evidence.discriminator_spread("toy")["tavaal"]
     assert cycle == 1 and sd == pytest.approx(0.2)  # sample sd of 0.2, 0.4, 0.6
+
+
+def test_the_rare_class_share_counts_the_picks_in_classes_the_pool_hardly_holds(tmp_path):
+    # a pool of 100, 100, 100, 10 and 30 images (340): a balanced share is 68, half of it 34, so classes 3 and 4
+    # are rare and hold 40 / 340 of the pool
+    picks = {"random": ([1, 1, 1, 0, 1], [2, 0, 1, 0, 1]), "entropy": ([0, 0, 1, 3, 0], [1, 0, 0, 2, 1])}
+    for method, chosen in picks.items():
+        write_run(tmp_path, "toy-imb", method, 0, [50.0, 55.0, 60.0])
+        path = tmp_path / "toy-imb" / method / "trial-0" / "results.json"
+        data = json.loads(path.read_text())
+        data["dataset"]["class_counts"] = [100, 100, 100, 10, 30]
+        for record, counts in zip(data["runs"][0]["cycles"], chosen):
+            record["selected_class_counts"] = counts
+        path.write_text(json.dumps(data))
+    evidence = load_evidence(tmp_path)
+    assert evidence.rare_classes("toy-imb") == [3, 4]
+    pool_share, shares = evidence.rare_class_share("toy-imb")
+    # random: 1 + 1 of 4 + 4 picks; entropy: 3 + 3 of 4 + 4
+    assert pool_share == pytest.approx(40 / 340) and shares == {"random": 0.25, "entropy": 0.75}
+    write_run(tmp_path, "toy", "random", 0, [50.0, 55.0])  # class counts 10, 10: balanced, no rare class
+    assert load_evidence(tmp_path).rare_classes("toy") == [] and load_evidence(tmp_path).rare_class_share("toy") is None
+
+
+def test_the_discriminator_loss_is_read_at_the_end_of_each_query_against_chance(sweep):
+    # write_run stores no losses: nothing to read until a query holds them
+    assert load_evidence(sweep).discriminator_loss("toy") == {}
+    for trial, blocks in ((0, [[1.40, 1.30], [1.38]]), (1, [[1.39, 1.10], [1.36, None, 1.20]])):
+        path = sweep / "toy" / "tavaal" / f"trial-{trial}" / "results.json"
+        data = json.loads(path.read_text())
+        for record, losses in zip(data["runs"][0]["cycles"], blocks):
+            record["strategy_data"]["discriminator_loss"] = losses
+        path.write_text(json.dumps(data))
+    # the last block of each of the 4 queries: 1.30, 1.38, 1.10, 1.20 -> median (1.20 + 1.30) / 2, lowest 1.10
+    queries, median, lowest = load_evidence(sweep).discriminator_loss("toy")["tavaal"]
+    assert (queries, median, lowest) == (4, pytest.approx(1.25), pytest.approx(1.10))
+    assert set(load_evidence(sweep).discriminator_loss("toy")) == {"tavaal"}  # random stores no discriminator
+    assert CHANCE_DISCRIMINATOR_LOSS == pytest.approx(1.3863, abs=1e-4)  # two BCEs of ln 2 = 0.6931 each
 
 
 def test_no_checkout_or_no_finished_run_says_so(tmp_path, capsys):
@@ -382,6 +419,33 @@ def test_each_pool_reads_against_the_noise_floor_measured_on_its_own_data_and_sc
     comparisons = evidence.comparisons("tavaal", "random", noise_floor=floors)
     assert "exceeds the noise floor 0.18" in comparisons["toy"].splitlines()[0]
     assert comparisons["toy-imb"] == "no finished run of tavaal in this pool yet: nothing to compare."
+
+
+def test_the_discriminator_diagnostic_reads_the_sweep_and_measures_separation_by_auc(tmp_path, capsys, monkeypatch):
+    """results/cpu-crn/discriminator.py: the stored losses per pool and method, and the AUC its probe reports."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("discriminator", REPOSITORY / "results" / "cpu-crn" / "discriminator.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # labeled 0.9 beats all 3 candidates (3), 0.5 ties one and beats two (2.5): 5.5 of 6 pairs
+    assert script.auc([0.9, 0.5], [0.5, 0.1, 0.3]) == pytest.approx(5.5 / 6)
+    assert script.auc([0.1, 0.2], [0.8, 0.9]) == 0.0 and script.auc([0.4], [0.4]) == 0.5
+    for trial in range(2):
+        write_run(tmp_path / "sweep", "toy", "vaal", trial, [60.0, 65.0], scores=[0.2, 0.4])
+        path = tmp_path / "sweep" / "toy" / "vaal" / f"trial-{trial}" / "results.json"
+        data = json.loads(path.read_text())
+        data["runs"][0]["cycles"][0]["strategy_data"]["discriminator_loss"] = [1.38 - 0.1 * trial]
+        path.write_text(json.dumps(data))
+    monkeypatch.setattr(script, "HERE", tmp_path)
+    assert script.main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("chance 2 ln 2 = 1.386")
+    assert lines[1].split() == ["toy", "vaal", "2", "queries:", "median", "1.330,", "lowest", "1.280"]
+    with pytest.raises(SystemExit):
+        script.main(["--probe", "--passes", "-3"])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "error: --passes takes a positive number of passes (e.g. 100), got -3")
 
 
 def test_the_phase_2_reading_waits_for_every_method_then_reads_two_aulc_families(tmp_path, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from tavaal_nb.analysis.stats import area_under_learning_curve, mean_std, trial_
 from tavaal_nb.noise import NOISE_NAME, NoiseFloor, read_noise
 from tavaal_nb.results import Results, load_results
 from tavaal_nb.stored_config import completed_config
-from tavaal_nb.strategies.vaal import discriminator_scores
+from tavaal_nb.strategies.vaal import discriminator_losses, discriminator_scores
 from tavaal_nb.sweep.manifest import SWEEP_NAME
 
 __all__ = ["SHIPPED_SWEEP", "SHIPPED_SWEEPS", "SHIPPED_NOISE", "PAPER_SETTING", "Evidence", "shipped_results_dir",
@@ -163,6 +164,33 @@ class Evidence:
         return {method: {trial: sum(v) / len(v) for trial, v in sorted(by_trial.items())}
                 for method, by_trial in self._selection_entropies(pool).items()}
 
+    def rare_classes(self, pool: str) -> list[int]:
+        """The classes ``pool`` holds at under half a balanced share (fewer than ``size / (2 x classes)`` images):
+        on the 1.65 pool the five with 50 to 200 images; none on a balanced pool."""
+        counts = self.pool_results([pool])[0].dataset.get("class_counts") or []
+        total = sum(counts)
+        return [k for k, count in enumerate(counts) if 2 * len(counts) * count < total]
+
+    def rare_class_share(self, pool: str) -> tuple[float, dict[str, float]] | None:
+        """The share of the pool's images in its :meth:`rare_classes` (what a random pick lands on, on average),
+        and per method the share of every image its queries picked (all queries and trials) that lies in them:
+        does a method find the classes the pool hardly holds? None when the pool has no rare class."""
+        rare = self.rare_classes(pool)
+        if not rare:
+            return None
+        counts = self.pool_results([pool])[0].dataset["class_counts"]
+        picked: dict[str, list[int]] = {}
+        for result in self.pool_results([pool]):
+            for run in result.runs:
+                for record in run["cycles"]:
+                    chosen = record.get("selected_class_counts")
+                    if chosen:
+                        tally = picked.setdefault(run["method"], [0, 0])
+                        tally[0] += sum(chosen[k] for k in rare)
+                        tally[1] += sum(chosen)
+        return (sum(counts[k] for k in rare) / sum(counts),
+                {method: in_rare / total for method, (in_rare, total) in picked.items() if total})
+
     def discriminator_spread(self, pool: str) -> dict[str, tuple[int, float]]:
         """Per method with discriminator scores in ``pool``: its last query's cycle and the standard deviation of
         ``D`` over that query's candidates, averaged over trials (Fig. 7: do the scores still spread out?)."""
@@ -177,6 +205,22 @@ class Evidence:
                         spreads.setdefault(run["method"], {}).setdefault(record["cycle"], []).append(sd)
         return {method: (last := max(by_cycle), sum(by_cycle[last]) / len(by_cycle[last]))
                 for method, by_cycle in spreads.items()}
+
+    def discriminator_loss(self, pool: str) -> dict[str, tuple[int, float, float]]:
+        """Per method with a stored discriminator loss in ``pool`` (the VAAL family): the number of queries, and the
+        median and the lowest over them of eq. 8's loss in the last block of each query's VAE/D phase (its last
+        :data:`~tavaal_nb.strategies.vaal.CHECK_EVERY` iterations, the whole phase when it is shorter). A
+        discriminator that cannot tell the labeled pool from the candidates scores
+        :data:`~tavaal_nb.strategies.vaal.CHANCE_DISCRIMINATOR_LOSS` (``2 ln 2 = 1.386``); one that separates
+        them scores below it."""
+        ends: dict[str, list[float]] = {}
+        for result in self.pool_results([pool]):
+            for run in result.runs:
+                for record in run["cycles"]:
+                    losses = [v for v in discriminator_losses(record) or [] if v is not None]
+                    if losses:
+                        ends.setdefault(run["method"], []).append(losses[-1])
+        return {method: (len(values), statistics.median(values), min(values)) for method, values in ends.items()}
 
     def cycle0_spread(self, pool: str, methods: Sequence[str] | None = None) -> dict[int, float]:
         """Per trial of ``pool``, the range (largest minus smallest) of the cycle-0 test accuracies of ``methods``

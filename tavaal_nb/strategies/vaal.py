@@ -4,6 +4,7 @@ the candidates with the lowest ``D(mu, r)`` are labeled (eq. 9)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from tavaal_nb.training import Runtime, maybe_compile
 
 __all__ = ["VAAL", "TAVAAL", "cycling_batches", "transform_r", "train_adversarial", "latent_means",
            "discriminator_record", "DISCRIMINATOR_SCORES", "SELECTION_THRESHOLD", "VAE_LOSS", "DISCRIMINATOR_LOSS",
-           "STRATEGY_DATA_FIELDS", "discriminator_scores"]
+           "STRATEGY_DATA_FIELDS", "discriminator_scores", "discriminator_losses", "CHANCE_DISCRIMINATOR_LOSS"]
 
 DISCRIMINATOR_SCORES = "discriminator_scores"
 """``strategy_data`` key: the discriminator's ``D(mu, r)`` per candidate, in the candidates' order (eq. 9)."""
@@ -44,6 +45,18 @@ def discriminator_scores(record: Mapping[str, Any]) -> list[float | None] | None
     keeps them (checked by :data:`STRATEGY_DATA_FIELDS`); another strategy's key of that name is not read."""
     scores = (record.get("strategy_data") or {}).get(DISCRIMINATOR_SCORES)
     return scores if scores and NUMBERS_OR_NULL.check(scores) else None
+
+
+def discriminator_losses(record: Mapping[str, Any]) -> list[float | None] | None:
+    """A stored cycle record's discriminator loss (eq. 8) per block of its VAE/D iterations, or None when it holds
+    none (only the VAAL family keeps them, checked by :data:`STRATEGY_DATA_FIELDS`)."""
+    losses = (record.get("strategy_data") or {}).get(DISCRIMINATOR_LOSS)
+    return losses if losses and NUMBERS_OR_NULL.check(losses) else None
+
+
+CHANCE_DISCRIMINATOR_LOSS = 2 * math.log(2)
+"""Eq. 8's value for a discriminator that outputs 1/2 everywhere, one that cannot tell labeled from candidates:
+``ln 2`` for each of its two binary cross-entropies."""
 
 CHECK_EVERY = 500
 """Iterations between the host syncs that check the losses are finite."""
