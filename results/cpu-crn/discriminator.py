@@ -15,8 +15,8 @@ query (query 0: the random initial 200; query 3: those and VAAL's 600 picks) and
 from the rest. It prints the discriminator's loss per 50 iterations and, at the end, how well ``D(mu)`` separates
 the two sets: the AUC of its scores, labeled against candidates (0.5: not at all; the labeled images were trained
 on, so this is the separation it learned, not one that generalises). Writes
-``discriminator-probe-query-QUERY-PASSES-passes.json`` beside this file. At 100 passes about 10 minutes of one
-2-core CPU beside the sweep (query 0) to 15 (query 3).
+``discriminator-probe-query-QUERY-PASSES-passes.json`` beside this file. At 100 passes about 10 minutes of a
+2-core CPU beside the sweep (query 0) to 17 (query 3).
 
 At query 0 the labeled set is a random sample of the pool, so a discriminator at chance is right; from query 1 on
 it holds the strategy's picks, which a discriminator could learn to tell apart.
