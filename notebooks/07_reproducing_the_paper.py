@@ -143,7 +143,9 @@ if crn_grid:
 # besides random, VAAL and Learning Loss, TA-VAAL keeps the paper's ordering: it is ahead of both. Against the
 # uncertainty and diversity methods the paper does not run, it is behind each one. So at this scale selection can
 # gain on random, and the null result is TA-VAAL's, not active learning's: the way it chooses (built from VAAL and
-# Learning Loss, which pick worse than random here) does not take that gain. Every difference is small (under two
+# Learning Loss, which pick worse than random here) does not take that gain. One reason is measured (notebook 06,
+# beside Fig. 7): the discriminator whose scores VAAL and TA-VAAL rank ends every query near the loss of a coin,
+# $2 \ln 2$, so its scores say little about which candidates are unlike the labeled images. Every difference is small (under two
 # points of AULC), and the 1.65 pool, where the paper reports TA-VAAL's largest gains, is read the same way once its
 # phase 2 finishes: while its lines say interim, they show where that sweep stands.
 
