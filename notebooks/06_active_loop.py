@@ -421,8 +421,9 @@ shipped_entropy
 # **The discriminator's verdict (Fig. 7).** VAAL's and TA-VAAL's $D$ on the candidates of one query (zoomed
 # to the scores' range; the slider picks the query). The paper found VAAL's scores bunching at the last
 # stage while TA-VAAL's stay spread. The printed spread (standard deviation of $D$ over the last query's
-# candidates, mean over trials) puts a number on it. Beside it, how well $D$ learned its job at all: eq. 8's loss at
-# the end of each query's training, median over the queries. A $D$ that cannot tell the labeled pool from the
+# candidates, mean over trials) puts a number on it. Beside it, how well $D$ learned its job at all: eq. 8's loss over
+# the last stretch of each query's training (its last block of up to 500 iterations: at the `cpu` preset the whole
+# phase), median over the queries. A $D$ that cannot tell the labeled pool from the
 # candidates says 1/2 to everything and scores $2 \ln 2 = 1.386$; the further below, the better it separates them.
 
 # %%

@@ -208,8 +208,9 @@ class Evidence:
 
     def discriminator_loss(self, pool: str) -> dict[str, tuple[int, float, float]]:
         """Per method with a stored discriminator loss in ``pool`` (the VAAL family): the number of queries, and the
-        median and the lowest over them of eq. 8's loss in the last block of each query's VAE/D phase (its last
-        :data:`~tavaal_nb.strategies.vaal.CHECK_EVERY` iterations, the whole phase when it is shorter). A
+        median and the lowest over them of eq. 8's mean loss over the last logged block of each query's VAE/D phase
+        (blocks of :data:`~tavaal_nb.strategies.vaal.CHECK_EVERY` iterations, the last one what is left; the whole
+        phase when it is shorter than one block, as at the ``cpu`` preset). A
         discriminator that cannot tell the labeled pool from the candidates scores
         :data:`~tavaal_nb.strategies.vaal.CHANCE_DISCRIMINATOR_LOSS` (``2 ln 2 = 1.386``); one that separates
         them scores below it."""
