@@ -122,6 +122,8 @@ PairedComparisonView(evidence.results, "tavaal", "random") if evidence else "no 
 # fewer comparisons than fixed); until then the cell says what it waits for. While phase 2 runs, a family whose
 # methods do not all hold the planned trials says *interim* and names who is short: its lines show where the
 # sweep stands, not yet what it found. Once no line says interim, the printed lines are the findings.
+# Under a pool with rare classes (the 1.65 pool's five smallest), one more line: the share of each method's picks
+# that landed in them, beside the pool's own share (what random picks on average).
 
 # %%
 from tavaal_nb.analysis.evidence import ALL_METHODS_FAMILIES, shipped_noise
@@ -133,6 +135,10 @@ if crn_grid:
     for pool, reading in crn_grid.families(ALL_METHODS_FAMILIES, noise_floor=floors, margin=1.0).items():
         print(f"\n== {pool} (AULC noise floor {floors[pool]:.2f})" if pool in floors else f"\n== {pool}", reading,
               sep="\n")
+        if rare := crn_grid.rare_class_share(pool):  # where the pool has rare classes: who picks them
+            pool_share, shares = rare
+            print(f"  picks in its rare classes (the pool holds {pool_share:.1%}): "
+                  + ", ".join(f"{method} {share:.1%}" for method, share in sorted(shares.items(), key=lambda i: -i[1])))
 
 # %% [markdown]
 # **What phase 2 says.** Its lines above say no *interim*: every method holds the 19 planned trials on both
@@ -150,15 +156,16 @@ if crn_grid:
 # Every difference on this pool is small (under two points of AULC).
 #
 # *The 1.65 pool, where the paper reports TA-VAAL's largest gains (sec. 5.5).* Here the reading turns against the
-# paper. Every other method picks better than random, entropy, margin, BADGE, core-set and Learning Loss by 6.7 to 8.5
-# points of AULC and VAAL by 3.5, far more than on the balanced pool: an imbalanced pool leaves selection much to
-# gain, as the paper argues. TA-VAAL is the one method that does not take it: against random it is not settled over
-# these 19 trials (notebook 06 reads it at 80: not settled, no clear difference), and it is behind every baseline, VAAL and
-# Learning Loss included, by 4.4 to 9.5 points. The paper found the opposite at the same class entropy on CIFAR-10,
-# TA-VAAL above Learning Loss, VAAL and random at every stage. Notebook 06's Fig. 6 numbers point to where the others'
-# gain comes from: they put 10.8 to 12.1 % of their picks in the pool's five rarest classes, which hold 3.3 % of it;
-# TA-VAAL and VAAL about 5 %, random about 3 %. This is one small setting (a width-16 network, 200 to 1,000 labels),
-# not the paper's; at its scale, it is what the shared-random-number trials show.
+# paper. Every other method picks better than random, entropy, margin, BADGE, core-set and Learning Loss by 6.7 to
+# 8.5 points of AULC and VAAL by 3.5, far more than on the balanced pool: an imbalanced pool leaves selection much
+# to gain, as the paper argues. TA-VAAL is the one method that does not take it: against random it is not settled
+# over these 19 trials (notebook 06 reads it at 80: not settled, no clear difference), and it is behind every
+# baseline, VAAL and Learning Loss included, by 4.4 to 9.5 points. The paper found the opposite at the same class
+# entropy on CIFAR-10, TA-VAAL above Learning Loss, VAAL and random at every stage. The last line of the 1.65
+# pool's block points to where the others' gain comes from: they put 10.8 to 12.1 % of their picks in the pool's
+# five rarest classes, which hold 3.3 % of it; VAAL and TA-VAAL about 5 %, random about 3 %. This is one small
+# setting (a width-16 network, 200 to 1,000 labels), not the paper's; at its scale, it is what the
+# shared-random-number trials show.
 
 # %% [markdown]
 # Figs. 6 and 7 from the same runs: the class-count entropy of each query's selection (the dashed line is the
