@@ -410,10 +410,8 @@ if evidence:
     for pool in evidence.pools:
         ranked = sorted(evidence.selection_entropy(pool).items(), key=lambda item: -item[1])
         print(f"{pool}: " + ", ".join(f"{method} {value:.3f}" for method, value in ranked))
-        if rare := evidence.rare_class_share(pool):
-            pool_share, shares = rare
-            print(f"  picks in its rare classes (the pool holds {pool_share:.1%}): "
-                  + ", ".join(f"{method} {share:.1%}" for method, share in sorted(shares.items(), key=lambda i: -i[1])))
+        if rare := evidence.rare_class_line(pool):
+            print("  " + rare)
 shipped_entropy = ClassEntropyView(evidence.results) if evidence else "no shipped results"
 shipped_entropy
 

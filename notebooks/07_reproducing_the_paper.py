@@ -135,10 +135,8 @@ if crn_grid:
     for pool, reading in crn_grid.families(ALL_METHODS_FAMILIES, noise_floor=floors, margin=1.0).items():
         print(f"\n== {pool} (AULC noise floor {floors[pool]:.2f})" if pool in floors else f"\n== {pool}", reading,
               sep="\n")
-        if rare := crn_grid.rare_class_share(pool):  # where the pool has rare classes: who picks them
-            pool_share, shares = rare
-            print(f"  picks in its rare classes (the pool holds {pool_share:.1%}): "
-                  + ", ".join(f"{method} {share:.1%}" for method, share in sorted(shares.items(), key=lambda i: -i[1])))
+        if rare := crn_grid.rare_class_line(pool):  # where the pool has rare classes: who picks them
+            print("  " + rare)
 
 # %% [markdown]
 # **What phase 2 says.** Its lines above say no *interim*: every method holds the 19 planned trials on both

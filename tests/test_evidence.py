@@ -134,8 +134,10 @@ def test_the_rare_class_share_counts_the_picks_in_classes_the_pool_hardly_holds(
     pool_share, shares = evidence.rare_class_share("toy-imb")
     # random: 1 + 1 of 4 + 4 picks; entropy: 3 + 3 of 4 + 4
     assert pool_share == pytest.approx(40 / 340) and shares == {"random": 0.25, "entropy": 0.75}
+    assert evidence.rare_class_line("toy-imb") == "picks in its rare classes (the pool holds 11.8%): entropy 75.0%, random 25.0%"
     write_run(tmp_path, "toy", "random", 0, [50.0, 55.0])  # class counts 10, 10: balanced, no rare class
     assert load_evidence(tmp_path).rare_classes("toy") == [] and load_evidence(tmp_path).rare_class_share("toy") is None
+    assert load_evidence(tmp_path).rare_class_line("toy") is None
 
 
 def test_the_discriminator_loss_is_read_at_the_end_of_each_query_against_chance(sweep):

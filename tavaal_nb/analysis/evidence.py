@@ -191,6 +191,16 @@ class Evidence:
         return (sum(counts[k] for k in rare) / sum(counts),
                 {method: in_rare / total for method, (in_rare, total) in picked.items() if total})
 
+    def rare_class_line(self, pool: str) -> str | None:
+        """:meth:`rare_class_share` as one line, methods from the most picks in the rare classes down (what notebooks
+        06 and 07 print under a pool); None when the pool has no rare class."""
+        rare = self.rare_class_share(pool)
+        if rare is None:
+            return None
+        pool_share, shares = rare
+        return (f"picks in its rare classes (the pool holds {pool_share:.1%}): "
+                + ", ".join(f"{method} {share:.1%}" for method, share in sorted(shares.items(), key=lambda i: -i[1])))
+
     def discriminator_spread(self, pool: str) -> dict[str, tuple[int, float]]:
         """Per method with discriminator scores in ``pool``: its last query's cycle and the standard deviation of
         ``D`` over that query's candidates, averaged over trials (Fig. 7: do the scores still spread out?)."""
